@@ -1,0 +1,18 @@
+"""Shared test configuration. Peer fixtures live in tests/peers/ (one module per real server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "samples"
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    """The real reports of ../shared/samples; tests that need them skip when it is absent."""
+    if not SAMPLES.is_dir():
+        pytest.skip("../shared/samples is not present")
+    return SAMPLES

@@ -1,0 +1,3 @@
+from tlsrpt_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""Command-line front: argparse, one module per subcommand under ``tlsrpt_tui/commands/``.
+
+Each command module defines ``HELP`` (one line, or a dict by command name when one module
+serves several), ``add_arguments(parser, name)`` and ``run(args) -> int`` (``args.command``
+names the subcommand). Running with no subcommand opens the TUI. Exit codes: 0 ok, 1 the command
+ran but found a problem (rejected input, an error finding), 2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from tlsrpt_tui import __version__
+
+#: Subcommand name → module under tlsrpt_tui.commands (module names avoid keywords).
+COMMANDS: dict[str, str] = {
+    "import": "import_cmd",
+    "reparse": "reparse_cmd",
+    "overview": "tables_cmd",
+    "policies": "tables_cmd",
+    "failures": "tables_cmd",
+    "check": "check_cmd",
+    "sync": "sync_cmd",
+}
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", metavar="PATH", help="SQLite store (default: user data dir, or $TLSRPT_TUI_DB)"
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="config file (default: user config dir, or $TLSRPT_TUI_CONFIG)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tlsrpt-tui",
+        description=(
+            "Watch SMTP TLS Reporting (RFC 8460), MTA-STS and DANE for your mail domains. "
+            "With no command, opens the terminal UI."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"tlsrpt-tui {__version__}")
+    add_common_arguments(parser)
+    parser.add_argument("--demo", action="store_true", help="open the UI on bundled demo data")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = _load(module_name)
+        if module is None:
+            continue
+        help_text = module.HELP[name] if isinstance(module.HELP, dict) else module.HELP
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        add_common_arguments(cmd)
+        module.add_arguments(cmd, name)
+        cmd.set_defaults(_module=module)
+    return parser
+
+
+def _load(module_name: str):  # type: ignore[no-untyped-def]
+    try:
+        return importlib.import_module(f"tlsrpt_tui.commands.{module_name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"tlsrpt_tui.commands.{module_name}":
+            return None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from tlsrpt_tui.ui.run import run_tui
+
+        return run_tui(args)
+    try:
+        return int(args._module.run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommand modules: HELP, add_arguments(parser, name) and run(args) -> int."""

@@ -1,0 +1,191 @@
+"""The TOML config file: domains to watch, check options, IMAP accounts, UI settings.
+
+One file serves the CLI and the TUI. Errors name the file, the key and the reason, because a
+mail admin edits this by hand over SSH and needs to know exactly which line to fix.
+
+Example::
+
+    domains = ["example.com", "example.net"]
+
+    [checks]
+    interval = 3600          # seconds between re-checks of one domain
+    resolver = "127.0.0.1:53"
+    ca_file = "/etc/ssl/extra-ca.pem"
+    timeout = 10.0
+    probe = true
+    smtp_port = 25
+    allow_private_targets = false
+
+    [[accounts]]
+    name = "reports"
+    host = "imap.example.com"
+    port = 993
+    security = "tls"        # tls | starttls | plain
+    username = "tlsrpt@example.com"
+    password_env = "TLSRPT_IMAP_PASSWORD"   # or password_command = "pass show imap" or keyring = true
+    folders = ["INBOX"]
+    archive_folder = "TLSRPT/processed"
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "tlsrpt-tui"
+CONFIG_ENV = "TLSRPT_TUI_CONFIG"
+SECURITY_MODES = ("tls", "starttls", "plain")
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message names the file, key and reason."""
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSettings:
+    interval: float = 3600.0
+    resolver: str | None = None  # "HOST[:PORT]"; None = system resolver
+    ca_file: str | None = None
+    timeout: float = 10.0
+    probe: bool = True
+    smtp_port: int = 25
+    https_port: int = 443
+    allow_private_targets: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSettings:
+    name: str
+    host: str
+    username: str
+    port: int = 993
+    security: str = "tls"
+    password_env: str | None = None
+    password_command: str | None = None
+    keyring: bool = False
+    #: A plain password in the file: only accepted when the file is owner-readable only.
+    password: str | None = field(default=None, repr=False)
+    folders: tuple[str, ...] = ("INBOX",)
+    archive_folder: str | None = None
+    ca_file: str | None = None
+    auth: str = "login"  # login | xoauth2
+    oauth_token_command: str | None = None
+    batch_size: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path | None = None
+    domains: tuple[str, ...] = ()
+    checks: CheckSettings = field(default_factory=CheckSettings)
+    accounts: tuple[AccountSettings, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.domains and not self.accounts
+
+
+def load_config(path: Path | str | None = None, *, required: bool = False) -> Config:
+    """Load the config; a missing default file is an empty config, a missing named one an error."""
+    explicit = path is not None
+    cfg_path = Path(path) if path is not None else default_config_path()
+    if not cfg_path.exists():
+        if explicit or required:
+            raise ConfigError(f"{cfg_path}: config file not found")
+        return Config(path=cfg_path)
+    try:
+        raw = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{cfg_path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{cfg_path}: invalid TOML: {exc}") from exc
+    return parse_config(raw, cfg_path)
+
+
+def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
+    domains = raw.get("domains", [])
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        raise ConfigError(f"{cfg_path}: 'domains' must be a list of domain names")
+    checks = _section(raw.get("checks", {}), CheckSettings, cfg_path, "checks")
+    accounts_raw = raw.get("accounts", [])
+    if not isinstance(accounts_raw, list):
+        raise ConfigError(f"{cfg_path}: 'accounts' must be an array of tables ([[accounts]])")
+    accounts = []
+    for i, acc in enumerate(accounts_raw):
+        where = f"accounts[{i}]"
+        if isinstance(acc, dict) and isinstance(acc.get("folders"), list):
+            acc = {**acc, "folders": tuple(acc["folders"])}
+        account = _section(acc, AccountSettings, cfg_path, where)
+        if account.security not in SECURITY_MODES:
+            raise ConfigError(
+                f"{cfg_path}: {where}.security must be one of {', '.join(SECURITY_MODES)}"
+            )
+        if account.password is not None and _readable_by_others(cfg_path):
+            raise ConfigError(
+                f"{cfg_path}: {where} holds a plain password but the file is readable by "
+                f"group or others; run 'chmod 600 {cfg_path}' or use password_env/"
+                "password_command/keyring"
+            )
+        accounts.append(account)
+    names = [a.name for a in accounts]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{cfg_path}: account names must be unique")
+    return Config(
+        path=cfg_path,
+        domains=tuple(d.strip().rstrip(".").lower() for d in domains),
+        checks=checks,
+        accounts=tuple(accounts),
+    )
+
+
+def _readable_by_others(path: Path) -> bool:
+    return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+
+
+def _section(raw: Any, cls: type, cfg_path: Path, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{cfg_path}: [{where}] must be a table")
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{cfg_path}: unknown key(s) in [{where}]: {', '.join(unknown)}")
+    try:
+        value = cls(**raw)
+    except TypeError as exc:
+        raise ConfigError(f"{cfg_path}: [{where}]: {exc}") from exc
+    for name, f in cls.__dataclass_fields__.items():
+        _check_type(getattr(value, name), f.type, cfg_path, f"{where}.{name}")
+    return value
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "float": (int, float),
+    "int": (int,),
+    "str": (str,),
+    "bool": (bool,),
+    "str | None": (str, type(None)),
+    "tuple[str, ...]": (tuple,),
+}
+
+
+def _check_type(value: Any, annotation: Any, cfg_path: Path, where: str) -> None:
+    allowed = _TYPES.get(str(annotation))
+    if allowed is None:
+        return
+    if isinstance(value, bool) and bool not in allowed:
+        raise ConfigError(f"{cfg_path}: {where} must be {annotation}, not a boolean")
+    if not isinstance(value, allowed):
+        raise ConfigError(f"{cfg_path}: {where} must be {annotation}, got {value!r}")
