@@ -112,3 +112,24 @@ class ParsedInput:
     error: str | None = None
     #: Per-part errors that did not stop other parts from parsing (e.g. one bad zip member).
     part_errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where raw input bytes came from; stored beside them so nothing is untraceable."""
+
+    kind: str  # "file" | "imap"
+    path: str | None = None  # file path (with [n] or !member suffix for parts), for kind="file"
+    account: str | None = None
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawInput:
+    """One input's bytes as received, before any parsing: what the store keeps first."""
+
+    source: str  # the name used in error lines
+    data: bytes
+    origin: Origin

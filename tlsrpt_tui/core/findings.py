@@ -1,0 +1,40 @@
+"""Findings of the live checks: the public contract of ../shared/spec/checks.md.
+
+A finding says what is wrong, where, how to fix it, and which RFC 8460 result-type senders
+would report because of it, so a failure in a report can be explained by a live finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.ERROR: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str  # e.g. "sts.policy.mx-uncovered"
+    severity: Severity
+    subject: str  # the record name, host or URL concerned
+    message: str
+    hint: str = ""
+    result_type: str | None = None  # RFC 8460 result-type this would cause, if any
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["severity"] = str(self.severity)
+        return data
