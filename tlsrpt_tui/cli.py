@@ -32,7 +32,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--db", metavar="PATH", help="SQLite store (default: user data dir, or $TLSRPT_TUI_DB)"
     )
     parser.add_argument(
-        "--config", metavar="FILE", help="config file (default: user config dir, or $TLSRPT_TUI_CONFIG)"
+        "--config",
+        metavar="FILE",
+        help="config file (default: user config dir, or $TLSRPT_TUI_CONFIG)",
     )
 
 

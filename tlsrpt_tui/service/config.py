@@ -22,7 +22,7 @@ Example::
     port = 993
     security = "tls"        # tls | starttls | plain
     username = "tlsrpt@example.com"
-    password_env = "TLSRPT_IMAP_PASSWORD"   # or password_command = "pass show imap" or keyring = true
+    password_env = "TLSRPT_IMAP_PASSWORD"  # or password_command = "..." or keyring = true
     folders = ["INBOX"]
     archive_folder = "TLSRPT/processed"
 """
