@@ -193,6 +193,7 @@ CATALOGUE: dict[str, CheckInfo] = {
         "fix the DNSSEC chain (DS, DNSKEY, RRSIG expiry, denial proofs)",
         "dnssec-invalid",
     ),
+    "dane.lookup-failed": CheckInfo(ERROR, "could not check the TLSA records", _LOOKUP_HINT),
     "dane.unusable": CheckInfo(
         ERROR,
         "the TLSA RRset has no usable record",

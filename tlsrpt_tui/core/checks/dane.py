@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tlsrpt_tui.core.checks.catalogue import finding
+from tlsrpt_tui.core.findings import Finding
+
 
 @dataclass(frozen=True, slots=True)
 class TlsaRecord:
@@ -33,3 +36,38 @@ class TlsaRecord:
 
 
 _DIGEST_LEN = {1: 32, 2: 64}
+
+
+def tlsa_findings(
+    host: str, state: str, records: list[TlsaRecord], reason: str = ""
+) -> list[Finding]:
+    """Findings for the TLSA RRset of ``_25._tcp.<host>``.
+
+    ``state`` is how the lookup ended: "secure"/"insecure" (an answer with/without the AD bit),
+    "none" (no TLSA, secure denial or unsigned zone), "bogus" (SERVFAIL from the validating
+    resolver) or "failed" (timeout, refused: could not check). Matching the presented
+    certificate (dane.ok / dane.mismatch) is the probe's job.
+    """
+    subject = f"_25._tcp.{host}"
+    if state == "none":
+        return [finding("dane.none", subject)]
+    if state == "bogus":
+        return [finding("dane.bogus", subject, reason or None)]
+    if state == "failed":
+        return [finding("dane.lookup-failed", subject, reason or None)]
+    if state == "insecure":
+        return [finding("dane.insecure", subject, f"{len(records)} record(s)")]
+    out: list[Finding] = []
+    pkix = [r for r in records if r.usage in (0, 1)]
+    usable = [r for r in records if r.usable]
+    if pkix:
+        out.append(finding("dane.pkix-usage", subject, "; ".join(r.to_text() for r in pkix)))
+    if not usable:
+        out.append(finding("dane.unusable", subject, "; ".join(r.to_text() for r in records)))
+    elif len(usable) == 1 and usable[0].usage == 3:
+        out.append(finding("dane.no-rollover", subject, usable[0].to_text()))
+    return out
+
+
+def usable_records(records: list[TlsaRecord]) -> list[TlsaRecord]:
+    return [r for r in records if r.usable]
