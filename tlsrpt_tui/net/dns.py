@@ -1,0 +1,195 @@
+"""Async DNS lookups through one (validating) resolver, with typed outcomes.
+
+Why not ``dns.asyncresolver.Resolver.resolve``: it folds SERVFAIL, timeouts and refusals into
+exceptions that are easy to confuse with "no such record", and it hides the AD flag. The live
+checks must tell "missing" (an answer that says there is nothing) from "could not check", and
+must trust the AD bit of a validating resolver for DANE. So each lookup sends one query with DO
+set (EDNS0, 1232-byte payload) to the configured resolver, retries over TCP when the answer is
+truncated, follows CNAMEs in the answer, and returns one of :class:`Answer`, :class:`Missing`
+or :class:`Failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from dataclasses import dataclass, field
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+
+EDNS_PAYLOAD = 1232
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Records of the asked type at ``name`` (after CNAMEs); ``secure`` = AD bit set."""
+
+    name: str
+    rdtype: str
+    records: list  # dnspython rdata objects
+    secure: bool
+    cnames: list[str] = field(default_factory=list)  # the alias chain followed, if any
+
+    @property
+    def texts(self) -> list[str]:
+        """TXT records with their character-strings joined without separators (RFC 7208 §3.3)."""
+        return [b"".join(r.strings).decode("utf-8", "replace") for r in self.records]
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """NXDOMAIN or NODATA: the resolver answered that there is no such record."""
+
+    name: str
+    rdtype: str
+    nxdomain: bool
+    secure: bool  # the denial was DNSSEC-validated (AD bit)
+    cnames: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The lookup did not produce an answer: we could not check."""
+
+    name: str
+    rdtype: str
+    reason: str  # timeout | servfail | refused | formerr | network: … | …
+
+    @property
+    def servfail(self) -> bool:
+        return self.reason == "servfail"
+
+
+Outcome = Answer | Missing | Failed
+
+
+def parse_server(spec: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` or ``[IPv6]:PORT`` → (host, port); ValueError names the bad input."""
+    spec = spec.strip()
+    if not spec:
+        raise ValueError("resolver: empty address")
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        port_s = rest[1:] if rest.startswith(":") else ""
+    elif spec.count(":") == 1:
+        host, port_s = spec.split(":")
+    else:
+        host, port_s = spec, ""
+    try:
+        port = int(port_s) if port_s else 53
+    except ValueError:
+        raise ValueError(f"resolver {spec!r}: port is not a number") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"resolver {spec!r}: port out of range")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"resolver {spec!r}: give an IP address, not a host name") from None
+    return host, port
+
+
+class Resolver:
+    """Sends DO-flagged queries to one resolver; bounded concurrency; per-lookup timeout."""
+
+    def __init__(
+        self,
+        server: str | None = None,
+        *,
+        timeout: float = 5.0,
+        max_inflight: int = 256,
+    ) -> None:
+        if server:
+            self.host, self.port = parse_server(server)
+        else:
+            system = dns.resolver.Resolver()
+            if not system.nameservers:
+                raise ValueError("no resolver configured and none in /etc/resolv.conf")
+            self.host, self.port = str(system.nameservers[0]), 53
+        self.timeout = timeout
+        self._sem = asyncio.Semaphore(max_inflight)
+
+    async def lookup(self, name: str, rdtype: str, *, timeout: float | None = None) -> Outcome:
+        """One lookup; never raises for DNS or network trouble (returns :class:`Failed`)."""
+        limit = self.timeout if timeout is None else timeout
+        try:
+            qname = dns.name.from_text(name)
+        except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+            return Failed(name, rdtype, f"bad name: {exc}")
+        rtype = dns.rdatatype.from_text(rdtype)
+        query = dns.message.make_query(
+            qname, rtype, use_edns=0, want_dnssec=True, payload=EDNS_PAYLOAD
+        )
+        query.flags |= dns.flags.AD | dns.flags.RD
+        deadline = time.monotonic() + limit
+        try:
+            async with self._sem:
+                response = await self._exchange(query, deadline)
+        except TimeoutError:
+            return Failed(name, rdtype, "timeout")
+        except dns.exception.Timeout:
+            return Failed(name, rdtype, "timeout")
+        except (OSError, dns.exception.DNSException) as exc:
+            return Failed(name, rdtype, f"network: {exc}")
+        return _interpret(name, rdtype, qname, rtype, response)
+
+    async def _exchange(self, query: dns.message.Message, deadline: float) -> dns.message.Message:
+        # One UDP attempt, re-sent once if half the budget passed without an answer.
+        attempts = 2
+        response = None
+        for attempt in range(attempts):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            budget = left if attempt == attempts - 1 else left / 2
+            try:
+                response = await dns.asyncquery.udp(
+                    query, self.host, timeout=budget, port=self.port, ignore_unexpected=True
+                )
+                break
+            except dns.exception.Timeout:
+                if attempt == attempts - 1:
+                    raise
+        assert response is not None
+        if response.flags & dns.flags.TC:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            response = await dns.asyncquery.tcp(query, self.host, timeout=left, port=self.port)
+        return response
+
+
+def _interpret(
+    name: str,
+    rdtype: str,
+    qname: dns.name.Name,
+    rtype: dns.rdatatype.RdataType,
+    response: dns.message.Message,
+) -> Outcome:
+    rcode = response.rcode()
+    secure = bool(response.flags & dns.flags.AD)
+    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        return Failed(name, rdtype, dns.rcode.to_text(rcode).lower())
+    # Follow the CNAME chain the resolver put in the answer section.
+    cnames: list[str] = []
+    current = qname
+    for _ in range(16):
+        rrset = response.get_rrset(response.answer, current, dns.rdataclass.IN, rtype)
+        if rrset is not None:
+            return Answer(name, rdtype, list(rrset), secure, cnames)
+        alias = response.get_rrset(
+            response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME
+        )
+        if alias is None or rtype == dns.rdatatype.CNAME:
+            break
+        current = alias[0].target
+        cnames.append(current.to_text(omit_final_dot=True))
+    return Missing(name, rdtype, rcode == dns.rcode.NXDOMAIN, secure, cnames)
