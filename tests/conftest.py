@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from peers.tls import tls_peers  # noqa: F401  (session fixture: HTTPS + STARTTLS peers)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO.parent / "shared" / "samples"
