@@ -1,0 +1,381 @@
+"""Any input's bytes → `ParsedInput`: the one entry point of the report parser.
+
+The input may be a mail message (RFC 5322), a gzip or zip file, plain JSON, or base64 text of
+any of those; `parse_bytes` sniffs which, unwraps layer by layer under `Limits`, and never
+raises on bad input: it returns REJECTED with a one-line "which part: why", NOT_REPORT for
+mail that is not TLS-RPT (DMARC, ordinary mail), or REPORT with the reports found.
+
+Why limits everywhere: inputs come from the Internet (any sender can mail the rua address), so
+a gzip bomb, a zip with thousands of members, or JSON nested a million levels deep must cost a
+bounded amount of memory and time. Decompression is checked on the actual output stream (zlib
+``max_length``, chunked zip reads), never on sizes claimed in headers. Pure: no I/O (zip member
+names are only used as labels, never as paths).
+"""
+
+from __future__ import annotations
+
+import binascii
+import io
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+
+from tlsrpt_tui.core.mime import (
+    MailMessage,
+    MimeError,
+    MimePart,
+    looks_like_message,
+    read_message,
+    subject_report_id,
+)
+from tlsrpt_tui.core.model import InputStatus, ParsedInput, Report
+from tlsrpt_tui.core.report_json import (
+    Envelope,
+    ReportError,
+    load_json,
+    looks_like_tlsrpt,
+    report_from_json,
+)
+
+__all__ = ["DEFAULT_LIMITS", "Limits", "parse_bytes", "sniff"]
+
+MiB = 1024 * 1024
+NOT_A_REPORT = "not a TLS-RPT report"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource bounds for one input. Defaults are far above any real report."""
+
+    #: Decompressed size of one report (one JSON document).
+    max_report_bytes: int = 20 * MiB
+    #: Members of one zip archive.
+    max_zip_members: int = 100
+    #: Size of one input as received (a mail message, a file, an mbox entry).
+    max_message_bytes: int = 50 * MiB
+    #: JSON nesting depth (a report needs 5).
+    max_json_depth: int = 64
+    #: Layers of wrapping (base64 → gzip → zip → …) around a report.
+    max_nesting: int = 4
+    #: Depth of nested multiparts in one mail.
+    max_mime_depth: int = 20
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class _Reject(Exception):
+    """Internal: one-line reason for rejecting a part (becomes ParsedInput.error)."""
+
+
+class _NotReport(Exception):
+    """Internal: the data is readable but is not a TLS-RPT report (XML = DMARC, …)."""
+
+
+def _size(n: int) -> str:
+    if n % MiB == 0:
+        return f"{n // MiB} MiB"
+    if n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n} bytes"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sniffing
+
+_WS = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=" + _WS
+
+
+def sniff(data: bytes) -> str:
+    """What the bytes are: "json", "gzip", "zip", "xml", "mail", "base64" or "unknown"."""
+    if data[:2] == b"\x1f\x8b":
+        return "gzip"
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    head = data[:64]
+    if head.startswith(_BOM):
+        head = head[3:]
+    head = head.lstrip(_WS)
+    if head[:1] == b"{":
+        return "json"
+    if head[:1] == b"<":
+        return "xml"
+    if looks_like_message(data):
+        return "mail"
+    if head and not data.translate(None, _B64_ALPHABET) and len(data.strip(_WS)) >= 8:
+        return "base64"
+    return "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers
+
+
+def _gunzip(data: bytes, limits: Limits) -> bytes:
+    """Inflate gzip without ever producing more than the report limit (+1 byte to detect it)."""
+    limit = limits.max_report_bytes
+    out = bytearray()
+    while True:
+        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out += d.decompress(data, limit + 1 - len(out))
+        except zlib.error as e:
+            raise _Reject(f"gzip data corrupt ({e})") from None
+        if len(out) > limit:
+            raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
+        if not d.eof:
+            if d.unconsumed_tail:  # stopped by max_length exactly at the limit
+                raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
+            raise _Reject("gzip data truncated")
+        # Concatenated gzip members are one stream (RFC 1952 §2.2); trailing zeros are padding.
+        rest = d.unused_data
+        if not rest.strip(b"\x00"):
+            return bytes(out)
+        if rest[:2] != b"\x1f\x8b":
+            return bytes(out)  # trailing garbage after a complete member: ignore it
+        data = rest
+
+
+def _unzip(data: bytes, limits: Limits) -> list[tuple[str, bytes | str]]:
+    """Members of a zip as (name, bytes) or (name, error); member names are labels only."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
+        raise _Reject(f"zip archive corrupt ({e})") from None
+    infos = [i for i in zf.infolist() if not i.is_dir()]
+    if len(infos) > limits.max_zip_members:
+        raise _Reject(f"zip has {len(infos)} members, over the {limits.max_zip_members} limit")
+    if not infos:
+        raise _Reject("zip archive is empty")
+    limit = limits.max_report_bytes
+    out: list[tuple[str, bytes | str]] = []
+    for info in infos:
+        name = info.filename
+        try:
+            with zf.open(info) as fh:
+                buf = bytearray()
+                while True:
+                    chunk = fh.read(min(1 * MiB, limit + 1 - len(buf)))
+                    if not chunk:
+                        break
+                    buf += chunk
+                    if len(buf) > limit:
+                        raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
+            out.append((name, bytes(buf)))
+        except _Reject as e:
+            out.append((name, str(e)))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+            out.append((name, f"zip member corrupt ({e})"))
+        except NotImplementedError as e:
+            out.append((name, f"unsupported zip compression ({e})"))
+        except RuntimeError as e:  # encrypted members
+            out.append((name, f"cannot read zip member ({e})"))
+    return out
+
+
+def _b64(data: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error as e:
+        raise _Reject(f"base64 data corrupt ({e})") from None
+
+
+@dataclass(slots=True)
+class _Found:
+    reports: list[Report]
+    part_errors: list[str]
+
+
+def _payload_reports(
+    data: bytes, limits: Limits, env: Envelope | None, depth: int, found: _Found, label: str
+) -> None:
+    """Unwrap `data` (gzip / zip / base64 / JSON) and add its report(s) to `found`.
+
+    Raises _Reject / _NotReport for the payload as a whole; a bad zip member goes to
+    found.part_errors (prefixed with `label`) while its siblings still parse.
+    """
+    kind = sniff(data)
+    if kind == "json":
+        try:
+            obj = load_json(data, limits.max_json_depth)
+            if not looks_like_tlsrpt(obj) and isinstance(obj, dict) and "policies" not in obj:
+                raise _NotReport(NOT_A_REPORT)
+            found.reports.append(report_from_json(obj, env))
+        except ReportError as e:
+            raise _Reject(str(e)) from None
+        return
+    if kind == "xml":
+        raise _NotReport(NOT_A_REPORT)
+    if kind in ("gzip", "zip", "base64"):
+        if depth >= limits.max_nesting:
+            raise _Reject(f"wrapped more than {limits.max_nesting} levels deep")
+        if kind == "gzip":
+            _payload_reports(_gunzip(data, limits), limits, env, depth + 1, found, label)
+        elif kind == "base64":
+            _payload_reports(_b64(data), limits, env, depth + 1, found, label)
+        else:
+            _zip_reports(data, limits, env, depth, found, label)
+        return
+    if kind == "mail":
+        raise _Reject("a mail message where a report was expected")
+    raise _Reject("not JSON, gzip or zip data")
+
+
+def _zip_reports(
+    data: bytes, limits: Limits, env: Envelope | None, depth: int, found: _Found, label: str
+) -> None:
+    members = _unzip(data, limits)
+    before = len(found.reports)
+    errors: list[str] = []
+    not_report = 0
+    for name, content in members:
+        where = f"{label}member {name}"
+        if isinstance(content, str):
+            errors.append(f"{where}: {content}")
+            continue
+        try:
+            _payload_reports(content, limits, env, depth + 1, found, f"{where}: ")
+        except _NotReport:
+            not_report += 1
+        except _Reject as e:
+            errors.append(f"{where}: {e}")
+    if len(found.reports) == before:
+        if not_report and not errors:
+            raise _NotReport(NOT_A_REPORT)
+        if len(errors) == 1:
+            raise _Reject(errors[0][len(label) :])
+        raise _Reject(f"no member of the zip holds a readable report ({'; '.join(errors)})")
+    found.part_errors.extend(errors)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mail
+
+_TLSRPT_TYPES = ("application/tlsrpt+gzip", "application/tlsrpt+json")
+# Types that carry the human-readable part or other mail furniture, never the report.
+_SKIP_TYPES = ("text/html", "message/delivery-status", "message/disposition-notification")
+_DMARC_TYPES = ("text/xml", "application/xml")
+
+
+def _is_tlsrpt_mail(msg: MailMessage) -> bool:
+    if msg.report_type == "tlsrpt" or msg.tls_report_domain:
+        return True
+    return any(p.content_type in _TLSRPT_TYPES for p in msg.parts)
+
+
+def _candidate(part: MimePart, sure: bool) -> bool:
+    """Could this leaf hold a report? Labelled parts always; others by a cheap sniff."""
+    if part.content_type in _TLSRPT_TYPES:
+        return True
+    if part.content_type in _SKIP_TYPES or part.content_type in _DMARC_TYPES:
+        return False
+    if part.content_type.startswith("text/") and part.filename is None and sure:
+        # The human-readable text of a report mail.
+        return False
+    return part.content_type.startswith(("application/", "text/"))
+
+
+def _mail_reports(data: bytes, limits: Limits) -> tuple[list[Report], list[str]]:
+    try:
+        msg = read_message(data, limits.max_mime_depth)
+    except MimeError as e:
+        raise _Reject(f"mail: {e}") from None
+    sure = _is_tlsrpt_mail(msg)
+    env = Envelope(
+        subject_report_id=subject_report_id(msg.subject),
+        report_domain=(msg.tls_report_domain or "").strip().lower() or None,
+        submitter=(msg.tls_report_submitter or "").strip() or None,
+    )
+    found = _Found([], [])
+    errors: list[str] = []
+    for part in msg.parts:
+        if not _candidate(part, sure):
+            continue
+        label = f"attachment {part.label}"
+        try:
+            payload = part.payload()
+        except MimeError as e:
+            if sure:
+                errors.append(f"{label}: {e}")
+            continue
+        # Unlabelled mail: only bytes that sniff as a report container are worth a look,
+        # and only a decoded TLS-RPT JSON makes the message a report.
+        if not sure and sniff(payload) not in ("json", "gzip", "zip"):
+            continue
+        before = len(found.reports)
+        try:
+            _payload_reports(payload, limits, env, 0, found, f"{label}: ")
+        except _NotReport:
+            continue
+        except _Reject as e:
+            if sure:
+                errors.append(f"{label}: {e}")
+            continue
+        if not sure and len(found.reports) > before:
+            sure = True
+    if found.reports:
+        return found.reports, errors + found.part_errors
+    if not sure:
+        raise _NotReport(NOT_A_REPORT)
+    if errors:
+        raise _Reject(errors[0] if len(errors) == 1 else "; ".join(errors))
+    raise _Reject("mail: TLS-RPT mail without a report attachment")
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def parse_bytes(data: bytes, source: str, limits: Limits = DEFAULT_LIMITS) -> ParsedInput:
+    """Turn one input's bytes into a ParsedInput. Never raises on bad input."""
+    try:
+        return _parse(data, source, limits)
+    except MemoryError:
+        return ParsedInput(source, InputStatus.REJECTED, error="out of memory while parsing")
+    except Exception as e:  # a parser bug must not stop an import of thousands of mails
+        return ParsedInput(
+            source,
+            InputStatus.REJECTED,
+            error=f"internal parser error: {type(e).__name__}: {_one_line(str(e))}",
+        )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _one_line(text: str) -> str:
+    return _CONTROL.sub(" ", text).strip()
+
+
+def _parse(data: bytes, source: str, limits: Limits) -> ParsedInput:
+    if len(data) > limits.max_message_bytes:
+        return ParsedInput(
+            source,
+            InputStatus.REJECTED,
+            error=f"input size {len(data)} bytes exceeds {_size(limits.max_message_bytes)} limit",
+        )
+    if not data.strip(_WS + _BOM):
+        return ParsedInput(source, InputStatus.REJECTED, error="input is empty")
+    try:
+        kind = sniff(data)
+        if kind == "mail":
+            reports, part_errors = _mail_reports(data, limits)
+        elif kind == "unknown":
+            raise _Reject("not a mail message, JSON, gzip, zip or base64 data")
+        else:
+            found = _Found([], [])
+            _payload_reports(data, limits, None, 0, found, "")
+            reports, part_errors = found.reports, found.part_errors
+    except _NotReport as e:
+        return ParsedInput(source, InputStatus.NOT_REPORT, error=str(e))
+    except _Reject as e:
+        return ParsedInput(source, InputStatus.REJECTED, error=_one_line(str(e)))
+    return ParsedInput(
+        source,
+        InputStatus.REPORT,
+        reports=tuple(reports),
+        part_errors=tuple(_one_line(e) for e in part_errors),
+    )

@@ -1,0 +1,387 @@
+"""TLS-RPT JSON (RFC 8460 §4.4) → `Report`, with every quirk real senders are known for.
+
+Why a hand-written validator instead of a schema library: each rejection must name the exact
+JSON path and the offending value in one line ("policies[0].summary.total-failure-session-count:
+expected a non-negative integer, got \"x\""), and each known quirk (Microsoft's JSON array inside
+a policy-string, dates without ``Z``, ``mx-host`` as a string, …) must be normalised here, once,
+so no layer downstream ever sees it. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tlsrpt_tui.core.model import FailureDetail, Policy, PolicyType, Report
+
+__all__ = [
+    "Envelope",
+    "ReportError",
+    "check_json_depth",
+    "decode_filetime_report_id",
+    "load_json",
+    "looks_like_tlsrpt",
+    "parse_datetime",
+    "report_from_json",
+]
+
+
+class ReportError(ValueError):
+    """Bad report input; the message is one line: "which part: why"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What the carrying mail said about the report (all optional; the JSON wins on conflicts)."""
+
+    subject_report_id: str | None = None
+    report_domain: str | None = None  # TLS-Report-Domain header
+    submitter: str | None = None  # TLS-Report-Submitter header
+
+
+_NO_ENVELOPE = Envelope()
+
+# ---------------------------------------------------------------------------------------------
+# JSON loading with a depth limit
+
+
+# Everything except the four bracket bytes: deleted by bytes.translate to leave brackets only.
+_NON_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def check_json_depth(data: bytes, max_depth: int) -> None:
+    """Refuse JSON nested deeper than `max_depth` BEFORE json.loads sees it.
+
+    json.loads on ``[[[[…`` recurses in C and raises RecursionError (or worse, exhausts the
+    stack with a raised recursion limit); counting brackets first is cheap: when the file
+    holds fewer brackets than the limit no scan is needed at all (every real report).
+    """
+    if data.count(b"[") + data.count(b"{") <= max_depth:
+        return
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NON_BRACKETS)
+    depth = 0
+    for b in brackets:
+        if b == 0x5B or b == 0x7B:  # [ {
+            depth += 1
+            if depth > max_depth:
+                raise ReportError(f"JSON nested deeper than {max_depth} levels")
+        else:
+            depth -= 1
+
+
+def load_json(data: bytes, max_depth: int = 64) -> Any:
+    """Decode UTF-8 JSON bytes (BOM and surrounding whitespace allowed) under a depth limit."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    check_json_depth(data, max_depth)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ReportError(f"JSON is not valid UTF-8 (byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise ReportError(f"JSON nested deeper than {max_depth} levels") from None
+
+
+def looks_like_tlsrpt(obj: Any) -> bool:
+    """True for a dict shaped like a TLS-RPT report (used to recognise unlabelled attachments)."""
+    return (
+        isinstance(obj, dict)
+        and "policies" in obj
+        and "date-range" in obj
+        and "organization-name" in obj
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Field helpers: each names the JSON path in its error
+
+
+def _show(value: Any) -> str:
+    """A short JSON rendering of a bad value for an error line (never multi-line)."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"the number {_show(value)}"
+    if isinstance(value, str):
+        return f"the string {_show(value)}"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _obj(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ReportError(f"{path}: expected an object, got {_type_name(value)}")
+    return value
+
+
+def _required(obj: Mapping[str, Any], key: str, path: str) -> Any:
+    if key not in obj:
+        raise ReportError(f"{path}: missing")
+    return obj[key]
+
+
+def _str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise ReportError(f"{path}: expected a string, got {_type_name(value)}")
+    return value
+
+
+def _opt_str(value: Any, path: str) -> str | None:
+    """Optional text field: absent, null and "" all mean "not given"."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ReportError(f"{path}: expected a string, got {_type_name(value)}")
+    return value or None
+
+
+def _count(value: Any, path: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ReportError(f"{path}: expected a non-negative integer, got {_show(value)}")
+    return value
+
+
+def parse_datetime(value: Any, path: str) -> datetime:
+    """RFC 3339 → aware UTC datetime; a datetime without offset is UTC (Microsoft, 2023)."""
+    text = _str(value, path).strip()
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ReportError(f"{path}: expected an RFC 3339 date-time, got {_show(value)}") from None
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Microsoft FILETIME report-ids
+
+_FILETIME_ID = re.compile(r"(\d{17,19})\+")
+_FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
+_PLAUSIBLE_FROM = datetime(2015, 1, 1, tzinfo=UTC)  # RFC 8460 is from 2018; leave slack
+_PLAUSIBLE_TO = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def decode_filetime_report_id(report_id: str) -> datetime | None:
+    """Microsoft's ``133198585438131172+domain``: 100 ns ticks since 1601-01-01 UTC.
+
+    Returns None unless the number gives a plausible date (so a random numeric id of another
+    sender is not misread as a time).
+    """
+    m = _FILETIME_ID.match(report_id)
+    if m is None:
+        return None
+    ticks = int(m.group(1))
+    try:
+        when = _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
+    except OverflowError:
+        return None
+    if not _PLAUSIBLE_FROM <= when < _PLAUSIBLE_TO:
+        return None
+    return when
+
+
+# ---------------------------------------------------------------------------------------------
+# Policies
+
+_POLICY_TYPES = {
+    "sts": PolicyType.STS,
+    "tlsa": PolicyType.TLSA,
+    "no-policy-found": PolicyType.NO_POLICY_FOUND,
+}
+
+
+def _policy_strings(value: Any, path: str, ptype: PolicyType) -> tuple[str, ...]:
+    """policy-string as one element per record/line.
+
+    Flattens Microsoft's single element holding a JSON-encoded array of TLSA records, and a
+    TLSA list joined with ';' in one string.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):  # a bare string where an array belongs: accept as one element
+        value = [value]
+    if not isinstance(value, list):
+        raise ReportError(f"{path}: expected an array of strings, got {_type_name(value)}")
+    out: list[str] = []
+    for i, item in enumerate(value):
+        item = _str(item, f"{path}[{i}]")
+        stripped = item.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            try:
+                inner = json.loads(stripped)
+            except (ValueError, RecursionError):
+                inner = None
+            if isinstance(inner, list) and all(isinstance(x, str) for x in inner):
+                out.extend(x.strip() for x in inner if x.strip())
+                continue
+        if ptype is PolicyType.TLSA and ";" in item:
+            out.extend(part.strip() for part in item.split(";") if part.strip())
+            continue
+        out.append(item)
+    return tuple(out)
+
+
+def _mx_hosts(policy: Mapping[str, Any], path: str) -> tuple[str, ...]:
+    """mx-host as a list (Google), a string (RFC example, erratum 6241), or mx-host-pattern."""
+    key = "mx-host" if "mx-host" in policy else "mx-host-pattern"
+    value = policy.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if not isinstance(value, list):
+        raise ReportError(f"{path}.{key}: expected a string or an array, got {_type_name(value)}")
+    return tuple(_str(v, f"{path}.{key}[{i}]") for i, v in enumerate(value))
+
+
+def _failure_detail(value: Any, path: str) -> FailureDetail:
+    d = _obj(value, path)
+    extra_uri = d.get("additional-information")
+    extra_key = "additional-information"
+    if extra_uri is None and "additional-info-uri" in d:
+        extra_uri, extra_key = d["additional-info-uri"], "additional-info-uri"
+    return FailureDetail(
+        result_type=_str(_required(d, "result-type", f"{path}.result-type"), f"{path}.result-type"),
+        failed_session_count=_count(
+            _required(d, "failed-session-count", f"{path}.failed-session-count"),
+            f"{path}.failed-session-count",
+        ),
+        sending_mta_ip=_opt_str(d.get("sending-mta-ip"), f"{path}.sending-mta-ip"),
+        receiving_mx_hostname=_opt_str(
+            d.get("receiving-mx-hostname"), f"{path}.receiving-mx-hostname"
+        ),
+        receiving_mx_helo=_opt_str(d.get("receiving-mx-helo"), f"{path}.receiving-mx-helo"),
+        receiving_ip=_opt_str(d.get("receiving-ip"), f"{path}.receiving-ip"),
+        additional_information=_opt_str(extra_uri, f"{path}.{extra_key}"),
+        failure_reason_code=_opt_str(d.get("failure-reason-code"), f"{path}.failure-reason-code"),
+    )
+
+
+def _policy(value: Any, path: str, envelope: Envelope, notes: list[str]) -> Policy:
+    entry = _obj(value, path)
+    pol = _obj(_required(entry, "policy", f"{path}.policy"), f"{path}.policy")
+    ppath = f"{path}.policy"
+    raw_type = _str(_required(pol, "policy-type", f"{ppath}.policy-type"), f"{ppath}.policy-type")
+    ptype = _POLICY_TYPES.get(raw_type.strip().lower(), PolicyType.OTHER)
+
+    domain = _opt_str(pol.get("policy-domain"), f"{ppath}.policy-domain")
+    if domain is None:
+        if not envelope.report_domain:
+            raise ReportError(f"{ppath}.policy-domain: missing (and no TLS-Report-Domain header)")
+        domain = envelope.report_domain
+        notes.append(f"{path}: policy-domain missing; using TLS-Report-Domain {domain}")
+
+    summary = _obj(_required(entry, "summary", f"{path}.summary"), f"{path}.summary")
+    spath = f"{path}.summary"
+    ok = _count(
+        _required(
+            summary, "total-successful-session-count", f"{spath}.total-successful-session-count"
+        ),
+        f"{spath}.total-successful-session-count",
+    )
+    failed = _count(
+        _required(summary, "total-failure-session-count", f"{spath}.total-failure-session-count"),
+        f"{spath}.total-failure-session-count",
+    )
+
+    raw_details = entry.get("failure-details")
+    if raw_details is None:
+        raw_details = []
+    if not isinstance(raw_details, list):
+        raise ReportError(
+            f"{path}.failure-details: expected an array, got {_type_name(raw_details)}"
+        )
+    details = tuple(
+        _failure_detail(d, f"{path}.failure-details[{i}]") for i, d in enumerate(raw_details)
+    )
+
+    policy = Policy(
+        policy_type=ptype,
+        policy_type_raw=raw_type,
+        policy_domain=domain,
+        policy_strings=_policy_strings(pol.get("policy-string"), f"{ppath}.policy-string", ptype),
+        mx_hosts=_mx_hosts(pol, ppath),
+        successful_sessions=ok,
+        failed_sessions=failed,
+        failure_details=details,
+    )
+    if policy.count_mismatch:
+        notes.append(
+            f"{path} ({raw_type} {domain}): failure details add up to {policy.detail_failed_sum}"
+            f" but the summary says {failed}"
+        )
+    if ptype is PolicyType.OTHER:
+        notes.append(f"{path}: unknown policy-type {_show(raw_type)} kept as other")
+    return policy
+
+
+def report_from_json(obj: Any, envelope: Envelope | None = None) -> Report:
+    """Validate and normalise one decoded TLS-RPT JSON document into a `Report`.
+
+    Raises ReportError("path: why") on anything that cannot be read; quirks that can be read
+    are normalised and, where a human should know, described in `Report.notes`.
+    """
+    env = envelope or _NO_ENVELOPE
+    root = _obj(obj, "report")
+    notes: list[str] = []
+
+    organization = _str(
+        _required(root, "organization-name", "organization-name"), "organization-name"
+    )
+    contact = _opt_str(root.get("contact-info"), "contact-info")
+    report_id = _str(_required(root, "report-id", "report-id"), "report-id")
+    dr = _obj(_required(root, "date-range", "date-range"), "date-range")
+    start = parse_datetime(
+        _required(dr, "start-datetime", "date-range.start-datetime"), "date-range.start-datetime"
+    )
+    end = parse_datetime(
+        _required(dr, "end-datetime", "date-range.end-datetime"), "date-range.end-datetime"
+    )
+    if end < start:
+        notes.append("date-range: end-datetime is before start-datetime")
+
+    raw_policies = _required(root, "policies", "policies")
+    if not isinstance(raw_policies, list):
+        raise ReportError(f"policies: expected an array, got {_type_name(raw_policies)}")
+    policies = tuple(_policy(p, f"policies[{i}]", env, notes) for i, p in enumerate(raw_policies))
+
+    # A Subject Report-ID that differs from the JSON one is normal (Google always does it):
+    # both are kept, the JSON one counts (RFC 8460 §5.6); no note.
+    subject_id = env.subject_report_id
+
+    return Report(
+        organization=organization,
+        contact=contact,
+        report_id=report_id,
+        start=start,
+        end=end,
+        policies=policies,
+        subject_report_id=subject_id,
+        report_domain=env.report_domain,
+        submitter=env.submitter,
+        generated_at=decode_filetime_report_id(report_id),
+        notes=tuple(notes),
+    )
