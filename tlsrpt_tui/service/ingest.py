@@ -1,0 +1,217 @@
+"""Ingesting inputs into the store: the one use case ``import`` and the IMAP sync share.
+
+The order is deliberate: an input's raw bytes are stored first (with where they came from),
+then the reports parsed from them, so a message that cannot be parsed stays stored with its
+error and shows as "unreadable: why" — nothing is dropped. Mail that is not TLS-RPT at all
+(DMARC, ordinary mail) is left alone and not stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tlsrpt_tui import __version__
+from tlsrpt_tui.core.model import InputStatus, ParsedInput, RawInput
+from tlsrpt_tui.store import reports as db
+from tlsrpt_tui.store.database import Store
+
+if TYPE_CHECKING:
+    from tlsrpt_tui.core.parse import Limits
+
+
+class OutcomeKind(StrEnum):
+    NEW = "new"  # at least one report was new
+    DUPLICATE = "duplicate"  # every report was already stored
+    REJECTED = "rejected"  # could not be read (stored with its error when there were bytes)
+    NOT_REPORT = "not-report"  # not TLS-RPT mail; left alone
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    source: str
+    kind: OutcomeKind
+    new_reports: int = 0
+    duplicate_reports: int = 0
+    #: One line: which part and why (rejected, not-report).
+    error: str | None = None
+    #: Errors of parts that did not stop the others (e.g. one bad zip member).
+    part_errors: tuple[str, ...] = ()
+    #: The stored raw input row, when bytes were stored.
+    input_pk: int | None = None
+
+    @property
+    def line(self) -> str:
+        """``source: reason`` for the error stream."""
+        return f"{self.source}: {self.error or self.kind}"
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """Running totals over a stream; holds no per-input data except problem lines."""
+
+    inputs: int = 0
+    new: int = 0  # reports
+    duplicate: int = 0  # reports
+    rejected: int = 0  # inputs
+    not_report: int = 0  # inputs
+    #: ``source: reason`` for each rejected or not-report input, and each part error.
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, outcome: IngestOutcome) -> None:
+        self.inputs += 1
+        self.new += outcome.new_reports
+        self.duplicate += outcome.duplicate_reports
+        if outcome.kind is OutcomeKind.REJECTED:
+            self.rejected += 1
+            self.problems.append(outcome.line)
+        elif outcome.kind is OutcomeKind.NOT_REPORT:
+            self.not_report += 1
+            self.problems.append(outcome.line)
+        for err in outcome.part_errors:
+            self.problems.append(f"{outcome.source}: {err}")
+
+    @property
+    def ok(self) -> bool:
+        """True when every input was a report (new or duplicate)."""
+        return self.rejected == 0 and self.not_report == 0
+
+    def line(self) -> str:
+        text = f"{self.new} new, {self.duplicate} duplicate, {self.rejected} rejected"
+        if self.not_report:
+            text += f", {self.not_report} not a report"
+        return text
+
+
+def parser_version() -> str:
+    from tlsrpt_tui.core import parse
+
+    return str(getattr(parse, "PARSER_VERSION", __version__))
+
+
+def default_limits() -> Limits:
+    from tlsrpt_tui.core.parse import DEFAULT_LIMITS
+
+    return DEFAULT_LIMITS
+
+
+def ingest_batch(
+    store: Store, inputs: Sequence[RawInput], limits: Limits | None = None
+) -> list[IngestOutcome]:
+    """Parse and store each input; runs INSIDE the caller's transaction (none opened here)."""
+    from tlsrpt_tui.core.parse import parse_bytes
+
+    lim = limits if limits is not None else default_limits()
+    version = parser_version()
+    outcomes: list[IngestOutcome] = []
+    for raw in inputs:
+        parsed = parse_bytes(raw.data, raw.source, lim)
+        outcomes.append(_store_parsed(store, raw, parsed, version))
+    return outcomes
+
+
+def _store_parsed(store: Store, raw: RawInput, parsed: ParsedInput, version: str) -> IngestOutcome:
+    if parsed.status is InputStatus.NOT_REPORT:
+        return IngestOutcome(
+            raw.source, OutcomeKind.NOT_REPORT, error=parsed.error or "not a TLS-RPT report"
+        )
+    input_pk, _created = db.store_raw_input(
+        store,
+        source=raw.source,
+        data=raw.data,
+        origin=raw.origin,
+        status=parsed.status,
+        error=parsed.error,
+        part_errors=parsed.part_errors,
+        parser_version=version,
+    )
+    if parsed.status is InputStatus.REJECTED or not parsed.reports:
+        return IngestOutcome(
+            raw.source,
+            OutcomeKind.REJECTED,
+            error=parsed.error or "no report found",
+            part_errors=parsed.part_errors,
+            input_pk=input_pk,
+        )
+    new = dup = 0
+    for index, report in enumerate(parsed.reports):
+        if db.insert_report(store, report, input_pk, index) is None:
+            dup += 1
+        else:
+            new += 1
+    return IngestOutcome(
+        raw.source,
+        OutcomeKind.NEW if new else OutcomeKind.DUPLICATE,
+        new_reports=new,
+        duplicate_reports=dup,
+        part_errors=parsed.part_errors,
+        input_pk=input_pk,
+    )
+
+
+def rejected_outcome(parsed: ParsedInput) -> IngestOutcome:
+    """An input that never had bytes (an unreadable path): nothing to store, just report it."""
+    kind = OutcomeKind.NOT_REPORT if parsed.status is InputStatus.NOT_REPORT else (
+        OutcomeKind.REJECTED
+    )
+    return IngestOutcome(parsed.source, kind, error=parsed.error or "unreadable")
+
+
+ProgressCallback = Callable[[IngestSummary], None]
+
+
+def ingest_stream(
+    store: Store,
+    items: Iterable[RawInput | ParsedInput],
+    limits: Limits | None = None,
+    batch_size: int = 500,
+    on_progress: ProgressCallback | None = None,
+    on_outcome: Callable[[IngestOutcome], None] | None = None,
+) -> IngestSummary:
+    """Ingest a stream of inputs, one transaction per batch, holding at most one batch in memory.
+
+    ``on_progress`` is called with the running summary after each committed batch;
+    ``on_outcome`` (optional) sees each input's outcome as it is decided.
+    """
+    summary = IngestSummary()
+    batch: list[RawInput] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        with store.transaction():
+            outcomes = ingest_batch(store, batch, limits)
+        for outcome in outcomes:
+            summary.add(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+        batch.clear()
+        if on_progress is not None:
+            on_progress(summary)
+
+    for item in items:
+        if isinstance(item, ParsedInput):
+            outcome = rejected_outcome(item)
+            summary.add(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            continue
+        batch.append(item)
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return summary
+
+
+def chunked(items: Iterable[RawInput], size: int) -> Iterator[list[RawInput]]:
+    """Group an input stream into lists of at most ``size`` (for callers batching by hand)."""
+    chunk: list[RawInput] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

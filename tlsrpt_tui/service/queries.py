@@ -1,0 +1,310 @@
+"""Read-side use cases over the report store: the three tables, the inbox and the totals.
+
+The CLI and the TUI both call these; nothing here opens a transaction or writes. Queries read
+the denormalised columns (report sums, policy domains/types, the case-folded search text) so
+that paging and filtering an inbox of 100,000s of reports stays within tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from tlsrpt_tui.core import tables
+from tlsrpt_tui.core.model import Report
+from tlsrpt_tui.store import reports as db
+from tlsrpt_tui.store.database import Store
+
+#: Rows fetched per round trip when streaming table rows.
+_FETCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TableFilter:
+    """Filters of the three tables: domain matches a policy domain (case-insensitive, a trailing
+    dot ignored); since/until are inclusive on the report's start date (UTC)."""
+
+    domain: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+def normalise_domain(domain: str) -> str:
+    return domain.strip().rstrip(".").lower()
+
+
+def _report_where(flt: TableFilter, alias: str = "r") -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if flt.since is not None:
+        clauses.append(f"{alias}.start >= ?")
+        params.append(flt.since.isoformat())
+    if flt.until is not None:
+        clauses.append(f"{alias}.start < ?")
+        params.append((flt.until + timedelta(days=1)).isoformat())
+    return (" AND ".join(clauses), params)
+
+
+def _stream(store: Store, sql: str, params: list[object]) -> Iterator:  # type: ignore[type-arg]
+    cur = store.conn.execute(sql, params)
+    while True:
+        rows = cur.fetchmany(_FETCH)
+        if not rows:
+            return
+        yield from rows
+
+
+def overview_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.OverviewRow]:
+    """One row per report (sums over all its policies), by date then report order. With a domain
+    filter: the reports that have a policy for that domain."""
+    flt = flt or TableFilter()
+    where, params = _report_where(flt)
+    clauses = [where] if where else []
+    if flt.domain:
+        clauses.append(
+            "r.id IN (SELECT report_pk FROM policies WHERE policy_domain = ?)"
+        )
+        params.append(normalise_domain(flt.domain))
+    sql = (
+        "SELECT r.start, r.organization, r.report_id, r.contact, r.policy_types, r.successful,"
+        " r.failed FROM reports r"
+        + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        + " ORDER BY substr(r.start, 1, 10), r.id"
+    )
+    for row in _stream(store, sql, params):
+        yield tables.OverviewRow(
+            date=row[0][:10],
+            organization=row[1],
+            report_id=row[2],
+            contact=row[3] or "",
+            policy_types=row[4],
+            successful=row[5],
+            failed=row[6],
+        )
+
+
+def _policy_where(flt: TableFilter) -> tuple[str, list[object]]:
+    where, params = _report_where(flt)
+    clauses = [where] if where else []
+    if flt.domain:
+        clauses.append("p.policy_domain = ?")
+        params.append(normalise_domain(flt.domain))
+    return (" WHERE " + " AND ".join(clauses) if clauses else "", params)
+
+
+def policy_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.PolicyRow]:
+    """One row per policy, by date then report order then the policy's place in the report."""
+    flt = flt or TableFilter()
+    where, params = _policy_where(flt)
+    sql = (
+        "SELECT r.start, r.organization, p.policy_domain, p.policy_type, p.policy_type_raw,"
+        " p.policy_strings, p.mx_hosts, p.successful, p.failed"
+        " FROM policies p JOIN reports r ON r.id = p.report_pk"
+        + where
+        + " ORDER BY substr(r.start, 1, 10), r.id, p.ordinal"
+    )
+    for row in _stream(store, sql, params):
+        yield tables.PolicyRow(
+            date=row[0][:10],
+            organization=row[1],
+            policy_domain=row[2],
+            policy_type=tables.type_label(row[3], row[4]),
+            policy_details=tables.policy_details(
+                row[3], json.loads(row[5]), json.loads(row[6])
+            ),
+            successful=row[7],
+            failed=row[8],
+        )
+
+
+def failure_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.FailureRow]:
+    """One row per failure detail, by date, report order, policy order, detail order."""
+    flt = flt or TableFilter()
+    where, params = _policy_where(flt)
+    sql = (
+        "SELECT r.start, r.organization, p.policy_domain, p.policy_type, p.policy_type_raw,"
+        " d.result_type, d.sending_mta_ip, d.receiving_mx_hostname, d.receiving_ip,"
+        " d.failed_session_count, d.failure_reason_code"
+        " FROM failure_details d JOIN policies p ON p.id = d.policy_pk"
+        " JOIN reports r ON r.id = p.report_pk"
+        + where
+        + " ORDER BY substr(r.start, 1, 10), r.id, p.ordinal, d.ordinal"
+    )
+    for row in _stream(store, sql, params):
+        yield tables.FailureRow(
+            date=row[0][:10],
+            organization=row[1],
+            policy_domain=row[2],
+            policy_type=tables.type_label(row[3], row[4]),
+            result_type=row[5],
+            sending_mta_ip=row[6] or "",
+            receiving_mx_hostname=row[7] or "",
+            receiving_ip=row[8] or "",
+            failed=row[9],
+            failure_reason_code=row[10] or "",
+        )
+
+
+TABLE_QUERIES = {
+    "overview": overview_rows,
+    "policies": policy_rows,
+    "failures": failure_rows,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Inbox
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    pk: int
+    date: str  # YYYY-MM-DD (UTC start date)
+    start: str  # ISO UTC start datetime
+    organization: str
+    report_id: str
+    policy_domains: str  # "a.example, b.example"
+    policy_types: str  # "STS, TLSA"
+    successful: int
+    failed: int
+
+
+def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
+    needle = (text_filter or "").strip().casefold()
+    if not needle:
+        return "", []
+    return " WHERE instr(search, ?) > 0", [needle]
+
+
+def inbox_page(
+    store: Store, *, offset: int = 0, limit: int = 50, text_filter: str | None = None
+) -> list[InboxRow]:
+    """A page of the inbox, newest first (start DESC, pk DESC).
+
+    ``text_filter`` is a case-insensitive substring of organization, policy domains, report-id,
+    submitter, report domain or contact. The ORDER BY walks the start index, so a page costs
+    O(offset + limit) rows (less than a few ms at 100,000 reports), not a sort of the table.
+    """
+    where, params = _text_clause(text_filter)
+    rows = store.conn.execute(
+        "SELECT id, start, organization, report_id, policy_domains, policy_types, successful,"
+        " failed FROM reports" + where + " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, max(0, limit), max(0, offset)],
+    ).fetchall()
+    return [
+        InboxRow(
+            pk=r[0], date=r[1][:10], start=r[1], organization=r[2], report_id=r[3],
+            policy_domains=r[4], policy_types=r[5], successful=r[6], failed=r[7],
+        )
+        for r in rows
+    ]
+
+
+def inbox_count(store: Store, text_filter: str | None = None) -> int:
+    where, params = _text_clause(text_filter)
+    return int(store.conn.execute("SELECT count(*) FROM reports" + where, params).fetchone()[0])
+
+
+def report_detail(store: Store, report_pk: int) -> tuple[Report, db.StoredInput] | None:
+    """The report as a model object and the raw input it came from (None if no such report)."""
+    loaded = db.load_report(store, report_pk)
+    if loaded is None:
+        return None
+    report, input_pk = loaded
+    meta = db.get_input(store, input_pk)
+    assert meta is not None  # FK guarantees it
+    return report, meta
+
+
+def raw_input_bytes(store: Store, input_pk: int) -> bytes | None:
+    """The bytes of a stored input as received (the Raw screen)."""
+    return db.raw_bytes(store, input_pk)
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableInput:
+    pk: int
+    source: str
+    imported_at: str
+    error: str
+
+
+def unreadable_inputs(store: Store, limit: int = 100) -> list[UnreadableInput]:
+    """Stored inputs that could not be read, newest first, with their one-line reason."""
+    return [
+        UnreadableInput(i.pk, i.source, i.imported_at, i.error or "unreadable")
+        for i in db.rejected_inputs(store, limit)
+    ]
+
+
+def unreadable_count(store: Store) -> int:
+    return int(
+        store.conn.execute("SELECT count(*) FROM raw_inputs WHERE status = 'rejected'").fetchone()[
+            0
+        ]
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Totals
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotal:
+    day: date
+    successful: int
+    failed: int
+
+
+def daily_totals(
+    store: Store, domain: str | None, days: int, today: date
+) -> list[DayTotal]:
+    """Successful/failed sessions per UTC start date for the ``days`` days ending ``today``
+    (oldest first, zero-filled). With a domain, counts only that domain's policies."""
+    first = today - timedelta(days=max(days, 1) - 1)
+    lo, hi = first.isoformat(), (today + timedelta(days=1)).isoformat()
+    if domain:
+        rows = store.conn.execute(
+            "SELECT substr(r.start, 1, 10), sum(p.successful), sum(p.failed)"
+            " FROM policies p JOIN reports r ON r.id = p.report_pk"
+            " WHERE p.policy_domain = ? AND r.start >= ? AND r.start < ?"
+            " GROUP BY 1",
+            (normalise_domain(domain), lo, hi),
+        ).fetchall()
+    else:
+        rows = store.conn.execute(
+            "SELECT substr(start, 1, 10), sum(successful), sum(failed) FROM reports"
+            " WHERE start >= ? AND start < ? GROUP BY 1",
+            (lo, hi),
+        ).fetchall()
+    found = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in rows}
+    out = []
+    for i in range(max(days, 1)):
+        d = first + timedelta(days=i)
+        ok, failed = found.get(d.isoformat(), (0, 0))
+        out.append(DayTotal(d, ok, failed))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class DomainTotal:
+    domain: str
+    reports: int
+    successful: int
+    failed: int
+    last_start: str | None  # ISO UTC start of the newest report for the domain
+
+
+def domain_totals(store: Store) -> list[DomainTotal]:
+    """Per policy domain (lower-cased): reports, session sums and the newest report's start."""
+    rows = store.conn.execute(
+        "SELECT lower(p.policy_domain), count(DISTINCT p.report_pk), sum(p.successful),"
+        " sum(p.failed), max(r.start)"
+        " FROM policies p JOIN reports r ON r.id = p.report_pk"
+        " GROUP BY p.policy_domain ORDER BY p.policy_domain"
+    ).fetchall()
+    return [
+        DomainTotal(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), r[4]) for r in rows
+    ]

@@ -1,0 +1,434 @@
+"""Reports in SQLite: raw inputs, de-duplicated reports, their policies and failure details.
+
+Every function takes a :class:`~tlsrpt_tui.store.database.Store` and does no transaction
+handling: callers wrap them in ``with store.transaction():`` so that, for instance, the IMAP
+sync commits its own sync state in the same transaction as the reports it fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tlsrpt_tui.core.model import (
+    FailureDetail,
+    InputStatus,
+    Origin,
+    Policy,
+    PolicyType,
+    Report,
+)
+from tlsrpt_tui.store.database import Store
+
+#: zlib level for stored raw bytes: mail compresses well and level 6 costs ~50 µs per message.
+ZLIB_LEVEL = 6
+
+
+# --------------------------------------------------------------------------------------------
+# Raw inputs
+
+
+def origin_key(origin: Origin) -> str:
+    """One NULL-free text naming an origin, for the UNIQUE(sha256, origin_key) constraint."""
+    if origin.kind == "imap":
+        parts = ["imap", origin.account or "", origin.folder or "",
+                 str(origin.uidvalidity or ""), str(origin.uid or "")]
+    else:
+        parts = [origin.kind, origin.path or ""]
+    return "\x1f".join(parts)
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def iso_utc(value: datetime) -> str:
+    """The stored spelling of a datetime: ISO 8601 in UTC (sorts as text, date = [:10])."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInput:
+    """A raw input row without its bytes (what the TUI's report screen shows about the source)."""
+
+    pk: int
+    source: str
+    origin: Origin
+    sha256: str  # hex
+    size: int
+    received_at: str | None
+    imported_at: str
+    status: InputStatus
+    error: str | None
+    part_errors: tuple[str, ...]
+    parser_version: str
+
+
+def find_raw_input(store: Store, sha256: bytes, key: str) -> int | None:
+    row = store.conn.execute(
+        "SELECT id FROM raw_inputs WHERE sha256 = ? AND origin_key = ?", (sha256, key)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def store_raw_input(
+    store: Store,
+    *,
+    source: str,
+    data: bytes,
+    origin: Origin,
+    status: InputStatus,
+    error: str | None,
+    part_errors: Iterable[str] = (),
+    parser_version: str,
+    received_at: str | None = None,
+) -> tuple[int, bool]:
+    """Store one input's bytes (or refresh the parse result of identical stored bytes).
+
+    Returns (pk, created). Identical bytes from the same origin are kept once: the existing row
+    gets the new parse status, error and parser version instead.
+    """
+    digest = hashlib.sha256(data).digest()
+    key = origin_key(origin)
+    errors_json = json.dumps(list(part_errors))
+    existing = find_raw_input(store, digest, key)
+    if existing is not None:
+        store.conn.execute(
+            "UPDATE raw_inputs SET status = ?, error = ?, part_errors = ?, parser_version = ?,"
+            " source = ? WHERE id = ?",
+            (str(status), error, errors_json, parser_version, source, existing),
+        )
+        return existing, False
+    cur = store.conn.execute(
+        "INSERT INTO raw_inputs (source, origin_kind, origin_path, origin_account, origin_folder,"
+        " origin_uidvalidity, origin_uid, origin_key, sha256, size, data_zlib, received_at,"
+        " imported_at, status, error, part_errors, parser_version)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            source, origin.kind, origin.path, origin.account, origin.folder,
+            origin.uidvalidity, origin.uid, key, digest, len(data),
+            zlib.compress(data, ZLIB_LEVEL), received_at, utc_now_iso(),
+            str(status), error, errors_json, parser_version,
+        ),
+    )
+    return int(cur.lastrowid or 0), True
+
+
+def update_input_status(
+    store: Store,
+    input_pk: int,
+    *,
+    status: InputStatus,
+    error: str | None,
+    part_errors: Iterable[str] = (),
+    parser_version: str,
+) -> None:
+    store.conn.execute(
+        "UPDATE raw_inputs SET status = ?, error = ?, part_errors = ?, parser_version = ?"
+        " WHERE id = ?",
+        (str(status), error, json.dumps(list(part_errors)), parser_version, input_pk),
+    )
+
+
+def raw_bytes(store: Store, input_pk: int) -> bytes | None:
+    """The input's original bytes, as received (decompressed)."""
+    row = store.conn.execute(
+        "SELECT data_zlib FROM raw_inputs WHERE id = ?", (input_pk,)
+    ).fetchone()
+    return None if row is None else zlib.decompress(row[0])
+
+
+_INPUT_COLUMNS = (
+    "id, source, origin_kind, origin_path, origin_account, origin_folder, origin_uidvalidity,"
+    " origin_uid, sha256, size, received_at, imported_at, status, error, part_errors,"
+    " parser_version"
+)
+
+
+def _stored_input(row) -> StoredInput:  # type: ignore[no-untyped-def]
+    return StoredInput(
+        pk=row["id"],
+        source=row["source"],
+        origin=Origin(
+            kind=row["origin_kind"],
+            path=row["origin_path"],
+            account=row["origin_account"],
+            folder=row["origin_folder"],
+            uidvalidity=row["origin_uidvalidity"],
+            uid=row["origin_uid"],
+        ),
+        sha256=bytes(row["sha256"]).hex(),
+        size=row["size"],
+        received_at=row["received_at"],
+        imported_at=row["imported_at"],
+        status=InputStatus(row["status"]),
+        error=row["error"],
+        part_errors=tuple(json.loads(row["part_errors"] or "[]")),
+        parser_version=row["parser_version"],
+    )
+
+
+def get_input(store: Store, input_pk: int) -> StoredInput | None:
+    row = store.conn.execute(
+        f"SELECT {_INPUT_COLUMNS} FROM raw_inputs WHERE id = ?", (input_pk,)
+    ).fetchone()
+    return None if row is None else _stored_input(row)
+
+
+def rejected_inputs(store: Store, limit: int) -> list[StoredInput]:
+    """Rejected inputs, newest first (uses the partial index on rejected rows)."""
+    rows = store.conn.execute(
+        f"SELECT {_INPUT_COLUMNS} FROM raw_inputs WHERE status = 'rejected'"
+        " ORDER BY id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [_stored_input(r) for r in rows]
+
+
+def iter_input_pks(store: Store) -> Iterator[int]:
+    """All stored input pks in order, fetched in pages so a huge store stays cheap to walk."""
+    last = 0
+    while True:
+        rows = store.conn.execute(
+            "SELECT id FROM raw_inputs WHERE id > ? ORDER BY id LIMIT 1000", (last,)
+        ).fetchall()
+        if not rows:
+            return
+        for (pk,) in rows:
+            yield int(pk)
+        last = int(rows[-1][0])
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+
+
+def dedup_who(report: Report) -> str:
+    return report.dedup_key[0]
+
+
+def policy_domains_text(report: Report) -> str:
+    """Distinct policy domains in report order, comma-joined (the inbox's column)."""
+    seen: dict[str, None] = {}
+    for p in report.policies:
+        if p.policy_domain:
+            seen.setdefault(p.policy_domain, None)
+    return ", ".join(seen)
+
+
+def policy_types_text(report: Report) -> str:
+    """Policy types upper-case in report order, comma-joined: ``STS, TLSA`` (seed's rule)."""
+    return ", ".join(policy_type_label(p) for p in report.policies)
+
+
+def policy_type_label(policy: Policy) -> str:
+    if policy.policy_type is PolicyType.OTHER:
+        return (policy.policy_type_raw or "other").upper()
+    return str(policy.policy_type).upper()
+
+
+def search_text(report: Report) -> str:
+    """Case-folded text the inbox filter searches: organization, domains, ids, submitter."""
+    parts = [report.organization, policy_domains_text(report), report.report_id]
+    for extra in (report.submitter, report.report_domain, report.contact):
+        if extra:
+            parts.append(extra)
+    return "\n".join(parts).casefold()
+
+
+def find_report(store: Store, report: Report) -> tuple[int, int] | None:
+    """(report pk, input pk) of the stored report with the same dedup key, if any."""
+    who, rid, start, end = _stored_key(report)
+    row = store.conn.execute(
+        'SELECT id, input_id FROM reports WHERE dedup_who = ? AND report_id = ? AND start = ?'
+        ' AND "end" = ?',
+        (who, rid, start, end),
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def _stored_key(report: Report) -> tuple[str, str, str, str]:
+    return (dedup_who(report), report.report_id, iso_utc(report.start), iso_utc(report.end))
+
+
+def _report_values(report: Report) -> tuple:  # type: ignore[type-arg]
+    return (
+        report.organization,
+        report.contact,
+        report.report_id,
+        report.subject_report_id,
+        report.report_domain,
+        report.submitter,
+        dedup_who(report),
+        iso_utc(report.start),
+        iso_utc(report.end),
+        iso_utc(report.generated_at) if report.generated_at else None,
+        json.dumps(list(report.notes)),
+        report.successful_sessions,
+        report.failed_sessions,
+        policy_domains_text(report),
+        policy_types_text(report),
+        search_text(report),
+    )
+
+
+def insert_report(store: Store, report: Report, input_pk: int, input_index: int = 0) -> int | None:
+    """Insert a report with its policies; None (and nothing written) when it is a duplicate."""
+    cur = store.conn.execute(
+        "INSERT INTO reports (organization, contact, report_id, subject_report_id, report_domain,"
+        ' submitter, dedup_who, start, "end", generated_at, notes, successful, failed,'
+        " policy_domains, policy_types, search, input_id, input_index)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ' ON CONFLICT (dedup_who, report_id, start, "end") DO NOTHING',
+        (*_report_values(report), input_pk, input_index),
+    )
+    if cur.rowcount != 1:
+        return None
+    pk = int(cur.lastrowid or 0)
+    _insert_policies(store, pk, report.policies)
+    return pk
+
+
+def replace_report(store: Store, report_pk: int, report: Report, input_index: int = 0) -> None:
+    """Re-derive a stored report in place (same pk) from a fresh parse: used by reparse."""
+    store.conn.execute(
+        "UPDATE reports SET organization = ?, contact = ?, report_id = ?, subject_report_id = ?,"
+        ' report_domain = ?, submitter = ?, dedup_who = ?, start = ?, "end" = ?,'
+        " generated_at = ?, notes = ?, successful = ?, failed = ?, policy_domains = ?,"
+        " policy_types = ?, search = ?, input_index = ? WHERE id = ?",
+        (*_report_values(report), input_index, report_pk),
+    )
+    store.conn.execute("DELETE FROM policies WHERE report_pk = ?", (report_pk,))
+    _insert_policies(store, report_pk, report.policies)
+
+
+def delete_reports(store: Store, report_pks: Iterable[int]) -> None:
+    store.conn.executemany("DELETE FROM reports WHERE id = ?", [(pk,) for pk in report_pks])
+
+
+def report_pks_of_input(store: Store, input_pk: int) -> list[int]:
+    return [
+        int(r[0])
+        for r in store.conn.execute(
+            "SELECT id FROM reports WHERE input_id = ? ORDER BY id", (input_pk,)
+        )
+    ]
+
+
+def _insert_policies(store: Store, report_pk: int, policies: Iterable[Policy]) -> None:
+    conn = store.conn
+    for ordinal, p in enumerate(policies):
+        cur = conn.execute(
+            "INSERT INTO policies (report_pk, ordinal, policy_type, policy_type_raw,"
+            " policy_domain, policy_strings, mx_hosts, successful, failed, detail_failed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                report_pk, ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain,
+                json.dumps(list(p.policy_strings)), json.dumps(list(p.mx_hosts)),
+                p.successful_sessions, p.failed_sessions, p.detail_failed_sum,
+            ),
+        )
+        if p.failure_details:
+            policy_pk = cur.lastrowid
+            conn.executemany(
+                "INSERT INTO failure_details (policy_pk, ordinal, result_type,"
+                " failed_session_count, sending_mta_ip, receiving_mx_hostname,"
+                " receiving_mx_helo, receiving_ip, additional_information, failure_reason_code)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        policy_pk, i, d.result_type, d.failed_session_count, d.sending_mta_ip,
+                        d.receiving_mx_hostname, d.receiving_mx_helo, d.receiving_ip,
+                        d.additional_information, d.failure_reason_code,
+                    )
+                    for i, d in enumerate(p.failure_details)
+                ],
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Loading reports back
+
+
+def _policy_type(value: str) -> PolicyType:
+    try:
+        return PolicyType(value)
+    except ValueError:
+        return PolicyType.OTHER
+
+
+def load_report(store: Store, report_pk: int) -> tuple[Report, int] | None:
+    """The stored report rebuilt as a model object, and its input pk."""
+    row = store.conn.execute(
+        'SELECT id, input_id, organization, contact, report_id, subject_report_id, report_domain,'
+        ' submitter, start, "end", generated_at, notes FROM reports WHERE id = ?',
+        (report_pk,),
+    ).fetchone()
+    if row is None:
+        return None
+    policies: list[Policy] = []
+    prows = store.conn.execute(
+        "SELECT id, policy_type, policy_type_raw, policy_domain, policy_strings, mx_hosts,"
+        " successful, failed FROM policies WHERE report_pk = ? ORDER BY ordinal",
+        (report_pk,),
+    ).fetchall()
+    for p in prows:
+        details = tuple(
+            FailureDetail(
+                result_type=d["result_type"],
+                failed_session_count=d["failed_session_count"],
+                sending_mta_ip=d["sending_mta_ip"],
+                receiving_mx_hostname=d["receiving_mx_hostname"],
+                receiving_mx_helo=d["receiving_mx_helo"],
+                receiving_ip=d["receiving_ip"],
+                additional_information=d["additional_information"],
+                failure_reason_code=d["failure_reason_code"],
+            )
+            for d in store.conn.execute(
+                "SELECT * FROM failure_details WHERE policy_pk = ? ORDER BY ordinal", (p["id"],)
+            )
+        )
+        policies.append(
+            Policy(
+                policy_type=_policy_type(p["policy_type"]),
+                policy_type_raw=p["policy_type_raw"],
+                policy_domain=p["policy_domain"],
+                policy_strings=tuple(json.loads(p["policy_strings"])),
+                mx_hosts=tuple(json.loads(p["mx_hosts"])),
+                successful_sessions=p["successful"],
+                failed_sessions=p["failed"],
+                failure_details=details,
+            )
+        )
+    report = Report(
+        organization=row["organization"],
+        contact=row["contact"],
+        report_id=row["report_id"],
+        start=datetime.fromisoformat(row["start"]),
+        end=datetime.fromisoformat(row["end"]),
+        policies=tuple(policies),
+        subject_report_id=row["subject_report_id"],
+        report_domain=row["report_domain"],
+        submitter=row["submitter"],
+        generated_at=parse_iso(row["generated_at"]),
+        notes=tuple(json.loads(row["notes"] or "[]")),
+    )
+    return report, int(row["input_id"])
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Row counts of the report tables (for tests, status lines and the bench)."""
+    out: dict[str, int] = {}
+    for table in ("raw_inputs", "reports", "policies", "failure_details"):
+        out[table] = int(store.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    return out
