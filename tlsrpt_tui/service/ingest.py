@@ -29,6 +29,13 @@ class OutcomeKind(StrEnum):
     NOT_REPORT = "not-report"  # not TLS-RPT mail; left alone
 
 
+def source_line(source: str, reason: str) -> str:
+    """``source: reason``, without repeating the source when the reason already starts with it."""
+    if reason.startswith(f"{source}: "):
+        return reason
+    return f"{source}: {reason}"
+
+
 @dataclass(frozen=True, slots=True)
 class IngestOutcome:
     source: str
@@ -44,8 +51,8 @@ class IngestOutcome:
 
     @property
     def line(self) -> str:
-        """``source: reason`` for the error stream."""
-        return f"{self.source}: {self.error or self.kind}"
+        """``source: reason`` for the error stream (the source named once)."""
+        return source_line(self.source, self.error or str(self.kind))
 
 
 @dataclass(slots=True)
@@ -71,7 +78,7 @@ class IngestSummary:
             self.not_report += 1
             self.problems.append(outcome.line)
         for err in outcome.part_errors:
-            self.problems.append(f"{outcome.source}: {err}")
+            self.problems.append(source_line(outcome.source, err))
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,40 @@
+"""Importing report files, mboxes and Maildirs from paths: ``tlsrpt-tui import``.
+
+Enumeration (service/sources.py) and ingestion (service/ingest.py) are both streams, so an
+import of a 2 GB mbox holds one batch of messages in memory at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from tlsrpt_tui.core.parse import DEFAULT_LIMITS, Limits
+from tlsrpt_tui.service.ingest import (
+    IngestOutcome,
+    IngestSummary,
+    ProgressCallback,
+    ingest_stream,
+)
+from tlsrpt_tui.service.sources import iter_inputs
+from tlsrpt_tui.store.database import Store
+
+
+def import_paths(
+    store: Store,
+    paths: Iterable[Path | str],
+    limits: Limits = DEFAULT_LIMITS,
+    on_progress: ProgressCallback | None = None,
+    *,
+    batch_size: int = 500,
+    on_outcome: Callable[[IngestOutcome], None] | None = None,
+) -> IngestSummary:
+    """Ingest every input found under ``paths``; one committed transaction per batch."""
+    return ingest_stream(
+        store,
+        iter_inputs(paths, limits),
+        limits,
+        batch_size=batch_size,
+        on_progress=on_progress,
+        on_outcome=on_outcome,
+    )

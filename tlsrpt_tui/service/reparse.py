@@ -1,0 +1,115 @@
+"""Re-parsing stored raw inputs with the current parser: ``tlsrpt-tui reparse``.
+
+The store keeps every report or rejected input's bytes, so a parser fix reaches old data:
+inputs rejected before that now parse become reports, and existing reports are re-derived in
+place (same pk, so the TUI's selection survives). Running it twice changes nothing the second
+time: it is a pure function of the stored bytes and the parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from tlsrpt_tui.core.model import InputStatus
+from tlsrpt_tui.core.parse import DEFAULT_LIMITS, Limits, parse_bytes
+from tlsrpt_tui.service.ingest import parser_version, source_line
+from tlsrpt_tui.store import reports as db
+from tlsrpt_tui.store.database import Store
+
+
+@dataclass(slots=True)
+class ReparseSummary:
+    inputs: int = 0
+    #: Inputs that were rejected before and are reports now.
+    recovered: int = 0
+    #: Reports added (from recovered inputs, or new reports found in known inputs).
+    added: int = 0
+    #: Existing reports re-derived in place.
+    updated: int = 0
+    #: Reports that the current parser no longer derives from their input.
+    removed: int = 0
+    #: Reports that another input already holds.
+    duplicate: int = 0
+    #: Inputs that are (still or newly) rejected.
+    rejected: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"{self.inputs} inputs re-parsed: {self.recovered} recovered, {self.added} added,"
+            f" {self.updated} updated, {self.removed} removed, {self.duplicate} duplicate,"
+            f" {self.rejected} rejected"
+        )
+
+
+def _batches(pks: Iterator[int], size: int) -> Iterator[list[int]]:
+    while True:
+        chunk = list(islice(pks, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def reparse_all(
+    store: Store,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    batch_size: int = 200,
+    on_progress: Callable[[ReparseSummary], None] | None = None,
+) -> ReparseSummary:
+    """Re-parse every stored input, one transaction per batch of inputs."""
+    summary = ReparseSummary()
+    pks = list(db.iter_input_pks(store))  # ints only: stays small even for 100,000s of inputs
+    for chunk in _batches(iter(pks), batch_size):
+        with store.transaction():
+            for pk in chunk:
+                reparse_input(store, pk, limits, summary)
+        if on_progress is not None:
+            on_progress(summary)
+    return summary
+
+
+def reparse_input(store: Store, input_pk: int, limits: Limits, summary: ReparseSummary) -> None:
+    """Re-derive one input's reports; runs inside the caller's transaction."""
+    meta = db.get_input(store, input_pk)
+    data = db.raw_bytes(store, input_pk)
+    if meta is None or data is None:
+        return
+    summary.inputs += 1
+    parsed = parse_bytes(data, meta.source, limits)
+    owned = db.report_pks_of_input(store, input_pk)
+    kept: set[int] = set()
+    db.update_input_status(
+        store,
+        input_pk,
+        status=parsed.status,
+        error=parsed.error,
+        part_errors=parsed.part_errors,
+        parser_version=parser_version(),
+    )
+    if parsed.status is InputStatus.REPORT and parsed.reports:
+        if meta.status is not InputStatus.REPORT:
+            summary.recovered += 1
+        for index, report in enumerate(parsed.reports):
+            found = db.find_report(store, report)
+            if found is None:
+                db.insert_report(store, report, input_pk, index)
+                summary.added += 1
+            elif found[1] == input_pk:
+                if found[0] in kept:  # the same report twice in one input
+                    summary.duplicate += 1
+                    continue
+                db.replace_report(store, found[0], report, index)
+                kept.add(found[0])
+                summary.updated += 1
+            else:
+                summary.duplicate += 1
+    else:
+        summary.rejected += 1
+        summary.problems.append(source_line(meta.source, parsed.error or str(parsed.status)))
+    gone = [pk for pk in owned if pk not in kept]
+    if gone:
+        db.delete_reports(store, gone)
+        summary.removed += len(gone)
