@@ -1,0 +1,323 @@
+"""Judge the certificate chain an MX presented after STARTTLS, and match it against TLSA.
+
+The probe (net/starttls.py) handshakes WITHOUT verification and hands the presented chain here,
+so every failure gets its own code (tls.expired, tls.untrusted, tls.host-mismatch, ...) instead
+of one opaque handshake error. Pure: no I/O; the trust roots and "now" are passed in.
+
+Chain trust uses ``cryptography.x509.verification`` (the WebPKI rules browsers use); expiry and
+the host name are checked separately (the verification time is clamped into the leaf's validity
+and the verifier is asked for a name the leaf does carry), so one broken property never hides
+or masquerades as another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509 import verification
+
+from tlsrpt_tui.core.checks.catalogue import finding
+from tlsrpt_tui.core.checks.dane import TlsaRecord
+from tlsrpt_tui.core.findings import Finding, Severity
+
+EXPIRY_WARNING = dt.timedelta(days=14)
+OLD_VERSIONS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    """What a STARTTLS probe of one MX address saw, and the findings about it."""
+
+    host: str
+    address: str
+    port: int = 25
+    reachable: bool = False
+    starttls: bool | None = None  # None: not known (never got to EHLO)
+    protocol: str | None = None  # e.g. "TLSv1.3"
+    cipher: str | None = None
+    issuer: str | None = None  # RFC 4514 string of the leaf's issuer
+    subject_dn: str | None = None
+    sans: tuple[str, ...] = ()
+    not_before: dt.datetime | None = None
+    not_after: dt.datetime | None = None
+    spki_sha256: str | None = None  # hex
+    chain: tuple[bytes, ...] = ()  # DER, leaf first, as presented
+    dane_matched: bool | None = None  # None: no usable TLSA given
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "address": self.address,
+            "port": self.port,
+            "reachable": self.reachable,
+            "starttls": self.starttls,
+            "protocol": self.protocol,
+            "cipher": self.cipher,
+            "issuer": self.issuer,
+            "subject": self.subject_dn,
+            "sans": list(self.sans),
+            "not_after": self.not_after.isoformat() if self.not_after else None,
+            "spki_sha256": self.spki_sha256,
+            "dane_matched": self.dane_matched,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CertInfo:
+    subject: str
+    issuer: str
+    sans: tuple[str, ...]
+    not_before: dt.datetime
+    not_after: dt.datetime
+    spki_sha256: str
+
+
+def cert_info(cert: x509.Certificate) -> CertInfo:
+    return CertInfo(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        sans=tuple(dns_names(cert)),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        spki_sha256=hashlib.sha256(_spki(cert)).hexdigest(),
+    )
+
+
+def dns_names(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return [str(n) for n in san.value.get_values_for_type(x509.DNSName)]
+
+
+def name_matches(pattern: str, host: str) -> bool:
+    """RFC 6125 matching of one SAN DNS name: exact, or ``*.`` standing for exactly one label."""
+    pattern = pattern.lower().rstrip(".")
+    host = host.lower().rstrip(".")
+    if pattern.startswith("*."):
+        head, _, rest = host.partition(".")
+        return bool(head) and rest == pattern[2:] and "." in pattern[2:]
+    return pattern == host
+
+
+def _spki(cert: x509.Certificate) -> bytes:
+    return cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+# -- DANE ------------------------------------------------------------------------------------
+def _association(record: TlsaRecord, cert: x509.Certificate) -> bytes | None:
+    if record.selector == 0:
+        content = cert.public_bytes(serialization.Encoding.DER)
+    elif record.selector == 1:
+        content = _spki(cert)
+    else:
+        return None
+    if record.mtype == 0:
+        return content
+    if record.mtype == 1:
+        return hashlib.sha256(content).digest()
+    if record.mtype == 2:
+        return hashlib.sha512(content).digest()
+    return None
+
+
+def tlsa_matches(record: TlsaRecord, chain: Sequence[x509.Certificate]) -> bool:
+    """Does one TLSA record match the presented chain (RFC 7671, RFC 7672 §3.1)?
+
+    DANE-EE (3) matches the leaf only. DANE-TA (2) matches a certificate of the chain above the
+    leaf that the leaf chains up to by signature (the TA must be presented; RFC 7672 §3.1.2).
+    Usages 0 and 1 are not for SMTP and never match.
+    """
+    if not chain:
+        return False
+    if record.usage == 3:
+        return _association(record, chain[0]) == record.data
+    if record.usage != 2:
+        return False
+    for i in range(1, len(chain)):
+        if _association(record, chain[i]) == record.data:
+            return _links(chain[: i + 1])
+    return False
+
+
+def _links(path: Sequence[x509.Certificate]) -> bool:
+    """Each certificate of ``path`` is signed by the next one."""
+    for child, parent in itertools.pairwise(path):
+        try:
+            child.verify_directly_issued_by(parent)
+        except (InvalidSignature, ValueError, TypeError):  # bad signature, unsupported key
+            return False
+    return True
+
+
+# -- verification ----------------------------------------------------------------------------
+def verify_chain(
+    chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: dt.datetime
+) -> str | None:
+    """WebPKI chain verification to one of ``roots`` at time ``at``; None or the reason it fails.
+
+    The host name is deliberately not part of this: the verifier is asked for a name the leaf
+    carries, so a mismatch shows up as tls.host-mismatch and not as "untrusted".
+    """
+    if not roots:
+        return "no trust roots are configured"
+    leaf = chain[0]
+    names = dns_names(leaf)
+    if not names:
+        return _verify_manual(chain, roots, at)
+    subject = names[0]
+    if subject.startswith("*."):
+        subject = "wildcard-check" + subject[1:]
+    try:
+        verifier = (
+            verification.PolicyBuilder()
+            .store(verification.Store(list(roots)))
+            .time(at)
+            .build_server_verifier(verification.DNSName(subject))
+        )
+        verifier.verify(leaf, list(chain[1:]))
+    except verification.VerificationError as exc:
+        return str(exc)
+    except ValueError as exc:  # e.g. a SAN that is not a valid DNS name
+        return str(exc)
+    return None
+
+
+def _verify_manual(
+    chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: dt.datetime
+) -> str | None:
+    """Signature-only path building, for leaves without a DNS SAN the WebPKI verifier rejects."""
+    pool = list(chain[1:])
+    current = chain[0]
+    for _ in range(len(pool) + 2):
+        for root in roots:
+            if root.subject == current.issuer and _links([current, root]):
+                return None
+        parent = next(
+            (c for c in pool if c.subject == current.issuer and _links([current, c])), None
+        )
+        if parent is None:
+            return f"no trusted issuer found for {current.issuer.rfc4514_string()}"
+        if not parent.not_valid_before_utc <= at <= parent.not_valid_after_utc:
+            return f"intermediate {parent.subject.rfc4514_string()} is not valid now"
+        pool.remove(parent)
+        current = parent
+    return "certificate chain is too long or loops"
+
+
+def parse_chain(chain_der: Sequence[bytes]) -> list[x509.Certificate]:
+    """Parse the presented chain; raises ValueError naming the position that is not X.509."""
+    certs = []
+    for i, der in enumerate(chain_der):
+        try:
+            certs.append(x509.load_der_x509_certificate(der))
+        except ValueError as exc:
+            raise ValueError(
+                f"certificate {i} of the presented chain is not valid X.509: {exc}"
+            ) from exc
+    return certs
+
+
+def verify_presented(
+    result: ProbeResult,
+    roots: Sequence[x509.Certificate],
+    now: dt.datetime,
+    tlsa: Sequence[TlsaRecord] | None = None,
+) -> ProbeResult:
+    """Fill ``result`` (chain and protocol already set) with certificate details and findings."""
+    host, where = result.host, f"{result.host} at {result.address}"
+    out: list[Finding] = []
+    try:
+        chain = parse_chain(result.chain)
+    except ValueError as exc:
+        result.findings.append(finding("tls.handshake-failed", host, f"{where}: {exc}"))
+        return result
+    if not chain:
+        result.findings.append(
+            finding("tls.handshake-failed", host, f"{where}: no certificate presented")
+        )
+        return result
+    leaf = chain[0]
+    info = cert_info(leaf)
+    result.subject_dn, result.issuer, result.sans = info.subject, info.issuer, info.sans
+    result.not_before, result.not_after = info.not_before, info.not_after
+    result.spki_sha256 = info.spki_sha256
+
+    if result.protocol in OLD_VERSIONS:
+        out.append(finding("tls.old-version", host, f"{where} negotiated {result.protocol}"))
+
+    if now > info.not_after:
+        out.append(
+            finding("tls.expired", host, f"{where}: expired {info.not_after:%Y-%m-%d %H:%M} UTC")
+        )
+    elif now < info.not_before:
+        out.append(
+            finding(
+                "tls.expired", host, f"{where}: not valid before {info.not_before:%Y-%m-%d} UTC"
+            )
+        )
+    elif info.not_after - now < EXPIRY_WARNING:
+        days = (info.not_after - now).days
+        out.append(
+            finding(
+                "tls.expiring-soon",
+                host,
+                f"{where}: expires {info.not_after:%Y-%m-%d} UTC ({days} days left)",
+            )
+        )
+
+    if not any(name_matches(n, host) for n in info.sans):
+        names = ", ".join(info.sans) if info.sans else "no DNS names"
+        out.append(finding("tls.host-mismatch", host, f"{where}: {host} not in SAN ({names})"))
+
+    usable = [r for r in (tlsa or []) if r.usable]
+    ee_matched = False
+    if usable:
+        matched = [r for r in usable if tlsa_matches(r, chain)]
+        result.dane_matched = bool(matched)
+        ee_matched = any(r.usage == 3 for r in matched)
+        if matched:
+            out.append(finding("dane.ok", host, f"{where} matches {matched[0].to_text()[:24]}…"))
+        else:
+            out.append(
+                finding(
+                    "dane.mismatch",
+                    host,
+                    f"{where} presents SPKI SHA-256 {info.spki_sha256}",
+                )
+            )
+
+    at = min(max(now, info.not_before), info.not_after)  # expiry is reported on its own
+    reason = verify_chain(chain, roots, at)
+    if reason is not None:
+        if ee_matched:
+            out.append(
+                finding(
+                    "tls.untrusted",
+                    host,
+                    f"{where}: {reason} (a DANE-EE record matches, so DANE senders accept it)",
+                    severity=Severity.INFO,
+                    result_type=None,
+                )
+            )
+        else:
+            out.append(finding("tls.untrusted", host, f"{where}: {reason}"))
+
+    if not any(f.code.startswith("tls.") for f in out):
+        detail = f"{where}: {result.protocol or 'TLS'}, valid until {info.not_after:%Y-%m-%d}"
+        out.append(finding("tls.ok", host, detail))
+    result.findings.extend(out)
+    return result

@@ -1,0 +1,171 @@
+"""STARTTLS probe of one MX address on port 25 (aiosmtplib).
+
+The handshake is done WITHOUT certificate verification (CERT_NONE, no hostname check, but with
+SNI = the MX name, and old protocol versions allowed) so that it succeeds whenever a sender
+could talk TLS at all; the presented chain is then judged by core/checks/tls_verify.py, which
+gives each failure its own finding code (expired, untrusted, host mismatch, old version, DANE).
+
+Getting the presented chain: Python 3.13 has ``SSLObject.get_unverified_chain()``; 3.10-3.12
+have the same method on the private ``_sslobj`` (it returns ``_ssl.Certificate`` objects), which
+is what we use there. Only if neither exists do we fall back to the leaf from
+``getpeercert(binary_form=True)``; then chains are verified from the leaf + the trust store, so
+a server that omits its intermediate is reported as untrusted (as senders would see it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+import aiosmtplib
+
+from tlsrpt_tui.core.checks.catalogue import finding
+from tlsrpt_tui.core.checks.dane import TlsaRecord
+from tlsrpt_tui.core.checks.tls_verify import ProbeResult, verify_presented
+from tlsrpt_tui.net.trust import load_roots
+
+_ENCODING_DER = 2  # _ssl.ENCODING_DER
+
+
+def probe_context() -> ssl.SSLContext:
+    """Unverified client context: the handshake must succeed so verification can be separate."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # so TLS 1.0/1.1 servers are seen, and reported
+    return ctx
+
+
+def presented_chain(sslobj: Any) -> list[bytes]:
+    """DER certificates the peer sent, leaf first (see the module docstring for why this way)."""
+    getter = getattr(sslobj, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(sslobj, "_sslobj", None), "get_unverified_chain", None)
+    if getter is not None:
+        certs = getter() or []
+        chain = [c if isinstance(c, bytes) else c.public_bytes(_ENCODING_DER) for c in certs]
+        if chain:
+            return chain
+    leaf = sslobj.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def _unreachable(result: ProbeResult, detail: str) -> ProbeResult:
+    result.error = detail
+    result.findings.append(finding("tls.unreachable", result.host, detail))
+    return result
+
+
+async def probe_mx(
+    host: str,
+    address: str,
+    *,
+    port: int = 25,
+    ca_file: str | None = None,
+    timeout: float = 10.0,
+    tlsa: Sequence[TlsaRecord] | None = None,
+    now: dt.datetime | None = None,
+    helo_name: str | None = None,
+) -> ProbeResult:
+    """Probe ``address``:``port`` (an address of MX ``host``) and judge what it presents.
+
+    ``timeout`` bounds each step (connect+greeting, EHLO, STARTTLS); a server that drips
+    bytes cannot hold the probe longer than three timeouts. Never raises for network problems:
+    they become findings. A bad ``ca_file`` raises TrustError (a configuration error).
+    """
+    roots = load_roots(ca_file)
+    result = ProbeResult(host=host, address=address, port=port)
+    where = f"{host} at {address} port {port}"
+    smtp = aiosmtplib.SMTP(
+        hostname=address,
+        port=port,
+        timeout=timeout,
+        use_tls=False,
+        start_tls=False,
+        local_hostname=helo_name or socket.gethostname(),
+    )
+    stage = "connect"
+    try:
+        async with asyncio.timeout(timeout * 3):
+            try:
+                await smtp.connect()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                return _unreachable(result, f"{where}: {_describe(exc)}")
+            result.reachable = True
+            stage = "ehlo"
+            try:
+                await smtp.ehlo()
+            except aiosmtplib.SMTPResponseException as exc:
+                result.starttls = False
+                result.findings.append(
+                    finding("tls.no-starttls", host, f"{where}: EHLO refused: {exc.code}")
+                )
+                return result
+            if not smtp.supports_extension("starttls"):
+                result.starttls = False
+                result.findings.append(
+                    finding("tls.no-starttls", host, f"{where}: EHLO does not offer STARTTLS")
+                )
+                return result
+            result.starttls = True
+            stage = "starttls"
+            try:
+                await smtp.starttls(
+                    server_hostname=host, validate_certs=False, tls_context=probe_context()
+                )
+            except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
+                result.error = _describe(exc)
+                result.findings.append(
+                    finding("tls.handshake-failed", host, f"{where}: {_describe(exc)}")
+                )
+                return result
+            sslobj = smtp.transport.get_extra_info("ssl_object") if smtp.transport else None
+            if sslobj is None:
+                result.findings.append(
+                    finding("tls.handshake-failed", host, f"{where}: no TLS session")
+                )
+                return result
+            result.protocol = sslobj.version()
+            cipher = sslobj.cipher()
+            result.cipher = cipher[0] if cipher else None
+            result.chain = tuple(presented_chain(sslobj))
+            try:
+                async with asyncio.timeout(min(timeout, 2.0)):
+                    await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                pass
+    except TimeoutError:
+        detail = f"{where}: timed out during {stage}"
+        if stage in ("connect", "ehlo"):
+            return _unreachable(result, detail)
+        result.error = detail
+        result.findings.append(finding("tls.handshake-failed", host, detail))
+        return result
+    finally:
+        smtp.close()
+    return verify_presented(result, roots, now or dt.datetime.now(dt.UTC), tlsa)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for the user: timeouts and refusals in plain words."""
+    if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
+        if isinstance(exc.__cause__, aiosmtplib.SMTPTimeoutError):
+            return "connected, but the server sent no greeting before the timeout"
+        return "timed out connecting (no answer)"
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        return f"the server refused the session: {exc.code} {exc.message}".strip()
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return "timed out waiting for the server"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, aiosmtplib.SMTPConnectError) and isinstance(exc.__cause__, OSError):
+        return _describe(exc.__cause__)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
