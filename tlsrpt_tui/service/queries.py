@@ -267,10 +267,8 @@ def daily_totals(
     lo, hi = first.isoformat(), (today + timedelta(days=1)).isoformat()
     if domain:
         rows = store.conn.execute(
-            "SELECT substr(r.start, 1, 10), sum(p.successful), sum(p.failed)"
-            " FROM policies p JOIN reports r ON r.id = p.report_pk"
-            " WHERE p.policy_domain = ? AND r.start >= ? AND r.start < ?"
-            " GROUP BY 1",
+            "SELECT substr(start, 1, 10), sum(successful), sum(failed) FROM policies"
+            " WHERE policy_domain = ? AND start >= ? AND start < ? GROUP BY 1",
             (normalise_domain(domain), lo, hi),
         ).fetchall()
     else:
@@ -300,10 +298,8 @@ class DomainTotal:
 def domain_totals(store: Store) -> list[DomainTotal]:
     """Per policy domain (lower-cased): reports, session sums and the newest report's start."""
     rows = store.conn.execute(
-        "SELECT lower(p.policy_domain), count(DISTINCT p.report_pk), sum(p.successful),"
-        " sum(p.failed), max(r.start)"
-        " FROM policies p JOIN reports r ON r.id = p.report_pk"
-        " GROUP BY p.policy_domain ORDER BY p.policy_domain"
+        "SELECT lower(policy_domain), count(DISTINCT report_pk), sum(successful), sum(failed),"
+        " max(start) FROM policies GROUP BY policy_domain ORDER BY policy_domain"
     ).fetchall()
     return [
         DomainTotal(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), r[4]) for r in rows

@@ -295,7 +295,7 @@ def insert_report(store: Store, report: Report, input_pk: int, input_index: int 
     if cur.rowcount != 1:
         return None
     pk = int(cur.lastrowid or 0)
-    _insert_policies(store, pk, report.policies)
+    _insert_policies(store, pk, report)
     return pk
 
 
@@ -309,7 +309,7 @@ def replace_report(store: Store, report_pk: int, report: Report, input_index: in
         (*_report_values(report), input_index, report_pk),
     )
     store.conn.execute("DELETE FROM policies WHERE report_pk = ?", (report_pk,))
-    _insert_policies(store, report_pk, report.policies)
+    _insert_policies(store, report_pk, report)
 
 
 def delete_reports(store: Store, report_pks: Iterable[int]) -> None:
@@ -325,15 +325,16 @@ def report_pks_of_input(store: Store, input_pk: int) -> list[int]:
     ]
 
 
-def _insert_policies(store: Store, report_pk: int, policies: Iterable[Policy]) -> None:
+def _insert_policies(store: Store, report_pk: int, report: Report) -> None:
     conn = store.conn
-    for ordinal, p in enumerate(policies):
+    start = iso_utc(report.start)
+    for ordinal, p in enumerate(report.policies):
         cur = conn.execute(
             "INSERT INTO policies (report_pk, ordinal, policy_type, policy_type_raw,"
-            " policy_domain, policy_strings, mx_hosts, successful, failed, detail_failed)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " policy_domain, start, policy_strings, mx_hosts, successful, failed, detail_failed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                report_pk, ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain,
+                report_pk, ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain, start,
                 json.dumps(list(p.policy_strings)), json.dumps(list(p.mx_hosts)),
                 p.successful_sessions, p.failed_sessions, p.detail_failed_sum,
             ),
