@@ -14,8 +14,9 @@ retried with another block when a bind fails, so two concurrent test runs do not
   FIXED key: ``good_spki_sha256`` / ``good_cert_der(host)`` / ``good_chain_der(host)``),
   ``no-starttls`` (EHLO without STARTTLS), ``expired``, ``expiring`` (5 days left),
   ``wrong-name`` (certificate only for ``wrong-name.invalid``), ``self-signed``,
-  ``old-tls`` (TLS 1.0/1.1 only), ``silent`` (accepts TCP, never greets) and ``refused``
-  (nothing listens there: connections are refused).
+  ``old-tls`` (TLS 1.0/1.1 only), ``silent`` (accepts TCP on ports 25 AND 443, never says
+  anything: a dead MX or policy host that times out) and ``refused`` (nothing listens there:
+  connections are refused, on any port).
 - ``ca_file``: PEM of the test root CA; the product trusts it through its normal ``ca_file``
   option. ``root_der`` / ``intermediate_der``: the CA certificates (for DANE-TA records).
 
@@ -146,10 +147,16 @@ class _Certs:
         self._chains[(kind, name)] = (chain, key)
         return chain, key
 
-    def context(self, kind: str, name: str, *, old_tls: bool = False) -> ssl.SSLContext:
-        """A server context presenting the ``kind`` chain for ``name``."""
+    def context(
+        self, kind: str, name: str, *, old_tls: bool = False, shared: bool = True
+    ) -> ssl.SSLContext:
+        """A server context presenting the ``kind`` chain for ``name``.
+
+        ``shared=False`` gives a context of its own, for one that gets an sni_callback (a
+        cached context is shared, and its callback would be overwritten by the next user).
+        """
         with self._lock:
-            ctx = self._contexts.get((kind, name, old_tls))
+            ctx = self._contexts.get((kind, name, old_tls)) if shared else None
             if ctx is not None:
                 return ctx
             chain, key = self._chain_locked(kind, name)
@@ -160,12 +167,13 @@ class _Certs:
             key_path.write_bytes(_pem_key(key))
             ctx = _server_context(old_tls)
             ctx.load_cert_chain(chain_path, key_path)
-            self._contexts[(kind, name, old_tls)] = ctx
+            if shared:
+                self._contexts[(kind, name, old_tls)] = ctx
             return ctx
 
     def sni_context(self, kind: str, *, old_tls: bool = False) -> ssl.SSLContext:
         """A context that switches to the certificate for the client's SNI name."""
-        ctx = self.context(kind, DEFAULT_NAME, old_tls=old_tls)
+        ctx = self.context(kind, DEFAULT_NAME, old_tls=old_tls, shared=False)
 
         def pick(sslobj: Any, server_name: str | None, _ctx: ssl.SSLContext) -> None:
             sslobj.context = self.context(kind, server_name or DEFAULT_NAME, old_tls=old_tls)
@@ -317,7 +325,7 @@ class TlsPeers:
         self._policies: dict[str, _Policy] = {}
         self._lock = threading.Lock()
         self._stoppers: list[Any] = []
-        self.https_context = self.certs.context("valid", DEFAULT_NAME)
+        self.https_context = self.certs.context("valid", DEFAULT_NAME, shared=False)
 
         def pick(sslobj: Any, server_name: str | None, _ctx: ssl.SSLContext) -> None:
             name = (server_name or DEFAULT_NAME).lower()
@@ -384,8 +392,9 @@ class TlsPeers:
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
         self._stoppers.append(lambda: (httpd.shutdown(), httpd.server_close()))
-        silent = _SilentServer(addr("silent"))
-        self._stoppers.append(silent.stop)
+        for silent_port in (25, 443):
+            silent = _SilentServer(addr("silent"), silent_port)
+            self._stoppers.append(silent.stop)
         smtp = {"silent": addr("silent"), "refused": addr("refused")}
         for name in SMTP_SERVERS:
             ctx = None

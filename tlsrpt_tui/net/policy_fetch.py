@@ -1,0 +1,231 @@
+"""Fetch the MTA-STS policy file the way a sending MTA does (RFC 8461 §3.3).
+
+``https://mta-sts.<domain>/.well-known/mta-sts.txt``: connect to addresses our own resolver
+found (never the system resolver, so the check sees what the configured resolver sees), with
+SNI and Host = ``mta-sts.<domain>``, verifying the certificate for that name against the system
+roots plus the configured ``ca_file``; no redirects, at most 64 KiB, a timeout.
+
+SSRF guard: the domain owner controls where the policy host points, so loopback, private,
+link-local and other non-public targets are refused unless ``allow_private_targets`` is set
+(the config option for checking internal domains; the tests use it for their loopback peers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from tlsrpt_tui.core.checks.catalogue import finding
+from tlsrpt_tui.core.findings import Finding
+from tlsrpt_tui.net.trust import client_context
+
+MAX_POLICY_BYTES = 64 * 1024
+POLICY_PATH = "/.well-known/mta-sts.txt"
+
+# OpenSSL X509_V_ERR_* codes, told apart so the user knows which certificate problem to fix.
+_EXPIRED = {9: "is not yet valid", 10: "has expired"}
+_UNTRUSTED = {
+    2: "its issuer certificate is unknown",
+    18: "it is self-signed",
+    19: "its chain ends in an untrusted self-signed root",
+    20: "its issuer is not trusted (unknown CA or incomplete chain)",
+    21: "its issuer is not trusted (unknown CA or incomplete chain)",
+}
+_WRONG_NAME = 62
+
+
+@dataclass(slots=True)
+class PolicyFetch:
+    """The outcome of one policy fetch: the body when it is usable, else findings say why."""
+
+    url: str
+    status: int | None = None
+    content_type: str | None = None
+    body: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    address: str | None = None  # the address that answered
+
+
+def policy_host(domain: str) -> str:
+    return f"mta-sts.{domain.rstrip('.').lower()}"
+
+
+def policy_url(domain: str) -> str:
+    return f"https://{policy_host(domain)}{POLICY_PATH}"
+
+
+def is_public(address: str) -> bool:
+    """Whether an address is a public unicast target (the SSRF guard's test)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_loopback
+        or ip.is_private
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_unspecified
+        or ip.is_reserved
+    )
+
+
+async def fetch_policy(
+    domain: str,
+    addresses: Sequence[str],
+    *,
+    port: int = 443,
+    ca_file: str | None = None,
+    timeout: float = 10.0,
+    allow_private_targets: bool = False,
+    max_bytes: int = MAX_POLICY_BYTES,
+    dns_error: str | None = None,
+) -> PolicyFetch:
+    """Fetch the policy of ``domain`` from ``addresses`` (resolved by the caller's resolver).
+
+    Addresses are tried in order until one answers at the HTTP level; ``timeout`` bounds the
+    whole fetch. ``dns_error`` is the resolver's reason when there are no addresses. Network
+    problems never raise: they become findings. A bad ``ca_file`` raises TrustError.
+    """
+    host = policy_host(domain)
+    url = policy_url(domain)
+    result = PolicyFetch(url=url)
+    if not addresses:
+        reason = dns_error or f"{host} has no A/AAAA record"
+        return _fail(result, "sts.policy.fetch-error", reason)
+    targets = []
+    refused = []
+    for address in addresses:
+        try:
+            public = is_public(address)
+        except ValueError:
+            refused.append(f"{address} is not an IP address")
+            continue
+        if public or allow_private_targets:
+            targets.append(address)
+        else:
+            refused.append(f"{address} is not a public address")
+    if not targets:
+        detail = "; ".join(refused) + " (set allow_private_targets to check internal hosts)"
+        return _fail(result, "sts.policy.fetch-error", f"{host}: refused to connect: {detail}")
+
+    verify = client_context(ca_file)
+    errors: list[str] = []
+    try:
+        async with asyncio.timeout(timeout):
+            for address in targets:
+                done = await _fetch_one(result, address, host, port, verify, timeout, max_bytes)
+                if done:
+                    return result
+                errors.append(result.error or "failed")
+    except TimeoutError:
+        errors.append(f"no answer within {timeout:g} s")
+    return _fail(result, "sts.policy.fetch-error", f"{host}: " + "; ".join(errors))
+
+
+def _fail(result: PolicyFetch, code: str, detail: str) -> PolicyFetch:
+    result.error = detail
+    result.findings.append(finding(code, result.url, detail))
+    return result
+
+
+async def _fetch_one(
+    result: PolicyFetch,
+    address: str,
+    host: str,
+    port: int,
+    verify: ssl.SSLContext,
+    timeout: float,
+    max_bytes: int,
+) -> bool:
+    """One address; True when the outcome is final (an HTTP answer or a certificate failure)."""
+    literal = f"[{address}]" if ":" in address else address
+    target = f"https://{literal}:{port}{POLICY_PATH}"
+    headers = {
+        "Host": host if port == 443 else f"{host}:{port}",
+        "Accept-Encoding": "identity",
+        "User-Agent": "tlsrpt-tui (MTA-STS policy check)",
+    }
+    try:
+        async with (
+            httpx.AsyncClient(
+                verify=verify, follow_redirects=False, timeout=timeout, trust_env=False
+            ) as client,
+            client.stream(
+                "GET", target, headers=headers, extensions={"sni_hostname": host}
+            ) as response,
+        ):
+            result.address = address
+            result.status = response.status_code
+            result.content_type = response.headers.get("content-type")
+            if 300 <= response.status_code < 400:
+                where = response.headers.get("location") or "no Location header"
+                _fail(result, "sts.policy.redirect", f"HTTP {response.status_code} to {where}")
+                return True
+            if response.status_code != 200:
+                reason = response.reason_phrase or ""
+                _fail(result, "sts.policy.fetch-error", f"HTTP {response.status_code} {reason}")
+                return True
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > max_bytes:
+                    _fail(result, "sts.policy.too-large", f"more than {max_bytes} bytes")
+                    return True
+    except httpx.TimeoutException:
+        result.error = f"{address}: timed out"
+        return False
+    except httpx.HTTPError as exc:
+        cert = _cert_error(exc)
+        if cert is not None:
+            _fail(result, "sts.policy.webpki", f"{host} ({address}): {_cert_reason(cert, host)}")
+            return True
+        result.error = f"{address}: {_describe(exc)}"
+        return False
+    mime = (result.content_type or "").split(";")[0].strip().lower()
+    if mime != "text/plain":
+        shown = result.content_type or "no Content-Type"
+        result.findings.append(finding("sts.policy.content-type", result.url, f"served as {shown}"))
+    result.body = bytes(data).decode("utf-8", errors="replace")
+    return True
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _cert_reason(err: ssl.SSLCertVerificationError, host: str) -> str:
+    code = getattr(err, "verify_code", None)
+    if code in _EXPIRED:
+        return f"the certificate {_EXPIRED[code]}"
+    if code == _WRONG_NAME:
+        return f"the certificate is not valid for {host} (wrong name)"
+    if code in _UNTRUSTED:
+        return f"the certificate is not trusted: {_UNTRUSTED[code]}"
+    return f"the certificate failed validation: {getattr(err, 'verify_message', None) or err}"
+
+
+def _describe(exc: BaseException) -> str:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS handshake failed ({current.reason or current})"
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
