@@ -26,8 +26,10 @@ class ReparseSummary:
     recovered: int = 0
     #: Reports added (from recovered inputs, or new reports found in known inputs).
     added: int = 0
-    #: Existing reports re-derived in place.
+    #: Existing reports re-derived in place because their stored rows differed.
     updated: int = 0
+    #: Existing reports whose stored rows already matched the parse (left untouched).
+    unchanged: int = 0
     #: Reports that the current parser no longer derives from their input.
     removed: int = 0
     #: Reports that another input already holds.
@@ -39,7 +41,8 @@ class ReparseSummary:
     def line(self) -> str:
         return (
             f"{self.inputs} inputs re-parsed: {self.recovered} recovered, {self.added} added,"
-            f" {self.updated} updated, {self.removed} removed, {self.duplicate} duplicate,"
+            f" {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed,"
+            f" {self.duplicate} duplicate,"
             f" {self.rejected} rejected"
         )
 
@@ -101,9 +104,11 @@ def reparse_input(store: Store, input_pk: int, limits: Limits, summary: ReparseS
                 if found[0] in kept:  # the same report twice in one input
                     summary.duplicate += 1
                     continue
-                db.replace_report(store, found[0], report, index)
+                if db.replace_report(store, found[0], report, index):
+                    summary.updated += 1
+                else:
+                    summary.unchanged += 1
                 kept.add(found[0])
-                summary.updated += 1
             else:
                 summary.duplicate += 1
     else:

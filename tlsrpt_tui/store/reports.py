@@ -299,8 +299,42 @@ def insert_report(store: Store, report: Report, input_pk: int, input_index: int 
     return pk
 
 
-def replace_report(store: Store, report_pk: int, report: Report, input_index: int = 0) -> None:
-    """Re-derive a stored report in place (same pk) from a fresh parse: used by reparse."""
+_REPORT_VALUE_COLUMNS = (
+    'organization, contact, report_id, subject_report_id, report_domain, submitter, dedup_who,'
+    ' start, "end", generated_at, notes, successful, failed, policy_domains, policy_types, search'
+)
+
+
+def report_is_current(store: Store, report_pk: int, report: Report, input_index: int = 0) -> bool:
+    """True when the stored rows are exactly what ``report`` would write (nothing to redo)."""
+    row = store.conn.execute(
+        f"SELECT {_REPORT_VALUE_COLUMNS}, input_index FROM reports WHERE id = ?", (report_pk,)
+    ).fetchone()
+    if row is None or tuple(row) != (*_report_values(report), input_index):
+        return False
+    loaded = load_report(store, report_pk)
+    return loaded is not None and loaded[0] == report and _policy_extras_current(
+        store, report_pk, report
+    )
+
+
+def _policy_extras_current(store: Store, report_pk: int, report: Report) -> bool:
+    """The policy columns load_report does not read back (denormalised start, detail sum)."""
+    rows = store.conn.execute(
+        "SELECT start, detail_failed FROM policies WHERE report_pk = ? ORDER BY ordinal",
+        (report_pk,),
+    ).fetchall()
+    start = iso_utc(report.start)
+    return [tuple(r) for r in rows] == [(start, p.detail_failed_sum) for p in report.policies]
+
+
+def replace_report(store: Store, report_pk: int, report: Report, input_index: int = 0) -> bool:
+    """Re-derive a stored report in place (same pk) from a fresh parse: used by reparse.
+
+    Returns False (and writes nothing) when the stored rows already match, so a re-parse with
+    an unchanged parser keeps every pk, policies' included."""
+    if report_is_current(store, report_pk, report, input_index):
+        return False
     store.conn.execute(
         "UPDATE reports SET organization = ?, contact = ?, report_id = ?, subject_report_id = ?,"
         ' report_domain = ?, submitter = ?, dedup_who = ?, start = ?, "end" = ?,'
@@ -310,6 +344,7 @@ def replace_report(store: Store, report_pk: int, report: Report, input_index: in
     )
     store.conn.execute("DELETE FROM policies WHERE report_pk = ?", (report_pk,))
     _insert_policies(store, report_pk, report)
+    return True
 
 
 def delete_reports(store: Store, report_pks: Iterable[int]) -> None:

@@ -1,0 +1,186 @@
+"""The report store: schema and migrations, raw inputs first, de-duplication, round trips."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import zlib
+from datetime import UTC, datetime
+
+import pytest
+from report_factory import DMARC_MAIL, failure, report, sts_policy, tlsa_policy, to_json, to_mail
+
+from tlsrpt_tui.core.model import InputStatus, Origin, RawInput
+from tlsrpt_tui.core.parse import parse_bytes
+from tlsrpt_tui.service.ingest import OutcomeKind, ingest_batch, ingest_stream
+from tlsrpt_tui.store import reports as db
+from tlsrpt_tui.store.database import Store, load_migrations
+from tlsrpt_tui.store.migrations import m001_reports
+
+
+def _raw(data: bytes, name: str = "r.json") -> RawInput:
+    return RawInput(name, data, Origin("file", name))
+
+
+def _rep(rid: str = "rid-1", day: str = "2026-05-01", org: str = "Sender Inc.") -> dict:
+    return report(org, rid, day, [
+        sts_policy("example.org", 10, 3, details=[
+            failure("certificate-expired", 2, sending="192.0.2.1", mx="mx1.example.net"),
+            failure("starttls-not-supported", 1, ip="198.51.100.7", code="no STARTTLS"),
+        ]),
+        tlsa_policy("example.org", 10, 0, records=3),
+    ])
+
+
+def test_new_store_file_is_owner_only_and_fully_migrated(tmp_path):
+    path = tmp_path / "sub" / "store.sqlite3"
+    with Store(path) as store:
+        assert store.schema_version == len(load_migrations())
+        tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
+    assert {"raw_inputs", "reports", "policies", "failure_details"} <= tables
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_old_version_store_is_upgraded_in_place(tmp_path):
+    """A store written by a program that only knew migration 001 keeps its data when opened."""
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for statement in m001_reports.SQL.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO raw_inputs (source, origin_kind, origin_key, sha256, size, data_zlib,"
+        " imported_at, status, parser_version) VALUES ('old.json', 'file', 'k', x'00', 3,"
+        " ?, '2026-01-01T00:00:00+00:00', 'rejected', '0.0.1')",
+        (zlib.compress(b"old"),),
+    )
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    with Store(path) as store:
+        assert store.schema_version == len(load_migrations()) >= 1
+        assert db.counts(store)["raw_inputs"] == 1
+        assert db.raw_bytes(store, 1) == b"old"
+
+
+def test_report_round_trips_through_the_store(tmp_path):
+    data = to_json(_rep())
+    parsed = parse_bytes(data, "r.json")
+    with Store(tmp_path / "s.db") as store:
+        with store.transaction():
+            [outcome] = ingest_batch(store, [_raw(data)])
+        assert outcome.kind is OutcomeKind.NEW and outcome.new_reports == 1
+        loaded, input_pk = db.load_report(store, 1)
+        assert loaded == parsed.reports[0]
+        assert input_pk == outcome.input_pk
+        assert db.raw_bytes(store, input_pk) == data
+        row = store.conn.execute("SELECT successful, failed, policy_types FROM reports").fetchone()
+        assert tuple(row) == (20, 3, "STS, TLSA")
+        detail = store.conn.execute("SELECT detail_failed FROM policies WHERE ordinal = 0")
+        assert detail.fetchone()[0] == 3
+        meta = db.get_input(store, input_pk)
+        assert meta.status is InputStatus.REPORT and meta.origin == Origin("file", "r.json")
+        assert meta.size == len(data)
+
+
+def test_same_report_twice_is_a_duplicate_and_same_bytes_same_origin_stored_once(tmp_path):
+    data = to_json(_rep())
+    with Store(tmp_path / "s.db") as store:
+        first = ingest_stream(store, [_raw(data)])
+        again = ingest_stream(store, [_raw(data)])
+        elsewhere = ingest_stream(store, [_raw(data, "copy/r.json")])
+        assert (first.new, first.duplicate) == (1, 0)
+        assert (again.new, again.duplicate) == (0, 1)
+        assert (elsewhere.new, elsewhere.duplicate) == (0, 1)
+        counts = db.counts(store)
+        # Same bytes + same origin: one row; same bytes from another path: kept (traceable).
+        assert counts["raw_inputs"] == 2
+        assert counts["reports"] == 1
+        assert counts["policies"] == 2
+        assert counts["failure_details"] == 2
+
+
+def test_dedup_key_is_case_insensitive_on_the_sender_and_distinguishes_ranges(tmp_path):
+    items = [
+        _raw(to_json(_rep(org="Sender Inc.")), "a.json"),
+        _raw(to_json(_rep(org="SENDER INC.")), "b.json"),  # same report, other spelling
+        _raw(to_json(_rep(day="2026-05-02")), "c.json"),  # same id, other range: new
+        _raw(to_json(_rep(rid="rid-2")), "d.json"),  # other id: new
+    ]
+    with Store(tmp_path / "s.db") as store:
+        summary = ingest_stream(store, items)
+    assert (summary.new, summary.duplicate) == (3, 1)
+
+
+def test_rejected_input_is_stored_with_its_error_and_not_report_is_not(tmp_path):
+    bad = b'{"organization-name": "X", "policies": ['
+    with Store(tmp_path / "s.db") as store:
+        with store.transaction():
+            outcomes = ingest_batch(
+                store, [_raw(bad, "bad.json"), _raw(DMARC_MAIL, "dmarc.eml")]
+            )
+        assert [o.kind for o in outcomes] == [OutcomeKind.REJECTED, OutcomeKind.NOT_REPORT]
+        assert outcomes[0].error and outcomes[0].line.startswith("bad.json: ")
+        assert outcomes[1].input_pk is None
+        rows = store.conn.execute("SELECT source, status, error FROM raw_inputs").fetchall()
+        assert [(r[0], r[1]) for r in rows] == [("bad.json", "rejected")]
+        assert rows[0][2] == outcomes[0].error
+        assert db.raw_bytes(store, outcomes[0].input_pk) == bad
+
+
+def test_mail_keeps_envelope_fields_and_imap_origin(tmp_path):
+    rep = _rep()
+    mail = to_mail(rep, submitter="google.example", msgid=7)
+    origin = Origin("imap", account="acct", folder="INBOX", uidvalidity=99, uid=7)
+    with Store(tmp_path / "s.db") as store:
+        with store.transaction():
+            [o] = ingest_batch(store, [RawInput("acct/INBOX/7", mail, origin)])
+        assert o.kind is OutcomeKind.NEW
+        loaded, pk = db.load_report(store, 1)
+        assert loaded.submitter == "google.example"
+        assert loaded.report_domain == "example.org"
+        assert loaded.subject_report_id == rep["report-id"]
+        assert db.get_input(store, pk).origin == origin
+        # The same message fetched again from the same UID: stored once.
+        with store.transaction():
+            [o2] = ingest_batch(store, [RawInput("acct/INBOX/7", mail, origin)])
+        assert o2.kind is OutcomeKind.DUPLICATE and o2.input_pk == pk
+        assert db.counts(store)["raw_inputs"] == 1
+
+
+def test_batch_is_all_or_nothing_inside_the_callers_transaction(tmp_path):
+    with Store(tmp_path / "s.db") as store:
+        with pytest.raises(RuntimeError), store.transaction():
+            ingest_batch(store, [_raw(to_json(_rep()))])
+            raise RuntimeError("sync state write failed")
+        assert db.counts(store) == {
+            "raw_inputs": 0, "reports": 0, "policies": 0, "failure_details": 0
+        }
+
+
+def test_ingest_stream_commits_per_batch_and_reports_progress(tmp_path):
+    items = [_raw(to_json(_rep(rid=f"r{i}")), f"{i}.json") for i in range(7)]
+    seen: list[tuple[int, int]] = []
+    with Store(tmp_path / "s.db") as store:
+        summary = ingest_stream(
+            store, iter(items), batch_size=3,
+            on_progress=lambda s: seen.append((s.inputs, s.new)),
+        )
+        assert store.conn.in_transaction is False
+    assert seen == [(3, 3), (6, 6), (7, 7)]
+    assert summary.line() == "7 new, 0 duplicate, 0 rejected"
+    assert summary.ok
+
+
+def test_datetimes_are_stored_as_sortable_utc_text(tmp_path):
+    rep = _rep()
+    rep["date-range"] = {
+        "start-datetime": "2026-05-01T02:00:00+02:00",
+        "end-datetime": "2026-05-02T01:59:59+02:00",
+    }
+    with Store(tmp_path / "s.db") as store:
+        ingest_stream(store, [_raw(to_json(rep))])
+        start, end = store.conn.execute('SELECT start, "end" FROM reports').fetchone()
+        loaded, _ = db.load_report(store, 1)
+    assert (start, end) == ("2026-05-01T00:00:00+00:00", "2026-05-01T23:59:59+00:00")
+    assert loaded.start == datetime(2026, 5, 1, tzinfo=UTC)
