@@ -1,0 +1,129 @@
+"""Passwords and OAuth tokens for IMAP accounts, from wherever the admin keeps them.
+
+Sources, in order: ``password_env`` (an environment variable), ``password_command`` (first line
+of its stdout), ``keyring`` (service ``tlsrpt-tui``, user ``<account name>``; falls back to the
+IMAP user name), a plain ``password`` in a config file only its owner can read (the config
+loader refuses it otherwise). For ``auth = "xoauth2"`` the token comes from
+``oauth_token_command``.
+
+A secret is never put in an exception message, a log line, or a command line: commands are run
+without a shell when they need none, with stdin closed and a timeout, and only their exit code
+and the first line of stderr are reported when they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping
+
+from tlsrpt_tui.service.config import AccountSettings
+
+KEYRING_SERVICE = "tlsrpt-tui"
+COMMAND_TIMEOUT = 30.0
+_SHELL_CHARS = set("|&;<>()$`\\\"'*?[]#~=%{}\n")
+
+
+class SecretError(Exception):
+    """No usable secret; the message names the account and the source, never the secret."""
+
+
+def get_password(
+    account: AccountSettings, *, env: Mapping[str, str] | None = None
+) -> str:
+    """The account's IMAP password from the first configured source."""
+    env = os.environ if env is None else env
+    who = f"account {account.name}"
+    if account.password_env:
+        value = env.get(account.password_env)
+        if not value:
+            raise SecretError(
+                f"{who}: environment variable {account.password_env} (password_env) is not set"
+            )
+        return value
+    if account.password_command:
+        return run_secret_command(account.password_command, f"{who}: password_command")
+    if account.keyring:
+        return _from_keyring(account)
+    if account.password is not None:
+        return account.password
+    raise SecretError(
+        f"{who}: no password configured (set password_env, password_command, keyring = true, "
+        "or password in an owner-only config file)"
+    )
+
+
+def get_oauth_token(account: AccountSettings) -> str:
+    """The bearer token for XOAUTH2, from ``oauth_token_command``."""
+    if not account.oauth_token_command:
+        raise SecretError(
+            f"account {account.name}: auth = xoauth2 needs oauth_token_command "
+            "(a command printing a current access token)"
+        )
+    return run_secret_command(
+        account.oauth_token_command, f"account {account.name}: oauth_token_command"
+    )
+
+
+def run_secret_command(command: str, what: str, timeout: float = COMMAND_TIMEOUT) -> str:
+    """Run a configured command and return the first line of its stdout.
+
+    Without shell syntax the command is split and run directly (no shell process, nothing
+    re-interpreted); with pipes, quotes or variables it runs under ``/bin/sh -c``. Either way
+    the command line is the admin's own text and never contains the secret.
+    """
+    if not command.strip():
+        raise SecretError(f"{what} is empty")
+    argv = ["/bin/sh", "-c", command] if _SHELL_CHARS & set(command) else shlex.split(command)
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise SecretError(f"{what}: command not found: {argv[0]}") from None
+    except PermissionError:
+        raise SecretError(f"{what}: command not executable: {argv[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise SecretError(f"{what}: no answer within {timeout:g}s") from None
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        detail = f": {_printable(err[0])[:200]}" if err else ""
+        raise SecretError(f"{what} failed (exit status {proc.returncode}){detail}")
+    lines = proc.stdout.decode("utf-8", "replace").splitlines()
+    value = lines[0].strip("\r\n") if lines else ""
+    if not value:
+        raise SecretError(f"{what} printed nothing on its first line")
+    return value
+
+
+def _from_keyring(account: AccountSettings) -> str:
+    try:
+        import keyring
+        import keyring.errors
+    except ImportError:
+        raise SecretError(
+            f"account {account.name}: keyring = true but the keyring package is missing"
+        ) from None
+    try:
+        value = keyring.get_password(KEYRING_SERVICE, account.name)
+        if value is None:
+            value = keyring.get_password(KEYRING_SERVICE, account.username)
+    except keyring.errors.KeyringError as exc:
+        raise SecretError(
+            f"account {account.name}: keyring unavailable ({type(exc).__name__})"
+        ) from None
+    if not value:
+        raise SecretError(
+            f"account {account.name}: no password in the keyring; store one with "
+            f"'keyring set {KEYRING_SERVICE} {account.name}'"
+        )
+    return value
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() else "?" for ch in text)

@@ -1,0 +1,471 @@
+"""The report inbox: sync IMAP folders into the store, once or continuously (IDLE).
+
+How nothing is lost or repeated: per folder the store keeps (UIDVALIDITY, last committed UID).
+A sync asks for ``UID n:*`` above that, fetches in batches with ``BODY.PEEK[]`` (no ``\\Seen``),
+and stores each batch — raw bytes, reports, and the new position — in ONE transaction. A drop,
+Ctrl-C or kill -9 at any point loses at most an uncommitted batch, which the next sync fetches
+again. A new UIDVALIDITY restarts the folder from UID 1; reports and raw inputs de-duplicate.
+Messages that cannot be parsed are stored as rejected with their error and the position moves
+past them: they never block the queue. The archive move (when configured) happens only after
+the batch is committed, and moves still owed are kept in the store and retried.
+
+No Textual here: progress goes to a plain callback, which the CLI prints and the TUI turns
+into messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tlsrpt_tui.core.model import InputStatus, Origin, RawInput
+from tlsrpt_tui.net.imap import (
+    IDLE_MAX_SECONDS,
+    ImapAuthError,
+    ImapClient,
+    ImapError,
+    ImapTLSError,
+)
+from tlsrpt_tui.service import secrets
+from tlsrpt_tui.service.config import AccountSettings
+from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, ingest_batch
+from tlsrpt_tui.store import imap_state
+from tlsrpt_tui.store.database import Store
+
+log = logging.getLogger(__name__)
+
+#: Backoff between reconnects in watch mode: 1 s doubling to 5 minutes, with jitter.
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 300.0
+
+
+@dataclass(slots=True)
+class FolderSummary:
+    account: str
+    folder: str
+    uidvalidity: int = 0
+    seen: int = 0  # messages fetched this run
+    new: int = 0  # messages with at least one new report
+    duplicate: int = 0  # messages whose reports were all known
+    rejected: int = 0  # messages stored with an error
+    not_report: int = 0  # mail that is not TLS-RPT (left alone)
+    new_reports: int = 0
+    moved: int = 0
+    resync: bool = False  # UIDVALIDITY changed: read again from UID 1
+    pending: int = 0  # messages still to fetch in this run (for progress bars)
+    problems: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        text = (
+            f"{self.account}/{self.folder}: {self.seen} seen, {self.new} new, "
+            f"{self.duplicate} duplicate, {self.rejected} rejected, {self.not_report} not a report"
+        )
+        if self.moved:
+            text += f", {self.moved} archived"
+        if self.resync:
+            text += " (UIDVALIDITY changed: full resync)"
+        return text
+
+
+@dataclass(slots=True)
+class SyncSummary:
+    folders: list[FolderSummary] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(f, name)) for f in self.folders)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def line(self) -> str:
+        return (
+            f"{self.total('seen')} seen, {self.total('new')} new, "
+            f"{self.total('duplicate')} duplicate, {self.total('rejected')} rejected, "
+            f"{self.total('not_report')} not a report"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncEvent:
+    """What the callback receives: a folder's running summary, and a one-line note."""
+
+    kind: str  # "progress" | "batch" | "idle" | "error" | "reconnect" | "done"
+    folder: FolderSummary | None = None
+    message: str = ""
+
+
+ProgressCallback = Callable[[SyncEvent], None]
+
+
+def _noop(event: SyncEvent) -> None:
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# Connecting
+
+
+async def open_account(account: AccountSettings, *, timeout: float = 30.0) -> ImapClient:
+    """Connect and authenticate; errors are ImapError / SecretError with safe messages."""
+    if account.auth not in ("login", "xoauth2"):
+        raise ImapError(f"account {account.name}: auth must be login or xoauth2")
+    client = await ImapClient.connect(
+        account.host,
+        account.port,
+        security=account.security,
+        ca_file=account.ca_file,
+        timeout=timeout,
+    )
+    try:
+        if account.auth == "xoauth2":
+            token = await asyncio.to_thread(secrets.get_oauth_token, account)
+            await client.xoauth2(account.username, token)
+        else:
+            password = await asyncio.to_thread(secrets.get_password, account)
+            await client.login(account.username, password)
+    except BaseException:
+        client.abort()
+        raise
+    return client
+
+
+# --------------------------------------------------------------------------------------------
+# One folder
+
+
+async def sync_folder(
+    store: Store,
+    client: ImapClient,
+    account: AccountSettings,
+    folder: str,
+    *,
+    on_progress: ProgressCallback = _noop,
+    summary: FolderSummary | None = None,
+    select: bool = True,
+) -> FolderSummary:
+    """Bring one folder up to date on an authenticated connection."""
+    summary = summary or FolderSummary(account.name, folder)
+    readonly = account.archive_folder is None
+    if select or client.selected is None or client.selected.name != folder:
+        info = await client.select(folder, readonly=readonly)
+    else:
+        info = client.selected
+    with store.transaction():
+        before = imap_state.get(store, account.name, folder)
+        state = imap_state.begin(store, account.name, folder, info.uidvalidity)
+    summary.uidvalidity = info.uidvalidity
+    if before is not None and before.uidvalidity != info.uidvalidity:
+        summary.resync = True
+        on_progress(
+            SyncEvent(
+                "progress",
+                summary,
+                f"{account.name}/{folder}: UIDVALIDITY changed "
+                f"({before.uidvalidity} → {info.uidvalidity}): reading the folder again",
+            )
+        )
+    if account.archive_folder:
+        owed = imap_state.pending_moves(store, account.name, folder, info.uidvalidity)
+        if owed:
+            await _move(store, client, account, folder, info.uidvalidity, owed, summary)
+    uids = await client.uids_from(state.last_uid + 1)
+    summary.pending = len(uids)
+    on_progress(SyncEvent("progress", summary, f"{account.name}/{folder}: {len(uids)} to fetch"))
+    if not uids:
+        with store.transaction():
+            imap_state.touch(store, account.name, folder)
+        return summary
+    size = max(1, account.batch_size)
+    for start in range(0, len(uids), size):
+        batch = uids[start : start + size]
+        bodies = await client.fetch_bodies(batch)
+        stored_uids = _commit_batch(store, account, folder, info.uidvalidity, batch, bodies,
+                                    summary)
+        summary.pending = len(uids) - start - len(batch)
+        on_progress(SyncEvent("batch", summary, summary.line()))
+        if account.archive_folder and stored_uids:
+            await _move(store, client, account, folder, info.uidvalidity, stored_uids, summary)
+    return summary
+
+
+def _commit_batch(
+    store: Store,
+    account: AccountSettings,
+    folder: str,
+    uidvalidity: int,
+    batch: Sequence[int],
+    bodies: dict[int, bytes],
+    summary: FolderSummary,
+) -> list[int]:
+    """Store one fetched batch and the new position in one transaction; returns UIDs stored.
+
+    UIDs the server no longer has (expunged meanwhile) are simply passed. Identical bytes
+    already stored from this account (a resync, a message moved between folders) count as
+    duplicates without storing them again.
+    """
+    counts = {"seen": 0, "new": 0, "duplicate": 0, "rejected": 0, "not_report": 0}
+    stored: list[int] = []
+    problems: list[str] = []
+    new_reports = 0
+    with store.transaction():
+        todo: list[RawInput] = []
+        for uid in batch:
+            data = bodies.get(uid)
+            if data is None:
+                continue
+            counts["seen"] += 1
+            known = imap_state.known_input_status(store, account.name, data)
+            if known is not None:
+                if known == str(InputStatus.REJECTED):
+                    counts["rejected"] += 1
+                else:
+                    counts["duplicate"] += 1
+                stored.append(uid)
+                continue
+            origin = Origin(
+                kind="imap", account=account.name, folder=folder, uidvalidity=uidvalidity, uid=uid
+            )
+            source = f"imap:{account.name}/{folder};UIDVALIDITY={uidvalidity}/;UID={uid}"
+            todo.append(RawInput(source=source, data=data, origin=origin))
+        for raw, outcome in zip(todo, _ingest_safely(store, todo), strict=True):
+            new_reports += outcome.new_reports
+            if outcome.kind is OutcomeKind.NEW:
+                counts["new"] += 1
+            elif outcome.kind is OutcomeKind.DUPLICATE:
+                counts["duplicate"] += 1
+            elif outcome.kind is OutcomeKind.REJECTED:
+                counts["rejected"] += 1
+                problems.append(outcome.line)
+            else:
+                counts["not_report"] += 1
+                continue  # not ours: never moved, never stored
+            if raw.origin.uid is not None:
+                stored.append(raw.origin.uid)
+        imap_state.advance(
+            store,
+            account.name,
+            folder,
+            uidvalidity,
+            max(batch),
+            imap_state.BatchCounts(**counts),
+        )
+        if account.archive_folder and stored:
+            imap_state.add_pending_moves(store, account.name, folder, uidvalidity, stored)
+    # Only now, after COMMIT, does the summary (and what the caller shows) change.
+    summary.seen += counts["seen"]
+    summary.new += counts["new"]
+    summary.duplicate += counts["duplicate"]
+    summary.rejected += counts["rejected"]
+    summary.not_report += counts["not_report"]
+    summary.new_reports += new_reports
+    summary.problems.extend(problems)
+    return sorted(stored)
+
+
+def _ingest_safely(store: Store, inputs: list[RawInput]) -> list[IngestOutcome]:
+    """ingest_batch, but one input that makes the parser or store raise cannot block the rest.
+
+    The batch is tried whole inside a SAVEPOINT; if anything raises, it is redone one input
+    at a time and an input that still raises is stored as rejected with the exception's type
+    and message, so the folder's position can move past it.
+    """
+    if not inputs:
+        return []
+    conn = store.conn
+    conn.execute("SAVEPOINT sync_batch")
+    try:
+        outcomes = ingest_batch(store, inputs)
+    except Exception:
+        conn.execute("ROLLBACK TO sync_batch")
+    else:
+        conn.execute("RELEASE sync_batch")
+        return outcomes
+    conn.execute("RELEASE sync_batch")
+    out: list[IngestOutcome] = []
+    for raw in inputs:
+        conn.execute("SAVEPOINT sync_one")
+        try:
+            out.extend(ingest_batch(store, [raw]))
+        except Exception as exc:
+            conn.execute("ROLLBACK TO sync_one")
+            out.append(_store_crashed(store, raw, exc))
+        conn.execute("RELEASE sync_one")
+    return out
+
+
+def _store_crashed(store: Store, raw: RawInput, exc: Exception) -> IngestOutcome:
+    from tlsrpt_tui.service.ingest import parser_version
+    from tlsrpt_tui.store import reports as db
+
+    error = f"internal error while reading this input: {type(exc).__name__}: {exc}"[:500]
+    log.error("%s: %s", raw.source, error)
+    pk, _ = db.store_raw_input(
+        store,
+        source=raw.source,
+        data=raw.data,
+        origin=raw.origin,
+        status=InputStatus.REJECTED,
+        error=error,
+        parser_version=parser_version(),
+    )
+    return IngestOutcome(raw.source, OutcomeKind.REJECTED, error=error, input_pk=pk)
+
+
+async def _move(
+    store: Store,
+    client: ImapClient,
+    account: AccountSettings,
+    folder: str,
+    uidvalidity: int,
+    uids: list[int],
+    summary: FolderSummary,
+) -> None:
+    """Archive committed messages; what is moved is then struck from the owed list."""
+    assert account.archive_folder is not None
+    await client.move(uids, account.archive_folder)
+    with store.transaction():
+        imap_state.clear_pending_moves(store, account.name, folder, uidvalidity, uids)
+    summary.moved += len(uids)
+
+
+# --------------------------------------------------------------------------------------------
+# Accounts
+
+
+async def sync_account(
+    store: Store,
+    account: AccountSettings,
+    *,
+    on_progress: ProgressCallback = _noop,
+    timeout: float = 30.0,
+) -> SyncSummary:
+    """One pass over every folder of an account. Connection/auth errors raise ImapError."""
+    result = SyncSummary()
+    client = await open_account(account, timeout=timeout)
+    try:
+        for folder in account.folders:
+            fs = FolderSummary(account.name, folder)
+            result.folders.append(fs)
+            await sync_folder(store, client, account, folder, on_progress=on_progress, summary=fs)
+            on_progress(SyncEvent("done", fs, fs.line()))
+    except BaseException:
+        client.abort()
+        raise
+    await client.logout()
+    return result
+
+
+async def sync_all(
+    store: Store,
+    accounts: Sequence[AccountSettings],
+    *,
+    on_progress: ProgressCallback = _noop,
+    timeout: float = 30.0,
+) -> SyncSummary:
+    """Sync each account in turn; one account's failure is recorded and the others still run."""
+    total = SyncSummary()
+    for account in accounts:
+        try:
+            one = await sync_account(store, account, on_progress=on_progress, timeout=timeout)
+        except (ImapError, secrets.SecretError) as exc:
+            total.errors.append(str(exc))
+            on_progress(SyncEvent("error", None, str(exc)))
+            continue
+        total.folders.extend(one.folders)
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# Watching
+
+
+async def watch(
+    store: Store,
+    accounts: Sequence[AccountSettings],
+    *,
+    on_progress: ProgressCallback = _noop,
+    timeout: float = 30.0,
+    idle_seconds: float = IDLE_MAX_SECONDS,
+    backoff_first: float = BACKOFF_FIRST,
+    backoff_max: float = BACKOFF_MAX,
+) -> None:
+    """Keep every folder of every account in sync until cancelled: one IDLE connection each.
+
+    Each folder's task catches up, then IDLEs (re-IDLE at most every 25 minutes) and syncs
+    whenever the server reports a change. A dropped connection is reopened after a backoff
+    (1 s doubling to 5 minutes, reset after a successful sync). Cancel the task to stop.
+    """
+    tasks = [
+        asyncio.create_task(
+            _watch_folder(
+                store,
+                account,
+                folder,
+                on_progress,
+                timeout,
+                idle_seconds,
+                backoff_first,
+                backoff_max,
+            ),
+            name=f"watch {account.name}/{folder}",
+        )
+        for account in accounts
+        for folder in account.folders
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _watch_folder(
+    store: Store,
+    account: AccountSettings,
+    folder: str,
+    on_progress: ProgressCallback,
+    timeout: float,
+    idle_seconds: float,
+    backoff_first: float,
+    backoff_max: float,
+) -> None:
+    delay = backoff_first
+    summary = FolderSummary(account.name, folder)
+    while True:
+        client: ImapClient | None = None
+        try:
+            client = await open_account(account, timeout=timeout)
+            await sync_folder(store, client, account, folder, on_progress=on_progress,
+                              summary=summary)
+            delay = backoff_first
+            while True:
+                on_progress(SyncEvent("idle", summary, f"{account.name}/{folder}: watching"))
+                await client.idle(idle_seconds)
+                await sync_folder(
+                    store, client, account, folder, on_progress=on_progress, summary=summary,
+                    select=False,
+                )
+        except asyncio.CancelledError:
+            if client is not None:
+                client.abort()
+            raise
+        except (ImapError, secrets.SecretError) as exc:
+            if client is not None:
+                client.abort()
+            fatal = isinstance(exc, ImapAuthError | ImapTLSError | secrets.SecretError)
+            wait = max(delay, 60.0) if fatal else delay
+            on_progress(
+                SyncEvent("error", summary, f"{exc}; retrying in {wait:.0f}s")
+            )
+            await asyncio.sleep(wait * random.uniform(0.9, 1.1))
+            delay = min(backoff_max, delay * 2)
+            on_progress(SyncEvent("reconnect", summary, f"{account.name}/{folder}: reconnecting"))
