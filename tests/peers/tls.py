@@ -98,8 +98,9 @@ def _pem_key(key: Any) -> bytes:
     )
 
 
-class _Certs:
-    """Issues (and caches) a server SSLContext per (kind, SNI name); thread-safe."""
+class CertFactory:
+    """Test CA (root + intermediate) that issues and caches chains and server contexts per
+    (kind, SNI name); thread-safe. Also usable on its own for pure certificate tests."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -310,7 +311,7 @@ class TlsPeers:
     """The running peers; see the module docstring for the API."""
 
     def __init__(self, tmp: Path) -> None:
-        self.certs = _Certs(tmp)
+        self.certs = CertFactory(tmp)
         self.ca_file = str(self.certs.ca_file)
         self.root_der = self.certs.root_cert.public_bytes(serialization.Encoding.DER)
         self.intermediate_der = self.certs.inter_cert.public_bytes(serialization.Encoding.DER)
