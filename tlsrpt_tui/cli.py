@@ -27,13 +27,20 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    # On a subcommand the defaults are SUPPRESSed: otherwise the subparser's None would
+    # overwrite a value given before the subcommand (`tlsrpt-tui --db X import ...`).
+    default = argparse.SUPPRESS if sub else None
     parser.add_argument(
-        "--db", metavar="PATH", help="SQLite store (default: user data dir, or $TLSRPT_TUI_DB)"
+        "--db",
+        metavar="PATH",
+        default=default,
+        help="SQLite store (default: user data dir, or $TLSRPT_TUI_DB)",
     )
     parser.add_argument(
         "--config",
         metavar="FILE",
+        default=default,
         help="config file (default: user config dir, or $TLSRPT_TUI_CONFIG)",
     )
 
@@ -56,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         help_text = module.HELP[name] if isinstance(module.HELP, dict) else module.HELP
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        add_common_arguments(cmd)
+        add_common_arguments(cmd, sub=True)
         module.add_arguments(cmd, name)
         cmd.set_defaults(_module=module)
     return parser
