@@ -1,0 +1,377 @@
+"""Live checks against real peers: Knot (signed zones) + Unbound (validating) + TLS peers.
+
+One zone matrix covers the cases of issue 3; each case asserts the exact set of finding codes.
+The zones are built from the ``tls_peers`` fixture's addresses (chosen at start), the product
+trusts the test CA through its normal ``ca_file`` option and asks Unbound like any resolver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from peers.dns import DnsPeers, Zone, dns_peers_factory  # noqa: F401  (session fixture)
+from peers.tls import TlsPeers
+
+from tlsrpt_tui.service.checks import CheckOptions, DomainStatus, changes, check_domain
+from tlsrpt_tui.service.checks import check_domains as run_checks
+
+pytestmark = pytest.mark.peers
+
+TIMEOUT = 2.0
+GOOD_POLICY = "version: STSv1\nmode: enforce\nmx: {mx}\nmax_age: 604800\n"
+OTHER_DIGEST = "ab" * 32
+
+
+@dataclass
+class Case:
+    """One test domain: its records, its policy and the exact codes expected."""
+
+    name: str
+    expected: set[str]
+    tlsrpt: list[str] | None = None  # None = the good record
+    sts: list[str] | None = None  # None = the good record
+    policy: dict | None = None  # kwargs for set_policy; None = good policy for the MX set
+    mx: list[tuple[str, str, list[str] | None]] | None = None  # (host, peer, tlsa); None=good
+    extra: list[str] = field(default_factory=list)  # more zone lines
+
+    @property
+    def domain(self) -> str:
+        return f"{self.name}.test"
+
+
+GOOD = {"tlsrpt.ok", "sts.record.ok", "sts.policy.ok", "mx.ok", "dane.ok", "tls.ok"}
+
+
+def _good_tlsa(peers: TlsPeers) -> list[str]:
+    return [f"3 1 1 {peers.good_spki_sha256.hex()}", f"3 1 1 {OTHER_DIGEST}"]
+
+
+def cases(peers: TlsPeers) -> list[Case]:
+    good_tlsa = _good_tlsa(peers)
+    no_sts = ["v=spf1 -all"]
+    out = [
+        Case("good", GOOD),
+        Case("notlsrpt", (GOOD - {"tlsrpt.ok"}) | {"tlsrpt.missing"}, tlsrpt=[]),
+        Case(
+            "tworpt",
+            (GOOD - {"tlsrpt.ok"}) | {"tlsrpt.multiple"},
+            tlsrpt=["v=TLSRPTv1; rua=mailto:a@tworpt.test", "v=TLSRPTv1; rua=mailto:b@tworpt.test"],
+        ),
+        Case(
+            "badrua",
+            (GOOD - {"tlsrpt.ok"}) | {"tlsrpt.bad-uri"},
+            tlsrpt=["v=TLSRPTv1; rua=mailto:tlsrpt@badrua.test!10m"],
+        ),
+        Case(
+            "badid",
+            GOOD - {"sts.record.ok", "sts.policy.ok"} | {"sts.record.bad-id"},
+            sts=["v=STSv1; id=2026-11-28"],
+        ),
+        Case(
+            "p404",
+            (GOOD - {"sts.policy.ok"}) | {"sts.policy.fetch-error"},
+            policy={"status": 404, "body": "not here\n"},
+        ),
+        Case(
+            "predirect",
+            (GOOD - {"sts.policy.ok"}) | {"sts.policy.redirect"},
+            policy={"status": 301, "location": "https://good.test/.well-known/mta-sts.txt"},
+        ),
+        Case(
+            "plarge",
+            (GOOD - {"sts.policy.ok"}) | {"sts.policy.too-large"},
+            policy={"body": GOOD_POLICY.format(mx="mx1.plarge.test"), "size": 70000},
+        ),
+        Case(
+            "pctype",
+            GOOD | {"sts.policy.content-type"},
+            policy={"body": GOOD_POLICY.format(mx="mx1.pctype.test"), "content_type": "text/html"},
+        ),
+        Case(
+            "pinvalid",
+            (GOOD - {"sts.policy.ok"}) | {"sts.policy.invalid"},
+            policy={"body": "version: STSv1\nmode: strict\nmx: mx1.pinvalid.test\nmax_age: x\n"},
+        ),
+        Case(
+            "pipmx",
+            (GOOD - {"sts.policy.ok"}) | {"sts.policy.mx-pattern"},
+            policy={"body": "version: STSv1\nmode: enforce\nmx: 192.0.2.1\nmax_age: 604800\n"},
+        ),
+        Case(
+            "pexpired",
+            (GOOD - {"sts.policy.ok"}) | {"sts.policy.webpki"},
+            policy={"body": GOOD_POLICY.format(mx="mx1.pexpired.test"), "cert": "expired"},
+        ),
+        Case(
+            "pwrongname",
+            (GOOD - {"sts.policy.ok"}) | {"sts.policy.webpki"},
+            policy={"body": GOOD_POLICY.format(mx="mx1.pwrongname.test"), "cert": "wrong-name"},
+        ),
+        Case(
+            "uncovered",
+            GOOD | {"sts.policy.mx-uncovered", "dane.none"},
+            mx=[("mx1.uncovered.test", "good", good_tlsa), ("mx2.uncovered.test", "good", None)],
+            policy={"body": GOOD_POLICY.format(mx="mx1.uncovered.test")},
+        ),
+        Case(
+            "wildcard",
+            GOOD | {"sts.policy.mx-uncovered", "dane.none"},
+            mx=[("mx1.wildcard.test", "good", good_tlsa), ("a.b.wildcard.test", "good", None)],
+            policy={"body": GOOD_POLICY.format(mx="*.wildcard.test")},
+        ),
+        Case(
+            "tlsamismatch",
+            (GOOD - {"dane.ok"}) | {"dane.mismatch"},
+            mx=[("mx1.tlsamismatch.test", "good", [f"3 1 1 {OTHER_DIGEST}", "3 1 1 " + "cd" * 32])],
+        ),
+        Case(
+            "pkix",
+            GOOD | {"dane.pkix-usage"},
+            mx=[("mx1.pkix.test", "good", [*good_tlsa, f"1 1 1 {OTHER_DIGEST}"])],
+        ),
+        Case(
+            "unusable",
+            (GOOD - {"dane.ok"}) | {"dane.unusable"},
+            mx=[("mx1.unusable.test", "good", [f"3 1 5 {OTHER_DIGEST}"])],
+        ),
+        Case(
+            "insec",
+            (GOOD - {"dane.ok"}) | {"dane.insecure"},
+            mx=[("mx.insecure.test", "good", good_tlsa)],
+        ),
+        Case(
+            "bogusmx",
+            GOOD - {"mx.ok", "dane.ok", "tls.ok"} | {"mx.lookup-failed", "dane.bogus"},
+            mx=[("mx.bogus.test", "good", good_tlsa)],
+        ),
+        Case(
+            "nostarttls",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.no-starttls"},
+            sts=no_sts,
+            mx=[("mx1.nostarttls.test", "no-starttls", None)],
+        ),
+        Case(
+            "mxexpired",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.expired"},
+            sts=no_sts,
+            mx=[("mx1.mxexpired.test", "expired", None)],
+        ),
+        Case(
+            "mxwrongname",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.host-mismatch"},
+            sts=no_sts,
+            mx=[("mx1.mxwrongname.test", "wrong-name", None)],
+        ),
+        Case(
+            "mxselfsigned",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.untrusted"},
+            sts=no_sts,
+            mx=[("mx1.mxselfsigned.test", "self-signed", None)],
+        ),
+        Case(
+            "mxsilent",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.unreachable"},
+            sts=no_sts,
+            mx=[("mx1.mxsilent.test", "silent", None)],
+        ),
+    ]
+    return out
+
+
+def _zone_lines(case: Case, peers: TlsPeers) -> tuple[list[str], list[str], list[str]]:
+    """(lines for the top zone, for insecure.test, for bogus.test)."""
+    d = case.domain
+    top: list[str] = []
+    insecure: list[str] = []
+    bogus: list[str] = []
+    tlsrpt = case.tlsrpt if case.tlsrpt is not None else [f"v=TLSRPTv1; rua=mailto:tlsrpt@{d}"]
+    sts = case.sts if case.sts is not None else ["v=STSv1; id=20261128"]
+    for txt in tlsrpt:
+        top.append(f'_smtp._tls.{d}. TXT "{txt}"')
+    for txt in sts:
+        top.append(f'_mta-sts.{d}. TXT "{txt}"')
+    top.append(f"mta-sts.{d}. A {peers.https_address}")
+    mx = case.mx if case.mx is not None else [(f"mx1.{d}", "good", _good_tlsa(peers))]
+    for i, (host, peer, tlsa) in enumerate(mx):
+        top.append(f"{d}. MX {10 * (i + 1)} {host}.")
+        target = bogus if host.endswith(".bogus.test") else top
+        target = insecure if host.endswith(".insecure.test") else target
+        target.append(f"{host}. A {peers.smtp[peer]}")
+        for rec in tlsa or []:
+            target.append(f"_25._tcp.{host}. TLSA {rec}")
+    top.extend(case.extra)
+    return top, insecure, bogus
+
+
+@dataclass
+class World:
+    dns: DnsPeers
+    tls: TlsPeers
+    cases: dict[str, Case]
+
+    def options(self, **kw) -> CheckOptions:
+        return CheckOptions(
+            resolver=self.dns.resolver,
+            ca_file=self.tls.ca_file,
+            timeout=TIMEOUT,
+            allow_private_targets=True,
+            **kw,
+        )
+
+
+@pytest.fixture(scope="module")
+def world(tls_peers: TlsPeers, dns_peers_factory) -> Iterator[World]:  # noqa: F811
+    all_cases = cases(tls_peers)
+    top: list[str] = []
+    insecure: list[str] = []
+    bogus: list[str] = []
+    for case in all_cases:
+        t, i, b = _zone_lines(case, tls_peers)
+        top += t
+        insecure += i
+        bogus += b
+        mx_hosts = [h for h, _, _ in case.mx] if case.mx else [f"mx1.{case.domain}"]
+        policy = case.policy or {"body": GOOD_POLICY.format(mx=mx_hosts[0])}
+        tls_peers.set_policy(f"mta-sts.{case.domain}", **policy)
+    # dead.test: a dead MX (never greets) and a dead policy host (accepts, never answers TLS).
+    dead_policy = socket.socket()
+    dead_policy.bind((tls_peers.block + ".200", 443))
+    dead_policy.listen(64)
+    top += [
+        '_mta-sts.dead.test. TXT "v=STSv1; id=1"',
+        f"mta-sts.dead.test. A {tls_peers.block}.200",
+        "dead.test. MX 10 mx.dead.test.",
+        f"mx.dead.test. A {tls_peers.smtp['silent']}",
+    ]
+    dns = dns_peers_factory(
+        [
+            Zone("test.", "\n".join(top)),
+            Zone("insecure.test.", "\n".join(insecure), signed=False),
+            Zone("bogus.test.", "\n".join(bogus), bogus=True),
+        ]
+    )
+    yield World(dns, tls_peers, {c.name: c for c in all_cases})
+    dead_policy.close()
+
+
+@pytest.fixture(scope="module")
+def results(world: World) -> dict[str, DomainStatus]:
+    domains = [c.domain for c in world.cases.values()]
+    out = asyncio.run(run_checks(domains, world.options()))
+    return {r.domain: r for r in out}
+
+
+def _case_names() -> list[str]:
+    class _Fake:  # only the names are needed at collection time
+        good_spki_sha256 = b"\0" * 32
+
+    return [c.name for c in cases(_Fake())]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", _case_names())
+def test_zone_matrix(name: str, world: World, results: dict[str, DomainStatus]) -> None:
+    case = world.cases[name]
+    status = results[case.domain]
+    got = {f.code for f in status.findings}
+    detail = "\n".join(f"{f.code} {f.subject}: {f.message}" for f in status.findings)
+    assert got == case.expected, detail
+    errors = any(f.severity == "error" for f in status.findings)
+    assert (status.status == "error") == errors
+
+
+def test_wildcard_covers_exactly_one_label(results: dict[str, DomainStatus]) -> None:
+    status = results["wildcard.test"]
+    uncovered = [f.subject for f in status.findings if f.code == "sts.policy.mx-uncovered"]
+    assert len(uncovered) == 1 and "a.b.wildcard.test" in uncovered[0]
+
+
+def test_records_hold_raw_values(results: dict[str, DomainStatus], world: World) -> None:
+    rec = results["good.test"].records
+    assert rec["tlsrpt"] == ["v=TLSRPTv1; rua=mailto:tlsrpt@good.test"]
+    assert rec["sts"] == ["v=STSv1; id=20261128"] and rec["sts_id"] == "20261128"
+    assert rec["mx"] == ["10 mx1.good.test"]
+    assert rec["addresses"]["mx1.good.test"] == [world.tls.smtp["good"]]
+    assert rec["tlsa"]["mx1.good.test"]["state"] == "secure"
+    assert "mode: enforce" in rec["policy"]
+    probe = rec["probe"]["mx1.good.test"][world.tls.smtp["good"]]
+    assert probe["spki_sha256"] == world.tls.good_spki_sha256.hex()
+    bogus = results["bogusmx.test"].records["tlsa"]["mx.bogus.test"]
+    assert bogus["state"] == "bogus"
+
+
+def test_dead_mx_and_dead_policy_cost_one_timeout(world: World) -> None:
+    started = time.monotonic()
+    status = asyncio.run(check_domain("dead.test", world.options()))
+    elapsed = time.monotonic() - started
+    got = {f.code for f in status.findings}
+    assert {"sts.policy.fetch-error", "tls.unreachable"} <= got
+    assert elapsed < 1.6 * TIMEOUT, f"{elapsed:.2f} s: the dead steps ran one after the other"
+
+
+def test_policy_id_unchanged_and_changes(world: World) -> None:
+    world.tls.set_policy("mta-sts.idsame.test", body=GOOD_POLICY.format(mx="mx1.good.test"))
+    first = asyncio.run(check_domain("good.test", world.options(probe=False)))
+    # Same id, different body: the previous result carries another policy text.
+    prev = first.to_json()
+    prev["records"]["policy"] = prev["records"]["policy"].replace("604800", "86400")
+    second = asyncio.run(check_domain("good.test", world.options(probe=False), previous=prev))
+    assert "sts.policy.id-unchanged" in second.codes
+    assert "sts.policy.id-unchanged" not in first.codes
+    # A new id with a new body is fine.
+    prev["records"]["sts_id"] = "older"
+    third = asyncio.run(check_domain("good.test", world.options(probe=False), previous=prev))
+    assert "sts.policy.id-unchanged" not in third.codes
+    lines = changes(first, second)
+    assert "new: sts.policy.id-unchanged (_mta-sts.good.test)" in lines
+    assert "status ok → warning" in lines
+    assert changes(None, second) == []
+    assert DomainStatus.from_json(second.to_json()).to_json() == second.to_json()
+
+
+def test_cli_check_json(world: World, tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[checks]\nallow_private_targets = true\n")
+    db = tmp_path / "store.sqlite3"
+    # --db/--config after the subcommand: the subparser's own defaults would override them.
+    base = [sys.executable, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--db", str(db)]
+    argv = [
+        *base, "good.test", "--format", "json", "--resolver", world.dns.resolver,
+        "--ca-file", world.tls.ca_file, "--timeout", str(TIMEOUT),
+    ]  # fmt: skip
+    env = {**os.environ, "TLSRPT_TUI_CONFIG": str(cfg), "TLSRPT_TUI_DB": str(db)}
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [d["domain"] for d in data] == ["good.test"]
+    assert {f["code"] for f in data[0]["findings"]} == GOOD
+    assert data[0]["status"] == "ok"
+    assert set(data[0]) == {"domain", "checked_at", "status", "records", "findings"}
+    # Stored: a second run sees the first as "previous".
+    from tlsrpt_tui.store import checks as check_store
+    from tlsrpt_tui.store.database import Store
+
+    with Store(db) as store:
+        assert check_store.latest(store, "good.test")["status"] == "ok"
+    # An error finding → exit 1; a bad domain → exit 2 naming it.
+    bad = subprocess.run(
+        [*base, "mxexpired.test", "--resolver", world.dns.resolver,
+         "--ca-file", world.tls.ca_file, "--timeout", str(TIMEOUT)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert bad.returncode == 1, bad.stderr
+    assert "tls.expired" in bad.stdout
+    usage = subprocess.run(
+        [*base, "bad..name", "--resolver", world.dns.resolver],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert usage.returncode == 2 and "bad..name" in usage.stderr

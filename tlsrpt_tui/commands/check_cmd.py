@@ -1,0 +1,147 @@
+"""``tlsrpt-tui check DOMAIN...``: live checks of TLS-RPT, MTA-STS, MX, DANE and STARTTLS.
+
+Options default to the config file's ``[checks]`` section; domains to its ``domains`` list.
+``--format json`` prints a list of ``{"domain", "checked_at", "status", "records", "findings"}``.
+Exit 0 when no finding is an error, 1 otherwise, 2 on usage/configuration errors. Results are
+stored (when the store opens) so the TUI and the next run can say what changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+HELP = "check the live DNS/TLS set-up of domains (TLS-RPT, MTA-STS, MX, DANE, STARTTLS)"
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_GLYPH = {"ok": "✓", "info": "i", "warning": "!", "error": "✗"}
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 300:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be between 0 and 300 seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r}: port out of range 1-65535")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("domains", nargs="*", metavar="DOMAIN", help="default: config domains")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--resolver", metavar="HOST[:PORT]", help="DNS resolver to ask")
+    parser.add_argument("--ca-file", metavar="PEM", help="extra trusted CA certificates")
+    parser.add_argument(
+        "--no-probe", action="store_true", help="skip the STARTTLS probe of port 25"
+    )
+    parser.add_argument("--timeout", type=_positive_float, metavar="S", help="per-step timeout")
+    parser.add_argument("--smtp-port", type=_port, metavar="N", help="port to probe (25)")
+    parser.add_argument("--https-port", type=_port, metavar="N", help="policy host port (443)")
+    parser.add_argument("--no-store", action="store_true", help="do not store the results")
+
+
+def clean(text: object) -> str:
+    """Untrusted text (DNS data, certificate names) with control characters made visible."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlsrpt_tui.net.dns import parse_server
+    from tlsrpt_tui.net.trust import TrustError, load_roots
+    from tlsrpt_tui.service import checks
+    from tlsrpt_tui.service.config import ConfigError, load_config
+
+    prog = "tlsrpt-tui check"
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    domains = list(args.domains) or list(config.domains)
+    if not domains:
+        print(f"{prog}: no DOMAIN given and no domains in the config file", file=sys.stderr)
+        return 2
+    try:
+        names = [checks.normalize_domain(d) for d in domains]
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    options = checks.CheckOptions.from_settings(
+        config.checks,
+        resolver=args.resolver,
+        ca_file=args.ca_file,
+        timeout=args.timeout,
+        probe=False if args.no_probe else None,
+        smtp_port=args.smtp_port,
+        https_port=args.https_port,
+    )
+    try:
+        if options.resolver:
+            parse_server(options.resolver)
+        load_roots(options.ca_file)
+    except (ValueError, TrustError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+
+    store = None
+    if not args.no_store:
+        from tlsrpt_tui.store.database import StoreError, open_store
+
+        try:
+            store = open_store(getattr(args, "db", None))
+        except (StoreError, OSError) as exc:
+            print(f"{prog}: results not stored: {exc}", file=sys.stderr)
+    try:
+        if store is not None:
+            pairs = checks.check_and_store(store, names, options)
+        else:
+            import asyncio
+
+            pairs = [(s, []) for s in asyncio.run(checks.check_domains(names, options))]
+    except ValueError as exc:  # e.g. no resolver configured on this system
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if store is not None:
+            store.close()
+
+    if args.format == "json":
+        json.dump([s.to_json() for s, _ in pairs], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        for status, changed in pairs:
+            _print_table(status, changed)
+    return 1 if any(s.status == "error" for s, _ in pairs) else 0
+
+
+def _print_table(status, changed: list[str]) -> None:  # type: ignore[no-untyped-def]
+    out = sys.stdout
+    out.write(f"{status.domain}  {str(status.status).upper()}  (checked {status.checked_at})\n")
+    order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+    width = max((len(f.code) for f in status.findings), default=10)
+    for f in sorted(status.findings, key=lambda f: (order[str(f.severity)], f.code)):
+        sev = str(f.severity)
+        out.write(f"  {_GLYPH[sev]} {sev:<7} {f.code:<{width}}  {clean(f.subject)}\n")
+        out.write(f"      {clean(f.message)}\n")
+        if f.hint and sev in ("warning", "error"):
+            out.write(f"      fix: {clean(f.hint)}\n")
+        if f.result_type:
+            out.write(f"      senders report: {f.result_type}\n")
+    if changed:
+        out.write("  since the last check:\n")
+        for line in changed:
+            out.write(f"    {clean(line)}\n")
+    out.write("\n")

@@ -1,0 +1,436 @@
+"""Live checks of a domain: DNS records, MTA-STS policy, MX, TLSA and STARTTLS, concurrently.
+
+Why the shape: a mail admin wants one answer per domain quickly, and a dead host must not make
+everything wait. So every independent step starts at once (TLS-RPT TXT, MTA-STS TXT + the policy
+host's addresses, MX → per host A/AAAA/TLSA → per address probe), each under its own timeout,
+all in one TaskGroup (cancelling the check cancels every step), with shared semaphores bounding
+DNS queries, policy fetches and probes across domains. A domain with a dead MX and a dead policy
+host costs about one timeout, not the sum. Every step turns its own trouble into findings, so one
+failing step never hides the results of the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tlsrpt_tui.core.checks import sts_policy
+from tlsrpt_tui.core.checks.catalogue import finding, worst
+from tlsrpt_tui.core.checks.dane import TlsaRecord, tlsa_findings
+from tlsrpt_tui.core.checks.mx import MxHost, is_null_mx, mx_findings
+from tlsrpt_tui.core.checks.sts_record import sts_record_findings
+from tlsrpt_tui.core.checks.tlsrpt_record import tlsrpt_findings
+from tlsrpt_tui.core.findings import Finding, Severity
+from tlsrpt_tui.net.dns import Answer, Failed, Missing, Outcome, Resolver
+from tlsrpt_tui.net.policy_fetch import fetch_policy
+from tlsrpt_tui.net.starttls import probe_mx
+from tlsrpt_tui.service.config import CheckSettings
+
+#: Extra time a step gets over its own timeout before the safety net cancels it.
+_GRACE = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    """How to check: resolver, trust, timeouts, whether to probe port 25, ports to use."""
+
+    resolver: str | None = None  # "HOST[:PORT]"; None = the system's first nameserver
+    ca_file: str | None = None
+    timeout: float = 10.0
+    probe: bool = True
+    smtp_port: int = 25
+    https_port: int = 443
+    allow_private_targets: bool = False  # let the policy fetch connect to non-public addresses
+    concurrency: int = 20  # domains checked at once
+    max_dns: int = 128  # DNS queries in flight
+    max_connections: int = 32  # policy fetches + probes in flight
+
+    @classmethod
+    def from_settings(cls, settings: CheckSettings, **overrides: Any) -> CheckOptions:
+        values = {
+            "resolver": settings.resolver,
+            "ca_file": settings.ca_file,
+            "timeout": float(settings.timeout),
+            "probe": settings.probe,
+            "smtp_port": settings.smtp_port,
+            "https_port": settings.https_port,
+            "allow_private_targets": settings.allow_private_targets,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass(slots=True)
+class DomainStatus:
+    """The result of one check of one domain (the JSON shape of ``check --format json``)."""
+
+    domain: str
+    checked_at: str  # ISO 8601 UTC
+    status: Severity
+    records: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def codes(self) -> set[str]:
+        return {f.code for f in self.findings}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "checked_at": self.checked_at,
+            "status": str(self.status),
+            "records": self.records,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DomainStatus:
+        return cls(
+            domain=data["domain"],
+            checked_at=data["checked_at"],
+            status=Severity(data["status"]),
+            records=dict(data.get("records") or {}),
+            findings=[
+                Finding(
+                    code=f["code"],
+                    severity=Severity(f["severity"]),
+                    subject=f.get("subject", ""),
+                    message=f.get("message", ""),
+                    hint=f.get("hint", ""),
+                    result_type=f.get("result_type"),
+                )
+                for f in data.get("findings") or []
+            ],
+        )
+
+
+def normalize_domain(name: str) -> str:
+    """Lower-case A-label form without the final dot; ValueError names the bad input."""
+    raw = name
+    name = name.strip().rstrip(".").lower()
+    if not name or " " in name or ".." in name:
+        raise ValueError(f"{raw!r}: not a domain name")
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"{raw!r}: not a domain name ({exc})") from None
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or any(not 0 < len(label) < 64 for label in labels):
+        raise ValueError(f"{raw!r}: not a domain name (bad label length)")
+    return ascii_name
+
+
+class _Context:
+    """What a batch of checks shares: the resolver and the connection semaphore."""
+
+    def __init__(self, options: CheckOptions) -> None:
+        self.options = options
+        self.resolver = Resolver(
+            options.resolver, timeout=options.timeout, max_inflight=options.max_dns
+        )
+        self.connections = asyncio.Semaphore(options.max_connections)
+
+
+async def check_domain(
+    domain: str,
+    options: CheckOptions | None = None,
+    *,
+    previous: DomainStatus | dict[str, Any] | None = None,
+    _ctx: _Context | None = None,
+) -> DomainStatus:
+    """Check one domain. ``previous`` (the last stored result) enables sts.policy.id-unchanged."""
+    options = options or CheckOptions()
+    ctx = _ctx or _Context(options)
+    domain = normalize_domain(domain)
+    checked_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    records: dict[str, Any] = {}
+    async with asyncio.TaskGroup() as tg:
+        tlsrpt_task = tg.create_task(_step(_tlsrpt(ctx, domain, records), "tlsrpt", domain, ctx))
+        sts_task = tg.create_task(_step(_sts(ctx, domain, records), "sts", domain, ctx))
+        mx_task = tg.create_task(_step(_mx(ctx, domain, records), "mx", domain, ctx))
+    tlsrpt_out, tlsrpt_ok = tlsrpt_task.result()
+    sts_out, policy = sts_task.result()
+    mx_out, mx_hosts = mx_task.result()
+    findings = [*tlsrpt_out, *sts_out]
+    if policy is not None:
+        findings += sts_policy.policy_coverage_findings(policy, mx_hosts, tlsrpt_ok)
+        findings += _id_unchanged(domain, records, previous)
+    findings += mx_out
+    return DomainStatus(domain, checked_at, worst(findings), records, findings)
+
+
+async def _step(coro: Any, name: str, domain: str, ctx: _Context) -> Any:
+    """Run one branch; an unexpected exception becomes a finding instead of killing the check."""
+    try:
+        return await coro
+    except Exception as exc:  # a bug or an unforeseen error: report it, keep the others
+        code = {"tlsrpt": "tlsrpt.lookup-failed", "sts": "sts.record.lookup-failed"}.get(
+            name, "mx.lookup-failed"
+        )
+        f = finding(code, domain, f"internal error: {type(exc).__name__}: {exc}")
+        empty: Any = {"tlsrpt": False, "sts": None, "mx": []}[name]
+        return [f], empty
+
+
+# -- TLS-RPT ----------------------------------------------------------------------------
+async def _tlsrpt(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list, bool]:
+    name = f"_smtp._tls.{domain}"
+    outcome = await ctx.resolver.lookup(name, "TXT")
+    if isinstance(outcome, Failed):
+        records["tlsrpt"] = None
+        return [finding("tlsrpt.lookup-failed", name, outcome.reason)], False
+    texts = outcome.texts if isinstance(outcome, Answer) else []
+    records["tlsrpt"] = texts
+    out, record = tlsrpt_findings(domain, texts)
+    return out, record is not None
+
+
+# -- MTA-STS record + policy ------------------------------------------------------------
+async def _sts(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list, Any]:
+    name = f"_mta-sts.{domain}"
+    policy_host = f"mta-sts.{domain}"
+    # The policy host's addresses are looked up at the same time as the TXT record: one round
+    # trip saved per domain; they are only used when the record says there is a policy.
+    addr_task = asyncio.ensure_future(_addresses(ctx, policy_host))
+    try:
+        outcome = await ctx.resolver.lookup(name, "TXT")
+        if isinstance(outcome, Failed):
+            records["sts"] = None
+            return [finding("sts.record.lookup-failed", name, outcome.reason)], None
+        texts = outcome.texts if isinstance(outcome, Answer) else []
+        records["sts"] = texts
+        if outcome.cnames:
+            records["sts_cname"] = outcome.cnames
+        out, record = sts_record_findings(domain, texts)
+        if record is None:
+            return out, None
+        records["sts_id"] = record.id
+        addresses, failure = await addr_task
+    finally:
+        addr_task.cancel()
+    records["policy_addresses"] = addresses
+    async with ctx.connections:
+        fetched = await fetch_policy(
+            domain,
+            addresses,
+            port=ctx.options.https_port,
+            ca_file=ctx.options.ca_file,
+            timeout=ctx.options.timeout,
+            allow_private_targets=ctx.options.allow_private_targets,
+            dns_error=f"{policy_host}: {failure}" if failure else None,
+        )
+    url = fetched.url
+    records["policy_url"] = url
+    records["policy"] = fetched.body
+    records["policy_status"] = fetched.status
+    records["policy_content_type"] = fetched.content_type
+    out += list(fetched.findings)
+    if fetched.body is None or any(f.severity is Severity.ERROR for f in fetched.findings):
+        return out, None
+    policy_out, policy = sts_policy.check_policy(fetched.body, url)
+    out += policy_out
+    return out, policy
+
+
+def _id_unchanged(
+    domain: str, records: dict[str, Any], previous: DomainStatus | dict[str, Any] | None
+) -> list[Finding]:
+    """sts.policy.id-unchanged: the policy body changed but the TXT id stayed the same."""
+    if previous is None:
+        return []
+    prev = previous.records if isinstance(previous, DomainStatus) else previous.get("records", {})
+    f = sts_policy.id_unchanged_finding(
+        prev.get("sts_id"),
+        prev.get("policy"),
+        records.get("sts_id"),
+        records.get("policy"),
+        subject=f"_mta-sts.{domain}",
+    )
+    return [f] if f is not None else []
+
+
+# -- MX, addresses, TLSA, probes --------------------------------------------------------
+async def _addresses(ctx: _Context, host: str) -> tuple[list[str], str | None]:
+    """A and AAAA of ``host``: (addresses, failure reason or None)."""
+    a, aaaa = await asyncio.gather(
+        ctx.resolver.lookup(host, "A"), ctx.resolver.lookup(host, "AAAA")
+    )
+    addresses = [r.address for o in (a, aaaa) if isinstance(o, Answer) for r in o.records]
+    failures = [o for o in (a, aaaa) if isinstance(o, Failed)]
+    if failures and not addresses:
+        return [], f"A/AAAA lookup failed: {failures[0].reason}"
+    return addresses, None
+
+
+async def _mx(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list, list[str]]:
+    outcome = await ctx.resolver.lookup(domain, "MX")
+    if isinstance(outcome, Failed):
+        records["mx"] = None
+        return [finding("mx.lookup-failed", domain, f"MX: {outcome.reason}")], []
+    mx: list[tuple[int, str]] = []
+    if isinstance(outcome, Answer):
+        mx = sorted(
+            (r.preference, r.exchange.to_text(omit_final_dot=True).lower()) for r in outcome.records
+        )
+    records["mx"] = [f"{p} {h or '.'}" for p, h in mx]
+    if not mx or is_null_mx(mx):
+        return mx_findings(domain, mx, []), []
+    hosts = list(dict.fromkeys(h for _, h in mx))
+    prefs = {h: p for p, h in reversed(mx)}
+    results = await asyncio.gather(*(_mx_host(ctx, h, prefs[h], records) for h in hosts))
+    mx_hosts = [r[0] for r in results]
+    out = mx_findings(domain, mx, mx_hosts)
+    for _, host_findings in results:
+        out += host_findings
+    return out, hosts
+
+
+async def _mx_host(
+    ctx: _Context, host: str, pref: int, records: dict[str, Any]
+) -> tuple[MxHost, list[Finding]]:
+    """Addresses and TLSA of one MX host (in parallel), then a probe of each address."""
+    a_task = asyncio.ensure_future(ctx.resolver.lookup(host, "A"))
+    aaaa_task = asyncio.ensure_future(ctx.resolver.lookup(host, "AAAA"))
+    tlsa_task = asyncio.ensure_future(ctx.resolver.lookup(f"_25._tcp.{host}", "TLSA"))
+    try:
+        a, aaaa, tlsa = await asyncio.gather(a_task, aaaa_task, tlsa_task)
+    finally:
+        for t in (a_task, aaaa_task, tlsa_task):
+            t.cancel()
+    mxh = MxHost(host=host, preference=pref)
+    for o in (a, aaaa):
+        if isinstance(o, Answer):
+            mxh.addresses += [r.address for r in o.records]
+            if o.cnames:
+                mxh.cname = o.cnames[-1]
+    failed = [o for o in (a, aaaa) if isinstance(o, Failed)]
+    if failed and not mxh.addresses:
+        mxh.failed = failed[0].reason
+    records.setdefault("addresses", {})[host] = mxh.addresses
+    state, tlsa_records, reason = _tlsa_state(tlsa)
+    records.setdefault("tlsa", {})[host] = {
+        "state": state,
+        "records": [r.to_text() for r in tlsa_records],
+    }
+    out = tlsa_findings(host, state, tlsa_records, reason)
+    if not ctx.options.probe or not mxh.addresses:
+        return mxh, out
+    # Senders use TLSA only when the RRset is secure; pass it to the probe only then.
+    dane = tlsa_records if state == "secure" else None
+    probes = await asyncio.gather(*(_probe(ctx, host, addr, dane) for addr in mxh.addresses))
+    records.setdefault("probe", {})[host] = {p.address: p.to_json() for p in probes}
+    for p in probes:
+        out += p.findings
+    return mxh, out
+
+
+def _tlsa_state(outcome: Outcome) -> tuple[str, list[TlsaRecord], str]:
+    if isinstance(outcome, Failed):
+        return ("bogus" if outcome.servfail else "failed"), [], outcome.reason
+    if isinstance(outcome, Missing):
+        return "none", [], ""
+    recs = [
+        TlsaRecord(int(r.usage), int(r.selector), int(r.mtype), bytes(r.cert))
+        for r in outcome.records
+    ]
+    return ("secure" if outcome.secure else "insecure"), recs, ""
+
+
+async def _probe(ctx: _Context, host: str, address: str, tlsa: list[TlsaRecord] | None) -> Any:
+    async with ctx.connections:
+        return await probe_mx(
+            host,
+            address,
+            port=ctx.options.smtp_port,
+            ca_file=ctx.options.ca_file,
+            timeout=ctx.options.timeout,
+            tlsa=tlsa,
+        )
+
+
+# -- many domains -----------------------------------------------------------------------
+async def check_domains(
+    domains: Iterable[str],
+    options: CheckOptions | None = None,
+    *,
+    concurrency: int | None = None,
+    previous: dict[str, DomainStatus | dict[str, Any]] | None = None,
+    on_result: Callable[[DomainStatus], None] | None = None,
+) -> list[DomainStatus]:
+    """Check ``domains`` (in input order) with at most ``concurrency`` domains at once."""
+    options = options or CheckOptions()
+    ctx = _Context(options)
+    limit = asyncio.Semaphore(concurrency or options.concurrency)
+    names = [normalize_domain(d) for d in domains]
+
+    async def one(name: str) -> DomainStatus:
+        async with limit:
+            result = await check_domain(
+                name, options, previous=(previous or {}).get(name), _ctx=ctx
+            )
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(one(n)) for n in names]
+    return [t.result() for t in tasks]
+
+
+def check_and_store(
+    store: Any, domains: Iterable[str], options: CheckOptions | None = None
+) -> list[tuple[DomainStatus, list[str]]]:
+    """Check, compare with the last stored result of each domain, store; returns (status, changes).
+
+    Synchronous front for the CLI; the TUI uses ``check_domains`` from its worker.
+    """
+    from tlsrpt_tui.store import checks as check_store
+
+    names = [normalize_domain(d) for d in domains]
+    last = {n: check_store.latest(store, n) for n in names}
+    prev = {n: v for n, v in last.items() if v is not None}
+    results = asyncio.run(check_domains(names, options, previous=prev))
+    out = []
+    for status in results:
+        check_store.save(store, status.to_json())
+        out.append((status, changes(prev.get(status.domain), status)))
+    return out
+
+
+# -- what changed -----------------------------------------------------------------------
+def changes(
+    prev: DomainStatus | dict[str, Any] | None, cur: DomainStatus | dict[str, Any]
+) -> list[str]:
+    """Plain-language lines saying what changed between two results of one domain."""
+    if prev is None:
+        return []
+    p = prev.to_json() if isinstance(prev, DomainStatus) else prev
+    c = cur.to_json() if isinstance(cur, DomainStatus) else cur
+    lines: list[str] = []
+    if p["status"] != c["status"]:
+        lines.append(f"status {p['status']} → {c['status']}")
+    old = {(f["code"], f["subject"]) for f in p.get("findings", [])}
+    new = {(f["code"], f["subject"]) for f in c.get("findings", [])}
+    for code, subject in sorted(new - old):
+        lines.append(f"new: {code} ({subject})")
+    for code, subject in sorted(old - new):
+        lines.append(f"gone: {code} ({subject})")
+    pr, cr = p.get("records", {}), c.get("records", {})
+    for key in ("tlsrpt", "sts", "sts_id", "policy", "mx", "addresses", "tlsa"):
+        if pr.get(key) != cr.get(key):
+            lines.append(f"{_RECORD_NAMES[key]} changed")
+    return lines
+
+
+_RECORD_NAMES = {
+    "tlsrpt": "TLS-RPT record",
+    "sts": "MTA-STS record",
+    "sts_id": "MTA-STS id",
+    "policy": "MTA-STS policy",
+    "mx": "MX set",
+    "addresses": "MX addresses",
+    "tlsa": "TLSA records",
+}
