@@ -380,6 +380,15 @@ class DropProxy:
             with contextlib.suppress(OSError):
                 s.close()
 
+    def cut(self) -> None:
+        """Cut every connection open through the proxy now (a dropped line, a NAT timeout)."""
+        conns, self._conns = self._conns, []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.close()
+
     def close(self) -> None:
         self._closed = True
         with contextlib.suppress(OSError):
