@@ -183,30 +183,35 @@ def ingest_stream(
     ``on_outcome`` (optional) sees each input's outcome as it is decided.
     """
     summary = IngestSummary()
-    batch: list[RawInput] = []
+    # Unreadable paths (ParsedInput) wait in the batch too, so outcomes keep the input order.
+    batch: list[RawInput | ParsedInput] = []
+    raw_count = 0
 
     def flush() -> None:
+        nonlocal raw_count
         if not batch:
             return
-        with store.transaction():
-            outcomes = ingest_batch(store, batch, limits)
-        for outcome in outcomes:
+        raws = [item for item in batch if isinstance(item, RawInput)]
+        if raws:
+            with store.transaction():
+                stored = iter(ingest_batch(store, raws, limits))
+        else:
+            stored = iter(())
+        for item in batch:
+            outcome = next(stored) if isinstance(item, RawInput) else rejected_outcome(item)
             summary.add(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
         batch.clear()
+        raw_count = 0
         if on_progress is not None:
             on_progress(summary)
 
     for item in items:
-        if isinstance(item, ParsedInput):
-            outcome = rejected_outcome(item)
-            summary.add(outcome)
-            if on_outcome is not None:
-                on_outcome(outcome)
-            continue
         batch.append(item)
-        if len(batch) >= batch_size:
+        if isinstance(item, RawInput):
+            raw_count += 1
+        if raw_count >= batch_size or len(batch) >= 4 * batch_size:
             flush()
     flush()
     return summary
