@@ -185,9 +185,7 @@ def _interpret(
         rrset = response.get_rrset(response.answer, current, dns.rdataclass.IN, rtype)
         if rrset is not None:
             return Answer(name, rdtype, list(rrset), secure, cnames)
-        alias = response.get_rrset(
-            response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME
-        )
+        alias = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if alias is None or rtype == dns.rdatatype.CNAME:
             break
         current = alias[0].target

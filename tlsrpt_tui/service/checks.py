@@ -164,8 +164,11 @@ async def check_domain(
 
 async def _step(coro: Any, name: str, domain: str, ctx: _Context) -> Any:
     """Run one branch; an unexpected exception becomes a finding instead of killing the check."""
+    # Safety net only: every lookup, fetch and probe has its own timeout; the longest chain is
+    # DNS, then TLSA, then a probe that may use three timeouts (connect, EHLO, STARTTLS).
     try:
-        return await coro
+        async with asyncio.timeout(ctx.options.timeout * 5 + _GRACE):
+            return await coro
     except Exception as exc:  # a bug or an unforeseen error: report it, keep the others
         code = {"tlsrpt": "tlsrpt.lookup-failed", "sts": "sts.record.lookup-failed"}.get(
             name, "mx.lookup-failed"

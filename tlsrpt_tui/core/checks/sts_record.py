@@ -28,9 +28,7 @@ def sts_record_findings(domain: str, txts: list[str]) -> tuple[list[Finding], St
     """Findings for the TXT strings at ``_mta-sts.<domain>`` (lookup succeeded)."""
     subject = f"_mta-sts.{domain}"
     versioned = [t for t in txts if t.startswith(VERSION)]
-    broken = [
-        t for t in txts if t not in versioned and t.strip().lower().startswith("v=sts")
-    ]
+    broken = [t for t in txts if t not in versioned and t.strip().lower().startswith("v=sts")]
     if len(versioned) > 1:
         return [finding("sts.record.multiple", subject, f"{len(versioned)} records")], None
     if not versioned:
