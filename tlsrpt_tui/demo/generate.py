@@ -26,7 +26,7 @@ DEMO_DAYS = 60
 
 #: Days (counted back from the end date, 0 = the last day) on which example.net's second MX
 #: served an expired certificate: the failure streak the demo tells a story about.
-FAILURE_STREAK = range(4, 12)
+FAILURE_STREAK = range(0, 8)
 
 _MX = {
     "example.com": ("mx1.example.com", "mx2.example.com"),
@@ -71,7 +71,9 @@ def _sts_policy(domain: str, sender: Sender, ok: int, failures: list[dict]) -> d
     mxs = _MX[domain]
     policy: dict = {
         "policy-type": "sts",
-        "policy-string": ["version: STSv1", "mode: enforce", *[f"mx: {m}" for m in mxs],
+        "policy-string": ["version: STSv1",
+                          f"mode: {'testing' if domain == 'example.org' else 'enforce'}",
+                          *[f"mx: {m}" for m in mxs],
                           "max_age: 604800"],
         "policy-domain": domain,
     }
@@ -157,8 +159,11 @@ def report_mail(sender: Sender, domain: str, report: dict, *, payload: bytes | N
     msg["To"] = f"tlsrpt@{domain}"
     msg["Date"] = format_datetime(sent)
     msg["Message-ID"] = make_msgid(domain=sender.submitter, idstring=report["report-id"][:20])
+    subject_id = report["report-id"]
+    if sender.key == "google":  # Google's Subject id differs from the JSON one (the JSON wins)
+        subject_id = f"{start.strftime('%Y.%m.%dT%H.%M.%SZ')}+{domain}@{sender.submitter}"
     msg["Subject"] = (f"Report Domain: {domain} Submitter: {sender.submitter} "
-                      f"Report-ID: <{report['report-id']}>")
+                      f"Report-ID: <{subject_id}>")
     msg["TLS-Report-Domain"] = domain
     msg["TLS-Report-Submitter"] = sender.submitter
     msg.set_content(f"This is an aggregate TLS report from {sender.organization}.\n")

@@ -1,0 +1,94 @@
+"""Build the demo: a store filled through the real ingest service, a config, seeded checks.
+
+The DNS status panel of the demo shows stored check results (two runs per domain, so what
+changed is highlighted) built with the real ``DomainStatus``/``Finding`` types and the finding
+catalogue; the demo never does a live lookup.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from tlsrpt_tui.core.checks.catalogue import finding, worst
+from tlsrpt_tui.core.findings import Finding, Severity
+from tlsrpt_tui.demo.generate import DEMO_DOMAINS, demo_inputs
+from tlsrpt_tui.service.checks import DomainStatus
+from tlsrpt_tui.service.config import CheckSettings, Config
+from tlsrpt_tui.service.ingest import IngestSummary, ingest_stream
+from tlsrpt_tui.store import checks as check_store
+from tlsrpt_tui.store.database import Store
+
+_POLICY = "version: STSv1\nmode: {mode}\n{mx}max_age: 604800\n"
+
+
+def _policy(mode: str, mxs: tuple[str, ...]) -> str:
+    return _POLICY.format(mode=mode, mx="".join(f"mx: {m}\n" for m in mxs))
+
+
+def _base(domain: str, mxs: tuple[str, ...], *, dane: bool) -> list[Finding]:
+    out = [
+        finding("tlsrpt.ok", f"_smtp._tls.{domain}"),
+        finding("sts.record.ok", f"_mta-sts.{domain}"),
+        finding("sts.policy.ok", f"https://mta-sts.{domain}/.well-known/mta-sts.txt"),
+        finding("mx.ok", domain),
+    ]
+    for mx in mxs:
+        out.append(finding("dane.ok" if dane else "dane.none", f"_25._tcp.{mx}"))
+        out.append(finding("tls.ok", mx))
+    return out
+
+
+def demo_statuses(now: datetime) -> list[tuple[DomainStatus, DomainStatus]]:
+    """(previous, latest) per demo domain: example.net's mx2 certificate has expired since."""
+    latest_at = (now - timedelta(minutes=7)).replace(microsecond=0)
+    prev_at = latest_at - timedelta(hours=1)
+    out = []
+    specs = {
+        "example.com": (("mx1.example.com", "mx2.example.com"), "enforce", True),
+        "example.net": (("mx1.example.net", "mx2.example.net"), "enforce", False),
+        "example.org": (("mail.example.org",), "testing", True),
+    }
+    for domain in DEMO_DOMAINS:
+        mxs, mode, dane = specs[domain]
+        records = {"mx": [f"{10 * (i + 1)} {m}." for i, m in enumerate(mxs)],
+                   "policy": _policy(mode, mxs), "sts_id": "20260101T000000"}
+        before = _base(domain, mxs, dane=dane)
+        after = list(before)
+        if domain == "example.com":
+            after.append(finding("dane.no-rollover", f"_25._tcp.{mxs[0]}"))
+            before = list(after)
+        elif domain == "example.net":
+            before = [f for f in before if not (f.code == "tls.ok" and f.subject == mxs[1])]
+            before.append(finding("tls.expiring-soon", mxs[1], "3 days left"))
+            after = [f for f in after if not (f.code == "tls.ok" and f.subject == mxs[1])]
+            after.append(finding("tls.expired", mxs[1], "notAfter was 2 days ago"))
+        else:
+            after.append(finding("sts.policy.testing", f"https://mta-sts.{domain}/.well-known/"
+                                 "mta-sts.txt"))
+            before = list(after)
+        out.append((
+            DomainStatus(domain, prev_at.isoformat(), worst(before), records, before),
+            DomainStatus(domain, latest_at.isoformat(), worst(after), records, after),
+        ))
+    return out
+
+
+def demo_config(path: Path | None = None) -> Config:
+    return Config(path=path, domains=DEMO_DOMAINS, checks=CheckSettings(interval=3600.0))
+
+
+def build_demo_store(
+    path: Path | str, *, end: date | None = None, now: datetime | None = None
+) -> tuple[Store, IngestSummary]:
+    """A new store at `path` holding the demo reports and two check results per domain."""
+    now = now or datetime.now(UTC)
+    store = Store(path)
+    summary = ingest_stream(store, demo_inputs(end or (now.date() - timedelta(days=1))))
+    for previous, latest in demo_statuses(now):
+        check_store.save(store, previous.to_json())
+        check_store.save(store, latest.to_json())
+    return store, summary
+
+
+__all__ = ["Severity", "build_demo_store", "demo_config", "demo_statuses"]

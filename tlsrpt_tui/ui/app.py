@@ -1,0 +1,317 @@
+"""The Textual application: screens, key bindings, and the workers that keep it live.
+
+Workers (async, one exclusive group per domain) call service/ and post typed messages; the
+app routes them to widgets, which update in place. Periodic checks use a one-shot timer that is
+re-armed only after a run finishes, so a slow check can never overlap the next one, and any
+exception becomes a notification plus an error glyph instead of a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.timer import Timer
+
+from tlsrpt_tui.service.config import Config, default_config_path
+from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui.data import DataSource
+from tlsrpt_tui.ui.messages import (
+    CheckFailed,
+    DomainChecked,
+    ReportsIngested,
+    SyncFinished,
+    SyncProgress,
+)
+from tlsrpt_tui.ui.text import clean
+
+#: checker(domain) -> (status, previous status or None): runs and stores one live check.
+Checker = Callable[[str], Awaitable[tuple[Any, Any | None]]]
+
+
+class TlsrptApp(App[int]):
+    """tlsrpt-tui: live DNS status, the TLS-RPT inbox and its drill-downs."""
+
+    TITLE = "tlsrpt-tui"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", tooltip="Leave tlsrpt-tui"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
+        Binding("o", "overview", "Overview", tooltip="Report Overview table"),
+        Binding("p", "policies", "Policies", tooltip="Policy Summary table"),
+        Binding("r", "recheck", "Re-check", tooltip="Run the live DNS checks now"),
+        Binding("s", "sync", "Sync", tooltip="Fetch new reports from IMAP now"),
+    ]
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        demo: bool = False,
+        clock: Callable[[], datetime] | None = None,
+        checker: Checker | None = None,
+        live: bool = True,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.config = config
+        self.demo = demo
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.data = DataSource(store, config, self.clock)
+        self.checker = checker
+        #: live=False: no timers or workers start by themselves (snapshots, benchmarks).
+        self.live = live and not demo
+        self._check_timers: dict[str, Timer] = {}
+        self._checking: set[str] = set()
+        self._syncing = False
+        self.last_status: dict[str, Any] = {}
+        self.export_dir = Path.cwd()
+        if demo:
+            self.sub_title = "demo data"
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
+        """Notifications often quote untrusted text: never parse them as markup."""
+        super().notify(message, markup=False, **kwargs)
+
+    # -- start-up ------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
+        from tlsrpt_tui.ui.screens.first_run import FirstRunScreen
+
+        if self.config.is_empty and not self.demo and self.data.is_empty():
+            self.push_screen(FirstRunScreen(self.config.path or default_config_path()))
+            return
+        self.push_screen(DashboardScreen())
+        self.call_after_refresh(self._load_stored_checks)
+        if self.live:
+            for domain in self.config.domains:
+                self.start_check(domain)
+
+    def _load_stored_checks(self) -> None:
+        """Show the last stored result of each domain at once (the demo shows only these)."""
+        try:
+            stored = self.data.stored_checks()
+        except Exception as exc:  # a store without check results must still open
+            self.notify(f"stored check results unavailable: {clean(exc)}", severity="warning")
+            return
+        for domain, (status, previous, checked_at) in stored.items():
+            self.post_message(
+                DomainChecked(domain, status, previous, checked_at, notify_changes=False)
+            )
+
+    # -- live checks ---------------------------------------------------------------------------
+
+    @property
+    def interval(self) -> float:
+        return float(self.config.checks.interval or 3600.0)
+
+    def start_check(self, domain: str) -> None:
+        """Run a check of `domain` unless one is already running (checks never overlap)."""
+        if domain in self._checking:
+            return
+        timer = self._check_timers.pop(domain, None)
+        if timer is not None:
+            timer.stop()
+        self._checking.add(domain)
+        card = self._card(domain)
+        if card is not None:
+            card.set_checking()
+        self.run_worker(
+            self._check(domain), group=f"check:{domain}", exclusive=True, exit_on_error=False
+        )
+
+    async def _check(self, domain: str) -> None:
+        try:
+            checker = self.checker or self.data.check_domain
+            status, previous = await checker(domain)
+        except Exception as exc:
+            self.post_message(CheckFailed(domain, f"{type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(DomainChecked(domain, status, previous, self.clock()))
+
+    def _rearm(self, domain: str) -> None:
+        self._checking.discard(domain)
+        if self.live:
+            self._check_timers[domain] = self.set_timer(
+                self.interval, lambda: self.start_check(domain)
+            )
+
+    def next_check_at(self, domain: str) -> datetime | None:
+        if not self.live:
+            return None
+        return self.clock() + timedelta(seconds=self.interval)
+
+    def _card(self, domain: str):  # type: ignore[no-untyped-def]
+        from tlsrpt_tui.ui.widgets.status_panel import StatusPanel
+
+        for screen in self.screen_stack:
+            for panel in screen.query(StatusPanel):
+                return panel.card(domain)
+        return None
+
+    def on_domain_checked(self, message: DomainChecked) -> None:
+        self.last_status[message.domain] = message.status
+        card = self._card(message.domain)
+        self._rearm(message.domain)
+        if card is None:
+            return
+        changed = card.set_status(
+            message.status,
+            message.previous,
+            message.checked_at,
+            self.next_check_at(message.domain),
+        )
+        if changed and message.notify_changes:
+            names = ", ".join(clean(i.label) for i in changed)
+            worst = max(changed, key=lambda i: i.severity.rank).severity
+            self.notify(
+                f"{clean(message.domain)}: changed since the last check: {names}",
+                title="DNS status changed",
+                severity="error" if worst.rank >= 3 else "warning" if worst.rank == 2 else
+                "information",
+                markup=False,
+            )
+
+    def on_check_failed(self, message: CheckFailed) -> None:
+        self._rearm(message.domain)
+        card = self._card(message.domain)
+        if card is not None:
+            card.set_error(message.error, self.next_check_at(message.domain))
+        self.notify(
+            f"{clean(message.domain)}: check failed: {clean(message.error)}",
+            severity="error",
+            markup=False,
+        )
+
+    def action_recheck(self) -> None:
+        if self.demo:
+            self.notify("demo mode: showing stored check results, no live lookups")
+            self._load_stored_checks()
+            return
+        if not self.config.domains:
+            self.notify("no domains configured; add domains = [...] to the config file")
+            return
+        for domain in self.config.domains:
+            if domain in self._checking:
+                self.notify(f"{domain}: a check is already running", markup=False)
+            self.start_check(domain)
+
+    # -- sync ----------------------------------------------------------------------------------
+
+    def action_sync(self) -> None:
+        if self.demo:
+            self.notify("demo mode: no IMAP accounts to sync")
+            return
+        if not self.config.accounts:
+            self.notify("no IMAP account configured; add an [[accounts]] table to the config")
+            return
+        if self._syncing:
+            self.notify("a sync is already running")
+            return
+        self._syncing = True
+        self._sync_all()
+
+    @work(group="sync", exclusive=True, exit_on_error=False)
+    async def _sync_all(self) -> None:
+        try:
+            for account in self.config.accounts:
+                try:
+                    stored = await self.data.sync_account(
+                        account,
+                        lambda done, total, stage="", name=account.name: self.post_message(
+                            SyncProgress(name, done, total, stage)
+                        ),
+                    )
+                except Exception as exc:
+                    self.post_message(SyncFinished(account.name, 0, f"{type(exc).__name__}: {exc}"))
+                else:
+                    self.post_message(SyncFinished(account.name, stored))
+                    if stored:
+                        self.post_message(ReportsIngested(stored))
+        finally:
+            self._syncing = False
+
+    def _sync_line(self):  # type: ignore[no-untyped-def]
+        from tlsrpt_tui.ui.widgets.sync_line import SyncLine
+
+        for screen in self.screen_stack:
+            for line in screen.query(SyncLine):
+                return line
+        return None
+
+    def on_sync_progress(self, message: SyncProgress) -> None:
+        line = self._sync_line()
+        if line is not None:
+            line.set_progress(message.account, message.done, message.total, message.stage)
+
+    def on_sync_finished(self, message: SyncFinished) -> None:
+        line = self._sync_line()
+        when = self.clock().astimezone(UTC).strftime("%H:%M UTC")
+        if message.error:
+            if line is not None:
+                line.set_error(f"sync {message.account} failed at {when}: {message.error}")
+            self.notify(
+                f"sync {clean(message.account)} failed: {clean(message.error)}",
+                severity="error",
+                markup=False,
+            )
+        elif line is not None:
+            line.set_idle(f"synced {message.account} at {when}: {message.stored} new")
+
+    def on_reports_ingested(self, message: ReportsIngested) -> None:
+        from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                screen.refresh_data()
+        if message.count:
+            self.notify(f"{message.count} new report(s)")
+
+    # -- navigation ----------------------------------------------------------------------------
+
+    def open_report(self, report_pk: int) -> None:
+        from tlsrpt_tui.ui.screens.report import ReportScreen
+
+        self.push_screen(ReportScreen(report_pk))
+
+    def open_raw_input(self, input_pk: int) -> None:
+        from tlsrpt_tui.ui.screens.raw import RawScreen
+
+        self.push_screen(RawScreen.for_input(self.data, input_pk))
+
+    def action_help(self) -> None:
+        from tlsrpt_tui.ui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_overview(self) -> None:
+        from tlsrpt_tui.ui.screens.tables import OverviewScreen
+
+        if not isinstance(self.screen, OverviewScreen):
+            self.push_screen(OverviewScreen())
+
+    def action_policies(self) -> None:
+        from tlsrpt_tui.ui.screens.tables import PolicySummaryScreen
+
+        if not isinstance(self.screen, PolicySummaryScreen):
+            self.push_screen(PolicySummaryScreen())
+
+    def action_export(self) -> None:
+        from tlsrpt_tui.ui.screens.export import ExportScreen
+
+        source = getattr(self.screen, "export_source", None)
+        if source is None:
+            self.notify("nothing to export on this screen")
+            return
+        self.push_screen(ExportScreen(source(), self.export_dir))

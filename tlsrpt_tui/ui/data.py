@@ -1,0 +1,175 @@
+"""The one place the UI calls service/: queries turned into what the widgets show.
+
+Widgets receive plain callables and small view dataclasses from here, so no SQL, parsing or
+check logic lives in the UI and a change in a service signature is fixed in one file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from tlsrpt_tui.service import queries
+from tlsrpt_tui.service.config import Config
+from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui.widgets.inbox import InboxEntry
+from tlsrpt_tui.ui.widgets.totals import DomainTotal
+
+
+@dataclass(frozen=True, slots=True)
+class TableView:
+    """A table the UI shows and can export: column names and rows of plain values."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+    total: tuple[Any, ...] | None = None
+    #: per-row flag: the row has failures (drawn in the failure style)
+    failed: list[bool] | None = None
+
+
+def _day(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value or "")[:10]
+
+
+class DataSource:
+    """Reads for the screens; every method is a short query on the caller's thread."""
+
+    def __init__(self, store: Store, config: Config, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+
+    # -- inbox ---------------------------------------------------------------------------------
+
+    def inbox_page(self, offset: int, limit: int, text_filter: str) -> Sequence[InboxEntry]:
+        rows = queries.inbox_page(
+            self.store, offset=offset, limit=limit, text_filter=text_filter or None
+        )
+        return [
+            InboxEntry(
+                key=f"r{r.pk}",
+                date=r.date,
+                organization=r.organization,
+                domain=r.policy_domains,
+                types=r.policy_types,
+                successful=r.successful,
+                failed=r.failed,
+            )
+            for r in rows
+        ]
+
+    def inbox_count(self, text_filter: str = "") -> int:
+        return queries.inbox_count(self.store, text_filter or None)
+
+    def unreadable(self, text_filter: str) -> Sequence[InboxEntry]:
+        """Unreadable inputs (newest first, at most 100), matching the filter like reports do."""
+        out = []
+        needle = text_filter.strip().casefold()
+        for u in queries.unreadable_inputs(self.store):
+            if needle and needle not in f"{u.source} {u.error}".casefold():
+                continue
+            out.append(
+                InboxEntry(
+                    key=f"u{u.pk}",
+                    date=_day(u.imported_at),
+                    organization="",
+                    domain=u.source,
+                    types="",
+                    successful=None,
+                    failed=None,
+                    unreadable=u.error,
+                )
+            )
+        return out
+
+    def is_empty(self) -> bool:
+        return self.inbox_count() == 0 and queries.unreadable_count(self.store) == 0
+
+    # -- totals --------------------------------------------------------------------------------
+
+    def domain_totals(self, days: int = 30) -> list[DomainTotal]:
+        """Configured domains first (even with no reports yet), then any other reported one."""
+        today = self.clock().astimezone(UTC).date()
+        totals = {t.domain: t for t in queries.domain_totals(self.store)}
+        domains = list(self.config.domains)
+        domains += [d for d in totals if d not in domains]
+        out = []
+        for domain in domains:
+            daily = queries.daily_totals(self.store, domain, days, today)
+            t = totals.get(domain)
+            out.append(
+                DomainTotal(
+                    domain,
+                    t.successful if t else 0,
+                    t.failed if t else 0,
+                    tuple(d.successful for d in daily),
+                    tuple(d.failed for d in daily),
+                )
+            )
+        return out
+
+    # -- one report ----------------------------------------------------------------------------
+
+    def report(self, report_pk: int):  # type: ignore[no-untyped-def]
+        """(Report, StoredInput) or None."""
+        return queries.report_detail(self.store, report_pk)
+
+    def raw_input(self, input_pk: int) -> tuple[str, str | None, bytes] | None:
+        """(source, error, bytes) of a stored input, for the raw view of unreadable mail."""
+        from tlsrpt_tui.store import reports as db
+
+        meta = db.get_input(self.store, input_pk)
+        payload = queries.raw_input_bytes(self.store, input_pk)
+        if meta is None or payload is None:
+            return None
+        return meta.source, meta.error, payload
+
+    # -- live checks ---------------------------------------------------------------------------
+
+    def stored_checks(self) -> dict[str, tuple[Any, Any | None, datetime]]:
+        """domain → (latest status, the one before, when checked), from the store."""
+        from tlsrpt_tui.service import checks
+        from tlsrpt_tui.store import checks as stored
+
+        out: dict[str, tuple[Any, Any | None, datetime]] = {}
+        for domain in self.config.domains:
+            latest = stored.latest(self.store, domain)
+            if latest is None:
+                continue
+            prev = stored.previous(self.store, domain)
+            out[domain] = (
+                checks.DomainStatus.from_json(latest),
+                checks.DomainStatus.from_json(prev) if prev else None,
+                _parse_when(latest["checked_at"]),
+            )
+        return out
+
+    async def check_domain(self, domain: str) -> tuple[Any, Any | None]:
+        """Run the live check of one domain, store it, return (status, previous status)."""
+        from tlsrpt_tui.service import checks
+        from tlsrpt_tui.store import checks as stored
+
+        last = stored.latest(self.store, domain)
+        options = checks.CheckOptions.from_settings(self.config.checks)
+        status = await checks.check_domain(domain, options, previous=last)
+        stored.save(self.store, status.to_json())
+        return status, checks.DomainStatus.from_json(last) if last else None
+
+    async def sync_account(self, account: Any, progress: Callable[..., None]) -> int:
+        """Fetch new reports of one IMAP account; returns how many new reports were stored."""
+        from tlsrpt_tui.service import sync
+
+        result = await sync.sync_account(self.store, account, on_progress=progress)
+        return int(getattr(result, "new", getattr(result, "new_reports", 0)) or 0)
+
+
+def _parse_when(value: str) -> datetime:
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -1,0 +1,68 @@
+"""Help (``?``/F1): the keys, the screens and what the status glyphs mean."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tlsrpt_tui.ui.widgets.status_panel import CHANGED_MARK, GLYPH, PENDING_GLYPH
+
+KEYS = (
+    ("Enter", "drill down: report → policy → failure details"),
+    ("Escape", "back (or close the filter / this help)"),
+    ("j / k", "down / up in tables"),
+    ("/", "filter the inbox (organization, domain, report-id…)"),
+    ("o", "Report Overview table (one row per report, Total row)"),
+    ("p", "Policy Summary table (one row per policy, Total row)"),
+    ("d / f / t", "in the tables: filter by domain / from date / to date"),
+    ("v", "raw report JSON (on a report)"),
+    ("e", "export the current table to CSV or JSON"),
+    ("r", "re-check the DNS records now"),
+    ("s", "sync the IMAP accounts now"),
+    ("Ctrl+P", "command palette: every action by name"),
+    ("? / F1", "this help"),
+    ("q", "quit"),
+)
+
+
+def help_text() -> Text:
+    text = Text()
+    text.append("Keys\n", style="bold underline")
+    for key, what in KEYS:
+        text.append(f"  {key:<10}", style="bold")
+        text.append(f"{what}\n")
+    text.append("\nDNS status glyphs\n", style="bold underline")
+    for sev, glyph in GLYPH.items():
+        text.append(f"  {glyph}  ", style="bold")
+        text.append(f"{sev}\n")
+    text.append(f"  {PENDING_GLYPH}  not checked yet\n")
+    text.append(f"  {CHANGED_MARK}  changed since the previous check\n")
+    text.append(
+        "\nChecks re-run on the interval of [checks] interval in the config (default 1 hour);\n"
+        "the card shows when each domain was last checked and the countdown to the next.\n"
+        "Failed inbox rows are drawn in bold red; unreadable messages are listed with why.\n"
+    )
+    return text
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close", show=False),
+        Binding("f1", "close", "Close", show=False),
+        Binding("q", "close", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-dialog"):
+            yield Static(Text("tlsrpt-tui help", style="bold"), id="help-title")
+            yield Static(help_text(), id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,130 @@
+"""One report: its header fields and its policies (Enter opens a policy's failure details)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tlsrpt_tui.core import tables
+from tlsrpt_tui.ui.export import ExportSource, rows_export
+from tlsrpt_tui.ui.text import cell, clean, number
+
+if TYPE_CHECKING:
+    from tlsrpt_tui.ui.app import TlsrptApp
+
+
+def _when(value: object) -> str:
+    if value is None:
+        return ""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return text.replace("+00:00", "Z")
+
+
+def header_text(report, source: str) -> Text:  # type: ignore[no-untyped-def]
+    """The report's header as literal text: every value comes from the sender."""
+    fields: list[tuple[str, object]] = [
+        ("Organization", report.organization),
+        ("Contact", report.contact or "(none)"),
+        ("Report-ID", report.report_id),
+        ("Subject Report-ID", report.subject_report_id or "(none)"),
+        ("Date range", f"{_when(report.start)} → {_when(report.end)}"),
+    ]
+    if report.generated_at is not None:
+        fields.append(("Generated at", _when(report.generated_at)))
+    if report.submitter:
+        fields.append(("Submitter", report.submitter))
+    if report.report_domain:
+        fields.append(("Report domain", report.report_domain))
+    fields.append(("Source", source))
+    fields.append(
+        ("Sessions", f"{report.successful_sessions:,} successful, "
+                     f"{report.failed_sessions:,} failed")
+    )
+    text = Text()
+    for label, value in fields:
+        text.append(f"{label:>17}: ", style="bold")
+        style = "bold red" if label == "Sessions" and report.failed_sessions else ""
+        text.append(clean(value), style=style)
+        text.append("\n")
+    for note in report.notes:
+        text.append(f"{'Note':>17}: ", style="bold yellow")
+        text.append(clean(note), style="yellow")
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+class ReportScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("v", "raw", "Raw JSON"),
+        Binding("e", "app.export", "Export"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    app: TlsrptApp  # type: ignore[assignment]
+
+    def __init__(self, report_pk: int) -> None:
+        super().__init__()
+        self.report_pk = report_pk
+        detail = self.app.data.report(report_pk)
+        if detail is None:
+            raise LookupError(f"report {report_pk} is not in the store")
+        self.report, self.source_input = detail
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="report-body"):
+            yield Static(header_text(self.report, self.source_input.source), id="report-header")
+            yield Static(Text("Policies (Enter: failure details)", style="bold"),
+                         classes="section-title")
+            yield DataTable(cursor_type="row", id="policies")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"Report {clean(self.report.report_id)}"
+        table = self.query_one("#policies", DataTable)
+        table.add_column("Type", key="type")
+        table.add_column("Domain", key="domain")
+        table.add_column("OK", key="ok")
+        table.add_column("Failed", key="failed")
+        table.add_column("Policy Details", key="details")
+        for i, row in enumerate(tables.policy_rows(self.report)):
+            style = "bold red" if row.failed else ""
+            table.add_row(
+                cell(row.policy_type, style),
+                cell(row.policy_domain, style),
+                number(row.successful),
+                number(row.failed, "bold red" if row.failed else "dim"),
+                cell(row.policy_details),
+                key=f"p{i}",
+            )
+        table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        from tlsrpt_tui.ui.screens.policy import PolicyScreen
+
+        index = int((event.row_key.value or "p0")[1:])
+        self.app.push_screen(PolicyScreen(self.report, index))
+
+    def action_cursor_down(self) -> None:
+        self.query_one("#policies", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#policies", DataTable).action_cursor_up()
+
+    def action_raw(self) -> None:
+        from tlsrpt_tui.ui.screens.raw import RawScreen
+
+        self.app.push_screen(RawScreen.for_report(self.app.data, self.report_pk))
+
+    def export_source(self) -> ExportSource:
+        rows = tables.policy_rows(self.report)
+        return rows_export("report-policies", rows, tables.PolicyRow)

@@ -1,0 +1,50 @@
+"""Untrusted text → Rich ``Text`` objects that are never interpreted as markup or escapes.
+
+Everything a report, a DNS record, a certificate or a mail header says is attacker-controlled.
+Textual parses ``str`` cells and ``Static`` strings as markup, and a raw ESC or OSC sequence
+would reach the user's terminal, so every such value goes through :func:`safe` first: control
+characters (C0 except tab, DEL, C1) and whole escape sequences are removed, and the result is
+wrapped in ``Text`` so ``[bold red]`` stays literal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences, then any
+# remaining C0/C1 control character. Tabs become spaces so columns stay aligned.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC … BEL/ST
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS/SOS/PM/APC … ST
+    r"|\x1b[@-Z\\-_]?"  # other ESC sequences, or a lone ESC
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"  # remaining control characters (not tab)
+)
+
+
+def clean(value: object) -> str:
+    """The printable part of an untrusted value as a plain string (``None`` → ``""``)."""
+    if value is None:
+        return ""
+    return _ESCAPES.sub("", str(value)).replace("\t", " ")
+
+
+def safe(value: object, style: str = "") -> Text:
+    """An untrusted value as a ``Text`` that renders literally, with an optional style."""
+    return Text(clean(value), style=style, no_wrap=False)
+
+
+def cell(value: object, style: str = "", justify: str | None = None) -> Text:
+    """A DataTable cell: literal text, single line (newlines already removed by :func:`clean`)."""
+    text = Text(clean(value), style=style)
+    if justify:
+        text.justify = justify  # type: ignore[assignment]
+    return text
+
+
+def number(value: int | None, style: str = "") -> Text:
+    """A right-aligned count cell."""
+    return Text("" if value is None else f"{value:,}", style=style, justify="right")

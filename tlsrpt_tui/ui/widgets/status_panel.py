@@ -1,0 +1,267 @@
+"""The DNS status panel: one card per configured domain, one line per checked item.
+
+A card groups the findings of the latest check into the items an admin thinks in (TLS-RPT
+record, MTA-STS record, MTA-STS policy, MX, then DANE and STARTTLS per MX host). Each line
+carries a glyph as well as a colour, so the state is readable with ``NO_COLOR`` and over a
+monochrome SSH session; items whose state changed since the previous check are marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from tlsrpt_tui.core.findings import Finding, Severity
+from tlsrpt_tui.ui.text import clean
+
+GLYPH = {
+    Severity.OK: "✓",
+    Severity.INFO: "i",
+    Severity.WARNING: "!",
+    Severity.ERROR: "✗",
+}
+STYLE = {
+    Severity.OK: "green",
+    Severity.INFO: "cyan",
+    Severity.WARNING: "yellow",
+    Severity.ERROR: "bold red",
+}
+PENDING_GLYPH = "…"
+CHANGED_MARK = "Δ"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusItem:
+    """One line of a card: a label, its worst severity and the worst finding's message."""
+
+    key: str
+    label: str
+    severity: Severity
+    summary: str
+    findings: tuple[Finding, ...]
+
+
+_GROUPS = (
+    ("tlsrpt.", "TLS-RPT"),
+    ("sts.record.", "MTA-STS record"),
+    ("sts.policy.", "MTA-STS policy"),
+    ("mx.", "MX"),
+)
+
+
+def _host(subject: str) -> str:
+    """The MX host a DANE/STARTTLS finding is about (TLSA names start with _25._tcp.)."""
+    host = subject.strip().rstrip(".")
+    if host.startswith("_") and "._tcp." in host:
+        host = host.split("._tcp.", 1)[1]
+    return host.split(":", 1)[0] if host.count(":") == 1 else host
+
+
+def group_findings(findings: Iterable[Finding], policy_mode: str | None = None) -> list[StatusItem]:
+    """Findings → the card's lines, in a fixed order so lines never jump around."""
+    buckets: dict[str, list[Finding]] = {}
+    labels: dict[str, str] = {}
+    order: list[str] = []
+    for f in findings:
+        key = label = None
+        for prefix, name in _GROUPS:
+            if f.code.startswith(prefix):
+                key, label = prefix, name
+                break
+        if key is None:
+            kind = "DANE" if f.code.startswith("dane.") else (
+                "STARTTLS" if f.code.startswith("tls.") else "Other"
+            )
+            host = _host(f.subject) if kind != "Other" else ""
+            key = f"{kind}:{host}"
+            label = f"{kind} {host}".strip()
+        if key not in buckets:
+            buckets[key] = []
+            labels[key] = label
+            order.append(key)
+        buckets[key].append(f)
+    fixed = [p for p, _ in _GROUPS if p in buckets]
+    rest = sorted((k for k in order if k not in fixed), key=lambda k: (k.split(":", 1)[1], k))
+    items = []
+    for key in fixed + rest:
+        group = buckets[key]
+        worst = max(group, key=lambda f: f.severity.rank)
+        label = labels[key]
+        if key == "sts.policy." and policy_mode:
+            label = f"{label} ({policy_mode})"
+        items.append(StatusItem(key, label, worst.severity, worst.message, tuple(group)))
+    return items
+
+
+def policy_mode_of(status: object) -> str | None:
+    """The MTA-STS mode of a status, whatever attribute the service keeps it in."""
+    for name in ("sts_mode", "policy_mode", "mode"):
+        value = getattr(status, name, None)
+        if isinstance(value, str) and value:
+            return value
+    records = getattr(status, "records", None)
+    body = records.get("policy") if isinstance(records, dict) else None
+    if isinstance(body, str):
+        for line in body.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "mode":
+                return value.strip() or None
+    return None
+
+
+def _ago(delta_s: float) -> str:
+    s = max(0, int(delta_s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+class DomainCard(Static):
+    """The status of one domain; updated in place when a check result arrives."""
+
+    DEFAULT_CSS = """
+    DomainCard {
+        height: auto; padding: 0 0 0 1; margin-bottom: 1;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
+
+    def __init__(self, domain: str, clock: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.domain = domain
+        self.clock = clock
+        self.items: list[StatusItem] = []
+        self.changed: set[str] = set()
+        self.checked_at: datetime | None = None
+        self.next_at: datetime | None = None
+        self.checking = False
+        self.error: str | None = None
+
+    def set_status(
+        self,
+        status: object,
+        previous: object | None,
+        checked_at: datetime,
+        next_at: datetime | None,
+    ) -> list[StatusItem]:
+        """Show a new result; returns the items whose state changed since `previous`."""
+        findings = list(getattr(status, "findings", ()) or ())
+        self.items = group_findings(findings, policy_mode_of(status))
+        self.changed = set()
+        changed: list[StatusItem] = []
+        if previous is not None:
+            before = {
+                i.key: (i.severity, i.summary)
+                for i in group_findings(getattr(previous, "findings", ()) or ())
+            }
+            for item in self.items:
+                if before.get(item.key) != (item.severity, item.summary):
+                    self.changed.add(item.key)
+                    changed.append(item)
+        self.checked_at = checked_at
+        self.next_at = next_at
+        self.checking = False
+        self.error = None
+        self.refresh_text()
+        return changed
+
+    def set_checking(self) -> None:
+        self.checking = True
+        self.refresh_text()
+
+    def set_error(self, error: str, next_at: datetime | None) -> None:
+        self.checking = False
+        self.error = error
+        self.next_at = next_at
+        self.refresh_text()
+
+    @property
+    def worst(self) -> Severity | None:
+        if self.error:
+            return Severity.ERROR
+        if not self.items:
+            return None
+        return max((i.severity for i in self.items), key=lambda s: s.rank)
+
+    def render_text(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        worst = self.worst
+        glyph = GLYPH[worst] if worst is not None else PENDING_GLYPH
+        text.append(f"{glyph} ", style=STYLE.get(worst, "dim") if worst else "dim")
+        text.append(clean(self.domain), style="bold")
+        if self.checking:
+            text.append("  checking…", style="italic")
+        text.append("\n")
+        if self.error:
+            text.append(f"{GLYPH[Severity.ERROR]} could not check: ", style=STYLE[Severity.ERROR])
+            text.append(clean(self.error))
+            text.append("\n")
+        if not self.items and not self.error:
+            text.append(f"{PENDING_GLYPH} not checked yet\n", style="dim")
+        for item in self.items:
+            mark = CHANGED_MARK if item.key in self.changed else " "
+            style = STYLE[item.severity]
+            line_style = "reverse" if item.key in self.changed else ""
+            text.append(mark, style="bold")
+            text.append(f"{GLYPH[item.severity]} ", style=style)
+            text.append(clean(item.label), style=line_style)
+            if item.severity is not Severity.OK:
+                text.append(f": {clean(item.summary)}")
+            text.append("\n")
+        now = self.clock()
+        times = []
+        if self.checked_at is not None:
+            times.append(f"checked {_ago((now - self.checked_at).total_seconds())} ago")
+        if self.next_at is not None:
+            left = (self.next_at - now).total_seconds()
+            times.append(f"next in {_ago(left)}" if left > 0 else "next: due")
+        text.append(" · ".join(times) or "", style="dim")
+        return text
+
+    def refresh_text(self) -> None:
+        self.update(self.render_text())
+
+
+class StatusPanel(Vertical):
+    """All domain cards; ticks once a second so the countdowns stay current."""
+
+    DEFAULT_CSS = """
+    StatusPanel { height: auto; }
+    """
+
+    def __init__(
+        self, domains: Iterable[str], clock: Callable[[], datetime] | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.domains = tuple(domains)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.can_focus = False
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        for i, domain in enumerate(self.domains):
+            yield DomainCard(domain, self.clock, id=f"card-{i}", classes="domain-card")
+
+    def on_mount(self) -> None:
+        for card in self.query(DomainCard):
+            card.refresh_text()
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        for card in self.query(DomainCard):
+            if card.checked_at is not None or card.next_at is not None:
+                card.refresh_text()
+
+    def card(self, domain: str) -> DomainCard | None:
+        for card in self.query(DomainCard):
+            if card.domain == domain:
+                return card
+        return None
