@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tlsrpt_tui.core.checks.catalogue import finding
+from tlsrpt_tui.core.checks.tls_verify import finding
 from tlsrpt_tui.core.findings import Finding
 from tlsrpt_tui.net.trust import client_context
 

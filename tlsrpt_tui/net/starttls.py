@@ -23,9 +23,8 @@ from typing import Any
 
 import aiosmtplib
 
-from tlsrpt_tui.core.checks.catalogue import finding
 from tlsrpt_tui.core.checks.dane import TlsaRecord
-from tlsrpt_tui.core.checks.tls_verify import ProbeResult, verify_presented
+from tlsrpt_tui.core.checks.tls_verify import ProbeResult, finding, verify_presented
 from tlsrpt_tui.net.trust import load_roots
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER

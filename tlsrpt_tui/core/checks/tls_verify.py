@@ -17,18 +17,32 @@ import hashlib
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
-from tlsrpt_tui.core.checks.catalogue import finding
+from tlsrpt_tui.core.checks.catalogue import finding as _finding
 from tlsrpt_tui.core.checks.dane import TlsaRecord
 from tlsrpt_tui.core.findings import Finding, Severity
 
 EXPIRY_WARNING = dt.timedelta(days=14)
 OLD_VERSIONS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
+
+
+def printable(text: str) -> str:
+    """Untrusted text (certificate names, server replies) made safe for a one-line message:
+    control and other non-printable characters become visible escapes (\\x1b, \\u202e)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def finding(code: str, subject: str, detail: str | None = None, **kw: Any) -> Finding:
+    """catalogue.finding with the detail passed through ``printable``."""
+    return _finding(code, subject, printable(detail) if detail else detail, **kw)
 
 
 @dataclass(slots=True)
