@@ -66,17 +66,22 @@ async def test_redirect_is_not_followed(tls_peers, status):
     assert result.findings[0].result_type == "sts-policy-fetch-error"
 
 
-async def test_too_large(tls_peers):
+@pytest.mark.parametrize("content_length", [True, False])
+async def test_too_large(tls_peers, content_length):
     body = POLICY.format(d="pf-big.test")
-    tls_peers.set_policy("mta-sts.pf-big.test", body=body, size=200_000)
+    host = "mta-sts.pf-big.test"
+    tls_peers.set_policy(host, body=body, size=200_000, content_length=content_length)
     result = await fetch(tls_peers, "pf-big.test")
     assert codes(result.findings) == ["sts.policy.too-large"]
     assert result.body is None
+    # with a Content-Length we stop before reading; without one, after 64 KiB of the stream
+    expected = "Content-Length 200000" if content_length else "more than 65536 bytes"
+    assert expected in result.findings[0].message
 
 
 async def test_exactly_64_kib_is_accepted(tls_peers):
     body = POLICY.format(d="pf-edge.test")
-    tls_peers.set_policy("mta-sts.pf-edge.test", body=body, size=64 * 1024)
+    tls_peers.set_policy("mta-sts.pf-edge.test", body=body, size=64 * 1024, content_length=False)
     result = await fetch(tls_peers, "pf-edge.test")
     assert result.findings == [] and result.body is not None and len(result.body) == 65536
 

@@ -6,9 +6,10 @@ retried with another block when a bind fails, so two concurrent test runs do not
 - ``https_address`` (``127.A.B.2``), port 443: a threaded ``http.server`` with TLS. The certificate
   is chosen per SNI name, the response per ``Host`` header, both configured with
   ``set_policy(host, status=200, body=..., content_type="text/plain", location=None, size=None,
-  cert="valid")``: ``location`` adds a ``Location`` header (use with 301/302), ``size`` pads the
-  body with comment lines to exactly that many bytes (for the 64 KiB limit), ``cert`` is one of
-  ``CERT_KINDS``. An unconfigured host gets 404 with a certificate for its name.
+  cert="valid", content_length=True)``: ``location`` adds a ``Location`` header (use with
+  301/302), ``size`` pads the body with ``#`` to exactly that many bytes (for the 64 KiB limit),
+  ``cert`` is one of ``CERT_KINDS``, ``content_length=False`` omits that header (the body then
+  ends when the connection closes). An unconfigured host gets 404 with a certificate for its name.
 - ``smtp[name]`` -> address (port 25) of aiosmtpd servers, one per address:
   ``good`` (STARTTLS, certificate for the SNI name from the test CA, via an intermediate CA, with a
   FIXED key: ``good_spki_sha256`` / ``good_cert_der(host)`` / ``good_chain_der(host)``),
@@ -84,6 +85,7 @@ class _Policy:
     location: str | None = None
     size: int | None = None
     cert: str = "valid"
+    content_length: bool = True
 
 
 def _pem_cert(cert: x509.Certificate) -> bytes:
@@ -230,15 +232,20 @@ class _PolicyHandler(http.server.BaseHTTPRequestHandler):
         body = policy.body.encode()
         if policy.size is not None and policy.size > len(body):
             body += b"#" * (policy.size - len(body))
-        self._reply(policy.status, body, policy.content_type, policy.location)
+        self._reply(
+            policy.status, body, policy.content_type, policy.location, policy.content_length
+        )
 
-    def _reply(self, status: int, body: bytes, ctype: str, location: str | None) -> None:
+    def _reply(
+        self, status: int, body: bytes, ctype: str, location: str | None, length: bool = True
+    ) -> None:
         self.send_response(status)
         if ctype:
             self.send_header("Content-Type", ctype)
         if location:
             self.send_header("Location", location)
-        self.send_header("Content-Length", str(len(body)))
+        if length:  # without it the body ends when the connection closes (HTTP/1.0)
+            self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
         self.end_headers()
         with contextlib.suppress(OSError):
@@ -345,13 +352,18 @@ class TlsPeers:
         location: str | None = None,
         size: int | None = None,
         cert: str = "valid",
+        content_length: bool = True,
     ) -> None:
-        """Serve ``body`` (or a status/redirect) for ``https://host/.well-known/mta-sts.txt``."""
+        """Serve ``body`` (or a status/redirect) for ``https://host/.well-known/mta-sts.txt``.
+
+        ``content_length=False`` leaves out the Content-Length header (the body then ends when
+        the server closes the connection), to test limits enforced while reading.
+        """
         if cert not in CERT_KINDS:
             raise ValueError(f"unknown certificate kind {cert!r}; known: {CERT_KINDS}")
         with self._lock:
             self._policies[host.lower().rstrip(".")] = _Policy(
-                status, body, content_type, location, size, cert
+                status, body, content_type, location, size, cert, content_length
             )
 
     def policy_for(self, host: str) -> _Policy | None:

@@ -171,6 +171,10 @@ async def _fetch_one(
                 reason = response.reason_phrase or ""
                 _fail(result, "sts.policy.fetch-error", f"HTTP {response.status_code} {reason}")
                 return True
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                _fail(result, "sts.policy.too-large", f"Content-Length {declared} bytes")
+                return True
             data = bytearray()
             async for chunk in response.aiter_bytes():
                 data += chunk

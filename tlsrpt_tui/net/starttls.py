@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import socket
 import ssl
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from tlsrpt_tui.net.trust import load_roots
 _ENCODING_DER = 2  # _ssl.ENCODING_DER
 
 
+@functools.lru_cache(maxsize=1)
 def probe_context() -> ssl.SSLContext:
     """Unverified client context: the handshake must succeed so verification can be separate."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -105,6 +107,8 @@ async def probe_mx(
                     finding("tls.no-starttls", host, f"{where}: EHLO refused: {exc.code}")
                 )
                 return result
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                return _unreachable(result, f"{where}: closed during EHLO: {_describe(exc)}")
             if not smtp.supports_extension("starttls"):
                 result.starttls = False
                 result.findings.append(
@@ -117,7 +121,7 @@ async def probe_mx(
                 await smtp.starttls(
                     server_hostname=host, validate_certs=False, tls_context=probe_context()
                 )
-            except (aiosmtplib.SMTPException, OSError, ssl.SSLError, TimeoutError) as exc:
+            except (aiosmtplib.SMTPException, OSError, ValueError, TimeoutError) as exc:
                 result.error = _describe(exc)
                 result.findings.append(
                     finding("tls.handshake-failed", host, f"{where}: {_describe(exc)}")
