@@ -124,7 +124,7 @@ def _mutated(path: list[str | int], value: object, *, delete: bool = False) -> d
         (
             ["policies", 0, "summary", "total-failure-session-count"],
             "x",
-            'policies[0].summary.total-failure-session-count: expected a non-negative integer, '
+            "policies[0].summary.total-failure-session-count: expected a non-negative integer, "
             'got "x"',
         ),
         (
@@ -210,7 +210,7 @@ def test_missing_required_fields_are_rejected(path: list[str | int], message: st
 
 
 def test_not_an_object_is_rejected() -> None:
-    with pytest.raises(ReportError, match="^report: expected an object, got an array$"):
+    with pytest.raises(ReportError, match=r"^report: expected an object, got an array$"):
         report_from_json([1, 2])
 
 
@@ -226,15 +226,15 @@ def test_filetime_report_ids() -> None:
 
 def test_load_json_accepts_bom_and_whitespace_and_rejects_garbage() -> None:
     assert load_json(b'\xef\xbb\xbf \n {"a": 1}\n') == {"a": 1}
-    with pytest.raises(ReportError, match="^invalid JSON: "):
+    with pytest.raises(ReportError, match=r"^invalid JSON: "):
         load_json(b'{"a": }')
-    with pytest.raises(ReportError, match="^invalid JSON: "):
+    with pytest.raises(ReportError, match=r"^invalid JSON: "):
         load_json(b'{"a": "\xff"}')
 
 
 def test_depth_limit_is_enforced_before_decoding() -> None:
     hostile = b"[" * 200_000 + b"]" * 200_000
-    with pytest.raises(ReportError, match="^JSON nested deeper than 64 levels$"):
+    with pytest.raises(ReportError, match=r"^JSON nested deeper than 64 levels$"):
         load_json(hostile)
     # exactly at the limit is fine; one more is not
     ok = b'{"a":' * 63 + b"[1]" + b"}" * 63
