@@ -1,0 +1,361 @@
+"""Pilot tests of the TUI flows on the demo data: drill-down and back, tables, filter, live updates.
+
+The app runs headless on a store filled through the real ingest service; assertions read the
+widgets and the rendered screen text, never private state that could not fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from tlsrpt_tui.core import tables
+from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES, finding, worst
+from tlsrpt_tui.demo.generate import SENDERS, report_json, report_mail
+from tlsrpt_tui.demo.store import build_demo_store, demo_config, demo_statuses
+from tlsrpt_tui.service import queries
+from tlsrpt_tui.service.checks import DomainStatus
+from tlsrpt_tui.service.config import Config
+from tlsrpt_tui.service.ingest import ingest_stream
+from tlsrpt_tui.store import checks as check_store
+from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui.app import TlsrptApp
+from tlsrpt_tui.ui.messages import DomainChecked, ReportsIngested
+from tlsrpt_tui.ui.screen_text import screen_text
+from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
+from tlsrpt_tui.ui.screens.first_run import FirstRunScreen
+from tlsrpt_tui.ui.screens.help import HelpScreen
+from tlsrpt_tui.ui.screens.policy import PolicyScreen
+from tlsrpt_tui.ui.screens.raw import RawScreen
+from tlsrpt_tui.ui.screens.report import ReportScreen
+from tlsrpt_tui.ui.screens.tables import OverviewScreen, PolicySummaryScreen
+from tlsrpt_tui.ui.widgets.inbox import InboxTable
+from tlsrpt_tui.ui.widgets.status_panel import CHANGED_MARK, StatusPanel
+
+NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+END = date(2026, 5, 31)
+
+
+@pytest.fixture
+def demo_store(tmp_path: Path) -> Store:
+    store, summary = build_demo_store(tmp_path / "demo.sqlite3", end=END, now=NOW)
+    assert summary.new == 420 and summary.rejected == 1
+    yield store
+    store.close()
+
+
+def make_app(store: Store, **kwargs) -> TlsrptApp:  # type: ignore[no-untyped-def]
+    kwargs.setdefault("demo", True)
+    return TlsrptApp(store, kwargs.pop("config", demo_config()), clock=lambda: NOW, **kwargs)
+
+
+def inbox(app: TlsrptApp) -> InboxTable:
+    return app.screen.query_one(InboxTable)
+
+
+def plain_row(table: DataTable, index: int) -> list[str]:
+    return [getattr(c, "plain", str(c)) for c in table.get_row_at(index)]
+
+
+def ingest_mail(store: Store, organization: str, day: date, uid: int, failures: int = 0) -> None:
+    sender = SENDERS[2]
+    import random
+
+    report = report_json(sender, "example.com", day, 100, random.Random(uid))
+    report["organization-name"] = organization
+    if failures:
+        report["policies"][0]["summary"]["total-failure-session-count"] = failures
+    data = report_mail(sender, "example.com", report, sent=NOW)
+    from tlsrpt_tui.core.model import Origin, RawInput
+
+    raw = RawInput(f"test/{uid}", data, Origin(kind="file", path=f"test/{uid}.eml"))
+    summary = ingest_stream(store, [raw])
+    assert summary.new == 1, summary
+
+
+async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        table = inbox(app)
+        keys = [r.key.value for r in table.ordered_rows]
+        # the unreadable message is listed first, with its reason
+        assert keys[0].startswith("u")
+        first = plain_row(table, 0)
+        assert first[0] == "unreadable" and "gzip" in first[3]
+        # reports follow, newest first
+        dates = [plain_row(table, i)[0] for i in range(1, table.row_count)]
+        assert dates == sorted(dates, reverse=True)
+        assert dates[0] == END.isoformat()
+        # paged: never the whole store
+        assert table.row_count < queries.inbox_count(demo_store) + 1
+        # failed rows stand out (bold red date cell), healthy rows do not
+        for i in range(1, 15):
+            row = table.get_row_at(i)
+            failed = int(row[1].plain or 0)
+            assert ("bold red" in str(row[0].style)) == bool(failed)
+        text = screen_text(app)
+        assert "example.net" in text and "STARTTLS mx2.example.net" in text
+
+
+async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = inbox(app)
+        # first failed report row
+        index = next(i for i in range(1, table.row_count) if int(plain_row(table, i)[1] or 0))
+        table.move_cursor(row=index)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ReportScreen)
+        report = app.screen.report
+        text = screen_text(app)
+        assert report.report_id in text
+        assert "Subject Report-ID" in text and (report.subject_report_id or "") in text
+        assert "Date range" in text
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PolicyScreen)
+        detail = app.screen.policy.failure_details[0]
+        text = screen_text(app)
+        meaning, _fix = RESULT_TYPES[detail.result_type]
+        assert detail.result_type in text and meaning in text
+        # the demo's stored check explains the expired certificate on mx2.example.net
+        assert "tls.expired" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ReportScreen)
+        await pilot.press("v")
+        await pilot.pause()
+        assert isinstance(app.screen, RawScreen)
+        body = json.loads(app.screen.body)
+        assert body["report-id"] == report.report_id
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        assert inbox(app).cursor_row == index
+
+
+async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    expected = tables.Totals()
+    for row in queries.overview_rows(demo_store):
+        expected.add(row)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen)
+        table = app.screen.query_one("#table", DataTable)
+        total = plain_row(table, table.row_count - 1)
+        assert total[0] == "Total"
+        assert total[5] == f"{expected.successful:,}" and total[6] == f"{expected.failed:,}"
+        assert table.row_count == 420 + 1
+        # filter by domain and dates
+        await pilot.press("d")
+        await pilot.press(*"example.org")
+        await pilot.press("enter")
+        await pilot.pause()
+        flt = queries.TableFilter(domain="example.org")
+        rows = list(queries.overview_rows(demo_store, flt))
+        assert table.row_count == len(rows) + 1 and len(rows) == 120
+        app.screen.query_one("#flt-since", Input).value = "2026-05-25"
+        app.screen.query_one("#flt-until", Input).value = "2026-05-31"
+        assert app.screen.apply_filters()
+        await pilot.pause()
+        assert table.row_count == 7 * 2 + 1
+        # a bad date is refused with a message naming the box, the table stays
+        app.screen.query_one("#flt-since", Input).value = "May 25"
+        assert not app.screen.apply_filters()
+        assert table.row_count == 7 * 2 + 1
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, PolicySummaryScreen)
+        table = app.screen.query_one("#table", DataTable)
+        assert table.row_count == len(list(queries.policy_rows(demo_store))) + 1
+
+
+async def test_inbox_filter_and_escape(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash")
+        await pilot.press(*"microsoft")
+        await pilot.pause()
+        table = inbox(app)
+        orgs = {plain_row(table, i)[3] for i in range(table.row_count)}
+        assert orgs == {"Microsoft Corporation"}
+        assert table.row_count == min(200, queries.inbox_count(demo_store, "microsoft"))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count > 200
+
+
+async def test_live_update_when_a_report_is_ingested(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = inbox(app)
+        table.move_cursor(row=5)
+        key = table.ordered_rows[5].key.value
+        ingest_mail(demo_store, "New Sender Ltd", END + timedelta(days=1), 900, failures=3)
+        app.post_message(ReportsIngested(1))
+        await pilot.pause()
+        await pilot.pause()
+        assert plain_row(table, 1)[3] == "New Sender Ltd"
+        assert plain_row(table, 1)[1] == "3"
+        # the cursor stays on the same report, which moved down one row
+        assert table.ordered_rows[table.cursor_row].key.value == key
+        assert table.cursor_row == 6
+
+
+async def test_live_update_when_a_check_result_changes(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        card = app.screen.query_one(StatusPanel).card("example.com")
+        assert card is not None and CHANGED_MARK not in card.render_text().plain
+        previous = demo_statuses(NOW)[0][1]
+        findings = [f for f in previous.findings if f.code != "tlsrpt.ok"]
+        findings.append(finding("tlsrpt.missing", "_smtp._tls.example.com"))
+        status = DomainStatus("example.com", NOW.isoformat(), worst(findings), {}, findings)
+        app.post_message(DomainChecked("example.com", status, previous, NOW))
+        await pilot.pause()
+        text = card.render_text().plain
+        assert f"{CHANGED_MARK}! TLS-RPT: no TLS-RPT record" in text
+        assert any("TLS-RPT" in n.message for n in app._notifications)
+
+
+async def test_untrusted_text_is_literal_and_escapes_are_stripped(demo_store: Store) -> None:
+    ingest_mail(demo_store, "[bold red]X[/]\x1b[31mEVIL\x1b]0;pwned\x07\x07", END + timedelta(2), 7)
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = inbox(app)
+        assert plain_row(table, 1)[3] == "[bold red]X[/]EVIL"
+        text = screen_text(app)
+        assert "[bold red]X[/]EVIL" in text
+        assert "\x1b" not in text and "\x07" not in text
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        assert "[bold red]X[/]EVIL" in screen_text(app)
+
+
+async def test_first_run_screen_names_the_config_file(tmp_path: Path) -> None:
+    store = Store(tmp_path / "empty.sqlite3")
+    cfg = Config(path=tmp_path / "cfg" / "config.toml")
+    app = TlsrptApp(store, cfg, clock=lambda: NOW)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, FirstRunScreen)
+        text = screen_text(app)
+        assert str(cfg.path) in text and "domains = [" in text and "[[accounts]]" in text
+        await pilot.press("q")
+    store.close()
+
+
+async def test_help_opens_and_closes(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "re-check" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_export_overview_matches_cli_format(demo_store: Store, tmp_path: Path) -> None:
+    app = make_app(demo_store)
+    app.export_dir = tmp_path
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        out = tmp_path / "tlsrpt-overview.csv"
+        expected = "".join(tables.render(queries.overview_rows(demo_store),
+                                         tables.OverviewRow, "csv"))
+        assert out.read_text() == expected
+        await pilot.press("e")
+        await pilot.pause()
+        box = app.screen.query_one(Input)
+        box.value = str(tmp_path / "o.json")
+        await pilot.press("enter")
+        await pilot.pause()
+        data = json.loads((tmp_path / "o.json").read_text())
+        assert len(data["rows"]) == 420 and "successful" in data["total"]
+
+
+async def test_checks_never_overlap_and_errors_become_glyphs(tmp_path: Path) -> None:
+    """A slow checker and repeated `r`: at most one check per domain runs at a time."""
+    store = Store(tmp_path / "s.sqlite3")
+    running: dict[str, int] = {}
+    peak = 0
+    calls = 0
+    gate = asyncio.Event()
+
+    async def checker(domain: str):  # type: ignore[no-untyped-def]
+        nonlocal peak, calls
+        calls += 1
+        running[domain] = running.get(domain, 0) + 1
+        peak = max(peak, running[domain])
+        try:
+            await gate.wait()  # held until the test has pressed `r` during the run
+            if domain == "broken.example":
+                raise OSError("resolver unreachable")
+            f = [finding("tlsrpt.ok", f"_smtp._tls.{domain}")]
+            return DomainStatus(domain, NOW.isoformat(), worst(f), {}, f), None
+        finally:
+            running[domain] -= 1
+
+    cfg = Config(domains=("ok.example", "broken.example"))
+    app = TlsrptApp(store, cfg, clock=lambda: NOW, checker=checker)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause()
+        assert set(running) == {"ok.example", "broken.example"}  # started on mount
+        await pilot.press("r", "r", "r")
+        await pilot.pause()
+        gate.set()
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if not app._checking:
+                break
+        assert peak == 1
+        assert calls == 2  # one per domain: the extra presses found a check running
+        panel = app.screen.query_one(StatusPanel)
+        broken = panel.card("broken.example").render_text().plain
+        assert "could not check" in broken and "resolver unreachable" in broken
+        assert "next in 1h00m" in broken  # re-armed after the failure
+        assert "✓ TLS-RPT" in panel.card("ok.example").render_text().plain
+        assert app.is_running
+    store.close()
+
+
+async def test_stored_check_results_are_shown_in_demo(demo_store: Store) -> None:
+    assert check_store.latest(demo_store, "example.net") is not None
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        card = app.screen.query_one(StatusPanel).card("example.net")
+        text = card.render_text().plain
+        assert f"{CHANGED_MARK}✗ STARTTLS mx2.example.net" in text
+        assert "checked 7m00s ago" in text
