@@ -140,3 +140,14 @@ async def test_findings_never_carry_terminal_escapes(tls_peers):
     assert codes(result) == ["tls.host-mismatch"]
     assert "\x1b" not in result.findings[0].message
     assert "mx\\x1b[2J.probe.test" in result.findings[0].message
+
+
+async def test_dane_findings_name_the_tlsa_rrset(tls_peers):
+    result = await probe(tls_peers, "good", tlsa=[TlsaRecord(3, 1, 1, tls_peers.good_spki_sha256)])
+    assert result.findings[0].subject == f"_25._tcp.{HOST}"
+    assert result.findings[1].subject == HOST
+
+
+async def test_address_must_be_an_ip():
+    with pytest.raises(ValueError, match=r"'mx\.example\.test' is not an IP address"):
+        await probe_mx(HOST, "mx.example.test", timeout=1.0)

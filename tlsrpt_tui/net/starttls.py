@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import ipaddress
 import socket
 import ssl
 from collections.abc import Sequence
@@ -77,8 +78,14 @@ async def probe_mx(
 
     ``timeout`` bounds each step (connect+greeting, EHLO, STARTTLS); a server that drips
     bytes cannot hold the probe longer than three timeouts. Never raises for network problems:
-    they become findings. A bad ``ca_file`` raises TrustError (a configuration error).
+    they become findings. A bad ``ca_file`` raises TrustError and an ``address`` that is not an
+    IP address raises ValueError (caller errors, not findings).
     """
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        # A host name here would be resolved by the system resolver, bypassing ours.
+        raise ValueError(f"probe_mx: address {address!r} is not an IP address") from None
     roots = load_roots(ca_file)
     result = ProbeResult(host=host, address=address, port=port)
     where = f"{host} at {address} port {port}"

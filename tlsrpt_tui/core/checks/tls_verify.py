@@ -253,6 +253,7 @@ def verify_presented(
 ) -> ProbeResult:
     """Fill ``result`` (chain and protocol already set) with certificate details and findings."""
     host, where = result.host, f"{result.host} at {result.address}"
+    tlsa_name = f"_25._tcp.{host}"  # dane.* findings name the TLSA RRset, as the DNS checks do
     out: list[Finding] = []
     try:
         chain = parse_chain(result.chain)
@@ -304,15 +305,11 @@ def verify_presented(
         result.dane_matched = bool(matched)
         ee_matched = any(r.usage == 3 for r in matched)
         if matched:
-            out.append(finding("dane.ok", host, f"{where} matches {matched[0].to_text()[:24]}…"))
+            shown = matched[0].to_text()[:24]
+            out.append(finding("dane.ok", tlsa_name, f"{where} matches {shown}…"))
         else:
-            out.append(
-                finding(
-                    "dane.mismatch",
-                    host,
-                    f"{where} presents SPKI SHA-256 {info.spki_sha256}",
-                )
-            )
+            detail = f"{where} presents SPKI SHA-256 {info.spki_sha256}"
+            out.append(finding("dane.mismatch", tlsa_name, detail))
 
     at = min(max(now, info.not_before), info.not_after)  # expiry is reported on its own
     reason = verify_chain(chain, roots, at)
