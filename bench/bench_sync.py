@@ -1,0 +1,161 @@
+"""Benchmark: `tlsrpt-tui sync` vs parsedmarc 11.x's IMAP mode on the same local Dovecot mailbox.
+
+Run from the repo root, as root (it starts a private Dovecot like the tests do), with the bench
+venv (parsedmarc 11.x and our package):
+
+    bench/.venv/bin/python bench/bench_sync.py [--messages 10000] [--small 2000]
+
+It loads N generated TLS-RPT report mails (Google- and Microsoft-style, tests/peers/tlsrpt_mail)
+into the Dovecot INBOX, lets Dovecot index them once, then in one run times, as child processes:
+
+1. ``python -m tlsrpt_tui sync --config … --db fresh.sqlite3`` (TLS with the test CA, batches of
+   200, raw bytes + reports stored, one transaction per batch);
+2. ``parsedmarc -c bench.ini`` in IMAP mode: test mode (no archiving/deleting), ``batch_size =
+   0`` (everything in one go), SMTP TLS reports saved to files in an output directory, offline,
+   TLS with certificate verification skipped (parsedmarc cannot take an extra CA).
+
+It prints wall time and peak RSS of both, the ratio (target >= 5x), whether every report
+arrived on each side, and how many messages parsedmarc left marked \\Seen (it sets \\Seen even
+in test mode; we read with BODY.PEEK[]). ``--small`` runs our sync on a smaller mailbox too, to
+show memory stays flat as the mailbox grows. Not part of the test suite's pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from peers.dovecot import Dovecot, start_dovecot  # noqa: E402
+from peers.tlsrpt_mail import google_report, microsoft_report  # noqa: E402
+
+PASSWORD_ENV = "TLSRPT_BENCH_IMAP_PASSWORD"
+
+
+def run_measured(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int, str]:
+    """Wall seconds, peak RSS (MiB) of the child, exit status, and its stderr tail."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    tail = err.decode(errors="replace").strip().splitlines()[-3:]
+    return wall, usage.ru_maxrss / 1024, proc.returncode, " | ".join(tail)
+
+
+def load_mailbox(dc: Dovecot, n: int) -> None:
+    dc.reset()
+    dc.append_maildir(
+        (google_report(i) if i % 2 else microsoft_report(i, failures=i % 7 == 0))
+        for i in range(n)
+    )
+    assert len(dc.uids()) == n  # Dovecot indexes the Maildir once, before either tool runs
+
+
+def ours(dc: Dovecot, work: Path, n: int) -> tuple[float, float, int]:
+    cfg = work / "tlsrpt.toml"
+    cfg.write_text(
+        "[[accounts]]\n"
+        'name = "bench"\n'
+        f'host = "{dc.host}"\nport = {dc.imaps_port}\nsecurity = "tls"\n'
+        f'username = "{dc.user}"\npassword_env = "{PASSWORD_ENV}"\n'
+        f'ca_file = "{dc.ca_file}"\nfolders = ["INBOX"]\nbatch_size = 200\n'
+    )
+    db = work / f"bench-{n}.sqlite3"
+    env = {**os.environ, PASSWORD_ENV: dc.password}
+    wall, rss, rc, err = run_measured(
+        [sys.executable, "-m", "tlsrpt_tui", "sync", "--config", str(cfg), "--db", str(db)],
+        env,
+        REPO,
+    )
+    if rc != 0:
+        sys.exit(f"tlsrpt-tui sync failed ({rc}): {err}")
+    with sqlite3.connect(db) as conn:
+        reports = conn.execute("SELECT count(*) FROM reports").fetchone()[0]
+    return wall, rss, int(reports)
+
+
+def parsedmarc_run(dc: Dovecot, work: Path) -> tuple[float, float, int]:
+    out = work / "parsedmarc-out"
+    out.mkdir(exist_ok=True)
+    ini = work / "parsedmarc.ini"
+    ini.write_text(
+        "[general]\n"
+        "save_aggregate = False\nsave_forensic = False\nsave_smtp_tls = True\n"
+        f"output = {out}\noffline = True\nsilent = True\n"
+        "[mailbox]\n"
+        "reports_folder = INBOX\nwatch = False\ntest = True\nbatch_size = 0\n"
+        "[imap]\n"
+        f"host = {dc.host}\nport = {dc.imaps_port}\nssl = True\n"
+        "skip_certificate_verification = True\n"
+        f"user = {dc.user}\npassword = {dc.password}\n"
+    )
+    exe = Path(sys.executable).with_name("parsedmarc")
+    wall, rss, rc, err = run_measured([str(exe), "-c", str(ini)], dict(os.environ), work)
+    if rc != 0:
+        print(f"  parsedmarc exited {rc}: {err}")
+    reports = 0
+    for path in out.glob("*smtp_tls*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except ValueError:
+            continue
+        reports += len(data) if isinstance(data, list) else 1
+    return wall, rss, reports
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=10_000)
+    ap.add_argument("--small", type=int, default=2_000, help="0 to skip the memory check")
+    args = ap.parse_args()
+    dc = start_dovecot()
+    try:
+        with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-sync-") as tmp:
+            work = Path(tmp)
+            print(f"Dovecot {dc.host}:{dc.imaps_port} (TLS), {args.messages} report mails")
+            if args.small:
+                load_mailbox(dc, args.small)
+                s_wall, s_rss, s_rep = ours(dc, work, args.small)
+                print(
+                    f"  tlsrpt-tui sync  {args.small:>6} msgs: {s_wall:6.2f} s  "
+                    f"peak RSS {s_rss:6.1f} MiB  reports {s_rep}"
+                )
+            load_mailbox(dc, args.messages)
+            o_wall, o_rss, o_rep = ours(dc, work, args.messages)
+            seen_after_ours = sum("\\Seen" in f for f in dc.flags().values())
+            print(
+                f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o_wall:6.2f} s  "
+                f"peak RSS {o_rss:6.1f} MiB  reports {o_rep}  (\\Seen set: {seen_after_ours})"
+            )
+            p_wall, p_rss, p_rep = parsedmarc_run(dc, work)
+            seen_after_pm = sum("\\Seen" in f for f in dc.flags().values())
+            print(
+                f"  parsedmarc IMAP  {args.messages:>6} msgs: {p_wall:6.2f} s  "
+                f"peak RSS {p_rss:6.1f} MiB  reports {p_rep}  (\\Seen set: {seen_after_pm})"
+            )
+            ratio = p_wall / o_wall if o_wall else float("inf")
+            print(
+                f"  ratio parsedmarc/tlsrpt-tui wall time: {ratio:.1f}x (target >= 5x); "
+                f"messages/s: ours {args.messages / o_wall:.0f}, "
+                f"parsedmarc {args.messages / p_wall:.0f}"
+            )
+    finally:
+        dc.stop()
+
+
+if __name__ == "__main__":
+    main()
