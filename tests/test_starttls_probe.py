@@ -151,3 +151,10 @@ async def test_dane_findings_name_the_tlsa_rrset(tls_peers):
 async def test_address_must_be_an_ip():
     with pytest.raises(ValueError, match=r"'mx\.example\.test' is not an IP address"):
         await probe_mx(HOST, "mx.example.test", timeout=1.0)
+
+
+async def test_broken_tls_is_a_handshake_failure(tls_peers):
+    result = await probe(tls_peers, "broken-tls")
+    assert codes(result) == ["tls.handshake-failed"]
+    assert result.reachable and result.starttls and not result.chain
+    assert result.findings[0].result_type == "validation-failure"

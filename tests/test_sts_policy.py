@@ -219,3 +219,14 @@ def test_untrusted_text_is_escaped_in_messages():
     findings, _ = check_policy("version: STSv1\x1b[31m\nmode: enforce\n", URL)
     assert "\x1b" not in findings[0].message
     assert "\\x1b" in findings[0].message
+
+
+@given(st.text(max_size=400))
+def test_parser_never_raises_and_invalid_means_no_policy(text):
+    findings, policy = check_policy(text, URL)
+    assert findings
+    if policy is None:
+        assert {f.code for f in findings} & {"sts.policy.invalid", "sts.policy.mx-pattern"}
+    else:
+        assert findings[0].code == "sts.policy.ok" and policy.mode in ("enforce", "testing", "none")
+    assert all(f.message.isprintable() for f in findings)

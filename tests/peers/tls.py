@@ -17,7 +17,8 @@ retried with another block when a bind fails, so two concurrent test runs do not
   ``wrong-name`` (certificate only for ``wrong-name.invalid``), ``self-signed``,
   ``old-tls`` (TLS 1.0/1.1 only), ``silent`` (accepts TCP on ports 25 AND 443, never says
   anything: a dead MX or policy host that times out) and ``refused`` (nothing listens there:
-  connections are refused, on any port).
+  connections are refused, on any port), ``broken-tls`` (offers and accepts STARTTLS, then
+  answers the ClientHello with garbage: a failed handshake).
 - ``ca_file``: PEM of the test root CA; the product trusts it through its normal ``ca_file``
   option. ``root_der`` / ``intermediate_der``: the CA certificates (for DANE-TA records).
 
@@ -74,6 +75,7 @@ _HOSTS = {  # last octet of each peer address in the block
     "old-tls": 16,
     "silent": 17,
     "refused": 18,
+    "broken-tls": 19,
 }
 
 
@@ -315,6 +317,41 @@ class _SilentServer:
         self.thread.join(5)
 
 
+class _BrokenTlsServer(_SilentServer):
+    """Offers STARTTLS, accepts it, then answers the ClientHello with garbage and hangs up."""
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _session(conn: socket.socket) -> None:
+        conn.settimeout(10)
+        with contextlib.suppress(OSError):
+            conn.sendall(b"220 broken-tls.peer.test ESMTP\r\n")
+            reader = conn.makefile("rb")
+            while line := reader.readline():
+                verb = line[:8].upper()
+                if verb.startswith((b"EHLO", b"HELO")):
+                    conn.sendall(b"250-broken-tls.peer.test\r\n250 STARTTLS\r\n")
+                elif verb.startswith(b"STARTTLS"):
+                    conn.sendall(b"220 go ahead\r\n")
+                    conn.recv(4096)  # the ClientHello
+                    conn.sendall(b"this is not TLS\r\n" * 4)
+                    break
+                elif verb.startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"250 OK\r\n")
+            conn.close()
+
+
 class TlsPeers:
     """The running peers; see the module docstring for the API."""
 
@@ -409,7 +446,13 @@ class TlsPeers:
         for silent_port in (25, 443):
             silent = _SilentServer(addr("silent"), silent_port)
             self._stoppers.append(silent.stop)
-        smtp = {"silent": addr("silent"), "refused": addr("refused")}
+        broken = _BrokenTlsServer(addr("broken-tls"))
+        self._stoppers.append(broken.stop)
+        smtp = {
+            "silent": addr("silent"),
+            "refused": addr("refused"),
+            "broken-tls": addr("broken-tls"),
+        }
         for name in SMTP_SERVERS:
             ctx = None
             if name == "old-tls":
