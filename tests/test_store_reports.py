@@ -184,3 +184,11 @@ def test_datetimes_are_stored_as_sortable_utc_text(tmp_path):
         loaded, _ = db.load_report(store, 1)
     assert (start, end) == ("2026-05-01T00:00:00+00:00", "2026-05-01T23:59:59+00:00")
     assert loaded.start == datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def test_stored_dedup_sender_matches_the_models_dedup_key():
+    parsed = parse_bytes(to_mail(_rep(org="  Mixed CASE Org "), submitter="Sub.Example"), "m.eml")
+    [rep] = parsed.reports
+    assert db.dedup_who(rep) == rep.dedup_key[0] == "sub.example"
+    no_sub = parse_bytes(to_json(_rep(org="  Mixed CASE Org ")), "r.json").reports[0]
+    assert db.dedup_who(no_sub) == no_sub.dedup_key[0] == "mixed case org"
