@@ -144,18 +144,20 @@ async def probe_mx(
             cipher = sslobj.cipher()
             result.cipher = cipher[0] if cipher else None
             result.chain = tuple(presented_chain(sslobj))
+            stage = "quit"
             try:
                 async with asyncio.timeout(min(timeout, 2.0)):
                     await smtp.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 pass
     except TimeoutError:
-        detail = f"{where}: timed out during {stage}"
-        if stage in ("connect", "ehlo"):
-            return _unreachable(result, detail)
-        result.error = detail
-        result.findings.append(finding("tls.handshake-failed", host, detail))
-        return result
+        if stage != "quit":  # after the handshake, a server slow to say goodbye is fine
+            detail = f"{where}: timed out during {stage}"
+            if stage in ("connect", "ehlo"):
+                return _unreachable(result, detail)
+            result.error = detail
+            result.findings.append(finding("tls.handshake-failed", host, detail))
+            return result
     finally:
         smtp.close()
     return verify_presented(result, roots, now or dt.datetime.now(dt.UTC), tlsa)
