@@ -152,3 +152,20 @@ def test_samples_table_values_match_the_sample_json(samples_dir, tmp_path):
     ]
     total = json.loads(run_cli("overview", "--format", "json", db=db).stdout)["total"]
     assert total["failed"] == sum(r["Failed Sessions"] for r in overview)
+
+
+def test_reparse_command_restores_derived_rows_and_is_idempotent(tmp_path):
+    db = tmp_path / "s.db"
+    _write_fixtures(tmp_path / "in")
+    assert run_cli("import", tmp_path / "in", db=db).returncode == 0
+    good = run_cli("overview", "--format", "csv", db=db).stdout
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE reports SET successful = 0, organization = 'x'")
+    assert run_cli("overview", "--format", "csv", db=db).stdout != good
+    first = run_cli("reparse", db=db)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("3 inputs re-parsed: 0 recovered, 0 added, 3 updated,")
+    assert run_cli("overview", "--format", "csv", db=db).stdout == good
+    again = run_cli("reparse", db=db)
+    assert again.stdout.startswith("3 inputs re-parsed: 0 recovered, 0 added, 0 updated,"
+                                   " 3 unchanged, 0 removed")
