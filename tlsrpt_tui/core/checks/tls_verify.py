@@ -13,6 +13,7 @@ or masquerades as another.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 from collections.abc import Sequence
@@ -178,6 +179,12 @@ def _links(path: Sequence[x509.Certificate]) -> bool:
 
 
 # -- verification ----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _store(roots: tuple[x509.Certificate, ...]) -> verification.Store:
+    """Building a Store of ~150 system roots costs more than verifying a chain: reuse it."""
+    return verification.Store(list(roots))
+
+
 def verify_chain(
     chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: dt.datetime
 ) -> str | None:
@@ -198,7 +205,7 @@ def verify_chain(
     try:
         verifier = (
             verification.PolicyBuilder()
-            .store(verification.Store(list(roots)))
+            .store(_store(tuple(roots)))
             .time(at)
             .build_server_verifier(verification.DNSName(subject))
         )
