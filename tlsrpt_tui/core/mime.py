@@ -92,7 +92,8 @@ class MailMessage:
 # ---------------------------------------------------------------------------------------------
 # Headers
 
-_HEADER_START = re.compile(rb"[!-9;-~]+[ \t]*:")
+# RFC 5322 allows any printable but ':' in a field name; real ones are tokens like these.
+_HEADER_START = re.compile(rb"[A-Za-z0-9_.-]+[ \t]*:")
 
 
 def looks_like_message(data: bytes) -> bool:
@@ -355,7 +356,7 @@ def read_message(data: bytes, max_depth: int = 20) -> MailMessage:
         nl = data.find(b"\n")
         data = data[nl + 1 :] if nl >= 0 else b""
     head, body = _split_head(data)
-    if not head:
+    if not _HEADER_START.match(head):
         raise MimeError("no header block")
     headers = _headers(head, _WANTED_TOP)
     msg = MailMessage(

@@ -183,10 +183,20 @@ def _b64(data: bytes) -> bytes:
         raise _Reject(f"base64 data corrupt ({e})") from None
 
 
+# How sure we are that a JSON payload is meant to be a TLS-RPT report, which decides whether
+# a JSON document of another shape is "not a report" or a broken report (rejected with a path).
+LABELLED = "labelled"  # an application/tlsrpt+* attachment: always validated
+ANY_KEY = "any-key"  # a file, or an attachment of a TLS-RPT mail: validated if any key fits
+SNIFFED = "sniffed"  # an attachment of unlabelled mail: only a full TLS-RPT shape counts
+
+_REPORT_KEYS = ("organization-name", "date-range", "report-id", "policies")
+
+
 @dataclass(slots=True)
 class _Found:
     reports: list[Report]
     part_errors: list[str]
+    mode: str = ANY_KEY
 
 
 def _payload_reports(
@@ -201,8 +211,11 @@ def _payload_reports(
     if kind == "json":
         try:
             obj = load_json(data, limits.max_json_depth)
-            if not looks_like_tlsrpt(obj) and isinstance(obj, dict) and "policies" not in obj:
-                raise _NotReport(NOT_A_REPORT)
+            if found.mode != LABELLED and not looks_like_tlsrpt(obj):
+                if found.mode == SNIFFED or not isinstance(obj, dict):
+                    raise _NotReport(NOT_A_REPORT)
+                if not any(k in obj for k in _REPORT_KEYS):
+                    raise _NotReport(NOT_A_REPORT)
             found.reports.append(report_from_json(obj, env))
         except ReportError as e:
             raise _Reject(str(e)) from None
@@ -306,6 +319,10 @@ def _mail_reports(data: bytes, limits: Limits) -> tuple[list[Report], list[str]]
         if not sure and sniff(payload) not in ("json", "gzip", "zip"):
             continue
         before = len(found.reports)
+        if part.content_type in _TLSRPT_TYPES:
+            found.mode = LABELLED
+        else:
+            found.mode = ANY_KEY if sure else SNIFFED
         try:
             _payload_reports(payload, limits, env, 0, found, f"{label}: ")
         except _NotReport:
@@ -361,13 +378,20 @@ def _parse(data: bytes, source: str, limits: Limits) -> ParsedInput:
         return ParsedInput(source, InputStatus.REJECTED, error="input is empty")
     try:
         kind = sniff(data)
+        layers = 0
+        while kind == "base64":  # base64 text of any input, even of a whole mail message
+            if layers >= limits.max_nesting:
+                raise _Reject(f"wrapped more than {limits.max_nesting} levels deep")
+            data = _b64(data)
+            kind = sniff(data)
+            layers += 1
         if kind == "mail":
             reports, part_errors = _mail_reports(data, limits)
         elif kind == "unknown":
             raise _Reject("not a mail message, JSON, gzip, zip or base64 data")
         else:
             found = _Found([], [])
-            _payload_reports(data, limits, None, 0, found, "")
+            _payload_reports(data, limits, None, layers, found, "")
             reports, part_errors = found.reports, found.part_errors
     except _NotReport as e:
         return ParsedInput(source, InputStatus.NOT_REPORT, error=str(e))

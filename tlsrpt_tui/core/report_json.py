@@ -78,11 +78,18 @@ def check_json_depth(data: bytes, max_depth: int) -> None:
     while shape:
         peeled = shape.replace(b"()", b"")
         if len(peeled) == len(shape):
-            return  # unbalanced: not JSON; the decoder reports the syntax error
+            # Unbalanced, so not JSON; but brackets never closed still nest (``[[[[…`` cut
+            # short): too many of those is "too deep", anything else a syntax error for later.
+            if depth + shape.count(b"(") > max_depth:
+                break
+            return
         depth += 1
         if depth > max_depth:
-            raise ReportError(f"JSON nested deeper than {max_depth} levels")
+            break
         shape = peeled
+    else:
+        return
+    raise ReportError(f"JSON nested deeper than {max_depth} levels")
 
 
 def load_json(data: bytes, max_depth: int = 64) -> Any:

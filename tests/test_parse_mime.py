@@ -1,0 +1,186 @@
+"""The bytes-level MIME reader: headers, parameters, boundaries, transfer encodings."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+
+from tlsrpt_tui.core.mime import (
+    MimeError,
+    decode_rfc2047,
+    looks_like_message,
+    parse_content_type,
+    read_message,
+    subject_report_id,
+)
+
+MAIL = Path(__file__).parent / "fixtures" / "mail"
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_report_mail_headers_and_parts(crlf: bool) -> None:
+    data = (MAIL / "tlsrpt_google_style.eml").read_bytes()
+    if crlf:
+        data = data.replace(b"\n", b"\r\n")
+    msg = read_message(data)
+    assert msg.tls_report_domain == "fixture.example"
+    assert msg.tls_report_submitter == "mailco.example"
+    assert msg.has_dkim_signature
+    assert msg.message_id == "<fixture-google-1@mailco.example>"
+    assert msg.date == "Mon, 02 Mar 2026 01:12:00 -0800"
+    assert msg.from_ == "noreply-tls-reporting@mailco.example"
+    # the folded Subject is unfolded (line break removed, the white space kept)
+    assert msg.subject == (
+        "Report Domain: fixture.example Submitter: mailco.example "
+        "Report-ID: <2026.03.01T00.00.00Z+fixture.example@mailco.example>"
+    )
+    assert msg.content_type == "multipart/report"
+    assert msg.report_type == "tlsrpt"
+    text, report = msg.parts
+    assert text.content_type == "text/plain" and text.params["charset"] == "UTF-8"
+    assert report.content_type == "application/tlsrpt+gzip"
+    assert report.filename == "mailco.example!fixture.example!1772323200!1772409599!001.json.gz"
+    assert report.transfer_encoding == "base64"
+    assert report.payload()[:2] == b"\x1f\x8b"
+
+
+def test_payload_matches_the_stdlib_email_package() -> None:
+    """Same decoded bytes as the stdlib, on every fixture mail's leaf parts."""
+    for path in sorted(MAIL.glob("*.eml")):
+        data = path.read_bytes()
+        ours = [p.payload() for p in read_message(data).parts]
+        ref = email.message_from_bytes(data, policy=email.policy.default)
+        theirs = [p.get_payload(decode=True) for p in ref.walk() if not p.is_multipart()]
+        assert ours == theirs, path.name
+
+
+def test_rfc2231_continued_filename_and_quoted_printable_html() -> None:
+    msg = read_message((MAIL / "tlsrpt_microsoft_style.eml").read_bytes())
+    html, report = msg.parts
+    assert report.filename == (
+        "bigcloud.example!fixture.example!1772409600!1772495999!134170000000000000.json.gz"
+    )
+    assert html.content_type == "text/html"
+    assert b'content="text/html; charset=us-ascii"' in html.payload()
+    assert subject_report_id(msg.subject) == "134170000000000000+fixture.example"
+
+
+def test_nested_multipart_leaves_in_order() -> None:
+    msg = read_message((MAIL / "unlabelled_forward.eml").read_bytes())
+    assert [p.content_type for p in msg.parts] == [
+        "text/plain",
+        "text/html",
+        "application/octet-stream",
+    ]
+    assert [p.index for p in msg.parts] == [0, 1, 2]
+    assert msg.parts[0].payload() == b"See the attached report."
+    assert msg.subject == "Fwd: TLS report \u2013 please check"
+    assert msg.parts[2].label == "report.json.gz"
+    assert msg.parts[0].label == "part 1 (text/plain)"
+
+
+def test_boundary_that_is_a_prefix_of_another_line_is_not_a_delimiter() -> None:
+    data = (
+        b"Content-Type: multipart/mixed; boundary=ab\n\n"
+        b"--ab\nContent-Type: text/plain\n\none\n--abc not a boundary\n"
+        b"--ab\nContent-Type: text/plain\n\ntwo\n--ab--\nepilogue\n"
+    )
+    msg = read_message(data)
+    assert [p.payload() for p in msg.parts] == [b"one\n--abc not a boundary", b"two"]
+
+
+def test_missing_close_delimiter_keeps_the_rest() -> None:
+    data = b"Content-Type: multipart/mixed; boundary=x\n\n--x\n\nbody\n"
+    assert read_message(data).parts[0].body == b"body\n"
+
+
+def test_single_part_message_and_mbox_from_line() -> None:
+    data = b"From someone Sat Jan  1 00:00:00 2000\nSubject: hi\n\nhello\n"
+    msg = read_message(data)
+    assert msg.subject == "hi"
+    assert msg.content_type == "text/plain"
+    assert msg.parts[0].payload() == b"hello\n"
+    assert not msg.has_dkim_signature
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"Content-Type: multipart/mixed\n\nbody", "multipart/mixed without a boundary parameter"),
+        (
+            b"Content-Type: multipart/mixed; boundary=q\n\nno delimiter here",
+            "multipart boundary 'q' not found",
+        ),
+        (b"\n\nbody only", "no header block"),
+    ],
+)
+def test_unreadable_structure_raises_mime_error(data: bytes, message: str) -> None:
+    with pytest.raises(MimeError) as exc:
+        read_message(data)
+    assert str(exc.value) == message
+
+
+def test_multipart_depth_limit() -> None:
+    data = b"Content-Type: text/plain\n\nleaf"
+    for i in range(30):
+        data = (
+            f"Content-Type: multipart/mixed; boundary=b{i}\n\n--b{i}\n".encode()
+            + data
+            + f"\n--b{i}--\n".encode()
+        )
+    with pytest.raises(MimeError, match="nested deeper than 20 levels"):
+        read_message(data)
+    assert read_message(data, max_depth=40).parts[0].payload() == b"leaf"
+
+
+def test_base64_with_bad_padding_is_repaired() -> None:
+    good = base64.b64encode(b"hello world!!").rstrip(b"=")
+    data = b"Content-Transfer-Encoding: base64\n\n" + good + b"\n"
+    assert read_message(data).parts[0].payload() == b"hello world!!"
+    # a dangling character (truncated mail) is dropped: what can be decoded is returned
+    data = b"Content-Transfer-Encoding: base64\n\n" + base64.b64encode(b"abc") + b"Q\n"
+    assert read_message(data).parts[0].payload() == b"abc"
+
+
+def test_content_type_parameters() -> None:
+    assert parse_content_type('Multipart/Report; Report-Type="tlsrpt"; boundary="a;b"') == (
+        "multipart/report",
+        {"report-type": "tlsrpt", "boundary": "a;b"},
+    )
+    assert parse_content_type("application/gzip; name*=UTF-8''r%C3%A9port.json.gz")[1] == {
+        "name": "r\u00e9port.json.gz"
+    }
+    assert parse_content_type('text/plain; name="a \\"q\\" b"')[1] == {"name": 'a "q" b'}
+    assert parse_content_type("text/plain") == ("text/plain", {})
+
+
+def test_rfc2047() -> None:
+    assert decode_rfc2047("=?UTF-8?Q?caf=C3=A9_au_lait?=") == "caf\u00e9 au lait"
+    assert decode_rfc2047("=?utf-8?b?SGVs?= =?utf-8?b?bG8=?=") == "Hello"
+    assert decode_rfc2047("plain =?x-unknown?Q?abc?=") == "plain =?x-unknown?Q?abc?="
+    assert decode_rfc2047("no words") == "no words"
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Report Domain: a Submitter: b Report-ID: <x@y>", "x@y"),
+        ("Report Domain: a Submitter: b Report-ID:  133+a.example", "133+a.example"),
+        ("report-id: < spaced >", "spaced"),
+        ("Lunch on Friday", None),
+        (None, None),
+    ],
+)
+def test_subject_report_id(subject: str | None, expected: str | None) -> None:
+    assert subject_report_id(subject) == expected
+
+
+def test_looks_like_message() -> None:
+    assert looks_like_message(b"Received: from x\n")
+    assert looks_like_message(b"\r\nFrom a@b Sat Jan  1 00:00:00 2000\n")
+    assert not looks_like_message(b'{"a": 1}')
+    assert not looks_like_message(b"H4sIAAAAAAAA")
