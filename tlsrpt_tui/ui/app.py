@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.timer import Timer
@@ -73,6 +72,7 @@ class TlsrptApp(App[int]):
         self._check_timers: dict[str, Timer] = {}
         self._checking: set[str] = set()
         self._syncing = False
+        self._new_reports_seen: dict[str, int] = {}
         self.last_status: dict[str, Any] = {}
         self.export_dir = Path.cwd()
         if demo:
@@ -96,6 +96,7 @@ class TlsrptApp(App[int]):
         if self.live:
             for domain in self.config.domains:
                 self.start_check(domain)
+            self.start_watch()
 
     def _load_stored_checks(self) -> None:
         """Show the last stored result of each domain at once (the demo shows only these)."""
@@ -219,27 +220,53 @@ class TlsrptApp(App[int]):
             self.notify("a sync is already running")
             return
         self._syncing = True
-        self._sync_all()
+        self.run_worker(self._sync_once(), group="sync", exclusive=True, exit_on_error=False)
 
-    @work(group="sync", exclusive=True, exit_on_error=False)
-    async def _sync_all(self) -> None:
+    def start_watch(self) -> None:
+        """Keep every configured folder in sync (IMAP IDLE) for as long as the app runs."""
+        if self.config.accounts:
+            self.run_worker(self._watch(), group="watch", exclusive=True, exit_on_error=False)
+
+    def _sync_event(self, event: Any) -> None:
+        """service.sync progress callback → messages (runs on the app's loop, inside a worker)."""
+        folder = event.folder
+        account = folder.account if folder is not None else ""
+        where = f"{folder.account}/{folder.folder}" if folder is not None else ""
+        if folder is not None:
+            seen_before = self._new_reports_seen.get(where, 0)
+            if folder.new_reports > seen_before:
+                self._new_reports_seen[where] = folder.new_reports
+                self.post_message(ReportsIngested(folder.new_reports - seen_before))
+        if event.kind in ("progress", "batch") and folder is not None:
+            total = folder.seen + folder.pending if folder.pending else None
+            self.post_message(SyncProgress(account, folder.seen, total, folder.folder))
+        elif event.kind == "error":
+            self.post_message(SyncFinished(account, 0, event.message or "sync failed"))
+        elif event.kind in ("idle", "done"):
+            self.post_message(SyncFinished(account, 0, None, event.message))
+
+    async def _sync_once(self) -> None:
+        from tlsrpt_tui.service import sync
+
         try:
-            for account in self.config.accounts:
-                try:
-                    stored = await self.data.sync_account(
-                        account,
-                        lambda done, total, stage="", name=account.name: self.post_message(
-                            SyncProgress(name, done, total, stage)
-                        ),
-                    )
-                except Exception as exc:
-                    self.post_message(SyncFinished(account.name, 0, f"{type(exc).__name__}: {exc}"))
-                else:
-                    self.post_message(SyncFinished(account.name, stored))
-                    if stored:
-                        self.post_message(ReportsIngested(stored))
+            summary = await sync.sync_all(
+                self.store, self.config.accounts, on_progress=self._sync_event
+            )
+            line = summary.line()
+            self.post_message(SyncFinished("all accounts", 0, "; ".join(summary.errors) or None,
+                                           f"synced: {line}"))
+        except Exception as exc:
+            self.post_message(SyncFinished("sync", 0, f"{type(exc).__name__}: {exc}"))
         finally:
             self._syncing = False
+
+    async def _watch(self) -> None:
+        from tlsrpt_tui.service import sync
+
+        try:
+            await sync.watch(self.store, self.config.accounts, on_progress=self._sync_event)
+        except Exception as exc:
+            self.post_message(SyncFinished("watch", 0, f"{type(exc).__name__}: {exc}"))
 
     def _sync_line(self):  # type: ignore[no-untyped-def]
         from tlsrpt_tui.ui.widgets.sync_line import SyncLine
@@ -259,14 +286,12 @@ class TlsrptApp(App[int]):
         when = self.clock().astimezone(UTC).strftime("%H:%M UTC")
         if message.error:
             if line is not None:
-                line.set_error(f"sync {message.account} failed at {when}: {message.error}")
+                line.set_error(f"{when} {message.account}: {message.error}")
             self.notify(
-                f"sync {clean(message.account)} failed: {clean(message.error)}",
-                severity="error",
-                markup=False,
+                f"sync {clean(message.account)}: {clean(message.error)}", severity="error"
             )
         elif line is not None:
-            line.set_idle(f"synced {message.account} at {when}: {message.stored} new")
+            line.set_idle(f"{when} {message.note or 'synced ' + message.account}")
 
     def on_reports_ingested(self, message: ReportsIngested) -> None:
         from tlsrpt_tui.ui.screens.dashboard import DashboardScreen

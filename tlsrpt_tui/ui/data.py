@@ -162,13 +162,6 @@ class DataSource:
         stored.save(self.store, status.to_json())
         return status, checks.DomainStatus.from_json(last) if last else None
 
-    async def sync_account(self, account: Any, progress: Callable[..., None]) -> int:
-        """Fetch new reports of one IMAP account; returns how many new reports were stored."""
-        from tlsrpt_tui.service import sync
-
-        result = await sync.sync_account(self.store, account, on_progress=progress)
-        return int(getattr(result, "new", getattr(result, "new_reports", 0)) or 0)
-
 
 def _parse_when(value: str) -> datetime:
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -61,8 +61,11 @@ class SyncProgress(Message):
 
 
 class SyncFinished(Message):
-    def __init__(self, account: str, stored: int, error: str | None = None) -> None:
+    def __init__(
+        self, account: str, stored: int, error: str | None = None, note: str = ""
+    ) -> None:
         super().__init__()
         self.account = account
         self.stored = stored
         self.error = error
+        self.note = note
