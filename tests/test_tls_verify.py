@@ -8,7 +8,9 @@ import hashlib
 import pytest
 import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from peers.tls import CertFactory
 
 from tlsrpt_tui.core.checks.dane import TlsaRecord
@@ -215,3 +217,29 @@ def test_probe_result_json(certs, roots):
     data = result.to_json()
     assert data["sans"] == [HOST] and data["protocol"] == "TLSv1.3"
     assert data["spki_sha256"] == result.spki_sha256
+
+
+def _no_san_leaf(certs, *, self_signed=False):
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
+    issuer = name if self_signed else certs.inter_cert.subject
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=30))
+        .sign(key if self_signed else certs.inter_key, hashes.SHA256())
+    )
+    return [cert] if self_signed else [cert, certs.inter_cert]
+
+
+def test_leaf_without_san_is_a_host_mismatch_but_can_be_trusted(certs, roots):
+    # CN-only certificates: senders match SAN DNS names only; the chain itself is still judged
+    result = judge(_no_san_leaf(certs), roots)
+    assert codes(result) == ["tls.host-mismatch"]
+    assert "no DNS names" in result.findings[0].message
+    result = judge(_no_san_leaf(certs, self_signed=True), roots)
+    assert codes(result) == ["tls.host-mismatch", "tls.untrusted"]

@@ -186,12 +186,16 @@ def _store(roots: tuple[x509.Certificate, ...]) -> verification.Store:
 
 
 def verify_chain(
-    chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: dt.datetime
+    chain: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    at: dt.datetime,
+    host: str | None = None,
 ) -> str | None:
     """WebPKI chain verification to one of ``roots`` at time ``at``; None or the reason it fails.
 
-    The host name is deliberately not part of this: the verifier is asked for a name the leaf
-    carries, so a mismatch shows up as tls.host-mismatch and not as "untrusted".
+    The host name is deliberately not judged here: the verifier is asked for ``host`` when the
+    leaf names it, else for a name the leaf carries, so a mismatch shows up as
+    tls.host-mismatch and not as "untrusted".
     """
     if not roots:
         return "no trust roots are configured"
@@ -199,9 +203,12 @@ def verify_chain(
     names = dns_names(leaf)
     if not names:
         return _verify_manual(chain, roots, at)
-    subject = names[0]
-    if subject.startswith("*."):
-        subject = "wildcard-check" + subject[1:]
+    if host and any(name_matches(n, host) for n in names):
+        subject = host.rstrip(".").lower()
+    else:
+        subject = names[0]
+        if subject.startswith("*."):
+            subject = "wildcard-check" + subject[1:]
     try:
         verifier = (
             verification.PolicyBuilder()
@@ -319,7 +326,7 @@ def verify_presented(
             out.append(finding("dane.mismatch", tlsa_name, detail))
 
     at = min(max(now, info.not_before), info.not_after)  # expiry is reported on its own
-    reason = verify_chain(chain, roots, at)
+    reason = verify_chain(chain, roots, at, host)
     if reason is not None:
         if ee_matched:
             out.append(
