@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -41,10 +42,21 @@ NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 END = date(2026, 5, 31)
 
 
-@pytest.fixture
-def demo_store(tmp_path: Path) -> Store:
-    store, summary = build_demo_store(tmp_path / "demo.sqlite3", end=END, now=NOW)
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo store, built once per module through the real ingest; tests get a copy."""
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
+    store, summary = build_demo_store(path, end=END, now=NOW)
     assert summary.new == 420 and summary.rejected == 1
+    store.close()  # checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture
+def demo_store(demo_template: Path, tmp_path: Path) -> Store:
+    copy = tmp_path / "demo.sqlite3"
+    shutil.copyfile(demo_template, copy)
+    store = Store(copy)
     yield store
     store.close()
 
