@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Regenerate screenshots/*.svg from the real app running on the bundled demo data.
+
+Run from the repository root: ``.venv/bin/python scripts/screenshots.py``. The clock is pinned
+so the pictures only change when the UI does; the README embeds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tlsrpt_tui.demo.store import build_demo_store, demo_config  # noqa: E402
+from tlsrpt_tui.ui.app import TlsrptApp  # noqa: E402
+
+NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+END = date(2026, 5, 31)
+SIZE = (120, 36)
+
+#: file name → keys pressed from the dashboard
+SHOTS: dict[str, list[str]] = {
+    "dashboard": [],
+    "report": ["down", "down", "down", "down", "enter"],
+    "failures": ["down", "down", "down", "down", "enter", "enter"],
+    "overview": ["o"],
+    "policy-summary": ["p"],
+}
+
+
+async def shoot(store_path: Path, name: str, keys: list[str], out: Path) -> None:
+    from tlsrpt_tui.store.database import Store
+
+    store = Store(store_path)
+    app = TlsrptApp(store, demo_config(), demo=True, clock=lambda: NOW)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            for key in keys:
+                await pilot.press(key)
+                await pilot.pause()
+            await pilot.pause()
+            app.save_screenshot(filename=f"{name}.svg", path=str(out))
+    finally:
+        store.close()
+
+
+def main() -> int:
+    out = REPO / "screenshots"
+    out.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "demo.sqlite3"
+        store, _summary = build_demo_store(path, end=END, now=NOW)
+        store.close()
+        for name, keys in SHOTS.items():
+            asyncio.run(shoot(path, name, keys, out))
+            print(f"screenshots/{name}.svg")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
