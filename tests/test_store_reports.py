@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import zlib
@@ -192,3 +193,46 @@ def test_stored_dedup_sender_matches_the_models_dedup_key():
     assert db.dedup_who(rep) == rep.dedup_key[0] == "sub.example"
     no_sub = parse_bytes(to_json(_rep(org="  Mixed CASE Org ")), "r.json").reports[0]
     assert db.dedup_who(no_sub) == no_sub.dedup_key[0] == "mixed case org"
+
+
+def test_counts_beyond_64_bits_reject_the_input_not_the_batch(tmp_path):
+    huge = _rep(rid="huge")
+    huge["policies"][1]["summary"]["total-successful-session-count"] = 2**63 - 1  # sum overflows
+    items = [_raw(to_json(_rep(rid="ok-1")), "1.json"), _raw(to_json(huge), "2.json"),
+             _raw(to_json(_rep(rid="ok-3")), "3.json")]
+    with Store(tmp_path / "s.db") as store:
+        summary = ingest_stream(store, items)
+        assert (summary.new, summary.rejected) == (2, 1)
+        assert summary.problems == ["2.json: report 'huge': sum of the session counts is too"
+                                    " large to store"]
+        status = store.conn.execute("SELECT status FROM raw_inputs WHERE source = '2.json'")
+        assert status.fetchone()[0] == "rejected"
+
+
+def test_a_store_failure_rolls_back_only_that_input(tmp_path, monkeypatch):
+    real_insert = db.insert_report
+
+    def flaky(store, report, input_pk, input_index=0):
+        if report.report_id == "boom":
+            real_insert(store, report, input_pk, input_index)  # partial rows, then failure
+            raise OverflowError("simulated")
+        return real_insert(store, report, input_pk, input_index)
+
+    monkeypatch.setattr(db, "insert_report", flaky)
+    items = [_raw(to_json(_rep(rid="boom")), "boom.json"), _raw(to_json(_rep(rid="ok")), "ok.json")]
+    with Store(tmp_path / "s.db") as store:
+        with store.transaction():
+            outcomes = ingest_batch(store, items)
+        assert [o.kind for o in outcomes] == [OutcomeKind.REJECTED, OutcomeKind.NEW]
+        assert outcomes[0].error == "cannot store: OverflowError: simulated"
+        assert [r[0] for r in store.conn.execute("SELECT report_id FROM reports")] == ["ok"]
+        assert db.counts(store)["policies"] == 2  # only ok's two policies
+
+
+def test_non_utf8_file_names_are_stored(tmp_path):
+    name = os.fsdecode(b"caf\xe9.json")  # latin-1 byte: a lone surrogate in str
+    with Store(tmp_path / "s.db") as store:
+        summary = ingest_stream(store, [_raw(to_json(_rep()), name)])
+        assert summary.new == 1
+        [(source,)] = store.conn.execute("SELECT source FROM raw_inputs").fetchall()
+    assert source == "caf\\xe9.json"

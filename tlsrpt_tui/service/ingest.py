@@ -8,6 +8,7 @@ error and shows as "unreadable: why" — nothing is dropped. Mail that is not TL
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -107,16 +108,39 @@ def default_limits() -> Limits:
 def ingest_batch(
     store: Store, inputs: Sequence[RawInput], limits: Limits | None = None
 ) -> list[IngestOutcome]:
-    """Parse and store each input; runs INSIDE the caller's transaction (none opened here)."""
+    """Parse and store each input; runs INSIDE the caller's transaction (none opened here).
+
+    Each input is written under its own SAVEPOINT: if storing it fails (a value SQLite cannot
+    hold, say), its partial rows are rolled back and it is kept as rejected with the reason,
+    so one hostile input can never abort the caller's batch.
+    """
     from tlsrpt_tui.core.parse import parse_bytes
 
     lim = limits if limits is not None else default_limits()
     version = parser_version()
     outcomes: list[IngestOutcome] = []
+    conn = store.conn
     for raw in inputs:
         parsed = parse_bytes(raw.data, raw.source, lim)
-        outcomes.append(_store_parsed(store, raw, parsed, version))
+        conn.execute("SAVEPOINT ingest_one")
+        try:
+            outcome = _store_parsed(store, raw, parsed, version)
+        except (sqlite3.DataError, sqlite3.IntegrityError, OverflowError, ValueError,
+                UnicodeError) as exc:
+            conn.execute("ROLLBACK TO ingest_one")
+            outcome = _store_failed(store, raw, version, exc)
+        conn.execute("RELEASE ingest_one")
+        outcomes.append(outcome)
     return outcomes
+
+
+def _store_failed(store: Store, raw: RawInput, version: str, exc: Exception) -> IngestOutcome:
+    error = f"cannot store: {type(exc).__name__}: {exc}"
+    pk, _ = db.store_raw_input(
+        store, source=raw.source, data=raw.data, origin=raw.origin,
+        status=InputStatus.REJECTED, error=error, parser_version=version,
+    )
+    return IngestOutcome(raw.source, OutcomeKind.REJECTED, error=error, input_pk=pk)
 
 
 def _store_parsed(store: Store, raw: RawInput, parsed: ParsedInput, version: str) -> IngestOutcome:
@@ -124,26 +148,38 @@ def _store_parsed(store: Store, raw: RawInput, parsed: ParsedInput, version: str
         return IngestOutcome(
             raw.source, OutcomeKind.NOT_REPORT, error=parsed.error or "not a TLS-RPT report"
         )
+    status, error = parsed.status, parsed.error
+    part_errors = list(parsed.part_errors)
+    storable = []
+    for index, report in enumerate(parsed.reports):
+        problem = db.unstorable(report)
+        if problem is None:
+            storable.append((index, report))
+        else:
+            part_errors.append(f"report {report.report_id!r}: {problem}")
+    if status is InputStatus.REPORT and not storable:
+        status = InputStatus.REJECTED
+        error = part_errors.pop() if part_errors else "no report found"
     input_pk, _created = db.store_raw_input(
         store,
         source=raw.source,
         data=raw.data,
         origin=raw.origin,
-        status=parsed.status,
-        error=parsed.error,
-        part_errors=parsed.part_errors,
+        status=status,
+        error=error,
+        part_errors=part_errors,
         parser_version=version,
     )
-    if parsed.status is InputStatus.REJECTED or not parsed.reports:
+    if status is InputStatus.REJECTED:
         return IngestOutcome(
             raw.source,
             OutcomeKind.REJECTED,
-            error=parsed.error or "no report found",
-            part_errors=parsed.part_errors,
+            error=error or "unreadable",
+            part_errors=tuple(part_errors),
             input_pk=input_pk,
         )
     new = dup = 0
-    for index, report in enumerate(parsed.reports):
+    for index, report in storable:
         if db.insert_report(store, report, input_pk, index) is None:
             dup += 1
         else:
@@ -153,7 +189,7 @@ def _store_parsed(store: Store, raw: RawInput, parsed: ParsedInput, version: str
         OutcomeKind.NEW if new else OutcomeKind.DUPLICATE,
         new_reports=new,
         duplicate_reports=dup,
-        part_errors=parsed.part_errors,
+        part_errors=tuple(part_errors),
         input_pk=input_pk,
     )
 

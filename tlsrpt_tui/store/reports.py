@@ -33,6 +33,18 @@ ZLIB_LEVEL = 1
 # Raw inputs
 
 
+def storable_text(value: str | None) -> str | None:
+    """Text SQLite can bind: lone surrogates (a non-UTF-8 file name decoded by the OS layer
+    with surrogateescape) become backslash escapes instead of making the insert raise."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
 def origin_key(origin: Origin) -> str:
     """One NULL-free text naming an origin, for the UNIQUE(sha256, origin_key) constraint."""
     if origin.kind == "imap":
@@ -100,6 +112,15 @@ def store_raw_input(
     gets the new parse status, error and parser version instead.
     """
     digest = hashlib.sha256(data).digest()
+    source = storable_text(source) or ""
+    origin = Origin(
+        kind=origin.kind,
+        path=storable_text(origin.path),
+        account=origin.account,
+        folder=storable_text(origin.folder),
+        uidvalidity=origin.uidvalidity,
+        uid=origin.uid,
+    )
     key = origin_key(origin)
     errors_json = "[]" if not part_errors else json.dumps(list(part_errors))
     # Insert first (the common case: new bytes); on a UNIQUE conflict, refresh the existing row.
@@ -285,6 +306,25 @@ def _report_values(report: Report) -> tuple:  # type: ignore[type-arg]
         policy_types_text(report),
         search_text(report),
     )
+
+
+#: SQLite INTEGER is a signed 64-bit value; counts beyond it cannot be stored (or summed).
+MAX_COUNT = 2**63 - 1
+
+
+def unstorable(report: Report) -> str | None:
+    """Why the store cannot hold this report (a session count or sum beyond 64 bits), or None."""
+    for i, p in enumerate(report.policies):
+        for name, value in (
+            ("total-successful-session-count", p.successful_sessions),
+            ("total-failure-session-count", p.failed_sessions),
+            ("failure-details sum", p.detail_failed_sum),
+        ):
+            if not 0 <= value <= MAX_COUNT:
+                return f"policies[{i}] {name} {value} is too large to store"
+    if report.successful_sessions > MAX_COUNT or report.failed_sessions > MAX_COUNT:
+        return "sum of the session counts is too large to store"
+    return None
 
 
 def insert_report(store: Store, report: Report, input_pk: int, input_index: int = 0) -> int | None:
