@@ -169,3 +169,25 @@ def test_reparse_command_restores_derived_rows_and_is_idempotent(tmp_path):
     again = run_cli("reparse", db=db)
     assert again.stdout.startswith("3 inputs re-parsed: 0 recovered, 0 added, 0 updated,"
                                    " 3 unchanged, 0 removed")
+
+
+def test_mbox_messages_are_inputs_of_their_own(tmp_path):
+    fx = sorted(fixture_set().values(), key=lambda r: r["report-id"])
+    broken = to_mail(fx[0], msgid=9).replace(b"Content-Transfer-Encoding: base64\r\n",
+                                             b"Content-Transfer-Encoding: base64\r\n\r\n!!", 1)
+    msgs = [to_mail(fx[0], msgid=1), broken, to_mail(fx[1], msgid=2)]
+    mbox = tmp_path / "reports.mbox"
+    mbox.write_bytes(b"".join(
+        b"From MAILER-DAEMON Mon May 11 12:00:00 2026\n" + m.replace(b"\r\n", b"\n") + b"\n"
+        for m in msgs
+    ))
+    db = tmp_path / "m.db"
+    res = run_cli("import", mbox, db=db)
+    assert res.returncode == 1
+    assert res.stdout == "2 new, 0 duplicate, 1 rejected\n"
+    [line] = res.stderr.splitlines()
+    assert line.startswith(f"{mbox}[1]: ")
+    again = run_cli("import", mbox, db=db)
+    assert again.stdout == "0 new, 2 duplicate, 1 rejected\n"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM raw_inputs").fetchone()[0] == 3

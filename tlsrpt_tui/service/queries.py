@@ -262,7 +262,10 @@ def daily_totals(
     store: Store, domain: str | None, days: int, today: date
 ) -> list[DayTotal]:
     """Successful/failed sessions per UTC start date for the ``days`` days ending ``today``
-    (oldest first, zero-filled). With a domain, counts only that domain's policies."""
+    (oldest first, zero-filled). With a domain, counts only that domain's policies.
+
+    Like the seed's Overview, counts are summed over policies: a report that evaluated the
+    same sessions under an STS and a TLSA policy counts them under both."""
     first = today - timedelta(days=max(days, 1) - 1)
     lo, hi = first.isoformat(), (today + timedelta(days=1)).isoformat()
     if domain:
