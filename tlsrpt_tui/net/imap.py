@@ -141,6 +141,7 @@ class _Protocol(_aio.IMAP4ClientProtocol):
         super().__init__(loop, self._on_lost)
         self._lost = lost
         self.failure: str | None = None
+        self.last_data = loop.time()
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost.set()
@@ -155,6 +156,7 @@ class _Protocol(_aio.IMAP4ClientProtocol):
         super()._continuation(line)
 
     def data_received(self, d: bytes) -> None:
+        self.last_data = self.loop.time()
         try:
             for i in range(0, len(d), _FEED_SLICE):
                 super().data_received(d[i : i + _FEED_SLICE])
@@ -396,9 +398,12 @@ class ImapClient:
             "(UID BODY.PEEK[])",
             prefix="UID",
             loop=self._p.loop,
-            timeout=self.timeout,  # inactivity timeout: reset by every chunk received
         )
-        resp = await self._exec("UID FETCH", cmd, timeout=None)
+        # No per-command timer (aioimaplib re-arms one per line, which costs more than the
+        # parsing): the timeout is on inactivity, checked against the last data received.
+        resp = await self._call(
+            "UID FETCH", self._p.execute(cmd), timeout=self.timeout, inactivity=True
+        )
         if resp.result != "OK":
             raise ImapProtocolError(f"{self.where}: UID FETCH failed: {_text(resp)}")
         wanted = set(uids)
@@ -508,18 +513,36 @@ class ImapClient:
     ) -> Any:
         return await self._call(what, self._p.execute(cmd, scrub=scrub), timeout=timeout)
 
-    async def _call(self, what: str, aw: Awaitable[T], *, timeout: float | None = -1) -> T:
-        """Await ``aw`` but give up as soon as the connection drops, or after ``timeout``."""
+    async def _call(
+        self,
+        what: str,
+        aw: Awaitable[T],
+        *,
+        timeout: float | None = -1,
+        inactivity: bool = False,
+    ) -> T:
+        """Await ``aw`` but give up as soon as the connection drops, or after ``timeout``.
+
+        With ``inactivity`` the timeout counts from the last data received, not the start.
+        """
         limit = self.timeout if timeout == -1 else timeout
         task = asyncio.ensure_future(aw)
         if self._lost.is_set():
             task.cancel()
             raise self._lost_error(what)
         lost = asyncio.ensure_future(self._lost.wait())
+        loop = asyncio.get_running_loop()
         try:
-            done, _ = await asyncio.wait(
-                {task, lost}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
-            )
+            while True:
+                done, _ = await asyncio.wait(
+                    {task, lost}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+                )
+                if done or not inactivity or limit is None:
+                    break
+                quiet = loop.time() - self._p.last_data
+                if quiet >= limit:
+                    break
+                limit = max(0.05, (self.timeout if timeout == -1 else timeout or 0) - quiet)
         except BaseException:
             task.cancel()
             lost.cancel()
@@ -545,7 +568,11 @@ class ImapClient:
         if lost in done:
             raise self._lost_error(what)
         self.abort()
-        raise ImapTimeout(f"{self.where}: no answer to {what} within {limit:g}s")
+        raise ImapTimeout(
+            f"{self.where}: no data from the server for {self.timeout:g}s during {what}"
+            if inactivity
+            else f"{self.where}: no answer to {what} within {limit:g}s"
+        )
 
     def _lost_error(self, what: str) -> ImapError:
         if self._p.failure:

@@ -182,16 +182,43 @@ async def sync_folder(
             imap_state.touch(store, account.name, folder)
         return summary
     size = max(1, account.batch_size)
-    for start in range(0, len(uids), size):
-        batch = uids[start : start + size]
-        bodies = await client.fetch_bodies(batch)
-        stored_uids = _commit_batch(store, account, folder, info.uidvalidity, batch, bodies,
-                                    summary)
-        summary.pending = len(uids) - start - len(batch)
-        on_progress(SyncEvent("batch", summary, summary.line()))
-        if account.archive_folder and stored_uids:
-            await _move(store, client, account, folder, info.uidvalidity, stored_uids, summary)
+    batches = [uids[i : i + size] for i in range(0, len(uids), size)]
+    # The next batch's FETCH is sent before this batch is parsed and committed, so the server
+    # reads and sends it while we work. Only the commit moves the stored position.
+    pending: asyncio.Future[dict[int, bytes]] | None = await _start_fetch(client, batches[0])
+    try:
+        for index, batch in enumerate(batches):
+            assert pending is not None
+            bodies = await pending
+            pending = None
+            if index + 1 < len(batches) and not account.archive_folder:
+                pending = await _start_fetch(client, batches[index + 1])
+            stored_uids = _commit_batch(
+                store, account, folder, info.uidvalidity, batch, bodies, summary
+            )
+            summary.pending -= len(batch)
+            on_progress(SyncEvent("batch", summary, summary.line()))
+            if account.archive_folder:
+                if stored_uids:
+                    await _move(
+                        store, client, account, folder, info.uidvalidity, stored_uids, summary
+                    )
+                if index + 1 < len(batches):
+                    pending = await _start_fetch(client, batches[index + 1])
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
     return summary
+
+
+async def _start_fetch(client: ImapClient, batch: list[int]) -> asyncio.Future[dict[int, bytes]]:
+    """Start a FETCH and yield until its command is on the wire (it then runs in background)."""
+    task = asyncio.ensure_future(client.fetch_bodies(batch))
+    for _ in range(3):  # task start → _call → execute → send: a few loop turns
+        await asyncio.sleep(0)
+    return task
 
 
 def _commit_batch(
