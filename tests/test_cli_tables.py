@@ -105,6 +105,8 @@ def test_csv_and_json_exact(db, command, columns, expected):
     if "Successful Sessions" in columns:
         ok_col = columns.index("Successful Sessions")
         assert doc["total"]["successful"] == sum(row[ok_col] for row in expected)
+    else:
+        assert doc["total"]["successful"] == 0
 
 
 def test_policies_table_format_exact(db):

@@ -107,7 +107,7 @@ def test_json_rows_keyed_by_column_and_total():
         "Successful Sessions": 10, "Failed Sessions": 3,
     }]
     fdoc = json.loads("".join(tables.render_json(frows, tables.FailureRow)))
-    assert fdoc["total"] == {"failed": 3}
+    assert fdoc["total"] == {"successful": 0, "failed": 3}
     empty = json.loads("".join(tables.render_json([], tables.OverviewRow)))
     assert empty == {"rows": [], "total": {"successful": 0, "failed": 0}}
 

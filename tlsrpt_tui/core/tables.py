@@ -335,8 +335,8 @@ def render_csv(rows: Iterable[Row], row_type: type[Row]) -> Iterator[str]:
 def render_json(rows: Iterable[Row], row_type: type[Row]) -> Iterator[str]:
     """``{"rows": [...], "total": {"successful": N, "failed": N}}`` streamed in chunks.
 
-    Rows are objects keyed by the column names. The failures table has no success counts, so
-    its total holds only ``failed``.
+    Rows are objects keyed by the column names. The total has the same two keys for every
+    table; failure rows count failed sessions only, so their ``successful`` total is 0.
     """
     totals = Totals()
     yield '{"rows": ['
@@ -345,10 +345,7 @@ def render_json(rows: Iterable[Row], row_type: type[Row]) -> Iterator[str]:
         totals.add(row)
         yield ("\n  " if first else ",\n  ") + json.dumps(row_dict(row), ensure_ascii=False)
         first = False
-    total: dict[str, int] = {}
-    if "Successful Sessions" in row_type.COLUMNS:
-        total["successful"] = totals.successful
-    total["failed"] = totals.failed
+    total = {"successful": totals.successful, "failed": totals.failed}
     yield ("\n" if not first else "") + '], "total": ' + json.dumps(total) + "}\n"
 
 
