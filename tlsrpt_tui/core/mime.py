@@ -114,28 +114,45 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     return data[:i], data[i + 2 :]
 
 
-def _headers(head: bytes, wanted: frozenset[bytes]) -> dict[bytes, list[bytes]]:
-    """Unfolded raw values of the `wanted` headers (lower-case names), in order of appearance."""
-    out: dict[bytes, list[list[bytes]]] = {}
-    current: list[bytes] | None = None
-    for line in head.split(b"\n"):
-        first = line[:1]
-        if first == b" " or first == b"\t":
-            if current is not None:
-                current.append(line)
+def _header_regex(names: frozenset[bytes]) -> re.Pattern[bytes]:
+    alternatives = b"|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(b"\\n(" + alternatives + b")[ \\t]*:", re.IGNORECASE)
+
+
+def _headers(
+    head: bytes, wanted: frozenset[bytes], pattern: re.Pattern[bytes] | None = None
+) -> dict[bytes, list[bytes]]:
+    """Unfolded raw value of the first occurrence of each `wanted` header (lower-case names).
+
+    Report mail carries kilobytes of Received/ARC/DKIM headers folded over a hundred lines;
+    a Python loop over every line costs more than the rest of the parse. Instead one regex
+    pass finds the wanted names at line starts (continuation lines start with white space, so
+    they never match), and only those headers' own continuation lines are walked.
+    """
+    src = b"\n" + head
+    out: dict[bytes, list[bytes]] = {}
+    size = len(src)
+    for m in (pattern or _header_regex(wanted)).finditer(src):
+        name = m.group(1).lower()
+        if name in out:
             continue
-        colon = line.find(b":")
-        if colon <= 0:
-            current = None
-            continue
-        name = line[:colon].rstrip().lower()
-        if name in wanted:
-            current = [line[colon + 1 :]]
-            out.setdefault(name, []).append(current)
-        else:
-            current = None
-    # Unfold: the line break goes, the leading white space of the continuation stays.
-    return {k: [b"".join(v).strip() for v in vals] for k, vals in out.items()}
+        start = end = m.end()
+        while True:
+            nl = src.find(b"\n", end)
+            if nl < 0:
+                end = size
+                break
+            follow = src[nl + 1 : nl + 2]
+            if follow == b" " or follow == b"\t":
+                end = nl + 1
+                continue
+            end = nl
+            break
+        value = src[start:end]
+        if b"\n" in value:  # unfold: the line break goes, the white space stays
+            value = value.replace(b"\n", b"")
+        out[name] = [value.strip()]
+    return out
 
 
 def _text(raw: bytes) -> str:
@@ -198,8 +215,10 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     for m in _PARAM.finditer(";" + rest):
         name, raw = m.group(1).lower(), m.group(2)
         if raw.startswith('"'):
-            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
-        cm = _CONTINUATION.match(name)
+            raw = raw[1:-1]
+            if "\\" in raw:
+                raw = re.sub(r"\\(.)", r"\1", raw)
+        cm = _CONTINUATION.match(name) if "*" in name else None
         if cm:
             pieces.setdefault(cm.group(1), []).append((int(cm.group(2)), raw, bool(cm.group(3))))
         elif name.endswith("*"):
@@ -303,6 +322,8 @@ _WANTED_TOP = frozenset(
     }
 )
 _WANTED_PART = frozenset({b"content-type", b"content-transfer-encoding", b"content-disposition"})
+_TOP_RE = _header_regex(_WANTED_TOP)
+_PART_RE = _header_regex(_WANTED_PART)
 
 
 def _walk(
@@ -330,7 +351,12 @@ def _walk(
         for chunk in _split_multipart(body, boundary):
             head, sub_body = _split_head(chunk)
             _walk(
-                _headers(head, _WANTED_PART), sub_body, parts, depth + 1, max_depth, child_default
+                _headers(head, _WANTED_PART, _PART_RE),
+                sub_body,
+                parts,
+                depth + 1,
+                max_depth,
+                child_default,
             )
         return ctype, params
     cte_vals = entity_head.get(b"content-transfer-encoding")
@@ -349,7 +375,7 @@ def _walk(
 
 def read_message(data: bytes, max_depth: int = 20) -> MailMessage:
     """Parse one RFC 5322 message (CRLF or LF) into headers and leaf parts, in one pass."""
-    if b"\r\n" in data:
+    if b"\r" in data:  # a one-byte test is a memchr; a two-byte search is 10x slower
         data = data.replace(b"\r\n", b"\n")
     data = data.lstrip(b"\n")
     if data.startswith(b"From "):  # a single mbox entry: drop the envelope line
@@ -358,7 +384,7 @@ def read_message(data: bytes, max_depth: int = 20) -> MailMessage:
     head, body = _split_head(data)
     if not _HEADER_START.match(head):
         raise MimeError("no header block")
-    headers = _headers(head, _WANTED_TOP)
+    headers = _headers(head, _WANTED_TOP, _TOP_RE)
     msg = MailMessage(
         subject=_header_text(headers, b"subject"),
         from_=_header_text(headers, b"from"),
