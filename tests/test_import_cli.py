@@ -76,6 +76,13 @@ def test_rejected_and_not_report_inputs_exit_1_with_one_line_each(tmp_path):
 
 def test_usage_errors_exit_2(tmp_path):
     assert run_cli("import", db=tmp_path / "s.db").returncode == 2
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("this is not a database\n" * 100)
+    for command in (["import", tmp_path], ["overview"]):
+        res = run_cli(*command, db=not_a_db)
+        assert res.returncode == 2
+        assert res.stderr.startswith(f"tlsrpt-tui: {not_a_db}: ")
+        assert "Traceback" not in res.stderr
     res = run_cli("import", "--batch-size", "0", tmp_path, db=tmp_path / "s.db")
     assert res.returncode == 2 and "batch-size" in res.stderr
 

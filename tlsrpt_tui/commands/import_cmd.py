@@ -8,9 +8,10 @@ duplicate), 1 when any was rejected or not a report, 2 on usage errors or an unu
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
-from tlsrpt_tui.store.database import Store, StoreError, open_store
+from tlsrpt_tui.store.database import Store, StoreError, default_db_path, open_store
 
 HELP = "import TLS-RPT reports from files, directories, mboxes or Maildirs"
 
@@ -31,6 +32,10 @@ def open_store_arg(args: argparse.Namespace) -> Store | None:
         return open_store(getattr(args, "db", None))
     except (StoreError, OSError) as exc:
         print(f"tlsrpt-tui: {exc}", file=sys.stderr)
+        return None
+    except sqlite3.Error as exc:  # e.g. the file is not an SQLite database
+        print(f"tlsrpt-tui: {args.db or default_db_path()}: cannot use the store: {exc}",
+              file=sys.stderr)
         return None
 
 
