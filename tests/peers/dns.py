@@ -10,8 +10,8 @@ no ``domain-insecure``, ``val-permissive-mode: no``) on another port. The produc
 
 The first zone is the top (it must be ``test.`` or under it); the others are its children.
 Knot hosts them all and answers DS queries from the parent, so the chain of trust is real:
-- ``Zone(name, body)``: signed; the parent gets NS (and no DS → the child is *insecure* unless
-  ``signed`` children get a DS, which these tests do not need);
+- ``Zone(name, body)``: signed child; the parent gets NS and, once Knot made the child's keys,
+  its DS (the parent is rewritten and reloaded with ``knotc``): a secure delegation;
 - ``Zone(name, body, signed=False)``: unsigned child delegated without DS → answers are insecure;
 - ``Zone(name, body, bogus=True)``: signed child whose parent holds a DS that matches no key →
   the validating resolver answers SERVFAIL (bogus) for every name in it.
@@ -31,8 +31,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dns.dnssec
+import dns.exception
 import dns.flags
 import dns.message
+import dns.name
 import dns.query
 import dns.rdatatype
 import pytest
@@ -205,6 +208,7 @@ class DnsPeers:
                 self.stop()
         else:
             raise RuntimeError(f"Knot did not start: {last_error}")
+        self._publish_child_ds(kdir)
         out = subprocess.run(
             ["keymgr", "-c", str(kdir / "knot.conf"), self.zones[0].fqdn, "ds"],
             capture_output=True,
@@ -218,6 +222,59 @@ class DnsPeers:
         ]
         if out.returncode != 0 or not self.top_ds:
             raise RuntimeError(f"keymgr ds failed: {out.stderr.strip() or out.stdout.strip()}")
+
+    def _publish_child_ds(self, kdir: Path) -> None:
+        """Secure delegations: put each signed child's DS (from its served DNSKEY) in its parent.
+
+        Knot made the keys at load time, so the parents are rewritten with the DS records and
+        reloaded (``knotc zone-reload``); then we wait until every DS is served.
+        """
+        children = [
+            z for z in self.zones[1:] if z.signed and not z.bogus and self._parent(z) is not None
+        ]
+        if not children:
+            return
+        extra: dict[str, list[str]] = {}
+        for child in children:
+            q = dns.message.make_query(child.fqdn, dns.rdatatype.DNSKEY)
+            r = dns.query.tcp(q, "127.0.0.1", port=self.knot_port, timeout=5)
+            keys = r.get_rrset(r.answer, dns.name.from_text(child.fqdn), 1, dns.rdatatype.DNSKEY)
+            if keys is None:
+                raise RuntimeError(f"knotd serves no DNSKEY for {child.fqdn}")
+            for key in keys:
+                if key.flags & 1:  # SEP: the key the DS points at
+                    ds = dns.dnssec.make_ds(child.fqdn, key, "SHA256")
+                    parent = self._parent(child)
+                    assert parent is not None
+                    extra.setdefault(parent.fqdn, []).append(f"{child.fqdn} DS {ds.to_text()}")
+        conf = str(kdir / "knot.conf")
+        for parent in self.zones:
+            if parent.fqdn not in extra:
+                continue
+            text = self._zone_text(parent).replace(" 1 3600 600 86400 60", " 2 3600 600 86400 60")
+            path = kdir / "zones" / f"{parent.fqdn}zone"
+            path.write_text(text + "\n".join(extra[parent.fqdn]) + "\n")
+            out = subprocess.run(
+                ["knotc", "-c", conf, "zone-reload", parent.fqdn],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"knotc zone-reload {parent.fqdn}: {out.stderr or out.stdout}")
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        pending = [c.fqdn for c in children]
+        while pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"knotd did not publish the DS of {pending[:3]} in time")
+            name = pending[-1]
+            q = dns.message.make_query(name, dns.rdatatype.DS)
+            with contextlib.suppress(OSError, dns.exception.DNSException):
+                r = dns.query.udp(q, "127.0.0.1", port=self.knot_port, timeout=0.5)
+                if r.get_rrset(r.answer, q.question[0].name, 1, dns.rdatatype.DS) is not None:
+                    pending.pop()
+                    continue
+            time.sleep(0.05)
 
     def _wait_knot(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT

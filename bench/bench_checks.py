@@ -1,0 +1,379 @@
+"""Benchmark: live DNS checks of 200 domains, tlsrpt-tui vs checkdmarc 6.x, side by side.
+
+Run from the repo root, as root (the policy host binds port 443 on a loopback address), with the
+bench venv (it holds checkdmarc and our package, editable):
+
+    bench/.venv/bin/python bench/bench_checks.py [--domains 200] [--delay-ms 25]
+
+Set-up (the same real peers as the tests): Knot serves a signed ``test.`` zone with N healthy
+domains (two MX each, each MX with two DANE-EE TLSA records, TLS-RPT, MTA-STS record and policy),
+Unbound validates it, and an HTTPS policy host (tests/peers/tls.py) serves every policy. A small
+UDP forwarding proxy (a separate process) sits in front of Unbound and holds each answer
+``--delay-ms`` before returning it, because a zero-latency loopback resolver hides the round trips
+that dominate real checks. Both tools ask the same resolver: checkdmarc through its
+``nameservers`` argument, and its policy fetch (requests) through a ``socket.getaddrinfo`` that
+resolves ``.test`` names via that resolver; it trusts the test CA via ``REQUESTS_CA_BUNDLE``.
+
+checkdmarc runs ``check_mta_sts``, ``check_mx`` (with the policy's mx patterns) and
+``check_smtp_tls_reporting`` per domain, one domain after the other, as its ``check_domains``
+does; we run ``check_domains`` (probe off for both: checkdmarc's TLS test is opt-in). Each tool
+runs once to warm Unbound's cache, then is timed with the delay and without; checkdmarc's own
+caches are cleared before each timed run. Verdicts on what both check (TLS-RPT valid, MTA-STS
+valid, MX host set, TLSA present, DNSSEC) are compared and differences listed.
+
+Last, "dead MX + dead policy host ≈ one timeout": one domain whose MX never greets and whose
+policy host accepts TCP but never answers TLS, checked with the probe on.
+Not part of the test suite's pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+
+# -- the delaying UDP proxy (runs in its own process) -----------------------------------
+async def _proxy(listen_port: int, upstream: tuple[str, int], delay: float) -> None:
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
+
+    class Server(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport  # type: ignore[assignment]
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            task = loop.create_task(self.forward(data, addr))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        async def forward(self, data: bytes, addr: tuple[str, int]) -> None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            try:
+                sock.connect(upstream)
+                await loop.sock_sendall(sock, data)
+                reply = await asyncio.wait_for(loop.sock_recv(sock, 65535), 5)
+            except (OSError, TimeoutError):
+                return
+            finally:
+                sock.close()
+            loop.call_later(delay, self.transport.sendto, reply, addr)  # type: ignore[attr-defined]
+
+    async def tcp_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # DNS over TCP (checkdmarc sends its DNSSEC queries this way): same delay per answer.
+        try:
+            while True:
+                size = int.from_bytes(await reader.readexactly(2), "big")
+                query = await reader.readexactly(size)
+                up_r, up_w = await asyncio.open_connection(*upstream)
+                up_w.write(len(query).to_bytes(2, "big") + query)
+                rsize = int.from_bytes(await up_r.readexactly(2), "big")
+                reply = await up_r.readexactly(rsize)
+                up_w.close()
+                await asyncio.sleep(delay)
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    await loop.create_datagram_endpoint(Server, local_addr=("127.0.0.1", listen_port))
+    await asyncio.start_server(tcp_client, "127.0.0.1", listen_port, backlog=256)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+def start_proxy(upstream_port: int, delay_ms: float) -> tuple[subprocess.Popen[str], int]:
+    from peers.dns import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--proxy", str(port), str(upstream_port), str(delay_ms)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise RuntimeError("the delay proxy did not start")
+    return proc, port
+
+
+# -- the TLS peers (their own process, so their threads do not share our GIL) ------------
+def _serve_peers(n: int) -> None:
+    import json
+
+    from peers.tls import TlsPeers
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-tls-"))
+    tls = TlsPeers(tmp)
+    tls.start()
+    dead = socket.socket()
+    dead.bind((tls.block + ".200", 443))
+    dead.listen(64)
+    for i in range(n):
+        d = f"d{i:03d}.test"
+        tls.set_policy(
+            f"mta-sts.{d}",
+            body=f"version: STSv1\nmode: enforce\nmx: mx1.{d}\nmx: mx2.{d}\nmax_age: 604800\n",
+        )
+    info = {
+        "block": tls.block,
+        "https_address": tls.https_address,
+        "smtp": tls.smtp,
+        "ca_file": tls.ca_file,
+        "good_spki_sha256": tls.good_spki_sha256.hex(),
+    }
+    print(json.dumps(info), flush=True)
+    sys.stdin.read()  # until the parent closes our stdin
+    tls.stop()
+    dead.close()
+
+
+class PeersInfo:
+    def __init__(self, data: dict) -> None:
+        self.block = data["block"]
+        self.https_address = data["https_address"]
+        self.smtp = data["smtp"]
+        self.ca_file = data["ca_file"]
+        self.good_spki_sha256 = bytes.fromhex(data["good_spki_sha256"])
+
+
+def start_peers(n: int) -> tuple[subprocess.Popen[str], PeersInfo]:
+    import json
+
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--peers", str(n)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("{"):
+        raise RuntimeError("the TLS peers did not start")
+    return proc, PeersInfo(json.loads(line))
+
+
+# -- zones ------------------------------------------------------------------------------
+def build_zones(n: int, peers, dead_policy_addr: str):  # type: ignore[no-untyped-def]
+    from peers.dns import Zone
+
+    spki = peers.good_spki_sha256.hex()
+    zones = [Zone("test.", "")]
+    domains = []
+    for i in range(n):
+        d = f"d{i:03d}.test"
+        domains.append(d)
+        # Each domain is its own signed zone with a DS in test. (a secure delegation), as
+        # real domains are: checkdmarc looks for the DNSKEY at the registered domain.
+        lines = [
+            f'_smtp._tls.{d}. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@{d}"',
+            f'_mta-sts.{d}. TXT "v=STSv1; id=2026112801"',
+            f"mta-sts.{d}. A {peers.https_address}",
+        ]
+        for j in (1, 2):
+            mx = f"mx{j}.{d}"
+            lines += [
+                f"{d}. MX {10 * j} {mx}.",
+                f"{mx}. A {peers.smtp['good']}",
+                f"_25._tcp.{mx}. TLSA 3 1 1 {spki}",
+                f"_25._tcp.{mx}. TLSA 3 1 1 {'ab' * 32}",
+            ]
+        zones.append(Zone(f"{d}.", "\n".join(lines)))
+    zones[0].body = "\n".join(
+        [
+            '_mta-sts.dead.test. TXT "v=STSv1; id=1"',
+            f"mta-sts.dead.test. A {dead_policy_addr}",
+            "dead.test. MX 10 mx.dead.test.",
+            f"mx.dead.test. A {peers.smtp['silent']}",
+        ]
+    )
+    return zones, domains
+
+
+# -- the two tools ----------------------------------------------------------------------
+def run_ours(domains: list[str], resolver: str, ca_file: str) -> tuple[float, dict]:
+    from tlsrpt_tui.service.checks import CheckOptions, check_domains
+
+    opts = CheckOptions(
+        resolver=resolver, ca_file=ca_file, probe=False, timeout=5.0, allow_private_targets=True
+    )
+    t = time.perf_counter()
+    results = asyncio.run(check_domains(domains, opts))
+    elapsed = time.perf_counter() - t
+    verdicts = {}
+    for r in results:
+        codes = r.codes
+        tlsa = r.records.get("tlsa", {})
+        verdicts[r.domain] = {
+            "tlsrpt_valid": "tlsrpt.ok" in codes,
+            "mta_sts_valid": {"sts.record.ok", "sts.policy.ok"} <= codes,
+            "mx_hosts": sorted(m.split()[1] for m in r.records.get("mx") or []),
+            "tlsa_present": sorted(h for h, v in tlsa.items() if v["records"]),
+            "dnssec": sorted(h for h, v in tlsa.items() if v["state"] in ("secure", "none")),
+        }
+    return elapsed, verdicts
+
+
+def _patch_getaddrinfo(host: str, port: int) -> None:
+    """Make requests (checkdmarc's policy fetch) resolve .test names through our resolver."""
+    import dns.resolver
+
+    res = dns.resolver.Resolver(configure=False)
+    res.nameservers = [host]
+    res.port = port
+    original = socket.getaddrinfo
+
+    def getaddrinfo(name, port_, family=0, type_=0, proto=0, flags=0):  # type: ignore[no-untyped-def]
+        if isinstance(name, str) and name.rstrip(".").endswith(".test"):
+            answer = res.resolve(name, "A")
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", (r.address, int(port_ or 0)))
+                for r in answer
+            ]
+        return original(name, port_, family, type_, proto, flags)
+
+    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+
+
+def run_checkdmarc(domains: list[str], host: str, port: int) -> tuple[float, dict]:
+    import checkdmarc.dnssec as cd_dnssec
+    import checkdmarc.utils as cd_utils
+    import dns.nameserver
+    from checkdmarc.mta_sts import check_mta_sts
+    from checkdmarc.smtp import check_mx
+    from checkdmarc.smtp_tls_reporting import check_smtp_tls_reporting
+
+    for cache in (cd_utils.DNS_CACHE, cd_dnssec.DNSSEC_CACHE, cd_dnssec.DNSKEY_CACHE,
+                  cd_dnssec.TLSA_CACHE):  # fmt: skip
+        cache.clear()
+    _patch_getaddrinfo(host, port)
+    ns = [dns.nameserver.Do53Nameserver(host, port)]
+    verdicts = {}
+    t = time.perf_counter()
+    for d in domains:
+        sts = check_mta_sts(d, nameservers=ns, timeout=5.0)
+        patterns = sts["policy"]["mx"] if sts.get("valid") else None
+        mx = check_mx(d, mta_sts_mx_patterns=patterns, nameservers=ns, timeout=5.0)
+        rpt = check_smtp_tls_reporting(d, nameservers=ns, timeout=5.0)
+        hosts = mx.get("hosts", [])
+        verdicts[d] = {
+            "tlsrpt_valid": bool(rpt.get("valid")),
+            "mta_sts_valid": bool(sts.get("valid")),
+            "mx_hosts": sorted(h["hostname"] for h in hosts),
+            "tlsa_present": sorted(h["hostname"] for h in hosts if h.get("tlsa")),
+            "dnssec": sorted(h["hostname"] for h in hosts if h.get("dnssec")),
+            "_raw": (sts, mx, rpt),
+        }
+    return time.perf_counter() - t, verdicts
+
+
+def diff_verdicts(ours: dict, theirs: dict) -> list[str]:
+    out = []
+    for d in sorted(ours):
+        for key, value in ours[d].items():
+            if theirs[d].get(key) != value:
+                out.append(f"{d} {key}: tlsrpt-tui={value!r} checkdmarc={theirs[d].get(key)!r}")
+    return out
+
+
+def dead_domain(resolver: str, ca_file: str, timeout: float) -> tuple[float, set[str]]:
+    from tlsrpt_tui.service.checks import CheckOptions, check_domain
+
+    opts = CheckOptions(
+        resolver=resolver, ca_file=ca_file, timeout=timeout, allow_private_targets=True
+    )
+    t = time.perf_counter()
+    status = asyncio.run(check_domain("dead.test", opts))
+    return time.perf_counter() - t, status.codes
+
+
+# -- main -------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--domains", type=int, default=200)
+    parser.add_argument("--delay-ms", type=float, default=25.0)
+    parser.add_argument("--dead-timeout", type=float, default=3.0)
+    parser.add_argument("--proxy", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--peers", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.peers is not None:
+        _serve_peers(args.peers)
+        return 0
+    if args.proxy:
+        asyncio.run(_proxy(int(args.proxy[0]), ("127.0.0.1", int(args.proxy[1])),
+                           float(args.proxy[2]) / 1000))  # fmt: skip
+        return 0
+    try:
+        import checkdmarc  # noqa: F401
+    except ImportError:
+        sys.exit("checkdmarc is not importable: run with bench/.venv/bin/python")
+    logging.disable(logging.WARNING)
+    from peers.dns import DnsPeers
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-checks-"))
+    peers_proc, tls = start_peers(args.domains)
+    os.environ["REQUESTS_CA_BUNDLE"] = tls.ca_file
+    zones, domains = build_zones(args.domains, tls, tls.block + ".200")
+    dnsp = DnsPeers(tmp / "dns", zones)
+    proxy = None
+    try:
+        t = time.perf_counter()
+        dnsp.start()
+        print(f"Knot+Unbound up in {time.perf_counter() - t:.1f} s, {len(domains)} domains")
+        proxy, pport = start_proxy(dnsp.unbound_port, args.delay_ms)
+        direct = dnsp.resolver
+        # Warm Unbound's cache with both tools' queries (not timed).
+        run_ours(domains, direct, tls.ca_file)
+        run_checkdmarc(domains, "127.0.0.1", dnsp.unbound_port)
+        rows = []
+        for label, (host, port) in (
+            (f"{args.delay_ms:g} ms delay", ("127.0.0.1", pport)),
+            ("no delay", ("127.0.0.1", dnsp.unbound_port)),
+        ):
+            ours_t, ours_v = run_ours(domains, f"{host}:{port}", tls.ca_file)
+            theirs_t, theirs_v = run_checkdmarc(domains, host, port)
+            rows.append((label, ours_t, theirs_t, diff_verdicts(ours_v, theirs_v)))
+        print()
+        print(f"{'resolver':<14} {'tlsrpt-tui':>11} {'checkdmarc':>11} {'ratio':>8}")
+        for label, ours_t, theirs_t, _ in rows:
+            print(f"{label:<14} {ours_t:>10.2f}s {theirs_t:>10.2f}s {theirs_t / ours_t:>7.1f}x")
+        print(f"(per domain with delay: ours {rows[0][1] / len(domains) * 1000:.1f} ms, "
+              f"checkdmarc {rows[0][2] / len(domains) * 1000:.0f} ms)")  # fmt: skip
+        for label, _, _, diffs in rows:
+            print(f"\nverdict differences ({label}): {len(diffs)}")
+            for line in diffs[:20]:
+                print("  " + line)
+        took, codes = dead_domain(direct, tls.ca_file, args.dead_timeout)
+        print(
+            f"\ndead MX + dead policy host, timeout {args.dead_timeout:g} s: {took:.2f} s "
+            f"({took / args.dead_timeout:.2f} timeouts; sequential would be "
+            f"{2 * args.dead_timeout:g} s)"
+        )
+        print("  codes: " + ", ".join(sorted(codes)))
+    finally:
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(5)
+        dnsp.stop()
+        assert peers_proc.stdin is not None
+        peers_proc.stdin.close()
+        peers_proc.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
