@@ -360,3 +360,41 @@ def test_cli_usage_errors(tmp_path: Path, dovecot: Dovecot) -> None:  # noqa: F8
     )
     assert res.returncode == 1
     assert f"environment variable {PASSWORD_ENV} (password_env) is not set" in res.stderr
+
+
+def test_cli_watch_ingests_new_mail_and_stops_on_ctrl_c(
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    dovecot.append([google_report(1)])
+    cfg = tmp_path / "config.toml"
+    _write_config(cfg, dovecot, batch_size=50)
+    db = tmp_path / "w.sqlite3"
+    proc = subprocess.Popen(
+        _cli("sync", "--watch", "--config", str(cfg), "--db", str(db)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, PASSWORD_ENV: dovecot.password},
+        cwd=REPO,
+    )
+    assert proc.stderr is not None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline().decode()
+            if ("watching" in line and "INBOX" in line) or not line:
+                break
+        assert "INBOX: watching" in line
+        dovecot.append([google_report(2)])
+        deadline = time.monotonic() + 15
+        reports = 0
+        while time.monotonic() < deadline and reports < 2:
+            time.sleep(0.2)
+            with Store(db) as store:
+                reports = count(store, "reports")
+        assert reports == 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert b"total: 1 seen, 1 new" in out

@@ -315,3 +315,33 @@ async def test_archive_moves_only_committed_batches_and_retries_owed_moves(
         assert len(dovecot.uids()) == expected["not_report"]
         # Archived mail is not marked \Seen either.
         assert all("\\Seen" not in f for f in dovecot.flags("Archive").values())
+
+
+async def test_a_message_that_crashes_the_parser_is_stored_rejected_and_passed(
+    dovecot: Dovecot,  # noqa: F811
+    account_for: Callable[..., AccountSettings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tlsrpt_tui.core import parse
+
+    real = parse.parse_bytes
+
+    def fragile(data: bytes, source: str, *args: object, **kw: object):  # type: ignore[no-untyped-def]
+        if b"<tlsrpt-2@" in data:
+            raise RecursionError("parser bug (simulated)")
+        return real(data, source, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parse, "parse_bytes", fragile)
+    dovecot.append([google_report(1), google_report(2), microsoft_report(3)])
+    with open_store(tmp_path / "s.sqlite3") as store:
+        summary = await sync_account(store, account_for())
+        assert (summary.total("new"), summary.total("rejected")) == (2, 1)
+        err = store.conn.execute(
+            "SELECT error FROM raw_inputs WHERE status = 'rejected'"
+        ).fetchone()[0]
+        assert err == (
+            "internal error while reading this input: RecursionError: parser bug (simulated)"
+        )
+        # The queue moved past it: the next sync has nothing to do.
+        assert (await sync_account(store, account_for())).total("seen") == 0
