@@ -345,3 +345,21 @@ async def test_a_message_that_crashes_the_parser_is_stored_rejected_and_passed(
         )
         # The queue moved past it: the next sync has nothing to do.
         assert (await sync_account(store, account_for())).total("seen") == 0
+
+
+async def test_non_ascii_folder_names_and_archive_folder_checks(
+    dovecot: Dovecot,  # noqa: F811
+    account_for: Callable[..., AccountSettings],
+    tmp_path: Path,
+) -> None:
+    # "Rapports/Reçus" in IMAP's modified UTF-7, spelled out (RFC 3501 §5.1.3).
+    dovecot.create("Rapports/Re&AOc-us")
+    dovecot.append([google_report(1), ordinary_mail(2)], folder="Rapports/Re&AOc-us")
+    acct = account_for(folders=("Rapports/Reçus",), archive_folder="Archivé")
+    with open_store(tmp_path / "s.sqlite3") as store:
+        summary = await sync_account(store, acct)
+        assert (summary.total("new"), summary.total("not_report")) == (1, 1)
+        assert len(dovecot.uids("Archiv&AOk-")) == 1  # created on first move (TRYCREATE)
+        assert len(dovecot.uids("Rapports/Re&AOc-us")) == 1
+        with pytest.raises(ImapError, match="archive_folder 'INBOX' is also in folders"):
+            await sync_account(store, account_for(archive_folder="INBOX"))

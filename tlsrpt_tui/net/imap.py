@@ -86,6 +86,32 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def mailbox_name(name: str) -> str:
+    """A folder name as IMAP wants it on the wire: modified UTF-7 (RFC 3501 §5.1.3), quoted.
+
+    Without this a folder such as "Rapports/Reçus" would be sent as raw UTF-8, which servers
+    that have not enabled UTF8=ACCEPT reject or misread.
+    """
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(raw).decode("ascii").rstrip("=").replace("/", ",")
+                       + "-")
+            pending.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return quote("".join(out))
+
+
 def uid_set(uids: Iterable[int]) -> str:
     """Compress sorted UIDs into an IMAP sequence set: ``1:3,7,9:10``."""
     out: list[str] = []
@@ -344,7 +370,7 @@ class ImapClient:
     async def select(self, folder: str, *, readonly: bool = True) -> FolderInfo:
         """EXAMINE (read-only: the server cannot set \\Seen) or SELECT when we must move mail."""
         name = "EXAMINE" if readonly else "SELECT"
-        cmd = _aio.Command(name, self._p.new_tag(), quote(folder))
+        cmd = _aio.Command(name, self._p.new_tag(), mailbox_name(folder))
         resp = await self._exec(name, cmd)
         if resp.result != "OK":
             raise ImapProtocolError(f"{self.where}: cannot open folder {folder!r}: {_text(resp)}")
@@ -454,11 +480,12 @@ class ImapClient:
             raise ImapProtocolError(f"{self.where}: UID EXPUNGE failed: {_text(resp)}")
 
     async def _exec_move(self, name: str, uset: str, folder: str) -> Any:
-        cmd = _aio.Command(name, self._p.new_tag(), uset, quote(folder), prefix="UID")
+        box = mailbox_name(folder)
+        cmd = _aio.Command(name, self._p.new_tag(), uset, box, prefix="UID")
         resp = await self._exec(f"UID {name}", cmd)
         if resp.result == "NO" and b"TRYCREATE" in bytes(resp.lines[-1]):
-            await self._exec("CREATE", _aio.Command("CREATE", self._p.new_tag(), quote(folder)))
-            cmd = _aio.Command(name, self._p.new_tag(), uset, quote(folder), prefix="UID")
+            await self._exec("CREATE", _aio.Command("CREATE", self._p.new_tag(), box))
+            cmd = _aio.Command(name, self._p.new_tag(), uset, box, prefix="UID")
             resp = await self._exec(f"UID {name}", cmd)
         return resp
 

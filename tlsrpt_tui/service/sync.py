@@ -151,6 +151,12 @@ async def sync_folder(
 ) -> FolderSummary:
     """Bring one folder up to date on an authenticated connection."""
     summary = summary or FolderSummary(account.name, folder)
+    if account.archive_folder is not None and account.archive_folder in account.folders:
+        # Moving a folder's mail into a folder we also sync would fetch it again every time.
+        raise ImapError(
+            f"account {account.name}: archive_folder {account.archive_folder!r} is also in "
+            "folders; choose a folder that is not synced"
+        )
     readonly = account.archive_folder is None
     if select or client.selected is None or client.selected.name != folder:
         info = await client.select(folder, readonly=readonly)
