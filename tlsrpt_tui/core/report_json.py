@@ -260,8 +260,8 @@ def _policy_strings(value: Any, path: str, ptype: PolicyType) -> tuple[str, ...]
         stripped = item.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
             try:
-                inner = json.loads(stripped)
-            except (ValueError, RecursionError):
+                inner = orjson.loads(stripped)
+            except orjson.JSONDecodeError:
                 inner = None
             if isinstance(inner, list) and all(isinstance(x, str) for x in inner):
                 out.extend(x.strip() for x in inner if x.strip())
