@@ -363,3 +363,25 @@ async def test_non_ascii_folder_names_and_archive_folder_checks(
         assert len(dovecot.uids("Rapports/Re&AOc-us")) == 1
         with pytest.raises(ImapError, match="archive_folder 'INBOX' is also in folders"):
             await sync_account(store, account_for(archive_folder="INBOX"))
+
+
+async def test_idle_returns_on_timeout_and_on_push(dovecot: Dovecot) -> None:  # noqa: F811
+    from tlsrpt_tui.net.imap import IDLE_MAX_SECONDS, ImapClient
+
+    assert IDLE_MAX_SECONDS == 25 * 60
+    client = await ImapClient.connect(
+        dovecot.host, dovecot.imaps_port, ca_file=str(dovecot.ca_file)
+    )
+    async with client:
+        await client.login(dovecot.user, dovecot.password)
+        await client.select("INBOX")
+        t0 = time.monotonic()
+        assert await client.idle(0.5) is False  # nothing happened: DONE after the time is up
+        assert 0.4 < time.monotonic() - t0 < 3
+        # The connection is usable after DONE, and a push ends the IDLE early.
+        assert await client.uids_from(1) == []
+        waiter = asyncio.create_task(client.idle(30))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(dovecot.append, [ordinary_mail(1)])
+        assert await asyncio.wait_for(waiter, 10) is True
+        assert await client.uids_from(1) == [1]

@@ -516,7 +516,9 @@ class ImapClient:
                 raise ImapProtocolError(f"{self.where}: IDLE refused: {_text(resp)}")
             pushed = False
             try:
-                lines = await self._call("IDLE", p.idle_queue.get(), timeout=seconds)
+                lines = await self._call(
+                    "IDLE", p.idle_queue.get(), timeout=seconds, abort_on_timeout=False
+                )
                 pushed = bool(lines)
             except ImapTimeout:
                 pushed = False
@@ -547,6 +549,7 @@ class ImapClient:
         *,
         timeout: float | None = -1,
         inactivity: bool = False,
+        abort_on_timeout: bool = True,
     ) -> T:
         """Await ``aw`` but give up as soon as the connection drops, or after ``timeout``.
 
@@ -594,7 +597,8 @@ class ImapClient:
             await task
         if lost in done:
             raise self._lost_error(what)
-        self.abort()
+        if abort_on_timeout:  # a command left hanging: the connection's state is unknown
+            self.abort()
         raise ImapTimeout(
             f"{self.where}: no data from the server for {self.timeout:g}s during {what}"
             if inactivity
