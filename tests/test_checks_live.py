@@ -179,6 +179,12 @@ def cases(peers: TlsPeers) -> list[Case]:
             mx=[("mx1.mxselfsigned.test", "self-signed", None)],
         ),
         Case(
+            "stscname",
+            GOOD,
+            sts=[],
+            extra=['_mta-sts.stscname.test. CNAME _mta-sts.good.test.'],
+        ),
+        Case(
             "mxsilent",
             {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.unreachable"},
             sts=no_sts,
@@ -253,6 +259,8 @@ def world(tls_peers: TlsPeers, dns_peers_factory) -> Iterator[World]:  # noqa: F
         "dead.test. MX 10 mx.dead.test.",
         f"mx.dead.test. A {tls_peers.smtp['silent']}",
     ]
+    big = " ".join(f'"{i:03d}{"x" * 200}"' for i in range(10))  # > 1232 bytes: TCP fallback
+    top.append(f"big.test. TXT {big}")
     dns = dns_peers_factory(
         [
             Zone("test.", "\n".join(top)),
@@ -375,3 +383,50 @@ def test_cli_check_json(world: World, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert usage.returncode == 2 and "bad..name" in usage.stderr
+
+
+def test_cname_at_mta_sts_is_followed(results: dict[str, DomainStatus]) -> None:
+    rec = results["stscname.test"].records
+    assert rec["sts_cname"] == ["_mta-sts.good.test"]
+    assert rec["sts_id"] == "20261128"
+
+
+def test_resolver_outcomes(world: World) -> None:
+    """Answer (secure or not), Missing (secure denial) and Failed are told apart; big → TCP."""
+    from tlsrpt_tui.net.dns import Answer, Failed, Missing, Resolver
+
+    async def go() -> list:
+        res = Resolver(world.dns.resolver, timeout=TIMEOUT)
+        return await asyncio.gather(
+            res.lookup("big.test", "TXT"),
+            res.lookup("nothing-here.test", "TXT"),
+            res.lookup("good.test", "AAAA"),
+            res.lookup("_25._tcp.mx.insecure.test", "TLSA"),
+            res.lookup("mx.bogus.test", "A"),
+            Resolver(f"{world.tls.smtp['refused']}:53", timeout=0.5).lookup("good.test", "A"),
+        )
+
+    big, nx, nodata, insecure, bogus, dead = asyncio.run(go())
+    assert isinstance(big, Answer) and big.secure
+    assert big.texts[0].startswith("000x") and len(big.texts[0]) == 10 * 203
+    assert isinstance(nx, Missing) and nx.nxdomain and nx.secure
+    assert isinstance(nodata, Missing) and not nodata.nxdomain and nodata.secure
+    assert isinstance(insecure, Answer) and not insecure.secure
+    assert isinstance(bogus, Failed) and bogus.reason == "servfail"
+    assert isinstance(dead, Failed)
+    assert dead.reason == "timeout" or dead.reason.startswith("network:")
+
+
+def test_check_is_cancellable(world: World) -> None:
+    """Cancelling a check stops every step at once (the dead domain would take a timeout)."""
+
+    async def go() -> float:
+        task = asyncio.create_task(check_domain("dead.test", world.options()))
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - started
+
+    assert asyncio.run(go()) < 0.5
