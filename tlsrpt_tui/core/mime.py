@@ -283,7 +283,7 @@ def _find_delimiter(body: bytes, delim: bytes, start: int) -> int:
         pos = i + 1
 
 
-def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
+def _split_multipart(body: bytes, boundary: str, max_parts: int) -> list[bytes]:
     delim = b"--" + boundary.encode("utf-8", "replace")
     pos = _find_delimiter(body, delim, 0)
     if pos < 0:
@@ -299,6 +299,8 @@ def _split_multipart(body: bytes, boundary: str) -> list[bytes]:
             break
         start = eol + 1
         nxt = _find_delimiter(body, delim, eol)
+        if len(parts) >= max_parts:  # before slicing: 100k tiny parts must not cost 100k copies
+            raise MimeError(f"more than {max_parts} MIME parts")
         if nxt < 0:  # no close delimiter: take the rest (truncated mail stays readable)
             parts.append(body[start:])
             break
@@ -333,7 +335,14 @@ def _walk(
     depth: int,
     max_depth: int,
     default_type: str = "text/plain",
+    *,
+    max_parts: int = 1000,
+    seen: list[int] | None = None,
 ) -> tuple[str, dict[str, str]]:
+    if seen is not None:  # entities in the whole message, empty nested multiparts included
+        seen[0] += 1
+        if seen[0] > max_parts:
+            raise MimeError(f"more than {max_parts} MIME parts")
     raw_ct = entity_head.get(b"content-type")
     if raw_ct:
         ctype, params = parse_content_type(_text(raw_ct[0]))
@@ -348,7 +357,7 @@ def _walk(
         if depth >= max_depth:
             raise MimeError(f"multipart nested deeper than {max_depth} levels")
         child_default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
-        for chunk in _split_multipart(body, boundary):
+        for chunk in _split_multipart(body, boundary, max_parts):
             head, sub_body = _split_head(chunk)
             _walk(
                 _headers(head, _WANTED_PART, _PART_RE),
@@ -357,6 +366,8 @@ def _walk(
                 depth + 1,
                 max_depth,
                 child_default,
+                max_parts=max_parts,
+                seen=seen,
             )
         return ctype, params
     cte_vals = entity_head.get(b"content-transfer-encoding")
@@ -373,8 +384,12 @@ def _walk(
     return ctype, params
 
 
-def read_message(data: bytes, max_depth: int = 20) -> MailMessage:
-    """Parse one RFC 5322 message (CRLF or LF) into headers and leaf parts, in one pass."""
+def read_message(data: bytes, max_depth: int = 20, max_parts: int = 1000) -> MailMessage:
+    """Parse one RFC 5322 message (CRLF or LF) into headers and leaf parts, in one pass.
+
+    ``max_parts`` bounds the MIME entities of the message: a 50 MB mail of 100k empty parts
+    would otherwise cost seconds and hundreds of MB of part objects.
+    """
     if b"\r" in data:  # a one-byte test is a memchr; a two-byte search is 10x slower
         data = data.replace(b"\r\n", b"\n")
     data = data.lstrip(b"\n")
@@ -394,7 +409,9 @@ def read_message(data: bytes, max_depth: int = 20) -> MailMessage:
         tls_report_submitter=_header_text(headers, b"tls-report-submitter"),
         has_dkim_signature=b"dkim-signature" in headers,
     )
-    msg.content_type, msg.params = _walk(headers, body, msg.parts, 0, max_depth)
+    msg.content_type, msg.params = _walk(
+        headers, body, msg.parts, 0, max_depth, max_parts=max_parts, seen=[0]
+    )
     return msg
 
 

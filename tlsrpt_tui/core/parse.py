@@ -19,6 +19,7 @@ import io
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tlsrpt_tui.core.mime import (
@@ -60,6 +61,8 @@ class Limits:
     max_nesting: int = 4
     #: Depth of nested multiparts in one mail.
     max_mime_depth: int = 20
+    #: MIME entities (parts, nested multiparts included) in one mail.
+    max_mime_parts: int = 1000
 
 
 DEFAULT_LIMITS = Limits()
@@ -139,8 +142,18 @@ def _gunzip(data: bytes, limits: Limits) -> bytes:
         data = rest
 
 
-def _unzip(data: bytes, limits: Limits) -> list[tuple[str, bytes | str]]:
-    """Members of a zip as (name, bytes) or (name, error); member names are labels only."""
+def _unzip(data: bytes, limits: Limits) -> Iterator[tuple[str, bytes | str]]:
+    """Members of a zip as (name, bytes) or (name, error); member names are labels only.
+
+    Members are inflated one at a time as the caller asks for them, so a zip of 100 members
+    of 19 MiB each never holds more than one of them in memory.
+    """
+    # Every central-directory entry starts with this signature; counting them first keeps
+    # zipfile from building a ZipInfo per entry (~600 bytes each) for a zip of 500k members.
+    # (Directories do not count against the limit below, hence the generous margin here.)
+    entries = data.count(b"PK\x01\x02")
+    if entries > 10 * limits.max_zip_members:
+        raise _Reject(f"zip has {entries} members, over the {limits.max_zip_members} limit")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
@@ -150,8 +163,13 @@ def _unzip(data: bytes, limits: Limits) -> list[tuple[str, bytes | str]]:
         raise _Reject(f"zip has {len(infos)} members, over the {limits.max_zip_members} limit")
     if not infos:
         raise _Reject("zip archive is empty")
+    return _zip_members(zf, infos, limits)
+
+
+def _zip_members(
+    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits
+) -> Iterator[tuple[str, bytes | str]]:
     limit = limits.max_report_bytes
-    out: list[tuple[str, bytes | str]] = []
     for info in infos:
         name = info.filename
         try:
@@ -164,16 +182,20 @@ def _unzip(data: bytes, limits: Limits) -> list[tuple[str, bytes | str]]:
                     buf += chunk
                     if len(buf) > limit:
                         raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
-            out.append((name, bytes(buf)))
         except _Reject as e:
-            out.append((name, str(e)))
+            yield name, str(e)
+            continue
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
-            out.append((name, f"zip member corrupt ({e})"))
+            yield name, f"zip member corrupt ({e})"
+            continue
         except NotImplementedError as e:
-            out.append((name, f"unsupported zip compression ({e})"))
+            yield name, f"unsupported zip compression ({e})"
+            continue
         except RuntimeError as e:  # encrypted members
-            out.append((name, f"cannot read zip member ({e})"))
-    return out
+            yield name, f"cannot read zip member ({e})"
+            continue
+        yield name, bytes(buf)
+        del buf
 
 
 def _b64(data: bytes) -> bytes:
@@ -197,6 +219,9 @@ class _Found:
     reports: list[Report]
     part_errors: list[str]
     mode: str = ANY_KEY
+    #: JSON bytes decoded so far for this input: all reports of one input share
+    #: max_report_bytes, so 100 zip members of 19 MiB each cannot add up to 2 GB of objects.
+    json_bytes: int = 0
 
 
 def _payload_reports(
@@ -209,6 +234,13 @@ def _payload_reports(
     """
     kind = sniff(data)
     if kind == "json":
+        found.json_bytes += len(data)
+        if found.json_bytes > limits.max_report_bytes:
+            if len(data) > limits.max_report_bytes:
+                raise _Reject(f"report size exceeds {_size(limits.max_report_bytes)} limit")
+            raise _Reject(
+                f"reports of this input exceed {_size(limits.max_report_bytes)} in total"
+            )
         try:
             obj = load_json(data, limits.max_json_depth)
             if found.mode != LABELLED and not looks_like_tlsrpt(obj):
@@ -293,7 +325,7 @@ def _candidate(part: MimePart, sure: bool) -> bool:
 
 def _mail_reports(data: bytes, limits: Limits) -> tuple[list[Report], list[str]]:
     try:
-        msg = read_message(data, limits.max_mime_depth)
+        msg = read_message(data, limits.max_mime_depth, limits.max_mime_parts)
     except MimeError as e:
         raise _Reject(f"mail: {e}") from None
     sure = _is_tlsrpt_mail(msg)
