@@ -15,7 +15,7 @@ import sys
 
 HELP = "check the live DNS/TLS set-up of domains (TLS-RPT, MTA-STS, MX, DANE, STARTTLS)"
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _GLYPH = {"ok": "✓", "info": "i", "warning": "!", "error": "✗"}
 
 
