@@ -190,9 +190,25 @@ def test_datetimes_are_stored_as_sortable_utc_text(tmp_path):
 def test_stored_dedup_sender_matches_the_models_dedup_key():
     parsed = parse_bytes(to_mail(_rep(org="  Mixed CASE Org "), submitter="Sub.Example"), "m.eml")
     [rep] = parsed.reports
-    assert db.dedup_who(rep) == rep.dedup_key[0] == "sub.example"
+    assert db.dedup_who(rep) == rep.dedup_key[0] == "mixed case org"
     no_sub = parse_bytes(to_json(_rep(org="  Mixed CASE Org ")), "r.json").reports[0]
     assert db.dedup_who(no_sub) == no_sub.dedup_key[0] == "mixed case org"
+    no_org = parse_bytes(to_mail(_rep(org=""), submitter="Sub.Example"), "n.eml").reports[0]
+    assert db.dedup_who(no_org) == no_org.dedup_key[0] == "sub.example"
+
+
+def test_same_report_by_mail_and_as_json_file_is_one_report(tmp_path):
+    """The mail's submitter header differs from the JSON organization; the JSON decides."""
+    rep = _rep(org="Example Sender Inc.", rid="cross-channel")
+    with Store(tmp_path / "s.db") as store:
+        first = ingest_stream(store, [_raw(to_mail(rep, submitter="sender.example"))])
+        second = ingest_stream(store, [_raw(to_json(rep))])
+        count = store.conn.execute("SELECT count(*) FROM reports").fetchone()[0]
+    assert (first.line(), second.line()) == (
+        "1 new, 0 duplicate, 0 rejected",
+        "0 new, 1 duplicate, 0 rejected",
+    )
+    assert count == 1
 
 
 def test_counts_beyond_64_bits_reject_the_input_not_the_batch(tmp_path):

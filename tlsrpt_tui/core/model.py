@@ -87,8 +87,13 @@ class Report:
 
     @property
     def dedup_key(self) -> tuple[str, str, str, str]:
-        """(submitter or organization, report-id, start, end): the same report sent twice."""
-        who = (self.submitter or self.organization).strip().lower()
+        """(organization, report-id, start, end): the same report sent twice.
+
+        The JSON's organization-name is used rather than the TLS-Report-Submitter header, because
+        the same report imported once from its mail and once as a bare JSON file has only the
+        JSON in common; the submitter stands in only when a sender leaves the organization empty.
+        """
+        who = (self.organization.strip() or self.submitter or "").strip().lower()
         return (who, self.report_id, self.start.isoformat(), self.end.isoformat())
 
 

@@ -239,8 +239,8 @@ def iter_input_pks(store: Store) -> Iterator[int]:
 
 
 def dedup_who(report: Report) -> str:
-    """The first element of ``Report.dedup_key`` (lower-cased submitter or organization)."""
-    return (report.submitter or report.organization).strip().lower()
+    """The first element of ``Report.dedup_key`` (lower-cased organization, else submitter)."""
+    return report.dedup_key[0]
 
 
 def policy_domains_text(report: Report) -> str:

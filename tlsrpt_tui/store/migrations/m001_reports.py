@@ -17,7 +17,7 @@ Design notes (why the schema looks like this):
 - Datetimes are ISO 8601 UTC text (``2026-05-11T00:00:00+00:00``): they sort as text, the
   first ten characters are the UTC date, and they equal ``Report.dedup_key``'s spelling.
 - The de-duplication key is UNIQUE(dedup_who, report_id, start, end) with dedup_who =
-  lower(submitter or organization), as in ``Report.dedup_key``.
+  lower(organization, else submitter), as in ``Report.dedup_key``.
 """
 
 SQL = """
