@@ -298,7 +298,10 @@ class TlsrptApp(App[int]):
 
         for screen in self.screen_stack:
             if isinstance(screen, DashboardScreen):
-                screen.refresh_data()
+                try:
+                    screen.refresh_data()
+                except Exception as exc:  # a refresh problem must not take the app down
+                    self.notify(f"could not refresh the inbox: {exc}", severity="error")
         if message.count:
             self.notify(f"{message.count} new report(s)")
 

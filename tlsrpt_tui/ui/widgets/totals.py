@@ -37,13 +37,24 @@ class DomainTotals(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.totals = list(totals)
         self.days = days
+        #: bumped on each rebuild: widget ids of the old set may still be mounted meanwhile
+        self.generation = 0
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"Last {self.days} days", style="bold"), classes="totals-title")
+        yield from self._widgets()
+
+    def _widgets(self) -> list[Static | Sparkline]:
+        g = self.generation
+        out: list[Static | Sparkline] = [
+            Static(Text(f"Last {self.days} days", style="bold"), classes="totals-title")
+        ]
         for i, t in enumerate(self.totals):
-            yield Static(self._label(t), id=f"totals-{i}", classes="totals-label")
-            yield Sparkline(list(t.daily_ok), id=f"spark-ok-{i}", classes="ok")
-            yield Sparkline(list(t.daily_failed), id=f"spark-failed-{i}", classes="failed")
+            out.append(Static(self._label(t), id=f"totals-{g}-{i}", classes="totals-label"))
+            out.append(Sparkline(list(t.daily_ok), id=f"spark-ok-{g}-{i}", classes="ok"))
+            out.append(
+                Sparkline(list(t.daily_failed), id=f"spark-failed-{g}-{i}", classes="failed")
+            )
+        return out
 
     @staticmethod
     def _label(t: DomainTotal) -> Text:
@@ -58,11 +69,13 @@ class DomainTotals(Vertical):
         totals = list(totals)
         if [t.domain for t in totals] != [t.domain for t in self.totals]:
             self.totals = totals
+            self.generation += 1
             self.remove_children()
-            self.mount_all(list(self.compose()))
+            self.mount_all(self._widgets())
             return
         self.totals = totals
+        g = self.generation
         for i, t in enumerate(totals):
-            self.query_one(f"#totals-{i}", Static).update(self._label(t))
-            self.query_one(f"#spark-ok-{i}", Sparkline).data = list(t.daily_ok)
-            self.query_one(f"#spark-failed-{i}", Sparkline).data = list(t.daily_failed)
+            self.query_one(f"#totals-{g}-{i}", Static).update(self._label(t))
+            self.query_one(f"#spark-ok-{g}-{i}", Sparkline).data = list(t.daily_ok)
+            self.query_one(f"#spark-failed-{g}-{i}", Sparkline).data = list(t.daily_failed)

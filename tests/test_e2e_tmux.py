@@ -1,0 +1,171 @@
+"""End-to-end: the INSTALLED ``tlsrpt-tui`` in tmux, driven by send-keys, read by capture-pane.
+
+One run on the bundled demo (no network); one against real peers on loopback: Dovecot holding
+TLS-RPT mail (the app's IMAP watch fetches it into the inbox) and Knot + Unbound serving a
+DNSSEC-signed zone (the app's live check fills the DNS status panel). tmux runs on its own
+socket, so nothing outside the test is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from peers.dns import Zone, dns_peers_factory  # noqa: F401  (session fixture)
+from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
+from peers.tlsrpt_mail import google_report, microsoft_report, unreadable_report
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parent.parent
+EXE = REPO / ".venv" / "bin" / "tlsrpt-tui"
+
+
+class Tmux:
+    """A tmux server on a private socket running one command at 80x24 (the app's minimum)."""
+
+    def __init__(self, command: str, env: dict[str, str] | None = None) -> None:
+        if shutil.which("tmux") is None:
+            raise RuntimeError("tmux is not installed")
+        self.socket = f"tlsrpt-e2e-{uuid.uuid4().hex[:8]}"
+        self.session = "app"
+        prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        wrapped = f"env TERM=xterm-256color {prefix} {command}; echo EXITED $?; sleep 120"
+        self._tmux("new-session", "-d", "-s", self.session, "-x", "80", "-y", "24", wrapped)
+
+    def _tmux(self, *args: str) -> str:
+        proc = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"tmux {args[0]} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self._tmux("send-keys", "-t", self.session, key)
+            time.sleep(0.15)
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", self.session)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            try:
+                text = self.screen()
+            except RuntimeError as exc:
+                raise AssertionError(
+                    f"{exc} while waiting for {what}; last screen:\n{text}"
+                ) from None
+            if predicate(text):
+                return text
+            time.sleep(0.25)
+        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{text}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
+                       timeout=20, check=False)
+
+
+@pytest.fixture
+def tmux_factory() -> Iterator[Callable[..., Tmux]]:
+    started: list[Tmux] = []
+
+    def start(command: str, env: dict[str, str] | None = None) -> Tmux:
+        t = Tmux(command, env)
+        started.append(t)
+        return t
+
+    yield start
+    for t in started:
+        t.close()
+
+
+def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux]) -> None:
+    assert EXE.exists(), f"{EXE.name} is not installed in .venv"
+    tui = tmux_factory(f"{shlex.quote(str(EXE))} --demo")
+    text = tui.wait_for(
+        lambda s: "Dashboard" in s and "STARTTLS mx2.example.net" in s and "unreadable" in s,
+        60,
+        "the dashboard with the stored checks and the unreadable message",
+    )
+    assert "Google Inc." in text and "Microsoft Cor" in text  # 80 columns: names are cut
+    tui.keys("Down", "Enter")
+    text = tui.wait_for(lambda s: "Report-ID" in s, 20, "the report screen")
+    assert "Date range" in text and "Policies" in text
+    tui.keys("Enter")
+    tui.wait_for(lambda s: "Result Type" in s, 20, "the policy screen")
+    tui.keys("Escape", "Escape", "o")
+    text = tui.wait_for(lambda s: "Report Overview" in s, 20, "the overview")
+    assert "Organization" in text
+    tui.keys("Escape", "?")
+    tui.wait_for(lambda s: "tlsrpt-tui help" in s, 20, "the help screen")
+    tui.keys("Escape", "q")
+    tui.wait_for(lambda s: "Dashboard" not in s, 20, "the app to quit")
+
+
+@pytest.mark.peers
+def test_installed_app_against_dovecot_and_dns_peers(
+    tmux_factory: Callable[..., Tmux],
+    dovecot: Dovecot,  # noqa: F811
+    dns_peers_factory,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    assert EXE.exists(), f"{EXE.name} is not installed in .venv"
+    dovecot.append([google_report(1), microsoft_report(2, failures=True), unreadable_report(3)])
+    dns = dns_peers_factory([Zone("test.", "\n".join([
+        '_smtp._tls.e2e.test. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@e2e.test"',
+        "e2e.test. MX 10 mx.e2e.test.",
+        "mx.e2e.test. A 127.0.0.1",
+    ]))])
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'domains = ["e2e.test"]\n\n'
+        "[checks]\n"
+        f'resolver = "{dns.resolver}"\n'
+        "probe = false\ntimeout = 5.0\ninterval = 3600\n\n"
+        "[[accounts]]\n"
+        'name = "e2e"\nhost = "127.0.0.1"\n'
+        f"port = {dovecot.imaps_port}\n"
+        'security = "tls"\n'
+        f'ca_file = "{dovecot.ca_file}"\n'
+        f'username = "{dovecot.user}"\n'
+        'password_env = "E2E_IMAP_PASSWORD"\n'
+        'folders = ["INBOX"]\n'
+    )
+    config.chmod(0o600)
+    db = tmp_path / "store.sqlite3"
+    cmd = f"{shlex.quote(str(EXE))} --config {shlex.quote(str(config))} --db {shlex.quote(str(db))}"
+    env = {"E2E_IMAP_PASSWORD": dovecot.password, "HOME": str(tmp_path)}
+    if "PATH" in os.environ:
+        env["PATH"] = os.environ["PATH"]
+    tui = tmux_factory(cmd, env)
+    # the IMAP watch fetches the three messages; the live check fills the status panel
+    text = tui.wait_for(
+        lambda s: "Google" in s and "Microsoft" in s and "unreadable" in s, 60, "the synced inbox"
+    )
+    text = tui.wait_for(lambda s: "✓ TLS-RPT" in s and "checked" in s, 60, "the live check")
+    assert "e2e.test" in text
+    assert "MTA-STS record" in text  # no MTA-STS in the zone: shown, as info
+    # drill into the failed Microsoft report
+    lines = text.splitlines()
+    assert any("Microsoft" in line and " 3 " in line for line in lines), text
+    tui.keys("/")
+    tui.keys(*"microsoft")
+    tui.wait_for(lambda s: "Google" not in s.split("Date", 1)[-1], 20, "the filtered inbox")
+    tui.keys("Enter", "Enter")
+    tui.wait_for(lambda s: "Report-ID" in s, 20, "the report screen")
+    tui.keys("Enter")
+    text = tui.wait_for(lambda s: "certificate-expired" in s, 20, "the failure details")
+    assert "past notAfter" in text
+    tui.keys("Escape", "Escape", "q")
+    tui.wait_for(lambda s: "Report" not in s, 20, "the app to quit")
