@@ -137,6 +137,8 @@ class Resolver:
             return Failed(name, rdtype, "timeout")
         except dns.exception.Timeout:
             return Failed(name, rdtype, "timeout")
+        except EOFError:  # the server closed the TCP connection without an answer
+            return Failed(name, rdtype, "network: connection closed without an answer")
         except (OSError, dns.exception.DNSException) as exc:
             return Failed(name, rdtype, f"network: {exc}")
         return _interpret(name, rdtype, qname, rtype, response)
