@@ -156,7 +156,10 @@ async def check_domain(
     mx_out, mx_hosts = mx_task.result()
     findings = [*tlsrpt_out, *sts_out]
     if policy is not None:
-        findings += sts_policy.policy_coverage_findings(policy, mx_hosts, tlsrpt_ok)
+        if records.get("mx") is not None:
+            findings += sts_policy.policy_coverage_findings(policy, mx_hosts, tlsrpt_ok)
+        else:  # the MX lookup failed: which MX the policy covers cannot be judged
+            findings += sts_policy.mode_findings(policy, tlsrpt_ok)
         findings += _id_unchanged(domain, records, previous)
     findings += mx_out
     return DomainStatus(domain, checked_at, worst(findings), records, findings)
