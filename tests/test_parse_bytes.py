@@ -316,6 +316,58 @@ def test_limit_mime_depth() -> None:
     )
 
 
+def test_limit_inflated_bytes_stops_nested_archive_bombs() -> None:
+    inner = make_zip({f"z{i}.json": b" " * MiB for i in range(8)})  # 8 MiB inflated each
+    outer = make_zip({f"inner{i}.zip": inner for i in range(20)})  # 160 MiB in all
+    assert len(outer) < 1 * MiB
+    assert rejected(parse_bytes(outer, "bomb.zip")) == (
+        "decompressed data of this input exceeds 100 MiB in total"
+    )
+    small = Limits(max_inflated_bytes=1 * MiB)
+    data = gzip.compress(b" " * (2 * MiB))
+    assert rejected(parse_bytes(data, "g", small)) == (
+        "decompressed data of this input exceeds 1 MiB in total"
+    )
+    ok(parse_bytes(gzip.compress(REPORT), "g", Limits(max_inflated_bytes=len(REPORT))))
+
+
+def test_limit_json_bytes_per_input() -> None:
+    data = make_zip({f"r{i}.json": REPORT for i in range(3)})
+    result = ok(parse_bytes(data, "z", Limits(max_report_bytes=2 * len(REPORT))), 2)
+    assert result.part_errors == (
+        f"member r2.json: reports of this input exceed {2 * len(REPORT)} bytes in total",
+    )
+
+
+def test_limit_mime_parts() -> None:
+    parts = "".join("--B\nContent-Type: text/plain\n\nx\n" for _ in range(5))
+    data = report_mail(gzip.compress(REPORT), more_parts=parts)
+    ok(parse_bytes(data, "m"))
+    assert rejected(parse_bytes(data, "m", Limits(max_mime_parts=4))) == (
+        "mail: more than 4 MIME parts"
+    )
+
+
+def test_forwarded_report_as_message_attachment() -> None:
+    original = mail("tlsrpt_google_style.eml")
+    fwd = (
+        b"From: admin@fixture.example\nSubject: Fwd: report\nMIME-Version: 1.0\n"
+        b"Content-Type: multipart/mixed; boundary=F\n\n"
+        b"--F\nContent-Type: text/plain\n\nFYI\n"
+        b"--F\nContent-Type: message/rfc822\n\n" + original + b"\n--F--\n"
+    )
+    r = ok(parse_bytes(fwd, "fwd.eml")).reports[0]
+    # the attached message's own headers describe its report
+    assert r.subject_report_id == "2026.03.01T00.00.00Z+fixture.example@mailco.example"
+    assert (r.report_domain, r.submitter) == ("fixture.example", "mailco.example")
+    # a forwarded ordinary mail is still not a report
+    plain = fwd.replace(original, mail("ordinary.eml"))
+    assert parse_bytes(plain, "fwd2.eml").status is InputStatus.NOT_REPORT
+    # a forwarded broken report is a broken report
+    broken = fwd.replace(original, mail("tlsrpt_truncated_gzip.eml"))
+    assert rejected(parse_bytes(broken, "fwd3.eml")).endswith(": gzip data truncated")
+
+
 # ---------------------------------------------------------------------------------------------
 # Other rejections, and never raising
 

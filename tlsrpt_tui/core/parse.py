@@ -63,6 +63,9 @@ class Limits:
     max_mime_depth: int = 20
     #: MIME entities (parts, nested multiparts included) in one mail.
     max_mime_parts: int = 1000
+    #: Bytes inflated from gzip and zip for one input, all layers and members together: a
+    #: zip of 100 zips of 100 members of 20 MiB of zeros must not cost 200 GB of inflating.
+    max_inflated_bytes: int = 100 * MiB
 
 
 DEFAULT_LIMITS = Limits()
@@ -117,18 +120,30 @@ def sniff(data: bytes) -> str:
 # Layers
 
 
-def _gunzip(data: bytes, limits: Limits) -> bytes:
+def _inflated(found: _Found, limits: Limits, n: int) -> None:
+    """Count `n` more inflated bytes against the input's total inflation budget."""
+    found.inflated += n
+    if found.inflated > limits.max_inflated_bytes:
+        raise _Reject(
+            f"decompressed data of this input exceeds {_size(limits.max_inflated_bytes)} in total"
+        )
+
+
+def _gunzip(data: bytes, limits: Limits, found: _Found) -> bytes:
     """Inflate gzip without ever producing more than the report limit (+1 byte to detect it)."""
     limit = limits.max_report_bytes
     out = bytearray()
     while True:
         d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        room = min(limit, limits.max_inflated_bytes - found.inflated) + 1 - len(out)
         try:
-            out += d.decompress(data, limit + 1 - len(out))
+            chunk = d.decompress(data, max(room, 1))
         except zlib.error as e:
             raise _Reject(f"gzip data corrupt ({e})") from None
+        out += chunk
         if len(out) > limit:
             raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
+        _inflated(found, limits, len(chunk))
         if not d.eof:
             if d.unconsumed_tail:  # stopped by max_length exactly at the limit
                 raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
@@ -142,7 +157,7 @@ def _gunzip(data: bytes, limits: Limits) -> bytes:
         data = rest
 
 
-def _unzip(data: bytes, limits: Limits) -> Iterator[tuple[str, bytes | str]]:
+def _unzip(data: bytes, limits: Limits, found: _Found) -> Iterator[tuple[str, bytes | str]]:
     """Members of a zip as (name, bytes) or (name, error); member names are labels only.
 
     Members are inflated one at a time as the caller asks for them, so a zip of 100 members
@@ -163,11 +178,11 @@ def _unzip(data: bytes, limits: Limits) -> Iterator[tuple[str, bytes | str]]:
         raise _Reject(f"zip has {len(infos)} members, over the {limits.max_zip_members} limit")
     if not infos:
         raise _Reject("zip archive is empty")
-    return _zip_members(zf, infos, limits)
+    return _zip_members(zf, infos, limits, found)
 
 
 def _zip_members(
-    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits
+    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits, found: _Found
 ) -> Iterator[tuple[str, bytes | str]]:
     limit = limits.max_report_bytes
     for info in infos:
@@ -182,7 +197,10 @@ def _zip_members(
                     buf += chunk
                     if len(buf) > limit:
                         raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
+                    _inflated(found, limits, len(chunk))
         except _Reject as e:
+            if found.inflated > limits.max_inflated_bytes:
+                raise  # the whole input is over budget: no point in trying further members
             yield name, str(e)
             continue
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
@@ -222,6 +240,8 @@ class _Found:
     #: JSON bytes decoded so far for this input: all reports of one input share
     #: max_report_bytes, so 100 zip members of 19 MiB each cannot add up to 2 GB of objects.
     json_bytes: int = 0
+    #: Bytes inflated so far for this input (gzip and zip, every layer): see max_inflated_bytes.
+    inflated: int = 0
 
 
 def _payload_reports(
@@ -238,9 +258,7 @@ def _payload_reports(
         if found.json_bytes > limits.max_report_bytes:
             if len(data) > limits.max_report_bytes:
                 raise _Reject(f"report size exceeds {_size(limits.max_report_bytes)} limit")
-            raise _Reject(
-                f"reports of this input exceed {_size(limits.max_report_bytes)} in total"
-            )
+            raise _Reject(f"reports of this input exceed {_size(limits.max_report_bytes)} in total")
         try:
             obj = load_json(data, limits.max_json_depth)
             if found.mode != LABELLED and not looks_like_tlsrpt(obj):
@@ -258,7 +276,7 @@ def _payload_reports(
         if depth >= limits.max_nesting:
             raise _Reject(f"wrapped more than {limits.max_nesting} levels deep")
         if kind == "gzip":
-            _payload_reports(_gunzip(data, limits), limits, env, depth + 1, found, label)
+            _payload_reports(_gunzip(data, limits, found), limits, env, depth + 1, found, label)
         elif kind == "base64":
             _payload_reports(_b64(data), limits, env, depth + 1, found, label)
         else:
@@ -272,7 +290,7 @@ def _payload_reports(
 def _zip_reports(
     data: bytes, limits: Limits, env: Envelope | None, depth: int, found: _Found, label: str
 ) -> None:
-    members = _unzip(data, limits)
+    members = _unzip(data, limits, found)
     before = len(found.reports)
     errors: list[str] = []
     not_report = 0
@@ -324,6 +342,24 @@ def _candidate(part: MimePart, sure: bool) -> bool:
 
 
 def _mail_reports(data: bytes, limits: Limits) -> tuple[list[Report], list[str]]:
+    found = _Found([], [])
+    sure, errors = _mail_into(data, limits, found, 0)
+    if found.reports:
+        return found.reports, errors + found.part_errors
+    if not sure:
+        raise _NotReport(NOT_A_REPORT)
+    if errors:
+        raise _Reject(errors[0] if len(errors) == 1 else "; ".join(errors))
+    raise _Reject("mail: TLS-RPT mail without a report attachment")
+
+
+def _mail_into(data: bytes, limits: Limits, found: _Found, depth: int) -> tuple[bool, list[str]]:
+    """Add the reports of one message (and of messages attached to it) to `found`.
+
+    Returns whether the message is a TLS-RPT message, and the errors of its report parts.
+    A forwarded report (``message/rfc822`` attachment) is read as a message of its own, with
+    its own TLS-Report-* headers and Subject, within the wrapping limit.
+    """
     try:
         msg = read_message(data, limits.max_mime_depth, limits.max_mime_parts)
     except MimeError as e:
@@ -334,10 +370,10 @@ def _mail_reports(data: bytes, limits: Limits) -> tuple[list[Report], list[str]]
         report_domain=(msg.tls_report_domain or "").strip().lower() or None,
         submitter=(msg.tls_report_submitter or "").strip() or None,
     )
-    found = _Found([], [])
     errors: list[str] = []
     for part in msg.parts:
-        if not _candidate(part, sure):
+        is_message = part.content_type == "message/rfc822"
+        if not is_message and not _candidate(part, sure):
             continue
         label = f"attachment {part.label}"
         try:
@@ -346,11 +382,24 @@ def _mail_reports(data: bytes, limits: Limits) -> tuple[list[Report], list[str]]
             if sure:
                 errors.append(f"{label}: {e}")
             continue
+        before = len(found.reports)
+        if is_message:
+            if depth >= limits.max_nesting:
+                errors.append(f"{label}: messages attached more than {limits.max_nesting} deep")
+                continue
+            try:
+                inner_sure, inner_errors = _mail_into(payload, limits, found, depth + 1)
+            except _Reject as e:
+                if sure:
+                    errors.append(f"{label}: {e}")
+                continue
+            errors.extend(f"{label}: {e}" for e in inner_errors)
+            sure = sure or inner_sure or len(found.reports) > before
+            continue
         # Unlabelled mail: only bytes that sniff as a report container are worth a look,
         # and only a decoded TLS-RPT JSON makes the message a report.
         if not sure and sniff(payload) not in ("json", "gzip", "zip"):
             continue
-        before = len(found.reports)
         if part.content_type in _TLSRPT_TYPES:
             found.mode = LABELLED
         else:
@@ -365,13 +414,7 @@ def _mail_reports(data: bytes, limits: Limits) -> tuple[list[Report], list[str]]
             continue
         if not sure and len(found.reports) > before:
             sure = True
-    if found.reports:
-        return found.reports, errors + found.part_errors
-    if not sure:
-        raise _NotReport(NOT_A_REPORT)
-    if errors:
-        raise _Reject(errors[0] if len(errors) == 1 else "; ".join(errors))
-    raise _Reject("mail: TLS-RPT mail without a report attachment")
+    return sure, errors
 
 
 # ---------------------------------------------------------------------------------------------
