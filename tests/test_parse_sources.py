@@ -116,6 +116,9 @@ def test_directory_tree_is_walked_sorted(tmp_path: Path) -> None:
     (tmp_path / "a" / "box.mbox").write_bytes(_mbox([MAIL, MAIL]))
     (tmp_path / "c.json").write_bytes(REPORT)
     (tmp_path / "a" / "loop").symlink_to(tmp_path)  # a symlink loop must not hang
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_bytes(b"ref: refs/heads/main\n")
+    (tmp_path / "b" / ".z.json.swp").write_bytes(b"\x00swap")
     got = raws(list(iter_inputs([tmp_path])))
     names = [Path(g.source.split("[")[0]).relative_to(tmp_path).as_posix() for g in got]
     assert names == ["a/box.mbox", "a/box.mbox", "a/y.eml", "b/z.json", "c.json"]

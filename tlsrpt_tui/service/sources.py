@@ -103,6 +103,10 @@ def _iter_dir(
                 yield from _iter_path(child, limits, seen)
         return
     for name in entries:
+        if name.startswith("."):
+            # Hidden entries of a plain directory (.git, .DS_Store, editor swap files) are not
+            # inputs; a hidden file named on the command line still is.
+            continue
         yield from _iter_path(path / name, limits, seen)
 
 
