@@ -398,3 +398,50 @@ def test_cli_watch_ingests_new_mail_and_stops_on_ctrl_c(
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert b"total: 1 seen, 1 new" in out
+
+
+async def test_slow_but_steady_fetch_is_not_cut_by_the_inactivity_timeout() -> None:
+    body = b"Subject: slow\r\n\r\n" + b"x" * 4000 + b"\r\n"
+    chunks = [b"* 1 FETCH (UID 1 BODY[] {%d}\r\n" % len(body)]
+    chunks += [body[i : i + 500] for i in range(0, len(body), 500)]
+
+    def script(tag: bytes, cmd: bytes) -> bytes | None:
+        if cmd.startswith(b"UID SEARCH"):
+            return b"* SEARCH 1\r\n" + tag + b" OK done\r\n"
+        return tag + b" BAD what\r\n"
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK fake ready\r\n")
+        with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+            while line := await reader.readline():
+                tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+                if rest.startswith(b"UID FETCH"):
+                    for chunk in chunks:  # 9 pieces, 0.3 s apart: 2.7 s in all
+                        writer.write(chunk)
+                        await writer.drain()
+                        await asyncio.sleep(0.3)
+                    writer.write(b")\r\n" + tag + b" OK done\r\n")
+                    continue
+                if rest.startswith(b"CAPABILITY"):
+                    reply = b"* CAPABILITY IMAP4rev1\r\n" + tag + b" OK done\r\n"
+                elif rest.startswith(b"LOGIN"):
+                    reply = tag + b" OK in\r\n"
+                elif rest.startswith(b"EXAMINE"):
+                    reply = b"* OK [UIDVALIDITY 1] ok\r\n" + tag + b" OK done\r\n"
+                else:
+                    reply = script(tag, rest) or b""
+                writer.write(reply)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = await ImapClient.connect("127.0.0.1", port, security="plain", timeout=1)
+        await client.login("u", "p")
+        await client.select("INBOX")
+        t0 = time.monotonic()
+        assert await client.fetch_bodies(await client.uids_from(1)) == {1: body}
+        assert time.monotonic() - t0 > 2  # longer than the timeout, yet not cut
+        client.abort()
+    finally:
+        server.close()

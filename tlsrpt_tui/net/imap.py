@@ -555,7 +555,8 @@ class ImapClient:
 
         With ``inactivity`` the timeout counts from the last data received, not the start.
         """
-        limit = self.timeout if timeout == -1 else timeout
+        full = self.timeout if timeout == -1 else timeout
+        limit = full
         task = asyncio.ensure_future(aw)
         if self._lost.is_set():
             task.cancel()
@@ -567,12 +568,12 @@ class ImapClient:
                 done, _ = await asyncio.wait(
                     {task, lost}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
                 )
-                if done or not inactivity or limit is None:
+                if done or not inactivity or full is None:
                     break
                 quiet = loop.time() - self._p.last_data
-                if quiet >= limit:
+                if quiet >= full:
                     break
-                limit = max(0.05, (self.timeout if timeout == -1 else timeout or 0) - quiet)
+                limit = max(0.05, full - quiet)  # data came meanwhile: wait out the rest
         except BaseException:
             task.cancel()
             lost.cancel()
@@ -602,7 +603,7 @@ class ImapClient:
         raise ImapTimeout(
             f"{self.where}: no data from the server for {self.timeout:g}s during {what}"
             if inactivity
-            else f"{self.where}: no answer to {what} within {limit:g}s"
+            else f"{self.where}: no answer to {what} within {full:g}s"
         )
 
     def _lost_error(self, what: str) -> ImapError:
