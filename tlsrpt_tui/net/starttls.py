@@ -173,6 +173,8 @@ def _describe(exc: BaseException) -> str:
         return f"the server refused the session: {exc.code} {exc.message}".strip()
     if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
         return "timed out waiting for the server"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):  # e.g. STARTTLS answered with 454
+        return f"the server answered {exc.code} {exc.message}".strip()
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, aiosmtplib.SMTPConnectError) and isinstance(exc.__cause__, OSError):
