@@ -94,12 +94,16 @@ class DataSource:
 
     # -- totals --------------------------------------------------------------------------------
 
-    def domain_totals(self, days: int = 30) -> list[DomainTotal]:
-        """Configured domains first (even with no reports yet), then any other reported one."""
+    def domain_totals(self, days: int = 30, unconfigured: int = 5) -> list[DomainTotal]:
+        """The configured domains (even with no reports yet); without any configured, the
+        `unconfigured` reported domains with the most reports, so a store holding thousands of
+        domains still draws a handful of charts."""
         today = self.clock().astimezone(UTC).date()
         totals = {t.domain: t for t in queries.domain_totals(self.store)}
         domains = list(self.config.domains)
-        domains += [d for d in totals if d not in domains]
+        if not domains:
+            busiest = sorted(totals.values(), key=lambda t: (-t.reports, t.domain))
+            domains = [t.domain for t in busiest[:unconfigured]]
         out = []
         for domain in domains:
             daily = queries.daily_totals(self.store, domain, days, today)

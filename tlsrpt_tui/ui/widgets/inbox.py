@@ -18,7 +18,7 @@ from textual.widgets import DataTable
 
 from tlsrpt_tui.ui.text import cell, number
 
-PAGE = 200
+PAGE = 60
 FAILED_STYLE = "bold red"
 
 
@@ -158,5 +158,5 @@ class InboxTable(DataTable):
         super().watch_cursor_coordinate(old, new)
         if self._reloading or self.row_count == 0:
             return
-        if not self.exhausted and new.row >= self.row_count - 20:
+        if not self.exhausted and new.row >= self.row_count - 10:
             self.load_more()
