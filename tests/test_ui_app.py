@@ -375,3 +375,45 @@ async def test_stored_check_results_are_shown_in_demo(demo_store: Store) -> None
         text = card.render_text().plain
         assert f"{CHANGED_MARK}✗ STARTTLS mx2.example.net" in text
         assert "checked 7m00s ago" in text
+
+
+async def test_command_palette_offers_the_actions(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Report Overview", "Policy Summary", "Re-check DNS now", "Sync IMAP now",
+                "Export table", "Filter inbox", "Help"} <= titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"policy summ")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PolicySummaryScreen)
+
+
+async def test_unreadable_row_opens_the_raw_input_with_its_reason(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert inbox(app).cursor_row == 0
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RawScreen)
+        assert app.screen.body.startswith("unreadable: ") and "gzip" in app.screen.body
+        assert "TLS-Report-Domain: example.com" in app.screen.body
+
+
+async def test_keyboard_only_with_no_color(demo_store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """NO_COLOR: states stay readable from the glyphs; j/k move like down/up."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.no_color
+        text = screen_text(app)
+        assert "✓ TLS-RPT" in text and "i example.com" in text
+        await pilot.press("j", "j", "k")
+        await pilot.pause()
+        assert inbox(app).cursor_row == 1

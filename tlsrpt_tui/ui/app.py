@@ -8,13 +8,14 @@ exception becomes a notification plus an error glyph instead of a crash.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.screen import Screen
 from textual.timer import Timer
 
 from tlsrpt_tui.service.config import Config, default_config_path
@@ -81,6 +82,25 @@ class TlsrptApp(App[int]):
     def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
         """Notifications often quote untrusted text: never parse them as markup."""
         super().notify(message, markup=False, **kwargs)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action of the key bindings, by name, in the command palette (Ctrl+P)."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Report Overview", "the Overview table with its Total row (o)",
+                            self.action_overview)
+        yield SystemCommand("Policy Summary", "the Policy Summary table with its Total row (p)",
+                            self.action_policies)
+        yield SystemCommand("Re-check DNS now", "run the live checks of every domain (r)",
+                            self.action_recheck)
+        yield SystemCommand("Sync IMAP now", "fetch new reports from the accounts (s)",
+                            self.action_sync)
+        if getattr(screen, "export_source", None) is not None:
+            yield SystemCommand("Export table", "write the current table to CSV or JSON (e)",
+                                self.action_export)
+        if hasattr(screen, "action_filter"):
+            yield SystemCommand("Filter inbox", "filter the inbox by text (/)",
+                                screen.action_filter)
+        yield SystemCommand("Help", "keys, screens and status glyphs (? or F1)", self.action_help)
 
     # -- start-up ------------------------------------------------------------------------------
 
