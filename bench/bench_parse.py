@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from tlsrpt_tui.core.model import InputStatus  # noqa: E402
 from tlsrpt_tui.core.parse import parse_bytes  # noqa: E402
-from tlsrpt_tui.core.report_json import load_json, report_from_json  # noqa: E402
+from tlsrpt_tui.core.report_json import report_from_bytes  # noqa: E402
 
 try:
     import parsedmarc  # type: ignore[import-not-found]
@@ -232,10 +232,10 @@ def main() -> int:
         text = data.decode("utf-8")
 
         def theirs_fn(text: str = text) -> object:
-            return parsedmarc.parse_smtp_tls_report_json(text)
+            return parsedmarc.parse_smtp_tls_report_json(text)  # str: spares it a decode
 
         def ours_fn(data: bytes = data) -> object:
-            return report_from_json(load_json(data))
+            return report_from_bytes(data)
 
         theirs, ours = side_by_side(theirs_fn, ours_fn, args.seconds)
         jratios.append(theirs / ours)

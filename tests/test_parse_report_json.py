@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tlsrpt_tui.core import report_json
 from tlsrpt_tui.core.model import PolicyType
 from tlsrpt_tui.core.report_json import (
     Envelope,
@@ -17,7 +19,9 @@ from tlsrpt_tui.core.report_json import (
     decode_filetime_report_id,
     load_json,
     looks_like_tlsrpt,
+    report_from_bytes,
     report_from_json,
+    typed_report,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"
@@ -255,3 +259,96 @@ def test_looks_like_tlsrpt() -> None:
     assert looks_like_tlsrpt(fixture("google_style.json"))
     assert not looks_like_tlsrpt({"feedback": {}})
     assert not looks_like_tlsrpt(["policies", "date-range", "organization-name"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The typed fast path and the checked path agree
+
+
+def _both(data: bytes, env: Envelope | None = None) -> tuple[object, object]:
+    def run(fn: Callable[[], object]) -> object:
+        try:
+            return fn()
+        except ReportError as e:
+            return ("error", str(e))
+
+    fast = run(lambda: report_from_bytes(data, env))
+    slow = run(lambda: report_from_json(load_json(data), env))
+    return fast, slow
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
+def test_fast_and_checked_paths_agree_on_fixtures(name: str) -> None:
+    data = (FIXTURES / name).read_bytes()
+    env = Envelope(subject_report_id="sid", report_domain="env.example", submitter="sub")
+    for e in (None, env):
+        fast, slow = _both(data, e)
+        assert fast == slow
+
+
+def test_typed_path_is_taken_for_plain_reports_and_refuses_odd_ones() -> None:
+    plain = (FIXTURES / "google_style.json").read_bytes()
+    assert typed_report(plain) == report_from_json(json.loads(plain))
+    odd = plain.replace(b'"total-failure-session-count": 3', b'"total-failure-session-count": "3"')
+    assert typed_report(odd) is None
+    assert (
+        _both(odd)[0]
+        == _both(odd)[1]
+        == (
+            "error",
+            "policies[0].summary.total-failure-session-count: expected a non-negative integer, "
+            'got "3"',
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"receiving-ip": ""', b'"receiving-ip": null'),
+        (b'"receiving-ip": ""', b'"receiving-ip": 7'),
+        (b'"failed-session-count": 2', b'"failed-session-count": -2'),
+        (b'"failed-session-count": 2', b'"failed-session-count": 99999999999999999999'),
+        (b'"mx-host": [', b'"mx-host-pattern": ['),
+        (b'"policy-type": "sts"', b'"policy-type": " STS "'),
+        (b'"policy-domain": "fixture.example",', b""),
+        (b'"additional-information"', b'"additional-info-uri"'),
+        (b'"contact-info": "tls-reports@mailco.example"', b'"contact-info": ""'),
+        (b'"2026-03-01T00:00:00Z"', b'"2026-03-01T00:00:00"'),
+        (b'"2026-03-01T00:00:00Z"', b'"2026-03-01t00:00:00z"'),
+        (b'"2026-03-01T23:59:59Z"', b'"2026-02-01T23:59:59Z"'),
+        (b'"mode: enforce"', b'"mode: enforce; other"'),
+        (b'"mode: enforce"', b'"[\\"a\\", \\"b\\"]"'),
+        (b'"organization-name"', b'"extra": [[[1]]], "organization-name"'),
+    ],
+)
+def test_fast_and_checked_paths_agree_on_variants(old: bytes, new: bytes) -> None:
+    data = (FIXTURES / "google_style.json").read_bytes()
+    assert old in data
+    variant = data.replace(old, new, 1)
+    for env in (None, Envelope(report_domain="env.example")):
+        fast, slow = _both(variant, env)
+        assert fast == slow
+
+
+def test_direct_constructor_builds_equal_objects_and_respects_post_init() -> None:
+    from tlsrpt_tui.core.model import FailureDetail
+
+    args = ("certificate-expired", 2, "192.0.2.1", None, None, None, None, "x")
+    made = report_json._new_detail(*args)
+    assert made == FailureDetail(*args) and type(made) is FailureDetail
+    assert hash(made) == hash(FailureDetail(*args))
+    with pytest.raises(AttributeError):
+        made.failed_session_count = 3  # still frozen
+
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        n: int
+
+        def __post_init__(self) -> None:
+            if self.n < 0:
+                raise ValueError("negative")
+
+    assert report_json._direct_constructor(Checked) is Checked

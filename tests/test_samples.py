@@ -13,6 +13,7 @@ import pytest
 
 from tlsrpt_tui.core.model import InputStatus, PolicyType, Report
 from tlsrpt_tui.core.parse import parse_bytes
+from tlsrpt_tui.core.report_json import load_json, report_from_json, typed_report
 
 
 def one_report(samples_dir: Path, name: str) -> Report:
@@ -175,3 +176,11 @@ def test_other_quirky_samples(samples_dir: Path) -> None:
     assert one_report(samples_dir, "parsedmarc/rfc8460.json").policies[0].mx_hosts == (
         "*.mail.company-y.example",
     )
+
+
+def test_fast_path_agrees_with_checked_path_on_every_json_sample(samples_dir: Path) -> None:
+    for path in sorted(samples_dir.rglob("*.json")):
+        data = path.read_bytes()
+        fast = typed_report(data)
+        assert fast is not None, path  # every real report takes the fast path
+        assert fast == report_from_json(load_json(data)), path

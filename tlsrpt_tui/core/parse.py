@@ -37,6 +37,7 @@ from tlsrpt_tui.core.report_json import (
     load_json,
     looks_like_tlsrpt,
     report_from_json,
+    typed_report,
 )
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "parse_bytes", "sniff"]
@@ -260,13 +261,18 @@ def _payload_reports(
                 raise _Reject(f"report size exceeds {_size(limits.max_report_bytes)} limit")
             raise _Reject(f"reports of this input exceed {_size(limits.max_report_bytes)} in total")
         try:
-            obj = load_json(data, limits.max_json_depth)
-            if found.mode != LABELLED and not looks_like_tlsrpt(obj):
-                if found.mode == SNIFFED or not isinstance(obj, dict):
-                    raise _NotReport(NOT_A_REPORT)
-                if not any(k in obj for k in _REPORT_KEYS):
-                    raise _NotReport(NOT_A_REPORT)
-            found.reports.append(report_from_json(obj, env))
+            # A plainly well-formed report takes the typed fast path whatever the mode;
+            # anything else is decoded untyped to tell "not a report" from a broken one.
+            report = typed_report(data, env, limits.max_json_depth)
+            if report is None:
+                obj = load_json(data, limits.max_json_depth)
+                if found.mode != LABELLED and not looks_like_tlsrpt(obj):
+                    if found.mode == SNIFFED or not isinstance(obj, dict):
+                        raise _NotReport(NOT_A_REPORT)
+                    if not any(k in obj for k in _REPORT_KEYS):
+                        raise _NotReport(NOT_A_REPORT)
+                report = report_from_json(obj, env)
+            found.reports.append(report)
         except ReportError as e:
             raise _Reject(str(e)) from None
         return
