@@ -385,3 +385,39 @@ async def test_idle_returns_on_timeout_and_on_push(dovecot: Dovecot) -> None:  #
         await asyncio.to_thread(dovecot.append, [ordinary_mail(1)])
         assert await asyncio.wait_for(waiter, 10) is True
         assert await client.uids_from(1) == [1]
+
+
+def test_plan_batches_by_count_bytes_and_oversize() -> None:
+    from tlsrpt_tui.service.sync import plan_batches
+
+    sizes = {1: 10, 2: 10, 3: 10, 4: 95, 5: 10, 6: 1000, 7: 10}
+    plan = plan_batches(
+        [1, 2, 3, 4, 5, 6, 7, 8], sizes, max_count=3, max_bytes=100, max_message=500
+    )
+    # 4 alone (95 + 10 > 100 bytes); 8 has no size (expunged since the search): it rides along.
+    assert [b.uids for b in plan] == [[1, 2, 3], [4], [5, 6, 7], [8]]
+    assert [b.fetch for b in plan] == [[1, 2, 3], [4], [5, 7], [8]]
+    assert plan[2].oversized == {6: 1000}  # only its header will be fetched
+
+
+async def test_oversized_message_is_stored_as_header_with_reason_and_passed(
+    dovecot: Dovecot,  # noqa: F811
+    account_for: Callable[..., AccountSettings],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tlsrpt_tui.service import sync
+
+    monkeypatch.setattr(sync, "_max_message_bytes", lambda: 20_000)
+    big = google_report(2).replace(b"\r\n\r\n", b"\r\nX-Pad: " + b"p" * 30_000 + b"\r\n\r\n", 1)
+    dovecot.append([google_report(1), big, microsoft_report(3)])
+    with open_store(tmp_path / "s.sqlite3") as store:
+        summary = await sync_account(store, account_for())
+        assert (summary.total("new"), summary.total("rejected")) == (2, 1)
+        problem = summary.folders[0].problems[0]
+        assert "UID=2: message is " in problem and "over the 20000 byte limit" in problem
+        row = store.conn.execute(
+            "SELECT size, status FROM raw_inputs WHERE origin_uid = 2"
+        ).fetchone()
+        assert row["status"] == "rejected" and 30_000 < row["size"] < len(big)  # header only
+        assert (await sync_account(store, account_for())).total("seen") == 0

@@ -41,8 +41,9 @@ _UIDNEXT_RE = re.compile(rb"\[UIDNEXT (\d+)\]")
 _EXISTS_RE = re.compile(rb"^(\d+) EXISTS")
 _FETCH_START_RE = re.compile(rb"^(\d+) FETCH \(")
 _UID_ITEM_RE = re.compile(rb"[( ]UID (\d+)")
-_BODY_LITERAL_RE = re.compile(rb"BODY\[\] \{(\d+)\}$")
-_BODY_NIL_RE = re.compile(rb"BODY\[\] NIL")
+_SIZE_ITEM_RE = re.compile(rb"[( ]RFC822\.SIZE (\d+)")
+#: How many UIDs one size query names (keeps each command line and response bounded).
+SIZE_QUERY_CHUNK = 5000
 
 
 class ImapError(Exception):
@@ -414,14 +415,45 @@ class ImapClient:
         # "n:*" also matches the last message when n is above every UID (RFC 3501 §6.4.8).
         return sorted(u for u in uids if u >= first_uid)
 
-    async def fetch_bodies(self, uids: Sequence[int]) -> dict[int, bytes]:
+    async def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """uid → RFC822.SIZE, so huge messages can be kept out of memory before fetching."""
+        out: dict[int, int] = {}
+        ordered = sorted(set(uids))
+        for i in range(0, len(ordered), SIZE_QUERY_CHUNK):
+            chunk = ordered[i : i + SIZE_QUERY_CHUNK]
+            cmd = _FetchCommand(
+                self._p.new_tag(), uid_set(chunk), "(UID RFC822.SIZE)", prefix="UID",
+                loop=self._p.loop,
+            )
+            resp = await self._call(
+                "UID FETCH RFC822.SIZE", self._p.execute(cmd), timeout=self.timeout,
+                inactivity=True,
+            )
+            if resp.result != "OK":
+                raise ImapProtocolError(
+                    f"{self.where}: UID FETCH RFC822.SIZE failed: {_text(resp)}"
+                )
+            wanted = set(chunk)
+            for line in resp.lines[:-1]:
+                if type(line) is not bytes or not _FETCH_START_RE.match(line):
+                    continue
+                u, n = _UID_ITEM_RE.search(line), _SIZE_ITEM_RE.search(line)
+                if u and n and int(u.group(1)) in wanted:
+                    out[int(u.group(1))] = int(n.group(1))
+        return out
+
+    async def fetch_headers(self, uids: Sequence[int]) -> dict[int, bytes]:
+        """``BODY.PEEK[HEADER]``: what is kept of a message too large to fetch whole."""
+        return await self.fetch_bodies(uids, section="HEADER")
+
+    async def fetch_bodies(self, uids: Sequence[int], section: str = "") -> dict[int, bytes]:
         """``UID FETCH set (UID BODY.PEEK[])``: uid → raw message (UIDs gone meanwhile: absent)."""
         if not uids:
             return {}
         cmd = _FetchCommand(
             self._p.new_tag(),
             uid_set(uids),
-            "(UID BODY.PEEK[])",
+            f"(UID BODY.PEEK[{section}])",
             prefix="UID",
             loop=self._p.loop,
         )
@@ -435,7 +467,7 @@ class ImapClient:
         wanted = set(uids)
         return {
             uid: body
-            for uid, body in parse_fetch_bodies(resp.lines[:-1], self.where).items()
+            for uid, body in parse_fetch_bodies(resp.lines[:-1], self.where, section).items()
             if uid in wanted
         }
 
@@ -612,7 +644,9 @@ class ImapClient:
         return ImapConnectionLost(f"{self.where}: connection lost during {what}")
 
 
-def parse_fetch_bodies(lines: Sequence[Any], where: str = "server") -> dict[int, bytes]:
+def parse_fetch_bodies(
+    lines: Sequence[Any], where: str = "server", section: str = ""
+) -> dict[int, bytes]:
     """Pair each FETCH response's UID with its BODY[] literal.
 
     aioimaplib hands back a flat list: the text of each response line as ``bytes`` and each
@@ -621,6 +655,9 @@ def parse_fetch_bodies(lines: Sequence[Any], where: str = "server") -> dict[int,
     whole response. Responses without BODY[] (unsolicited flag updates) are skipped; a
     response with a body but no UID is an error: we could not record what we stored.
     """
+    sec = re.escape(section.encode("ascii"))
+    literal_re = re.compile(rb"BODY\[" + sec + rb"\] \{(\d+)\}$")
+    nil_re = re.compile(rb"BODY\[" + sec + rb"\] NIL")
     out: dict[int, bytes] = {}
     uid: int | None = None
     body: bytes | None = None
@@ -649,9 +686,9 @@ def parse_fetch_bodies(lines: Sequence[Any], where: str = "server") -> dict[int,
             continue
         if m := _UID_ITEM_RE.search(item):
             uid = int(m.group(1))
-        if _BODY_LITERAL_RE.search(item):
+        if literal_re.search(item):
             expect_body = True
-        elif _BODY_NIL_RE.search(item):
+        elif nil_re.search(item):
             body = b""
     flush()
     return out

@@ -38,6 +38,9 @@ from tlsrpt_tui.store.database import Store
 
 log = logging.getLogger(__name__)
 
+#: At most this many bytes of mail in one FETCH (a single larger message still goes alone).
+BATCH_BYTES = 32 * 1024 * 1024
+
 #: Backoff between reconnects in watch mode: 1 s doubling to 5 minutes, with jitter.
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 300.0
@@ -187,22 +190,25 @@ async def sync_folder(
         with store.transaction():
             imap_state.touch(store, account.name, folder)
         return summary
-    size = max(1, account.batch_size)
-    batches = [uids[i : i + size] for i in range(0, len(uids), size)]
+    sizes = await client.sizes(uids)
+    batches = plan_batches(
+        uids, sizes, max_count=max(1, account.batch_size), max_bytes=BATCH_BYTES,
+        max_message=_max_message_bytes(),
+    )
     # The next batch's FETCH is sent before this batch is parsed and committed, so the server
     # reads and sends it while we work. Only the commit moves the stored position.
-    pending: asyncio.Future[dict[int, bytes]] | None = await _start_fetch(client, batches[0])
+    pending: asyncio.Future[_Fetched] | None = await _start_fetch(client, batches[0])
     try:
         for index, batch in enumerate(batches):
             assert pending is not None
-            bodies = await pending
+            fetched = await pending
             pending = None
             if index + 1 < len(batches) and not account.archive_folder:
                 pending = await _start_fetch(client, batches[index + 1])
             stored_uids = _commit_batch(
-                store, account, folder, info.uidvalidity, batch, bodies, summary
+                store, account, folder, info.uidvalidity, batch, fetched, summary
             )
-            summary.pending -= len(batch)
+            summary.pending -= len(batch.uids)
             on_progress(SyncEvent("batch", summary, summary.line()))
             if account.archive_folder:
                 if stored_uids:
@@ -219,10 +225,73 @@ async def sync_folder(
     return summary
 
 
-async def _start_fetch(client: ImapClient, batch: list[int]) -> asyncio.Future[dict[int, bytes]]:
+@dataclass(slots=True)
+class Batch:
+    """UIDs committed together; ``oversized`` ones (uid → size) are not fetched whole."""
+
+    uids: list[int] = field(default_factory=list)
+    fetch: list[int] = field(default_factory=list)
+    oversized: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Fetched:
+    bodies: dict[int, bytes]
+    headers: dict[int, bytes]
+
+
+def plan_batches(
+    uids: Sequence[int],
+    sizes: dict[int, int],
+    *,
+    max_count: int,
+    max_bytes: int,
+    max_message: int,
+) -> list[Batch]:
+    """Cut the UIDs into batches of at most ``max_count`` messages and ``max_bytes`` of mail.
+
+    A message over ``max_message`` (the parser's input limit) is never fetched whole: its
+    header is stored with the reason, so one huge message can neither exhaust memory nor stall
+    the folder. UIDs without a size (expunged meanwhile) ride along and simply come back empty.
+    """
+    batches: list[Batch] = []
+    cur = Batch()
+    cur_bytes = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        fetch_whole = size <= max_message
+        if cur.uids and (
+            len(cur.uids) >= max_count or (fetch_whole and cur_bytes + size > max_bytes)
+        ):
+            batches.append(cur)
+            cur, cur_bytes = Batch(), 0
+        cur.uids.append(uid)
+        if fetch_whole:
+            cur.fetch.append(uid)
+            cur_bytes += size
+        else:
+            cur.oversized[uid] = size
+    if cur.uids:
+        batches.append(cur)
+    return batches
+
+
+def _max_message_bytes() -> int:
+    from tlsrpt_tui.core.parse import DEFAULT_LIMITS
+
+    return int(DEFAULT_LIMITS.max_message_bytes)
+
+
+async def _fetch(client: ImapClient, batch: Batch) -> _Fetched:
+    bodies = await client.fetch_bodies(batch.fetch) if batch.fetch else {}
+    headers = await client.fetch_headers(list(batch.oversized)) if batch.oversized else {}
+    return _Fetched(bodies, headers)
+
+
+async def _start_fetch(client: ImapClient, batch: Batch) -> asyncio.Future[_Fetched]:
     """Start a FETCH and yield until its command is on the wire (it then runs in background)."""
-    task = asyncio.ensure_future(client.fetch_bodies(batch))
-    for _ in range(3):  # task start → _call → execute → send: a few loop turns
+    task = asyncio.ensure_future(_fetch(client, batch))
+    for _ in range(4):  # task start → _fetch → _call → execute → send: a few loop turns
         await asyncio.sleep(0)
     return task
 
@@ -232,8 +301,8 @@ def _commit_batch(
     account: AccountSettings,
     folder: str,
     uidvalidity: int,
-    batch: Sequence[int],
-    bodies: dict[int, bytes],
+    batch: Batch,
+    fetched: _Fetched,
     summary: FolderSummary,
 ) -> list[int]:
     """Store one fetched batch and the new position in one transaction; returns UIDs stored.
@@ -248,10 +317,12 @@ def _commit_batch(
     new_reports = 0
     with store.transaction():
         todo: list[RawInput] = []
-        for uid in batch:
-            data = bodies.get(uid)
+        for uid in batch.uids:
+            data = fetched.bodies.get(uid)
             if data is None:
-                continue
+                data = fetched.headers.get(uid)
+            if data is None:
+                continue  # expunged since the search
             counts["seen"] += 1
             known = imap_state.known_input_status(store, account.name, data)
             if known is not None:
@@ -265,7 +336,18 @@ def _commit_batch(
                 kind="imap", account=account.name, folder=folder, uidvalidity=uidvalidity, uid=uid
             )
             source = f"imap:{account.name}/{folder};UIDVALIDITY={uidvalidity}/;UID={uid}"
-            todo.append(RawInput(source=source, data=data, origin=origin))
+            raw = RawInput(source=source, data=data, origin=origin)
+            if uid in batch.oversized:
+                error = (
+                    f"message is {batch.oversized[uid]} bytes, over the "
+                    f"{_max_message_bytes()} byte limit; only its header was stored"
+                )
+                _store_rejected(store, raw, error)
+                counts["rejected"] += 1
+                problems.append(f"{source}: {error}")
+                stored.append(uid)
+                continue
+            todo.append(raw)
         for raw, outcome in zip(todo, _ingest_safely(store, todo), strict=True):
             new_reports += outcome.new_reports
             if outcome.kind is OutcomeKind.NEW:
@@ -285,7 +367,7 @@ def _commit_batch(
             account.name,
             folder,
             uidvalidity,
-            max(batch),
+            max(batch.uids),
             imap_state.BatchCounts(**counts),
         )
         if account.archive_folder and stored:
@@ -333,11 +415,17 @@ def _ingest_safely(store: Store, inputs: list[RawInput]) -> list[IngestOutcome]:
 
 
 def _store_crashed(store: Store, raw: RawInput, exc: Exception) -> IngestOutcome:
+    error = f"internal error while reading this input: {type(exc).__name__}: {exc}"[:500]
+    log.error("%s: %s", raw.source, error)
+    pk = _store_rejected(store, raw, error)
+    return IngestOutcome(raw.source, OutcomeKind.REJECTED, error=error, input_pk=pk)
+
+
+def _store_rejected(store: Store, raw: RawInput, error: str) -> int:
+    """Keep an input we could not hand to the parser, with why (shown as "unreadable")."""
     from tlsrpt_tui.service.ingest import parser_version
     from tlsrpt_tui.store import reports as db
 
-    error = f"internal error while reading this input: {type(exc).__name__}: {exc}"[:500]
-    log.error("%s: %s", raw.source, error)
     pk, _ = db.store_raw_input(
         store,
         source=raw.source,
@@ -347,7 +435,7 @@ def _store_crashed(store: Store, raw: RawInput, exc: Exception) -> IngestOutcome
         error=error,
         parser_version=parser_version(),
     )
-    return IngestOutcome(raw.source, OutcomeKind.REJECTED, error=error, input_pk=pk)
+    return pk
 
 
 async def _move(
