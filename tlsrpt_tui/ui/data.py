@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from tlsrpt_tui.core.findings import Finding, Severity
 from tlsrpt_tui.service import queries
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.store.database import Store
@@ -95,28 +96,23 @@ class DataSource:
     # -- totals --------------------------------------------------------------------------------
 
     def domain_totals(self, days: int = 30, unconfigured: int = 5) -> list[DomainTotal]:
-        """The configured domains (even with no reports yet); without any configured, the
-        `unconfigured` reported domains with the most reports, so a store holding thousands of
-        domains still draws a handful of charts."""
+        """Sessions per day over the last `days` days for each configured domain (even with no
+        reports yet). With no domain configured: the `unconfigured` reported domains with the
+        most reports, so a store holding thousands of domains still draws a handful of charts.
+        Totals are over the same window as the chart, so no query scans the whole store."""
         today = self.clock().astimezone(UTC).date()
-        totals = {t.domain: t for t in queries.domain_totals(self.store)}
         domains = list(self.config.domains)
         if not domains:
-            busiest = sorted(totals.values(), key=lambda t: (-t.reports, t.domain))
+            busiest = sorted(
+                queries.domain_totals(self.store), key=lambda t: (-t.reports, t.domain)
+            )
             domains = [t.domain for t in busiest[:unconfigured]]
         out = []
         for domain in domains:
             daily = queries.daily_totals(self.store, domain, days, today)
-            t = totals.get(domain)
-            out.append(
-                DomainTotal(
-                    domain,
-                    t.successful if t else 0,
-                    t.failed if t else 0,
-                    tuple(d.successful for d in daily),
-                    tuple(d.failed for d in daily),
-                )
-            )
+            ok = tuple(d.successful for d in daily)
+            bad = tuple(d.failed for d in daily)
+            out.append(DomainTotal(domain, sum(ok), sum(bad), ok, bad))
         return out
 
     # -- one report ----------------------------------------------------------------------------
@@ -139,7 +135,6 @@ class DataSource:
 
     def stored_checks(self) -> dict[str, tuple[Any, Any | None, datetime]]:
         """domain → (latest status, the one before, when checked), from the store."""
-        from tlsrpt_tui.service import checks
         from tlsrpt_tui.store import checks as stored
 
         out: dict[str, tuple[Any, Any | None, datetime]] = {}
@@ -149,8 +144,8 @@ class DataSource:
                 continue
             prev = stored.previous(self.store, domain)
             out[domain] = (
-                checks.DomainStatus.from_json(latest),
-                checks.DomainStatus.from_json(prev) if prev else None,
+                StoredStatus.from_json(latest),
+                StoredStatus.from_json(prev) if prev else None,
                 _parse_when(latest["checked_at"]),
             )
         return out
@@ -164,9 +159,45 @@ class DataSource:
         options = checks.CheckOptions.from_settings(self.config.checks)
         status = await checks.check_domain(domain, options, previous=last)
         stored.save(self.store, status.to_json())
-        return status, checks.DomainStatus.from_json(last) if last else None
+        return status, StoredStatus.from_json(last) if last else None
 
 
 def _parse_when(value: str) -> datetime:
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStatus:
+    """A stored check result (the JSON of ``check --format json``) as the panel reads it.
+
+    The same fields as service.checks.DomainStatus; kept here so that showing stored results
+    at start-up does not import the network stack (DNS, HTTPS, SMTP clients), which would
+    delay the first frame.
+    """
+
+    domain: str
+    checked_at: str
+    status: Severity
+    records: dict[str, Any]
+    findings: tuple[Finding, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StoredStatus:
+        return cls(
+            domain=data["domain"],
+            checked_at=data["checked_at"],
+            status=Severity(data["status"]),
+            records=dict(data.get("records") or {}),
+            findings=tuple(
+                Finding(
+                    code=f["code"],
+                    severity=Severity(f["severity"]),
+                    subject=f.get("subject", ""),
+                    message=f.get("message", ""),
+                    hint=f.get("hint", ""),
+                    result_type=f.get("result_type"),
+                )
+                for f in data.get("findings") or []
+            ),
+        )
