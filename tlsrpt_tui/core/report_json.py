@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -224,10 +223,11 @@ def parse_datetime(value: Any, path: str) -> datetime:
 # ---------------------------------------------------------------------------------------------
 # Microsoft FILETIME report-ids
 
-_FILETIME_ID = re.compile(r"(\d{17,19})\+")
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
-_PLAUSIBLE_FROM = datetime(2015, 1, 1, tzinfo=UTC)  # RFC 8460 is from 2018; leave slack
-_PLAUSIBLE_TO = datetime(2100, 1, 1, tzinfo=UTC)
+# Plausible report times as FILETIME ticks: 2015 (RFC 8460 is from 2018; leave slack) to 2100.
+_TICKS_PER_SECOND = 10_000_000
+_PLAUSIBLE_FROM = int((datetime(2015, 1, 1, tzinfo=UTC) - _FILETIME_EPOCH).total_seconds())
+_PLAUSIBLE_TO = int((datetime(2100, 1, 1, tzinfo=UTC) - _FILETIME_EPOCH).total_seconds())
 
 
 def decode_filetime_report_id(report_id: str) -> datetime | None:
@@ -236,17 +236,13 @@ def decode_filetime_report_id(report_id: str) -> datetime | None:
     Returns None unless the number gives a plausible date (so a random numeric id of another
     sender is not misread as a time).
     """
-    m = _FILETIME_ID.match(report_id)
-    if m is None:
+    number, plus, _ = report_id.partition("+")
+    if not plus or not 17 <= len(number) <= 19 or not (number.isascii() and number.isdigit()):
         return None
-    ticks = int(m.group(1))
-    try:
-        when = _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
-    except OverflowError:
+    ticks = int(number)
+    if not _PLAUSIBLE_FROM * _TICKS_PER_SECOND <= ticks < _PLAUSIBLE_TO * _TICKS_PER_SECOND:
         return None
-    if not _PLAUSIBLE_FROM <= when < _PLAUSIBLE_TO:
-        return None
-    return when
+    return _FILETIME_EPOCH + timedelta(microseconds=ticks // 10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,6 +255,9 @@ _POLICY_TYPES = {
 }
 
 
+_STRING_ARRAY = msgspec.json.Decoder(list[str])
+
+
 def _policy_strings(value: Any, path: str, ptype: PolicyType) -> tuple[str, ...]:
     """policy-string as one element per record/line.
 
@@ -267,24 +266,33 @@ def _policy_strings(value: Any, path: str, ptype: PolicyType) -> tuple[str, ...]
     """
     if value is None:
         return ()
-    if isinstance(value, str):  # a bare string where an array belongs: accept as one element
+    if type(value) is str:  # a bare string where an array belongs: accept as one element
         value = [value]
-    if not isinstance(value, list):
+    elif type(value) is not list:
         raise ReportError(f"{path}: expected an array of strings, got {_type_name(value)}")
     out: list[str] = []
+    tlsa = ptype is PolicyType.TLSA
     for i, item in enumerate(value):
-        item = _str(item, f"{path}[{i}]")
-        stripped = item.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            try:
-                inner = _decode_untyped(stripped)
-            except _JSON_ERRORS:
-                inner = None
-            if isinstance(inner, list) and all(isinstance(x, str) for x in inner):
-                out.extend(x.strip() for x in inner if x.strip())
-                continue
-        if ptype is PolicyType.TLSA and ";" in item:
-            out.extend(part.strip() for part in item.split(";") if part.strip())
+        if type(item) is not str:
+            _str(item, f"{path}[{i}]")  # raises with the element's path
+        if "[" in item:
+            stripped = item.strip()
+            if stripped[:1] == "[" and stripped[-1:] == "]":
+                try:
+                    inner = _STRING_ARRAY.decode(stripped)
+                except _JSON_ERRORS:
+                    inner = None
+                if inner is not None:
+                    for record in inner:
+                        record = record.strip()
+                        if record:
+                            out.append(record)
+                    continue
+        if tlsa and ";" in item:
+            for part in item.split(";"):
+                part = part.strip()
+                if part:
+                    out.append(part)
             continue
         out.append(item)
     return tuple(out)
