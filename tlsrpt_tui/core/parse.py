@@ -67,6 +67,9 @@ class Limits:
     #: Bytes inflated from gzip and zip for one input, all layers and members together: a
     #: zip of 100 zips of 100 members of 20 MiB of zeros must not cost 200 GB of inflating.
     max_inflated_bytes: int = 100 * MiB
+    #: Concatenated members of one gzip stream: zlib copies the rest of the input after each
+    #: member, so 2 million empty members in 40 MiB would cost quadratic time (a hang).
+    max_gzip_members: int = 100
 
 
 DEFAULT_LIMITS = Limits()
@@ -131,31 +134,45 @@ def _inflated(found: _Found, limits: Limits, n: int) -> None:
 
 
 def _gunzip(data: bytes, limits: Limits, found: _Found) -> bytes:
-    """Inflate gzip without ever producing more than the report limit (+1 byte to detect it)."""
+    """Inflate gzip without ever producing more than the report limit (+1 byte to detect it).
+
+    The input is fed to zlib in windows of at most 1 MiB: zlib copies the input left over
+    after a member into ``unused_data``, so feeding it whole would make a stream of many
+    concatenated members cost quadratic time.
+    """
     limit = limits.max_report_bytes
     out = bytearray()
+    view = memoryview(data)
+    pos = 0
+    members = 0
     while True:
+        members += 1
+        if members > limits.max_gzip_members:
+            raise _Reject(f"gzip stream has more than {limits.max_gzip_members} members")
         d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        room = min(limit, limits.max_inflated_bytes - found.inflated) + 1 - len(out)
-        try:
-            chunk = d.decompress(data, max(room, 1))
-        except zlib.error as e:
-            raise _Reject(f"gzip data corrupt ({e})") from None
-        out += chunk
-        if len(out) > limit:
-            raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
-        _inflated(found, limits, len(chunk))
-        if not d.eof:
+        while not d.eof:
+            piece = view[pos : pos + _GZIP_WINDOW]
+            if not piece:
+                raise _Reject("gzip data truncated")
+            room = min(limit, limits.max_inflated_bytes - found.inflated) + 1 - len(out)
+            try:
+                chunk = d.decompress(piece, max(room, 1))
+            except zlib.error as e:
+                raise _Reject(f"gzip data corrupt ({e})") from None
+            out += chunk
+            if len(out) > limit:
+                raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
+            _inflated(found, limits, len(chunk))
             if d.unconsumed_tail:  # stopped by max_length exactly at the limit
                 raise _Reject(f"decompressed size exceeds {_size(limit)} limit")
-            raise _Reject("gzip data truncated")
-        # Concatenated gzip members are one stream (RFC 1952 §2.2); trailing zeros are padding.
-        rest = d.unused_data
-        if not rest.strip(b"\x00"):
+            pos += len(piece) - len(d.unused_data)
+        # Concatenated gzip members are one stream (RFC 1952 §2.2); anything else after a
+        # complete member (zero padding, trailing garbage) ends it.
+        if data[pos : pos + 2] != b"\x1f\x8b":
             return bytes(out)
-        if rest[:2] != b"\x1f\x8b":
-            return bytes(out)  # trailing garbage after a complete member: ignore it
-        data = rest
+
+
+_GZIP_WINDOW = 1 * MiB
 
 
 def _unzip(data: bytes, limits: Limits, found: _Found) -> Iterator[tuple[str, bytes | str]]:
@@ -441,7 +458,7 @@ def parse_bytes(data: bytes, source: str, limits: Limits = DEFAULT_LIMITS) -> Pa
         )
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")  # C0, DEL and C1 (8-bit CSI is \x9b)
 
 
 def _one_line(text: str) -> str:
