@@ -417,3 +417,26 @@ async def test_keyboard_only_with_no_color(demo_store: Store, monkeypatch) -> No
         await pilot.press("j", "j", "k")
         await pilot.pause()
         assert inbox(app).cursor_row == 1
+
+
+async def test_sync_line_shows_progress_then_result(demo_store: Store) -> None:
+    from textual.widgets import ProgressBar
+
+    from tlsrpt_tui.ui.messages import SyncFinished, SyncProgress
+    from tlsrpt_tui.ui.widgets.sync_line import SyncLine
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        line = app.screen.query_one(SyncLine)
+        bar = line.query_one(ProgressBar)
+        assert not bar.display
+        app.post_message(SyncProgress("reports", 30, 120, "INBOX"))
+        await pilot.pause()
+        assert bar.display and bar.progress == 30 and bar.total == 120
+        assert "syncing reports: INBOX 30/120" in screen_text(app)
+        app.post_message(SyncFinished("reports", 0, "login refused for user x"))
+        await pilot.pause()
+        assert not bar.display
+        assert "login refused for user x" in screen_text(app)
+        assert app.is_running

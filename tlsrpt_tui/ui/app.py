@@ -330,7 +330,12 @@ class TlsrptApp(App[int]):
     def open_report(self, report_pk: int) -> None:
         from tlsrpt_tui.ui.screens.report import ReportScreen
 
-        self.push_screen(ReportScreen(report_pk))
+        try:
+            screen = ReportScreen(report_pk)
+        except LookupError as exc:  # removed meanwhile (a reparse, another process)
+            self.notify(str(exc), severity="warning")
+            return
+        self.push_screen(screen)
 
     def open_raw_input(self, input_pk: int) -> None:
         from tlsrpt_tui.ui.screens.raw import RawScreen
