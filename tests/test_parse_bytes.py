@@ -390,6 +390,49 @@ def test_rejection_reasons(data: bytes, error: str) -> None:
     assert rejected(parse_bytes(data, "input")).startswith(error)
 
 
+def _patched_zip(local_off: int, central_off: int, patch: Callable[[int], int]) -> bytes:
+    """A one-member zip with one byte patched in both the local and the central header."""
+    raw = bytearray(make_zip({"a.json": REPORT}))
+    for sig, off in ((b"PK\x03\x04", local_off), (b"PK\x01\x02", central_off)):
+        i = raw.find(sig) + off
+        raw[i] = patch(raw[i])
+    return bytes(raw)
+
+
+def test_zip_member_rejections() -> None:
+    # CRC mismatch: the member is refused, its sibling still parses
+    raw = bytearray(make_zip({"a.json": REPORT, "b.json": REPORT}))
+    raw[raw.find(b"PK\x01\x02") + 16] ^= 0xFF  # a.json's CRC in the central directory
+    result = ok(parse_bytes(bytes(raw), "crc.zip"))
+    assert result.part_errors == (
+        "member a.json: zip member corrupt (Bad CRC-32 for file 'a.json')",
+    )
+    # encrypted (general purpose flag bit 0) and unknown compression method 99
+    encrypted = _patched_zip(6, 8, lambda flags: flags | 0x1)
+    assert rejected(parse_bytes(encrypted, "enc.zip")) == (
+        "member a.json: encrypted zip member (needs a password)"
+    )
+    method99 = _patched_zip(8, 10, lambda _method: 99)
+    assert rejected(parse_bytes(method99, "m99.zip")) == (
+        "member a.json: unsupported zip compression (That compression method is not supported)"
+    )
+
+
+def test_gzip_members_limit_and_other_layer_rejections() -> None:
+    many = gzip.compress(b"") * 101
+    assert rejected(parse_bytes(many, "g")) == "gzip stream has more than 100 members"
+    ok(parse_bytes(gzip.compress(REPORT) + gzip.compress(b"") * 50, "g"))
+    assert rejected(parse_bytes(gzip.compress(mail("ordinary.eml")), "mail.gz")) == (
+        "a mail message where a report was expected"
+    )
+    assert rejected(parse_bytes(base64.b64encode(b"\x00\x01 not anything"), "b64")) == (
+        "base64 text that decodes to no mail message, JSON, gzip or zip"
+    )
+    assert rejected(parse_bytes(REPORT, "big.json", Limits(max_report_bytes=100))) == (
+        "report size exceeds 100 bytes limit"
+    )
+
+
 def test_json_that_is_not_a_report_is_not_a_report() -> None:
     result = parse_bytes(b'{"feedback": {"org": "x"}}', "other.json")
     assert result.status is InputStatus.NOT_REPORT

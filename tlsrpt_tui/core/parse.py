@@ -205,6 +205,9 @@ def _zip_members(
     limit = limits.max_report_bytes
     for info in infos:
         name = info.filename
+        if info.flag_bits & 0x1:
+            yield name, "encrypted zip member (needs a password)"
+            continue
         try:
             with zf.open(info) as fh:
                 buf = bytearray()
@@ -486,6 +489,8 @@ def _parse(data: bytes, source: str, limits: Limits) -> ParsedInput:
         if kind == "mail":
             reports, part_errors = _mail_reports(data, limits)
         elif kind == "unknown":
+            if layers:
+                raise _Reject("base64 text that decodes to no mail message, JSON, gzip or zip")
             raise _Reject("not a mail message, JSON, gzip, zip or base64 data")
         else:
             found = _Found([], [])
