@@ -440,3 +440,12 @@ async def test_sync_line_shows_progress_then_result(demo_store: Store) -> None:
         assert not bar.display
         assert "login refused for user x" in screen_text(app)
         assert app.is_running
+
+
+def test_clean_removes_whole_escape_sequences_controls_and_bidi() -> None:
+    from tlsrpt_tui.ui.text import cell, clean
+
+    hostile = "[b]ok[/]\x1b[31mred\x1b]8;;http://x\x07link\x1b]8;;\x07\x1bP1$qm\x1b\\\x00\u202eevil\nz"
+    assert clean(hostile) == "[b]ok[/]redlinkevil z"
+    assert cell(hostile).plain == "[b]ok[/]redlinkevil z"
+    assert clean(None) == ""

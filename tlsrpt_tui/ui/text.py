@@ -2,9 +2,9 @@
 
 Everything a report, a DNS record, a certificate or a mail header says is attacker-controlled.
 Textual parses ``str`` cells and ``Static`` strings as markup, and a raw ESC or OSC sequence
-would reach the user's terminal, so every such value goes through :func:`safe` first: control
-characters (C0 except tab, DEL, C1) and whole escape sequences are removed, and the result is
-wrapped in ``Text`` so ``[bold red]`` stays literal.
+would reach the user's terminal, so every such value goes through :func:`clean` first: whole
+escape sequences, control characters and bidi overrides are removed, and the result is wrapped
+in ``Text`` so ``[bold red]`` stays literal.
 """
 
 from __future__ import annotations
@@ -13,28 +13,27 @@ import re
 
 from rich.text import Text
 
-# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other two-byte ESC sequences, then any
-# remaining C0/C1 control character. Tabs become spaces so columns stay aligned.
+from tlsrpt_tui.core.tables import terminal_safe
+
+# CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS/APC strings and other ESC sequences.
 _ESCAPES = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC … BEL/ST
     r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS/SOS/PM/APC … ST
     r"|\x1b[@-Z\\-_]?"  # other ESC sequences, or a lone ESC
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
-    r"|[\x00-\x08\x0a-\x1f\x7f-\x9f]"  # remaining control characters (not tab)
 )
 
 
 def clean(value: object) -> str:
-    """The printable part of an untrusted value as a plain string (``None`` → ``""``)."""
+    """The printable part of an untrusted value as a plain string (``None`` → ``""``).
+
+    Whole escape sequences go first (so ``ESC [31m`` leaves no ``[31m`` behind), then
+    ``core.tables.terminal_safe`` removes what is left: controls and bidi overrides.
+    """
     if value is None:
         return ""
-    return _ESCAPES.sub("", str(value)).replace("\t", " ")
-
-
-def safe(value: object, style: str = "") -> Text:
-    """An untrusted value as a ``Text`` that renders literally, with an optional style."""
-    return Text(clean(value), style=style, no_wrap=False)
+    return terminal_safe(_ESCAPES.sub("", str(value)))
 
 
 def cell(value: object, style: str = "", justify: str | None = None) -> Text:
