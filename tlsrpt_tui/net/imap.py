@@ -66,6 +66,10 @@ class ImapProtocolError(ImapError):
     """The server answered NO/BAD or sent something we cannot make sense of."""
 
 
+class ImapFolderError(ImapProtocolError):
+    """A folder cannot be opened (missing, no permission); the connection is still fine."""
+
+
 class ImapConnectionLost(ImapError):
     """The connection dropped while a command was running."""
 
@@ -374,7 +378,9 @@ class ImapClient:
         cmd = _aio.Command(name, self._p.new_tag(), mailbox_name(folder))
         resp = await self._exec(name, cmd)
         if resp.result != "OK":
-            raise ImapProtocolError(f"{self.where}: cannot open folder {folder!r}: {_text(resp)}")
+            self._p.state = _aio.AUTH  # a failed SELECT leaves no folder selected
+            self.selected = None
+            raise ImapFolderError(f"{self.where}: cannot open folder {folder!r}: {_text(resp)}")
         self._p.state = _aio.SELECTED
         uidvalidity = uidnext = exists = None
         for line in resp.lines:
@@ -465,11 +471,36 @@ class ImapClient:
         if resp.result != "OK":
             raise ImapProtocolError(f"{self.where}: UID FETCH failed: {_text(resp)}")
         wanted = set(uids)
-        return {
+        found = {
             uid: body
             for uid, body in parse_fetch_bodies(resp.lines[:-1], self.where, section).items()
             if uid in wanted
         }
+        if len(found) < len(wanted):
+            await self._check_gone(sorted(wanted - found.keys()))
+        return found
+
+    async def _check_gone(self, missing: list[int]) -> None:
+        """UIDs a FETCH did not return must be gone (expunged meanwhile). If the server still
+        lists them, the response was mangled (seen with garbage in the stream): fail, so the
+        batch is not committed and the sync cannot move past mail it never stored."""
+        cmd = _aio.Command("SEARCH", self._p.new_tag(), "UID", uid_set(missing), prefix="UID")
+        resp = await self._exec("UID SEARCH", cmd)
+        if resp.result != "OK":
+            raise ImapProtocolError(f"{self.where}: UID SEARCH failed: {_text(resp)}")
+        wanted = set(missing)
+        still = sorted(
+            int(tok)
+            for line in resp.lines[:-1]
+            if isinstance(line, bytes)
+            for tok in line.removeprefix(b"SEARCH").split()
+            if tok.isdigit() and int(tok) in wanted
+        )
+        if still:
+            raise ImapProtocolError(
+                f"{self.where}: UID FETCH returned no message for {len(still)} UID(s) the "
+                f"server still has (first: {still[0]}): garbled response"
+            )
 
     async def move(self, uids: Sequence[int], folder: str) -> None:
         """Move messages to ``folder`` (MOVE, or COPY + \\Deleted + UID EXPUNGE of just them)."""
