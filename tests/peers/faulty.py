@@ -500,11 +500,12 @@ class FaultySmtp:
 # IMAP: a proxy in front of the real Dovecot
 
 IMAP_MODES = ("pass", "drop", "stall", "garbage")
-_FETCH_RESPONSE = re.compile(rb"\* \d+ FETCH \(")
+#: A FETCH response that carries a message body (size-only FETCH responses do not count).
+_FETCH_RESPONSE = re.compile(rb"\* \d+ FETCH \([^\r\n]{0,200}?BODY\[")
 
 
 class ImapFaultProxy:
-    """Plaintext proxy to Dovecot that breaks the server's Nth FETCH response.
+    """Plaintext proxy to Dovecot that breaks the server's Nth FETCH response with a body.
 
     ``mode`` (for connections opened from now on): ``pass``; ``drop`` — forward ``keep``
     bytes of the Nth FETCH response (the middle of the message literal), then close both
@@ -590,7 +591,7 @@ class ImapFaultProxy:
                     if seen == nth:
                         cut = m.start() - len(tail)
                         break
-                tail = buf[-24:]
+                tail = buf[-256:]
                 if cut is None:
                     dst.sendall(data)
                     continue
