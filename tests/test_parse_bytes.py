@@ -390,6 +390,23 @@ def test_rejection_reasons(data: bytes, error: str) -> None:
     assert rejected(parse_bytes(data, "input")).startswith(error)
 
 
+def test_messages_attached_too_deep() -> None:
+    data = mail("tlsrpt_google_style.eml")
+    for i in range(5):
+        data = (
+            (
+                f"Subject: Fwd {i}\nContent-Type: multipart/mixed; boundary=F{i}\n\n"
+                f"--F{i}\nContent-Type: message/rfc822\n\n"
+            ).encode()
+            + data
+            + f"\n--F{i}--\n".encode()
+        )
+    ok(parse_bytes(data, "fwd5", Limits(max_nesting=5)))
+    assert rejected(parse_bytes(data, "fwd5")).endswith(
+        "attachment part 1 (message/rfc822): messages attached more than 4 deep"
+    )
+
+
 def _patched_zip(local_off: int, central_off: int, patch: Callable[[int], int]) -> bytes:
     """A one-member zip with one byte patched in both the local and the central header."""
     raw = bytearray(make_zip({"a.json": REPORT}))

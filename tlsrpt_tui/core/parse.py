@@ -411,7 +411,9 @@ def _mail_into(data: bytes, limits: Limits, found: _Found, depth: int) -> tuple[
         before = len(found.reports)
         if is_message:
             if depth >= limits.max_nesting:
+                # Unread, it might hold a report: say so rather than call the mail ordinary.
                 errors.append(f"{label}: messages attached more than {limits.max_nesting} deep")
+                sure = True
                 continue
             try:
                 inner_sure, inner_errors = _mail_into(payload, limits, found, depth + 1)
