@@ -421,3 +421,19 @@ async def test_oversized_message_is_stored_as_header_with_reason_and_passed(
         ).fetchone()
         assert row["status"] == "rejected" and 30_000 < row["size"] < len(big)  # header only
         assert (await sync_account(store, account_for())).total("seen") == 0
+
+
+async def test_a_missing_folder_is_reported_and_the_others_still_sync(
+    dovecot: Dovecot,  # noqa: F811
+    account_for: Callable[..., AccountSettings],
+    tmp_path: Path,
+) -> None:
+    dovecot.append([google_report(1)])
+    acct = account_for(folders=("No/Such", "INBOX"))
+    with open_store(tmp_path / "s.sqlite3") as store:
+        summary = await sync_account(store, acct)
+        assert summary.total("new") == 1
+        assert len(summary.errors) == 1
+        assert summary.errors[0].startswith(
+            f"account test: 127.0.0.1:{dovecot.imaps_port}: cannot open folder 'No/Such': NO"
+        )

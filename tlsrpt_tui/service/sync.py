@@ -28,6 +28,7 @@ from tlsrpt_tui.net.imap import (
     ImapAuthError,
     ImapClient,
     ImapError,
+    ImapFolderError,
     ImapTLSError,
 )
 from tlsrpt_tui.service import secrets
@@ -473,7 +474,15 @@ async def sync_account(
         for folder in account.folders:
             fs = FolderSummary(account.name, folder)
             result.folders.append(fs)
-            await sync_folder(store, client, account, folder, on_progress=on_progress, summary=fs)
+            try:
+                await sync_folder(
+                    store, client, account, folder, on_progress=on_progress, summary=fs
+                )
+            except ImapFolderError as exc:
+                # One missing folder does not stop the others (the connection is still fine).
+                result.errors.append(f"account {account.name}: {exc}")
+                on_progress(SyncEvent("error", fs, f"account {account.name}: {exc}"))
+                continue
             on_progress(SyncEvent("done", fs, fs.line()))
     except BaseException:
         client.abort()
@@ -499,6 +508,7 @@ async def sync_all(
             on_progress(SyncEvent("error", None, str(exc)))
             continue
         total.folders.extend(one.folders)
+        total.errors.extend(one.errors)
     return total
 
 
@@ -582,7 +592,9 @@ async def _watch_folder(
         except (ImapError, secrets.SecretError) as exc:
             if client is not None:
                 client.abort()
-            fatal = isinstance(exc, ImapAuthError | ImapTLSError | secrets.SecretError)
+            fatal = isinstance(
+                exc, ImapAuthError | ImapTLSError | ImapFolderError | secrets.SecretError
+            )
             wait = max(delay, 60.0) if fatal else delay
             on_progress(
                 SyncEvent("error", summary, f"{exc}; retrying in {wait:.0f}s")
