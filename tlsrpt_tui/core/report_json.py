@@ -217,7 +217,10 @@ def parse_datetime(value: Any, path: str) -> datetime:
         return dt
     if tz is None:
         return dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the last datetime in UTC
+        raise ReportError(f"{path}: date-time {_show(value)} is out of range") from None
 
 
 # ---------------------------------------------------------------------------------------------
