@@ -219,7 +219,7 @@ async def sync_folder(
                 if index + 1 < len(batches):
                     pending = await _start_fetch(client, batches[index + 1])
     finally:
-        if pending is not None and not pending.done():
+        if pending is not None:  # a failed commit or move: drop the FETCH in flight
             pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
