@@ -277,6 +277,10 @@ class ImapClient:
         resp = await self._exec("STARTTLS", _aio.Command("STARTTLS", self._p.new_tag()))
         if resp.result != "OK":
             raise ImapTLSError(f"{self.where}: server refused STARTTLS: {_text(resp)}")
+        if self._p.incomplete_line:
+            # Bytes after the OK but before the handshake were not protected by TLS: a
+            # man-in-the-middle could have injected responses (CVE-2011-0411 style).
+            raise ImapTLSError(f"{self.where}: unexpected data after STARTTLS; not continuing")
         loop = asyncio.get_running_loop()
         try:
             transport = await asyncio.wait_for(
