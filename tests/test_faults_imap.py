@@ -48,7 +48,7 @@ N_MESSAGES = 60
 BATCH = 10
 KILL_TRIALS = int(os.environ.get("TLSRPT_KILL_TRIALS", "5"))
 KILL_SEED = 20261128
-KILL_MESSAGES = 400  # 40 batches: many commit points to land a kill between
+KILL_MESSAGES = 1000  # 100 batches: many commit points to land a kill between
 
 
 def full_dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
@@ -344,6 +344,14 @@ def _write_config(path: Path, dovecot: Dovecot) -> None:  # noqa: F811
     path.chmod(0o600)
 
 
+def _wait_for_file(path: Path, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        assert proc.poll() is None, f"sync exited ({proc.returncode}) before creating the store"
+        assert time.monotonic() < deadline, "the store file never appeared"
+        time.sleep(0.002)
+
+
 def _sync_cmd(cfg: Path, db: Path) -> list[str]:
     return [sys.executable, "-m", "tlsrpt_tui", "sync", "--config", str(cfg), "--db", str(db)]
 
@@ -364,12 +372,19 @@ def test_kill_9_at_random_points_then_resume_equals_clean_sync(
             _sync_cmd(cfg, db), capture_output=True, text=True, env=env, cwd=REPO, timeout=120
         )
 
-    # The reference: one clean run of the same command, timed to place the kills.
+    # The reference: one clean run of the same command, timed from the moment its store file
+    # exists (after Python start-up) to the end, to place the kills inside the sync itself.
+    ref_db = tmp_path / "ref.sqlite3"
+    proc = subprocess.Popen(
+        _sync_cmd(cfg, ref_db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        cwd=REPO,
+    )  # fmt: skip
+    _wait_for_file(ref_db, proc)
     start = time.monotonic()
-    ref = run_sync(tmp_path / "ref.sqlite3")
-    duration = time.monotonic() - start
-    assert ref.returncode in (0, 1), ref.stderr
-    with Store(tmp_path / "ref.sqlite3") as store:
+    _out, err = proc.communicate(timeout=120)
+    window = time.monotonic() - start
+    assert proc.returncode in (0, 1), err
+    with Store(ref_db) as store:
         want = full_dump(store)
     assert want["state"][0][3] == KILL_MESSAGES
 
@@ -378,21 +393,19 @@ def test_kill_9_at_random_points_then_resume_equals_clean_sync(
     for trial in range(KILL_TRIALS):
         db = tmp_path / f"trial{trial}.sqlite3"
         # Stratified random kill times: each trial gets a random point in its own slice of
-        # the run, so the trials cover start-up, login, every batch and the end.
-        delay = duration * (trial + rng.random()) / KILL_TRIALS
+        # the window, so the trials cover opening the store, login, every batch and the end.
+        delay = window * (trial + rng.random()) / KILL_TRIALS
         proc = subprocess.Popen(
             _sync_cmd(cfg, db), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env=env, cwd=REPO,
         )  # fmt: skip
+        _wait_for_file(db, proc)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
-        if db.exists():
-            with Store(db) as store:
-                state = imap_state.get(store, "faults", "INBOX")
-            stages.append(f"{delay:.2f}s:uid{state.last_uid if state else '-'}")
-        else:
-            stages.append(f"{delay:.2f}s:no-store")
+        with Store(db) as store:
+            state = imap_state.get(store, "faults", "INBOX")
+        stages.append(f"{delay:.2f}s:uid{state.last_uid if state else '-'}")
         resumed = run_sync(db)
         assert resumed.returncode in (0, 1), resumed.stderr
         assert dovecot.password not in resumed.stdout + resumed.stderr
@@ -400,4 +413,4 @@ def test_kill_9_at_random_points_then_resume_equals_clean_sync(
             got = full_dump(store)
         assert not diff(got, want), f"trial {trial} (killed at {stages[-1]}): {diff(got, want)}"
         assert dovecot.flags() == mailbox, f"trial {trial}: mail flags changed"
-    print(f"\nkill -9 trials (seed {KILL_SEED}, run {duration:.2f} s): {' '.join(stages)}")
+    print(f"\nkill -9 trials (seed {KILL_SEED}, window {window:.2f} s): {' '.join(stages)}")
