@@ -313,6 +313,10 @@ RESULT_TYPES: dict[str, tuple[str, str]] = {
 }
 
 
+#: Longest detail a finding carries; the rest of an absurdly long one is counted, not shown.
+MAX_DETAIL = 1000
+
+
 def finding(
     code: str,
     subject: str,
@@ -327,6 +331,8 @@ def finding(
     ``result_type=None`` drops the result-type when the override makes it moot.
     """
     info = CATALOGUE[code]
+    if detail and len(detail) > MAX_DETAIL:  # a 100k-line policy must not make a 1.5 MB line
+        detail = f"{detail[:MAX_DETAIL]}… ({len(detail) - MAX_DETAIL} more characters)"
     message = info.message if not detail else f"{info.message}: {detail}"
     rt = info.result_type if result_type is True else (result_type or None)
     return Finding(

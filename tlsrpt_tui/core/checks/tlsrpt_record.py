@@ -41,6 +41,10 @@ def is_candidate(txt: str) -> bool:
 
 def valid_uri(uri: str) -> str | None:
     """None when ``uri`` is a valid rua URI, else the reason."""
+    if not (uri.isascii() and uri.isprintable()):
+        # A URI is printable ASCII (RFC 3986); an ESC or C1 byte in an accepted URI would reach
+        # the terminal in the tlsrpt.ok finding.
+        return f"{uri!r}: holds control or non-ASCII characters"
     if "!" in uri:
         return f"{uri!r}: a '!' size suffix is DMARC syntax, not valid in TLS-RPT"
     scheme, _, rest = uri.partition(":")
