@@ -72,6 +72,7 @@ def is_public(address: str) -> bool:
         or ip.is_multicast
         or ip.is_unspecified
         or ip.is_reserved
+        or not ip.is_global  # e.g. 100.64.0.0/10 shared address space (cloud metadata hosts)
     )
 
 
