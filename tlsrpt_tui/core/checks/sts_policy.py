@@ -136,10 +136,12 @@ def parse_policy(text: str, url: str = "") -> StsPolicy:
         problems.append(
             f"line {_line(fields, 'max_age')}: max_age {_show(max_age_text)} is not a number"
         )
-    elif int(max_age_text) > MAX_AGE_LIMIT:
+    elif len(max_age_text) > 10 or int(max_age_text) > MAX_AGE_LIMIT:
+        # RFC 8461 grammar: 1*10DIGIT. Checking the length first also keeps int() from raising
+        # on a 5000-digit value (Python's int-from-string digit limit).
         problems.append(
-            f"line {_line(fields, 'max_age')}: max_age {max_age_text} is over {MAX_AGE_LIMIT} "
-            "(one year)"
+            f"line {_line(fields, 'max_age')}: max_age {max_age_text[:20]}"
+            f"{'...' if len(max_age_text) > 20 else ''} is over {MAX_AGE_LIMIT} (one year)"
         )
     else:
         max_age = int(max_age_text)
