@@ -31,10 +31,16 @@ class OutcomeKind(StrEnum):
 
 
 def source_line(source: str, reason: str) -> str:
-    """``source: reason``, without repeating the source when the reason already starts with it."""
-    if reason.startswith(f"{source}: "):
-        return reason
-    return f"{source}: {reason}"
+    """``source: reason``, without repeating the source when the reason already starts with it.
+
+    The line goes to a terminal and sources are file names anyone can choose (a mail
+    attachment saved to disk, a Maildir file): non-printable characters (ESC, BEL, C1, bidi
+    overrides, undecodable bytes) are shown as escapes like ``\\x1b``, never sent as is.
+    """
+    line = reason if reason.startswith(f"{source}: ") else f"{source}: {reason}"
+    if line.isprintable():
+        return line
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
 
 
 @dataclass(frozen=True, slots=True)
