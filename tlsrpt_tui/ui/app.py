@@ -113,6 +113,14 @@ class TlsrptApp(App[int]):
             return
         self.push_screen(DashboardScreen())
         self.call_after_refresh(self._load_stored_checks)
+        for account in self.config.accounts:
+            if account.security == "plain":  # allowed only when configured, never silently
+                self.notify(
+                    f"account {clean(account.name)}: security = plain: the password and the "
+                    "reports travel unencrypted",
+                    severity="warning",
+                    timeout=30,
+                )
         if self.live:
             for domain in self.config.domains:
                 self.start_check(domain)
