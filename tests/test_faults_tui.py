@@ -1,0 +1,199 @@
+"""The TUI keeps running through network faults (Pilot, real faulty peers, real Dovecot).
+
+Checks against the faulty DNS/SMTP peers, a check that cannot even start (a resolver given
+as a host name), a sync refused at login and a sync whose connection drops mid-FETCH: each
+becomes a card state or a notification, the app stays responsive (a key press is handled
+while the faulty steps are still waiting on their timeouts), and it never exits.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
+from peers.faulty import FaultyPeers, ImapFaultProxy, add_domain, faulty_peers  # noqa: F401
+from peers.tls import TlsPeers
+from peers.tlsrpt_mail import mixed
+
+from tlsrpt_tui.service.config import AccountSettings, CheckSettings, Config
+from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui.app import TlsrptApp
+from tlsrpt_tui.ui.screen_text import screen_text
+from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
+from tlsrpt_tui.ui.screens.tables import OverviewScreen
+
+pytestmark = pytest.mark.peers
+
+T = 1.5
+PASSWORD_ENV = "TLSRPT_TUI_FAULT_PASSWORD"
+LIMIT = 2.0  # seconds for a screen round trip on a loaded 2-core machine (typically ~0.3)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "tui.sqlite3")
+    yield s
+    s.close()
+
+
+def messages(app: TlsrptApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def wait_for(pilot, cond: Callable[[], bool], timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out waiting for the app"
+        await pilot.pause(0.05)
+
+
+async def assert_responsive(pilot, app: TlsrptApp) -> float:  # type: ignore[no-untyped-def]
+    """Open the overview and go back; returns how long the round trip took."""
+    start = time.monotonic()
+    await pilot.press("o")
+    await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), 5)
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), 5)
+    return time.monotonic() - start
+
+
+async def test_faulty_checks_become_card_states_and_notifications(
+    faulty_peers: FaultyPeers, tls_peers: TlsPeers, store: Store  # noqa: F811
+) -> None:
+    dns = faulty_peers.dns
+    assert dns is not None
+    healthy, dead_dns, dead_mx = "ok.tui.test", "deaddns.tui.test", "deadmx.tui.test"
+    add_domain(dns, tls_peers, healthy)
+    add_domain(dns, tls_peers, dead_mx, mx_address=faulty_peers.smtp["starttls-stall"])
+    for name in (f"_smtp._tls.{dead_dns}", f"_mta-sts.{dead_dns}", dead_dns):
+        dns.fault(name, "timeout")
+    config = Config(
+        domains=(healthy, dead_dns, dead_mx),
+        checks=CheckSettings(
+            resolver=dns.resolver, ca_file=tls_peers.ca_file, timeout=2 * T,
+            allow_private_targets=True,
+        ),
+    )  # fmt: skip
+    app = TlsrptApp(store, config, live=False)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        for domain in config.domains:
+            app.start_check(domain)
+        await pilot.pause(0.2)
+        assert app._checking  # the faulty steps are still waiting on their timeouts …
+        took = await assert_responsive(pilot, app)  # … and the keys still work
+        assert took < LIMIT, f"a key press took {took:.2f} s while checks were running"
+        assert app._checking, "the checks finished before the responsiveness probe"
+        await wait_for(pilot, lambda: len(app.last_status) == 3)
+        got = {d: {f.code for f in s.findings} for d, s in app.last_status.items()}
+        assert "tlsrpt.lookup-failed" in got[dead_dns] and "mx.lookup-failed" in got[dead_dns]
+        assert "tls.handshake-failed" in got[dead_mx] and "tls.ok" in got[healthy]
+        text = screen_text(app)
+        for domain in config.domains:
+            assert domain in text
+        # A second round where the healthy domain's TLS-RPT lookup times out: that change is
+        # notified, and the lookup failure shows as "could not check", not as "missing".
+        dns.fault(f"_smtp._tls.{healthy}", "timeout")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any("changed since the last check" in m
+                                          for m in messages(app)))  # fmt: skip
+        assert "tlsrpt.lookup-failed" in {f.code for f in app.last_status[healthy].findings}
+        assert app.is_running
+
+
+async def test_a_check_that_cannot_start_is_a_notification(store: Store) -> None:
+    config = Config(
+        domains=("example.test",), checks=CheckSettings(resolver="dns.example.test", timeout=T)
+    )
+    app = TlsrptApp(store, config, live=False)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await pilot.pause()
+        app.start_check("example.test")
+        await wait_for(pilot, lambda: any("check failed" in m for m in messages(app)))
+        note = next(m for m in messages(app) if "check failed" in m)
+        assert "give an IP address" in note and "\n" not in note
+        assert await assert_responsive(pilot, app) < LIMIT
+        assert app.is_running
+
+
+def _account(dovecot: Dovecot, **kw: object) -> AccountSettings:  # noqa: F811
+    base: dict[str, object] = {
+        "name": "tui", "host": dovecot.host, "port": dovecot.imaps_port, "security": "tls",
+        "username": dovecot.user, "password_env": PASSWORD_ENV, "ca_file": str(dovecot.ca_file),
+        "batch_size": 10,
+    }  # fmt: skip
+    base.update(kw)
+    return AccountSettings(**base)  # type: ignore[arg-type]
+
+
+async def test_failed_syncs_are_notifications_and_the_app_goes_on(
+    dovecot: Dovecot, store: Store, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    dovecot.append_maildir(mixed(60)[0])
+    flags = dovecot.flags()
+    monkeypatch.setenv(PASSWORD_ENV, "not the password")
+    proxy = None
+    for _ in range(10):
+        try:
+            address = f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.9"
+            proxy = ImapFaultProxy(address, dovecot.imap_port).start()
+            break
+        except OSError:
+            continue
+    if proxy is None:
+        pytest.fail("IMAP fault proxy could not start")
+    try:
+        proxy.set("drop", nth=25, keep=300)
+        config = Config(accounts=(_account(dovecot),))
+        app = TlsrptApp(store, config, live=False)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await pilot.pause()
+            # 1. login refused
+            await pilot.press("s")
+            await wait_for(pilot, lambda: any("login refused" in m for m in messages(app)))
+            assert "not the password" not in screen_text(app)
+            assert all("not the password" not in m for m in messages(app))
+            assert await assert_responsive(pilot, app) < LIMIT
+            # 2. dropped in the middle of a FETCH (through the proxy, plaintext)
+            monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
+            app.config = Config(accounts=(_account(
+                dovecot, host=proxy.address, port=proxy.port, security="plain", ca_file=None,
+            ),))  # fmt: skip
+            await wait_for(pilot, lambda: not app._syncing)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: any("connection lost" in m for m in messages(app)))
+            assert proxy.fired == 1
+            assert await assert_responsive(pilot, app) < LIMIT
+            # 3. the line is back: the next sync completes what the first one left
+            proxy.set("pass")
+            await wait_for(pilot, lambda: not app._syncing)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: not app._syncing and store.conn.execute(
+                "SELECT last_uid FROM imap_folders").fetchone()[0] == 60)  # fmt: skip
+            assert any("new report(s)" in m for m in messages(app))
+            assert all(dovecot.password not in m for m in messages(app))
+            assert dovecot.password not in screen_text(app)
+            assert app.is_running
+    finally:
+        proxy.stop()
+    assert dovecot.flags() == flags
+
+
+async def test_plaintext_account_is_a_visible_warning(
+    dovecot: Dovecot, store: Store  # noqa: F811
+) -> None:
+    config = Config(accounts=(_account(dovecot, security="plain", port=dovecot.imap_port),))
+    app = TlsrptApp(store, config, live=False)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        warnings = [n for n in app._notifications if "unencrypted" in n.message]
+        assert len(warnings) == 1 and warnings[0].severity == "warning"
+        assert "tui" in warnings[0].message and "security = plain" in warnings[0].message
+    tls = TlsrptApp(store, Config(accounts=(_account(dovecot),)), live=False)
+    async with tls.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        assert not [n for n in tls._notifications if "unencrypted" in n.message]
