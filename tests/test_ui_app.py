@@ -374,7 +374,7 @@ async def test_stored_check_results_are_shown_in_demo(demo_store: Store) -> None
         card = app.screen.query_one(StatusPanel).card("example.net")
         text = card.render_text().plain
         assert f"{CHANGED_MARK}✗ STARTTLS mx2.example.net" in text
-        assert "checked 7m00s ago" in text
+        assert "checked 7m00s ago · stored (demo)" in text
 
 
 async def test_command_palette_offers_the_actions(demo_store: Store) -> None:
@@ -449,3 +449,16 @@ def test_clean_removes_whole_escape_sequences_controls_and_bidi() -> None:
     assert clean(hostile) == "[b]ok[/]redlinkevil z"
     assert cell(hostile).plain == "[b]ok[/]redlinkevil z"
     assert clean(None) == ""
+
+
+def test_run_tui_refuses_a_bad_config_with_one_line(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import argparse
+
+    from tlsrpt_tui.ui.run import run_tui
+
+    bad = tmp_path / "config.toml"
+    bad.write_text("domains = 'not a list'\n")
+    args = argparse.Namespace(db=str(tmp_path / "s.sqlite3"), config=str(bad), demo=False)
+    assert run_tui(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and str(bad) in err and "domains" in err

@@ -194,6 +194,8 @@ class TlsrptApp(App[int]):
         self._rearm(message.domain)
         if card is None:
             return
+        if self.demo:
+            card.no_schedule_note = "stored (demo)"
         changed = card.set_status(
             message.status,
             message.previous,

@@ -145,6 +145,8 @@ class DomainCard(Static):
         self.next_at: datetime | None = None
         self.checking = False
         self.error: str | None = None
+        #: said instead of the countdown when no check is scheduled (the demo, a paused app)
+        self.no_schedule_note = ""
 
     def set_status(
         self,
@@ -224,6 +226,8 @@ class DomainCard(Static):
         if self.next_at is not None:
             left = (self.next_at - now).total_seconds()
             times.append(f"next in {_ago(left)}" if left > 0 else "next: due")
+        elif self.no_schedule_note:
+            times.append(self.no_schedule_note)
         text.append(" · ".join(times) or "", style="dim")
         return text
 
