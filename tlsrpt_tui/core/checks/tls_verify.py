@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
@@ -251,8 +251,13 @@ def parse_chain(chain_der: Sequence[bytes]) -> list[x509.Certificate]:
     certs = []
     for i, der in enumerate(chain_der):
         try:
-            certs.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+            cert = x509.load_der_x509_certificate(der)
+            # The loader is lazy: read what the checks use now, so a broken key or extension
+            # is this error (naming its position) and not an exception in the middle of them.
+            _ = cert.public_key(), cert.extensions, cert.subject, cert.issuer
+            _ = cert.not_valid_before_utc, cert.not_valid_after_utc
+            certs.append(cert)
+        except (ValueError, UnsupportedAlgorithm) as exc:
             raise ValueError(
                 f"certificate {i} of the presented chain is not valid X.509: {exc}"
             ) from exc
