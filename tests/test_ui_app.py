@@ -152,6 +152,11 @@ async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> N
         assert isinstance(app.screen, RawScreen)
         body = json.loads(app.screen.body)
         assert body["report-id"] == report.report_id
+        assert body["organization-name"] == report.organization
+        await pilot.press("escape", "m")
+        await pilot.pause()
+        assert isinstance(app.screen, RawScreen)
+        assert "TLS-Report-Domain:" in app.screen.body  # the stored mail, headers and all
         await pilot.press("escape", "escape")
         await pilot.pause()
         assert isinstance(app.screen, DashboardScreen)

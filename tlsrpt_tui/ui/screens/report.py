@@ -64,6 +64,7 @@ class ReportScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("v", "raw", "Raw JSON"),
+        Binding("m", "mail", "Mail as received"),
         Binding("e", "app.export", "Export"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
@@ -124,6 +125,9 @@ class ReportScreen(Screen):
         from tlsrpt_tui.ui.screens.raw import RawScreen
 
         self.app.push_screen(RawScreen.for_report(self.app.data, self.report_pk))
+
+    def action_mail(self) -> None:
+        self.app.open_raw_input(self.source_input.pk)
 
     def export_source(self) -> ExportSource:
         rows = tables.policy_rows(self.report)
