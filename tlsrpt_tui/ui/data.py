@@ -1,7 +1,8 @@
-"""The one place the UI calls service/: queries turned into what the widgets show.
+"""The dashboard's and drill-downs' reads and the live check, over service/ and store/.
 
 Widgets receive plain callables and small view dataclasses from here, so no SQL, parsing or
-check logic lives in the UI and a change in a service signature is fixed in one file.
+check logic lives in the widgets. (The two table screens call service.queries directly: their
+rows are already the CLI's row dataclasses.)
 """
 
 from __future__ import annotations
@@ -17,18 +18,6 @@ from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.store.database import Store
 from tlsrpt_tui.ui.widgets.inbox import InboxEntry
 from tlsrpt_tui.ui.widgets.totals import DomainTotal
-
-
-@dataclass(frozen=True, slots=True)
-class TableView:
-    """A table the UI shows and can export: column names and rows of plain values."""
-
-    title: str
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-    total: tuple[Any, ...] | None = None
-    #: per-row flag: the row has failures (drawn in the failure style)
-    failed: list[bool] | None = None
 
 
 def _day(value: object) -> str:
