@@ -44,9 +44,9 @@ def codes(status) -> set[str]:  # type: ignore[no-untyped-def]
     ("fault", "reason", "low", "high"),
     [
         ("timeout", "timeout", 0.9 * T, T + 0.5),
-        ("servfail", "servfail", 0.0, 0.5),
-        ("refused", "refused", 0.0, 0.5),
-        ("truncated-dead-tcp", "network: ", 0.0, 0.8),
+        ("servfail", "servfail", 0.0, 1.0),
+        ("refused", "refused", 0.0, 1.0),
+        ("truncated-dead-tcp", "network: ", 0.0, 1.0),
         ("garbage", None, 0.0, T + 0.5),
     ],
 )

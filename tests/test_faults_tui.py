@@ -81,9 +81,13 @@ async def test_faulty_checks_become_card_states_and_notifications(
     app = TlsrptApp(store, config, live=False)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.pause()
+        started = time.monotonic()
         for domain in config.domains:
             app.start_check(domain)
-        await pilot.pause(0.2)
+        # The healthy domain's card is filled while the others still wait on their timeouts.
+        await wait_for(pilot, lambda: healthy in app.last_status, 2 * T)
+        assert time.monotonic() - started < 2 * T
+        assert dead_dns not in app.last_status and dead_mx not in app.last_status
         assert app._checking  # the faulty steps are still waiting on their timeouts …
         took = await assert_responsive(pilot, app)  # … and the keys still work
         assert took < LIMIT, f"a key press took {took:.2f} s while checks were running"
