@@ -35,14 +35,6 @@ class InboxEntry:
     failed: int | None
     unreadable: str | None = None  # the reason, for an input that could not be read
 
-    @property
-    def report_pk(self) -> int | None:
-        return int(self.key[1:]) if self.key.startswith("r") else None
-
-    @property
-    def input_pk(self) -> int | None:
-        return int(self.key[1:]) if self.key.startswith("u") else None
-
 
 #: fetch(offset, limit, text_filter) -> report entries, newest first.
 Fetch = Callable[[int, int, str], Sequence[InboxEntry]]
