@@ -28,12 +28,11 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.setrecursionlimit(10_000)
 
 # Imported before forking so the baseline (and each child's starting RSS) includes them.
-import tlsrpt_tui.core.parse  # noqa: E402
-import tlsrpt_tui.service.sources  # noqa: E402, F401
-from hostile.cases import CASES, PEAK_MB, Case  # noqa: E402
+import tlsrpt_tui.core.parse
+import tlsrpt_tui.service.sources  # noqa: F401
+from hostile.cases import CASES, PEAK_MB, Case
 
 ADDRESS_SPACE = 3 * 1024**3
 
