@@ -75,8 +75,11 @@ def _hwm_mb() -> float:
 
 @contextmanager
 def measured() -> Iterator[None]:
-    with open("/proc/self/clear_refs", "w") as fh:
-        fh.write("5")
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not allowed here: the figure then also covers building the input
+        pass
     try:
         yield
     finally:
