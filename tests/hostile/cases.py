@@ -843,6 +843,36 @@ def _(tmp: Path) -> str:
     return ", ".join(sorted(set(out)))
 
 
+@case("certs", "broken-keys", "certificates whose EC point is invalid or whose key OID is unknown")
+def _(tmp: Path) -> str:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from tlsrpt_tui.core.checks.tls_verify import ProbeResult, verify_presented
+
+    make = _certs()
+    good = make("mx.example.org", ["mx.example.org"])
+    from cryptography import x509
+
+    point = x509.load_der_x509_certificate(good).public_key()
+    assert isinstance(point, ec.EllipticCurvePublicKey)
+    raw = point.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    bad_point = good.replace(raw, b"\x04" + b"\x01" * (len(raw) - 1))
+    ec_oid = bytes.fromhex("06072a8648ce3d0201")
+    bad_oid = good.replace(ec_oid, bytes.fromhex("06072a8648ce3d0209"))
+    assert bad_point != good and bad_oid != good
+    now = dt.datetime.now(dt.UTC)
+    out = []
+    with measured():
+        for der in (bad_point, bad_oid):
+            probe = ProbeResult("mx.example.org", "192.0.2.1", chain=(der,))
+            res = verify_presented(probe, [], now)
+            check_findings(res.findings)
+            assert [f.code for f in res.findings] == ["tls.handshake-failed"], res.findings
+            out.append(res.findings[0].message)
+    return "; ".join(m[:90] for m in out)
+
+
 @case("certs", "huge-san-list", "a certificate with 10,000 SANs, some with markup and escapes")
 def _(tmp: Path) -> str:
     from tlsrpt_tui.core.checks.tls_verify import ProbeResult, verify_presented
