@@ -109,6 +109,8 @@ async def probe_mx(
             try:
                 await smtp.ehlo()
             except aiosmtplib.SMTPResponseException as exc:
+                if exc.code < 0:  # our reader gave up (e.g. an over-long reply), not a refusal
+                    return _unreachable(result, f"{where}: EHLO: {_describe(exc)}")
                 result.starttls = False
                 result.findings.append(
                     finding("tls.no-starttls", host, f"{where}: EHLO refused: {exc.code}")
@@ -174,6 +176,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
         return "timed out waiting for the server"
     if isinstance(exc, aiosmtplib.SMTPResponseException):  # e.g. STARTTLS answered with 454
+        if exc.code < 0:  # aiosmtplib's own read failure, e.g. "Response too long"
+            return f"unreadable reply from the server: {exc.message}"
         return f"the server answered {exc.code} {exc.message}".strip()
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
