@@ -27,6 +27,9 @@ CASES = {
     "starttls-454": ("tls.handshake-failed", "the server answered 454 4.7.0 TLS not", 0.0, 1.0),
     "starttls-close": ("tls.handshake-failed", "Connection reset", 0.0, 1.0),
     "starttls-stall": ("tls.handshake-failed", "timed out", 0.9 * T, T + 0.5),
+    # Over-long replies: our reader gives up; that is not "no STARTTLS" (it was offered).
+    "endless-greeting": ("tls.unreachable", "unreadable reply from the server", 0.0, 1.0),
+    "huge-ehlo": ("tls.unreachable", "EHLO: unreadable reply from the server", 0.0, 1.0),
 }
 
 

@@ -426,6 +426,8 @@ SMTP_MODES = (
     "starttls-454",  # offers STARTTLS, then answers it with 454 TLS not available
     "starttls-close",  # 220 to STARTTLS, reads the ClientHello, hangs up
     "starttls-stall",  # 220 to STARTTLS, reads the ClientHello, never answers
+    "endless-greeting",  # "220 " then bytes without a line end, forever
+    "huge-ehlo",  # an EHLO reply with a 10 MB line (STARTTLS offered after it)
 )
 
 
@@ -473,12 +475,20 @@ class FaultySmtp:
                 while not self._t.stopped.wait(self.drip_interval):
                     conn.sendall(b"220-still greeting you\r\n")
                 return
+            if self.mode == "endless-greeting":
+                conn.sendall(b"220 ")
+                while not self._t.stopped.is_set():
+                    conn.sendall(b"A" * 65536)
+                return
             conn.sendall(b"220 " + name + b" ESMTP\r\n")
             reader = conn.makefile("rb")
             while line := reader.readline():
                 self.commands.append(line.strip())
                 verb = line[:8].upper()
-                if verb.startswith((b"EHLO", b"HELO")):
+                if verb.startswith((b"EHLO", b"HELO")) and self.mode == "huge-ehlo":
+                    conn.sendall(b"250-" + name + b"\r\n250-X" + b"B" * 10_000_000 + b"\r\n")
+                    conn.sendall(b"250 STARTTLS\r\n")
+                elif verb.startswith((b"EHLO", b"HELO")):
                     conn.sendall(b"250-" + name + b"\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
                 elif verb.startswith(b"STARTTLS"):
                     if self.mode == "starttls-454":
