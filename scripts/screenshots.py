@@ -44,6 +44,7 @@ async def shoot(store_path: Path, name: str, keys: list[str], out: Path) -> None
             for key in keys:
                 await pilot.press(key)
                 await pilot.pause()
+            await app.workers.wait_for_complete()  # the tables load in a worker
             await pilot.pause()
             app.save_screenshot(filename=f"{name}.svg", path=str(out))
     finally:

@@ -41,13 +41,25 @@ def test_report_and_failures(snap_compare, demo_app, size) -> None:  # type: ign
                                                             "enter", "enter"])
 
 
+def press_and_settle(*keys: str):  # type: ignore[no-untyped-def]
+    """run_before for snap_compare: press keys, then wait for the table's loading worker."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press(*keys)
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_overview(snap_compare, demo_app, size) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(demo_app, terminal_size=size, press=["o"])
+    assert snap_compare(demo_app, terminal_size=size, run_before=press_and_settle("o"))
 
 
 def test_policy_summary(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(demo_app, terminal_size=(120, 40), press=["p"])
+    assert snap_compare(demo_app, terminal_size=(120, 40), run_before=press_and_settle("p"))
 
 
 def test_help(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]

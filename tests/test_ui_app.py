@@ -70,6 +70,13 @@ def inbox(app: TlsrptApp) -> InboxTable:
     return app.screen.query_one(InboxTable)
 
 
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    """Let table loads (workers) finish, then let the screen catch up."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def plain_row(table: DataTable, index: int) -> list[str]:
     return [getattr(c, "plain", str(c)) for c in table.get_row_at(index)]
 
@@ -171,7 +178,7 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("o")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, OverviewScreen)
         table = app.screen.query_one("#table", DataTable)
         total = plain_row(table, table.row_count - 1)
@@ -182,14 +189,14 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
         await pilot.press("d")
         await pilot.press(*"example.org")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         flt = queries.TableFilter(domain="example.org")
         rows = list(queries.overview_rows(demo_store, flt))
         assert table.row_count == len(rows) + 1 and len(rows) == 120
         app.screen.query_one("#flt-since", Input).value = "2026-05-25"
         app.screen.query_one("#flt-until", Input).value = "2026-05-31"
         assert app.screen.apply_filters()
-        await pilot.pause()
+        await settle(pilot)
         assert table.row_count == 7 * 2 + 1
         # a bad date is refused with a message naming the box, the table stays
         app.screen.query_one("#flt-since", Input).value = "May 25"
@@ -198,7 +205,7 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("p")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, PolicySummaryScreen)
         table = app.screen.query_one("#table", DataTable)
         assert table.row_count == len(list(queries.policy_rows(demo_store))) + 1

@@ -1,12 +1,14 @@
 """The Report Overview and Policy Summary tables, with a Total row, filterable by domain/date.
 
 Rows come from service.queries (the same as ``tlsrpt-tui overview|policies``). The Total row is
-computed over every matching row; at most MAX_ROWS are put in the DataTable so a store of
-100,000 reports stays responsive (the filters narrow it; export writes every row).
+computed over every matching row; at most MAX_ROWS are put in the DataTable, and the rows are
+read in a worker that yields to the event loop, so a store of 100,000 reports stays responsive
+(the filters narrow it; export writes every row).
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,7 +27,9 @@ from tlsrpt_tui.ui.text import cell, clean, number
 if TYPE_CHECKING:
     from tlsrpt_tui.ui.app import TlsrptApp
 
-MAX_ROWS = 5000
+MAX_ROWS = 1000
+#: rows between yields to the event loop while a table loads
+CHUNK = 1000
 
 
 class TableScreen(Screen):
@@ -54,6 +58,7 @@ class TableScreen(Screen):
         self.filter = queries.TableFilter()
         self.totals = tables.Totals()
         self.row_total = 0
+        self.busy = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -74,15 +79,25 @@ class TableScreen(Screen):
         table.focus()
 
     def load(self) -> None:
+        """(Re)load in a worker: rows stream in, the loop yields every CHUNK rows so keys stay
+        responsive on a big store, and a new filter cancels a load still running."""
         table = self.query_one("#table", DataTable)
         table.clear()
-        self.totals = tables.Totals()
-        self.row_total = 0
+        self.busy = True
+        self.query_one("#table-status", Static).update(Text("loading…", style="dim"))
+        self.run_worker(self._load(), group="table-load", exclusive=True, exit_on_error=False)
+
+    async def _load(self) -> None:
+        table = self.query_one("#table", DataTable)
+        totals = tables.Totals()
+        count = 0
         columns = self.ROW_TYPE.COLUMNS
         for row in self.QUERY(self.app.store, self.filter):
-            self.totals.add(row)
-            self.row_total += 1
-            if self.row_total > MAX_ROWS:
+            totals.add(row)
+            count += 1
+            if count % CHUNK == 0:
+                await asyncio.sleep(0.001)  # let keys and repaints through
+            if count > MAX_ROWS:
                 continue
             failed = bool(row.failed)
             cells = []
@@ -92,27 +107,30 @@ class TableScreen(Screen):
                     cells.append(number(value, style))
                 else:
                     cells.append(cell(value, "bold red" if failed and name == "Date" else ""))
-            table.add_row(*cells, key=f"row{self.row_total}")
+            table.add_row(*cells, key=f"row{count}")
         total_cells: list[Text] = []
         for i, name in enumerate(columns):
             if i == 0:
                 total_cells.append(Text("Total", style="bold"))
             elif name == "Successful Sessions":
-                total_cells.append(number(self.totals.successful, "bold"))
+                total_cells.append(number(totals.successful, "bold"))
             elif name == "Failed Sessions":
-                total_cells.append(number(self.totals.failed, "bold red" if self.totals.failed
-                                          else "bold"))
+                total_cells.append(number(totals.failed, "bold red" if totals.failed else "bold"))
             else:
                 total_cells.append(Text(""))
         table.add_row(*total_cells, key="total")
-        shown = min(self.row_total, MAX_ROWS)
-        status = Text(f"{self.row_total:,} rows", style="dim")
-        if shown < self.row_total:
-            status.append(f" (showing the first {shown:,}; filter to narrow, export writes all)")
+        self.totals = totals
+        self.row_total = count
+        shown = min(count, MAX_ROWS)
+        status = Text(f"{count:,} rows", style="dim")
+        if shown < count:
+            status.append(f" (the first {shown:,} shown, Total over all; filter to narrow, "
+                          "export writes all)")
         described = self._describe()
         if described:
             status.append(f" · {described}")
         self.query_one("#table-status", Static).update(status)
+        self.busy = False
 
     def _describe(self) -> str:
         parts = []
