@@ -27,6 +27,7 @@ CASES = {
     "tls-stall": ("sts.policy.fetch-error", f"no answer within {T:g} s", 0.9 * T, T + 0.5),
     "endless": ("sts.policy.too-large", f"more than {MAX_POLICY_BYTES} bytes", 0.0, 1.0),
     "endless-chunked": ("sts.policy.too-large", f"more than {MAX_POLICY_BYTES} bytes", 0.0, 1.0),
+    "gzip-bomb": ("sts.policy.too-large", f"more than {MAX_POLICY_BYTES} bytes", 0.0, 2.0),
     "endless-headers": ("sts.policy.fetch-error", "Receive buffer too long", 0.0, 1.0),
     "redirect-loop": ("sts.policy.redirect", "HTTP 301 to https://mta-sts.", 0.0, 1.0),
     "tls-garbage": ("sts.policy.fetch-error", "TLS handshake failed", 0.0, 1.0),
@@ -71,6 +72,27 @@ async def test_endless_body_is_not_read_past_the_limit(
     # The client hung up right after 64 KiB: the server could push little more (socket buffers).
     time.sleep(0.3)
     assert server.bytes_sent < 8 * 1024 * 1024, server.bytes_sent
+
+
+async def test_gzip_bomb_is_stopped_at_the_limit_with_little_memory(
+    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+) -> None:
+    """We ask for identity; a server that compresses anyway (256 MiB of zeros) is cut at 64 KiB
+    of decoded text, and decoding holds at most about one received chunk's expansion."""
+    import tracemalloc
+
+    server = faulty_peers.https_servers["gzip-bomb"]
+    tracemalloc.start()
+    try:
+        result = await fetch_policy(
+            "bomb.https.test", [server.address], ca_file=tls_peers.ca_file, timeout=5.0,
+            allow_private_targets=True,
+        )  # fmt: skip
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [f.code for f in result.findings] == ["sts.policy.too-large"]
+    assert peak < 100 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB while decoding"
 
 
 async def test_dead_address_then_good_address(

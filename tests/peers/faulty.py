@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import random
 import re
 import socket
@@ -35,6 +36,7 @@ import ssl
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -306,6 +308,7 @@ HTTPS_MODES = (
     "endless",  # 200 text/plain, no Content-Length, bytes until the client hangs up
     "endless-chunked",  # the same with Transfer-Encoding: chunked
     "endless-headers",  # a status line, then header lines forever
+    "gzip-bomb",  # Content-Encoding: gzip (never asked for), 256 MiB of zeros in ~1 MB
     "redirect-loop",  # 301 to itself
     "no-response",  # TLS is fine, the request is read, nothing is ever answered
     "tls-garbage",  # the ClientHello is answered with bytes that are not TLS
@@ -334,6 +337,8 @@ class FaultyHttps:
         self._t = _Threads()
 
     def start(self) -> FaultyHttps:
+        if self.mode == "gzip-bomb":
+            _gzip_bomb()  # built now, so the first request is answered at once
         sock = self._t.sock(_listen(self.address, self.port))
         self._t.spawn(self._accept, sock)
         return self
@@ -410,11 +415,26 @@ class FaultyHttps:
             chunk = b"%x\r\n" % len(data) + data + b"\r\n"
             while not self._t.stopped.is_set():
                 self._send(conn, chunk)
+        elif mode == "gzip-bomb":
+            self._send(
+                conn,
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\n"
+                b"Connection: close\r\n\r\n",
+            )
+            self._send(conn, _gzip_bomb())
         elif mode == "endless-headers":
             self._send(conn, b"HTTP/1.1 200 OK\r\n")
             line = b"X-Filler: " + b"a" * 100 + b"\r\n"
             while not self._t.stopped.is_set():
                 self._send(conn, line * 10)
+
+
+@functools.lru_cache(maxsize=1)
+def _gzip_bomb(megabytes: int = 256) -> bytes:
+    """gzip of ``megabytes`` MiB of zeros (~4.5 KB per MiB at level 1, built in 0.4 s)."""
+    co = zlib.compressobj(1, zlib.DEFLATED, 31)
+    zeros = bytes(1024 * 1024)
+    return b"".join(co.compress(zeros) for _ in range(megabytes)) + co.flush()
 
 
 # ----------------------------------------------------------------------------------------------
