@@ -141,7 +141,9 @@ def _case_id(case: tuple) -> str:  # type: ignore[type-arg]
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
 async def test_one_broken_lookup_in_a_check(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers, case: tuple  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
+    case: tuple,
 ) -> None:  # type: ignore[type-arg]
     label, rdtype, fault, expected, replaced = case
     assert faulty_peers.dns is not None
@@ -166,7 +168,8 @@ async def test_one_broken_lookup_in_a_check(
 
 
 async def test_every_lookup_times_out_costs_one_timeout(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
 ) -> None:
     dns = faulty_peers.dns
     assert dns is not None
@@ -182,7 +185,8 @@ async def test_every_lookup_times_out_costs_one_timeout(
 
 
 async def test_truncated_and_huge_answers_in_a_check(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
 ) -> None:
     dns = faulty_peers.dns
     assert dns is not None
@@ -201,7 +205,8 @@ async def test_truncated_and_huge_answers_in_a_check(
 
 
 async def test_many_domains_with_dead_dns_run_in_parallel(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
 ) -> None:
     from tlsrpt_tui.service.checks import check_domains
 

@@ -37,7 +37,9 @@ CASES = {
 
 @pytest.mark.parametrize("mode", sorted(CASES))
 async def test_policy_host_fault(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers, mode: str  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
+    mode: str,
 ) -> None:
     code, words, low, high = CASES[mode]
     server = faulty_peers.https_servers[mode]
@@ -61,7 +63,8 @@ async def test_policy_host_fault(
 
 
 async def test_endless_body_is_not_read_past_the_limit(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
 ) -> None:
     server = faulty_peers.https_servers["endless"]
     result = await fetch_policy(
@@ -75,7 +78,8 @@ async def test_endless_body_is_not_read_past_the_limit(
 
 
 async def test_gzip_bomb_is_stopped_at_the_limit_with_little_memory(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
 ) -> None:
     """We ask for identity; a server that compresses anyway (256 MiB of zeros) is cut at 64 KiB
     of decoded text, and decoding holds at most about one received chunk's expansion."""
@@ -96,7 +100,8 @@ async def test_gzip_bomb_is_stopped_at_the_limit_with_little_memory(
 
 
 async def test_dead_address_then_good_address(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
 ) -> None:
     """A policy host with a broken address first: the next address is tried (as MTAs do)."""
     domain = "twoaddr.https.test"
@@ -111,7 +116,9 @@ async def test_dead_address_then_good_address(
 
 @pytest.mark.parametrize("mode", ["drip", "endless", "redirect-loop", "tls-stall", "tls-garbage"])
 async def test_faulty_policy_host_in_a_full_check(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers, mode: str  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
+    mode: str,
 ) -> None:
     assert faulty_peers.dns is not None
     domain = f"c-{mode}.https.test"

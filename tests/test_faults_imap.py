@@ -66,7 +66,7 @@ def full_dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
         ),
         "reports": rows(
             "SELECT i.origin_key, r.input_index, r.organization, r.contact, r.report_id,"
-            " r.subject_report_id, r.report_domain, r.submitter, r.dedup_who, r.start, r.\"end\","
+            ' r.subject_report_id, r.report_domain, r.submitter, r.dedup_who, r.start, r."end",'
             " r.generated_at, r.notes, r.successful, r.failed, r.policy_domains, r.policy_types,"
             " r.search FROM reports r JOIN raw_inputs i ON i.id = r.input_id"
         ),
@@ -132,7 +132,9 @@ def mailbox(dovecot: Dovecot) -> dict[int, tuple[str, ...]]:  # noqa: F811
 
 @pytest.fixture
 def accounts(
-    dovecot: Dovecot, proxy: ImapFaultProxy, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    dovecot: Dovecot,  # noqa: F811
+    proxy: ImapFaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., AccountSettings]:
     """Account factory: through the proxy (plaintext) by default, or straight to Dovecot."""
     monkeypatch.setenv(PASSWORD_ENV, dovecot.password)

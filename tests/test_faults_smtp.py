@@ -54,7 +54,9 @@ async def test_mx_fault(faulty_peers: FaultyPeers, tls_peers: TlsPeers, mode: st
 
 @pytest.mark.parametrize("mode", sorted(CASES))
 async def test_faulty_mx_in_a_full_check(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers, mode: str  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
+    mode: str,
 ) -> None:
     assert faulty_peers.dns is not None
     domain = f"c-{mode}.smtp.test"
@@ -73,7 +75,8 @@ async def test_faulty_mx_in_a_full_check(
 
 
 async def test_two_mx_one_dead_one_good(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
 ) -> None:
     """The dead MX costs one timeout; the good one is probed meanwhile and reported ok."""
     dns = faulty_peers.dns
@@ -99,7 +102,8 @@ async def test_two_mx_one_dead_one_good(
 
 
 async def test_many_domains_with_dead_mx_run_in_parallel(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
 ) -> None:
     dns = faulty_peers.dns
     assert dns is not None

@@ -62,7 +62,9 @@ async def assert_responsive(pilot, app: TlsrptApp) -> float:  # type: ignore[no-
 
 
 async def test_faulty_checks_become_card_states_and_notifications(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers, store: Store  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
+    store: Store,
 ) -> None:
     dns = faulty_peers.dns
     assert dns is not None
@@ -135,7 +137,9 @@ def _account(dovecot: Dovecot, **kw: object) -> AccountSettings:  # noqa: F811
 
 
 async def test_failed_syncs_are_notifications_and_the_app_goes_on(
-    dovecot: Dovecot, store: Store, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    dovecot: Dovecot,  # noqa: F811
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     dovecot.append_maildir(mixed(60)[0])
     flags = dovecot.flags()
@@ -188,7 +192,8 @@ async def test_failed_syncs_are_notifications_and_the_app_goes_on(
 
 
 async def test_plaintext_account_is_a_visible_warning(
-    dovecot: Dovecot, store: Store  # noqa: F811
+    dovecot: Dovecot,  # noqa: F811
+    store: Store,
 ) -> None:
     config = Config(accounts=(_account(dovecot, security="plain", port=dovecot.imap_port),))
     app = TlsrptApp(store, config, live=False)

@@ -112,7 +112,9 @@ async def test_policy_fetch_refuses_private_targets_before_connecting(
 
 
 async def test_loopback_target_is_reached_only_when_allowed(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers, tripwire: list[tuple[str, Any]]  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
+    tripwire: list[tuple[str, Any]],
 ) -> None:
     """The tripwire sees real connects: allowed → one connect to the peer; refused → none."""
     server = faulty_peers.https_servers["redirect-loop"]
@@ -131,7 +133,9 @@ async def test_loopback_target_is_reached_only_when_allowed(
 
 
 async def test_name_resolving_to_private_addresses_is_refused(
-    faulty_peers: FaultyPeers, tls_peers: TlsPeers, tripwire: list[tuple[str, Any]]  # noqa: F811
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
+    tripwire: list[tuple[str, Any]],
 ) -> None:
     dns = faulty_peers.dns
     assert dns is not None
@@ -210,7 +214,9 @@ def _watch_cmdlines(proc: subprocess.Popen[bytes]) -> dict[int, bytes]:
 
 @pytest.mark.parametrize("source", ["password_env", "password_command"])
 def test_real_sync_never_shows_the_password(
-    dovecot: Dovecot, tmp_path: Path, source: str  # noqa: F811
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
+    source: str,
 ) -> None:
     messages, _ = mixed(400)
     dovecot.append_maildir(messages)
@@ -255,7 +261,8 @@ def test_real_sync_never_shows_the_password(
 
 
 def test_wrong_password_from_a_command_is_not_echoed(
-    dovecot: Dovecot, tmp_path: Path  # noqa: F811
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     wrong = 'Wr0ng"pass\\word'
     secret_file = tmp_path / "secret"
@@ -310,9 +317,9 @@ def test_tls_is_the_default_and_verification_cannot_be_switched_off(tmp_path: Pa
     account = load_config(cfg).accounts[0]
     assert account.security == "tls" and account.port == 993
     for section, key in [
-        ("[[accounts]]\nname = \"a\"\nhost = \"h\"\nusername = \"u\"\n", "verify = false"),
-        ("[[accounts]]\nname = \"a\"\nhost = \"h\"\nusername = \"u\"\n", "insecure = true"),
-        ("[[accounts]]\nname = \"a\"\nhost = \"h\"\nusername = \"u\"\n", "tls_verify = false"),
+        ('[[accounts]]\nname = "a"\nhost = "h"\nusername = "u"\n', "verify = false"),
+        ('[[accounts]]\nname = "a"\nhost = "h"\nusername = "u"\n', "insecure = true"),
+        ('[[accounts]]\nname = "a"\nhost = "h"\nusername = "u"\n', "tls_verify = false"),
         ("[checks]\n", "verify = false"),
         ("[checks]\n", "insecure = true"),
     ]:
@@ -333,7 +340,8 @@ async def test_untrusted_server_certificate_is_always_refused(
 
 
 def test_plaintext_imap_warns_visibly_on_the_command_line(
-    dovecot: Dovecot, tmp_path: Path  # noqa: F811
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     cfg = tmp_path / "config.toml"
     _config(cfg, dovecot, f'password_env = "{PASSWORD_ENV}"\n', security="plain")
