@@ -79,6 +79,8 @@ class MailMessage:
     tls_report_domain: str | None = None
     tls_report_submitter: str | None = None
     has_dkim_signature: bool = False
+    #: The ``d=`` signing domain of the first DKIM-Signature (not verified: that needs DNS).
+    dkim_domain: str | None = None
     content_type: str = "text/plain"
     params: dict[str, str] = field(default_factory=dict)
     parts: list[MimePart] = field(default_factory=list)
@@ -439,11 +441,23 @@ def read_message(data: bytes, max_depth: int = 20, max_parts: int = 1000) -> Mai
         tls_report_domain=_header_text(headers, b"tls-report-domain"),
         tls_report_submitter=_header_text(headers, b"tls-report-submitter"),
         has_dkim_signature=b"dkim-signature" in headers,
+        dkim_domain=_dkim_domain(headers),
     )
     msg.content_type, msg.params = _walk(
         headers, data, body_lo, body_hi, msg.parts, 0, max_depth, max_parts=max_parts, seen=[0]
     )
     return msg
+
+
+_DKIM_D = re.compile(r"(?:^|;)\s*d\s*=\s*([^;\s]+)")
+
+
+def _dkim_domain(headers: dict[bytes, list[bytes]]) -> str | None:
+    vals = headers.get(b"dkim-signature")
+    if not vals:
+        return None
+    m = _DKIM_D.search(_text(vals[0]))
+    return m.group(1).strip().rstrip(".").lower() if m else None
 
 
 _SUBJECT_ID = re.compile(r"Report-ID:\s*<\s*([^>]*?)\s*>|Report-ID:\s*(\S+)", re.IGNORECASE)

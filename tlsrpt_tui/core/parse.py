@@ -15,6 +15,7 @@ names are only used as labels, never as paths).
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import io
 import re
 import zipfile
@@ -440,6 +441,7 @@ def _mail_into(data: bytes, limits: Limits, found: _Found, depth: int) -> tuple[
             found.mode = ANY_KEY if sure else SNIFFED
         try:
             _payload_reports(payload, limits, env, 0, found, f"{label}: ")
+            _add_envelope_notes(msg, found.reports, before)
         except _NotReport:
             continue
         except _Reject as e:
@@ -449,6 +451,45 @@ def _mail_into(data: bytes, limits: Limits, found: _Found, depth: int) -> tuple[
         if not sure and len(found.reports) > before:
             sure = True
     return sure, errors
+
+
+def _add_envelope_notes(msg: MailMessage, reports: list[Report], first: int) -> None:
+    """Note what a reader should doubt about the mail that carried reports[first:].
+
+    RFC 8460 §3 wants reports DKIM-signed by the submitter and §5.3 the TLS-Report-* headers;
+    a receiver may treat reports that miss them as unverified. Signatures are not verified
+    here (that needs DNS), so only absence and a signer unrelated to the submitter are noted.
+    """
+    for i in range(first, len(reports)):
+        notes = envelope_notes(msg, reports[i])
+        if notes:
+            reports[i] = dataclasses.replace(reports[i], notes=reports[i].notes + tuple(notes))
+
+
+def envelope_notes(msg: MailMessage, report: Report) -> list[str]:
+    notes: list[str] = []
+    submitter = (msg.tls_report_submitter or "").strip().rstrip(".").lower()
+    if msg.dkim_domain is None:
+        notes.append("mail is not DKIM-signed: treat the report as unverified (RFC 8460 §3)")
+    elif submitter and not _same_organisation(msg.dkim_domain, submitter):
+        notes.append(
+            f"DKIM signer d={msg.dkim_domain} is not the submitter {submitter}: "
+            "treat the report as unverified (RFC 8460 §3)"
+        )
+    if not msg.tls_report_submitter:
+        notes.append("TLS-Report-Submitter header missing (RFC 8460 §5.3)")
+    domain = (msg.tls_report_domain or "").strip().rstrip(".").lower()
+    if not domain:
+        notes.append("TLS-Report-Domain header missing (RFC 8460 §5.3)")
+    else:
+        policy_domains = {p.policy_domain.rstrip(".").lower() for p in report.policies}
+        if policy_domains and domain not in policy_domains:
+            notes.append(f"TLS-Report-Domain {domain} names none of the report's policy domains")
+    return notes
+
+
+def _same_organisation(a: str, b: str) -> bool:
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
 # ---------------------------------------------------------------------------------------------
