@@ -34,6 +34,18 @@ class Finding:
     hint: str = ""
     result_type: str | None = None  # RFC 8460 result-type this would cause, if any
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        """The inverse of to_json, for stored check results."""
+        return cls(
+            code=data["code"],
+            severity=Severity(data["severity"]),
+            subject=data.get("subject", ""),
+            message=data.get("message", ""),
+            hint=data.get("hint", ""),
+            result_type=data.get("result_type"),
+        )
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["severity"] = str(self.severity)

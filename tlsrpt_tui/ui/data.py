@@ -179,14 +179,6 @@ class StoredStatus:
             status=Severity(data["status"]),
             records=dict(data.get("records") or {}),
             findings=tuple(
-                Finding(
-                    code=f["code"],
-                    severity=Severity(f["severity"]),
-                    subject=f.get("subject", ""),
-                    message=f.get("message", ""),
-                    hint=f.get("hint", ""),
-                    result_type=f.get("result_type"),
-                )
-                for f in data.get("findings") or []
+                Finding.from_json(f) for f in data.get("findings") or []
             ),
         )
