@@ -59,8 +59,13 @@ def iter_inputs(
         yield from _iter_path(Path(p), limits, set())
 
 
+#: Directory levels walked below a path given: each level costs a few generator frames, so a
+#: tree nested 1,500 deep hit Python's recursion limit and stopped the whole import.
+MAX_DIR_DEPTH = 64
+
+
 def _iter_path(
-    path: Path, limits: Limits, seen: set[tuple[int, int]]
+    path: Path, limits: Limits, seen: set[tuple[int, int]], depth: int = 0
 ) -> Iterator[RawInput | ParsedInput]:
     source = str(path)
     try:
@@ -76,7 +81,10 @@ def _iter_path(
         if key in seen:  # a symlink loop
             return
         seen.add(key)
-        yield from _iter_dir(path, limits, seen)
+        if depth > MAX_DIR_DEPTH:
+            yield _rejected(source, f"directory nested more than {MAX_DIR_DEPTH} levels deep")
+            return
+        yield from _iter_dir(path, limits, seen, depth)
         return
     if not stat.S_ISREG(st.st_mode):
         yield _rejected(source, "not a regular file")
@@ -85,7 +93,7 @@ def _iter_path(
 
 
 def _iter_dir(
-    path: Path, limits: Limits, seen: set[tuple[int, int]]
+    path: Path, limits: Limits, seen: set[tuple[int, int]], depth: int = 0
 ) -> Iterator[RawInput | ParsedInput]:
     try:
         entries = sorted(os.listdir(path))
@@ -100,14 +108,14 @@ def _iter_dir(
         for name in entries:
             child = path / name
             if name.startswith(".") and child.is_dir() and _is_maildir(child):
-                yield from _iter_path(child, limits, seen)
+                yield from _iter_path(child, limits, seen, depth + 1)
         return
     for name in entries:
         if name.startswith("."):
             # Hidden entries of a plain directory (.git, .DS_Store, editor swap files) are not
             # inputs; a hidden file named on the command line still is.
             continue
-        yield from _iter_path(path / name, limits, seen)
+        yield from _iter_path(path / name, limits, seen, depth + 1)
 
 
 def _iter_dir_files(path: Path, limits: Limits) -> Iterator[RawInput | ParsedInput]:
