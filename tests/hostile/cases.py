@@ -923,6 +923,22 @@ def _(tmp: Path) -> str:
     return "rejected: not a regular file (x3: FIFO, /dev/zero, the FIFO found in a directory)"
 
 
+@case("sources", "deep-directory-tree", "a report file 1,500 directories deep (3 KB of path)")
+def _(tmp: Path) -> str:
+    here = os.getcwd()
+    os.chdir(tmp)
+    try:
+        for _ in range(1500):  # relative steps: the absolute path nears PATH_MAX
+            os.mkdir("a")
+            os.chdir("a")
+        Path("r.json").write_bytes(REPORT)
+    finally:
+        os.chdir(here)
+    items = _inputs([tmp])
+    assert len(items) == 1 and "nested more than" in items[0].error, items
+    return f"rejected: {items[0].error} (was a RecursionError that stopped the import)"
+
+
 @case("sources", "symlink-loops", "directories that link to themselves and to each other")
 def _(tmp: Path) -> str:
     (tmp / "a").mkdir()
