@@ -22,7 +22,10 @@ COMMANDS: dict[str, str] = {
     "overview": "tables_cmd",
     "policies": "tables_cmd",
     "failures": "tables_cmd",
+    "inbox": "inbox_cmd",
+    "show": "show_cmd",
     "check": "check_cmd",
+    "status": "status_cmd",
     "sync": "sync_cmd",
 }
 

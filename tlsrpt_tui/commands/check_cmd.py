@@ -123,11 +123,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         for status, changed in pairs:
-            _print_table(status, changed)
+            print_status(status, changed)
     return 1 if any(s.status == "error" for s, _ in pairs) else 0
 
 
-def _print_table(status, changed: list[str]) -> None:  # type: ignore[no-untyped-def]
+def print_status(status, changed: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """One domain's findings, worst first, with fixes and what changed (also used by `status`)."""
     out = sys.stdout
     out.write(f"{status.domain}  {str(status.status).upper()}  (checked {status.checked_at})\n")
     order = {"error": 0, "warning": 1, "info": 2, "ok": 3}

@@ -307,3 +307,15 @@ def domain_totals(store: Store) -> list[DomainTotal]:
     return [
         DomainTotal(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), r[4]) for r in rows
     ]
+
+
+def find_reports(store: Store, ident: str) -> list[int]:
+    """Report pks for what a user typed: the store id the inbox shows, or a JSON report-id."""
+    ident = ident.strip()
+    if ident.isdigit() and db.load_report(store, int(ident)) is not None:
+        return [int(ident)]
+    rows = store.conn.execute(
+        "SELECT id FROM reports WHERE report_id = ? OR subject_report_id = ? ORDER BY start, id",
+        (ident, ident),
+    ).fetchall()
+    return [int(r[0]) for r in rows]
