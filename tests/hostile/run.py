@@ -21,6 +21,7 @@ import resource
 import select
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +38,8 @@ from hostile.cases import CASES, PEAK_MB, Case
 ADDRESS_SPACE = 3 * 1024**3
 
 
-def _child(c: Case, wfd: int) -> None:
+def _child(c: Case, wfd: int, tmp: Path) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-    tmp = Path(tempfile.mkdtemp(prefix="hostile-"))
     start = time.perf_counter()
     try:
         line = c.run(tmp)
@@ -50,7 +50,6 @@ def _child(c: Case, wfd: int) -> None:
         line = f"{type(e).__name__}: {str(e)[:500]} (at {Path(tb.filename).name}:{tb.lineno})"
     seconds = time.perf_counter() - start
     child_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    shutil.rmtree(tmp, ignore_errors=True)
     if ok and not PEAK_MB[0]:
         ok, line = False, "the case measured no call (wrap the code under test in measured())"
     msg = json.dumps(
@@ -61,14 +60,31 @@ def _child(c: Case, wfd: int) -> None:
     os.close(wfd)
 
 
+def _remove(tmp: Path) -> None:
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+    except RecursionError:  # a case built a tree deeper than shutil recurses
+        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+
+
 def run_case(c: Case, timeout: float) -> dict:
+    """Run one case in a forked child; the parent owns its scratch directory (so a killed
+    child leaves nothing behind)."""
+    tmp = Path(tempfile.mkdtemp(prefix="hostile-"))
+    try:
+        return _run_case(c, timeout, tmp)
+    finally:
+        _remove(tmp)
+
+
+def _run_case(c: Case, timeout: float, tmp: Path) -> dict:
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
         os.close(rfd)
         code = 0
         try:
-            _child(c, wfd)
+            _child(c, wfd, tmp)
         except BaseException:
             code = 1
         os._exit(code)
