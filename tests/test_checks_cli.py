@@ -59,7 +59,7 @@ def test_table_shows_untrusted_text_inert(monkeypatch) -> None:
     )
     out = io.StringIO()
     monkeypatch.setattr("sys.stdout", out)
-    check_cmd._print_table(status, ["new: tls.host-mismatch (x\x1by)"])
+    check_cmd.print_status(status, ["new: tls.host-mismatch (x\x1by)"])
     text = out.getvalue()
     assert "\x1b" not in text and "\x07" not in text
     assert "\\x1b]52;c;ZWNobyBoaQ==\\x07" in text
