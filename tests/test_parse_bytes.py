@@ -439,9 +439,14 @@ def test_gzip_members_limit_and_other_layer_rejections() -> None:
     many = gzip.compress(b"") * 101
     assert rejected(parse_bytes(many, "g")) == "gzip stream has more than 100 members"
     ok(parse_bytes(gzip.compress(REPORT) + gzip.compress(b"") * 50, "g"))
-    assert rejected(parse_bytes(gzip.compress(mail("ordinary.eml")), "mail.gz")) == (
-        "a mail message where a report was expected"
-    )
+    # a whole mail saved compressed (.eml.gz) is read as that mail
+    gz_ordinary = parse_bytes(gzip.compress(mail("ordinary.eml")), "mail.eml.gz")
+    assert gz_ordinary.status is InputStatus.NOT_REPORT
+    gz_report = ok(parse_bytes(gzip.compress(report_mail(gzip.compress(REPORT))), "r.eml.gz"))
+    assert gz_report.reports[0].report_domain == "fixture.example"
+    # …but a mail inside a report attachment is not a report
+    inner = report_mail(gzip.compress(mail("ordinary.eml")))
+    assert "a mail message where a report was expected" in rejected(parse_bytes(inner, "x"))
     assert rejected(parse_bytes(base64.b64encode(b"\x00\x01 not anything"), "b64")) == (
         "base64 text that decodes to no mail message, JSON, gzip or zip"
     )

@@ -535,6 +535,11 @@ def _parse(data: bytes, source: str, limits: Limits) -> ParsedInput:
             data = _b64(data)
             kind = sniff(data)
             layers += 1
+        found = _Found([], [])
+        if kind == "gzip":  # report.json.gz, or a whole mail saved compressed (.eml.gz)
+            data = _gunzip(data, limits, found)
+            kind = "mail" if sniff(data) == "mail" else "gunzipped"
+            layers += 1
         if kind == "mail":
             reports, part_errors = _mail_reports(data, limits)
         elif kind == "unknown":
@@ -542,7 +547,6 @@ def _parse(data: bytes, source: str, limits: Limits) -> ParsedInput:
                 raise _Reject("base64 text that decodes to no mail message, JSON, gzip or zip")
             raise _Reject("not a mail message, JSON, gzip, zip or base64 data")
         else:
-            found = _Found([], [])
             _payload_reports(data, limits, None, layers, found, "")
             reports, part_errors = found.reports, found.part_errors
     except _NotReport as e:
