@@ -16,7 +16,7 @@ import io
 import json
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import ClassVar
 
@@ -98,6 +98,9 @@ def policy_details(
 # --------------------------------------------------------------------------------------------
 # Rows
 
+#: Field metadata of a row's keys: data for navigation, not a column of the table.
+_KEY = {"column": False}
+
 
 @dataclass(frozen=True, slots=True)
 class OverviewRow:
@@ -112,6 +115,9 @@ class OverviewRow:
     policy_types: str
     successful: int
     failed: int
+    #: Not a column (never rendered, exported or compared): the store's report id, so that a
+    #: front can open the report a row stands for. None for rows built from a model Report.
+    report_pk: int | None = field(default=None, compare=False, repr=False, metadata=_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,9 @@ class PolicyRow:
     policy_details: str
     successful: int
     failed: int
+    #: Not columns: the report's store id and the policy's index in it (see OverviewRow).
+    report_pk: int | None = field(default=None, compare=False, repr=False, metadata=_KEY)
+    policy_index: int | None = field(default=None, compare=False, repr=False, metadata=_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +215,16 @@ def failure_rows(report: Report) -> list[FailureRow]:
     return [failure_row(report, p, d) for p in report.policies for d in p.failure_details]
 
 
+_COLUMN_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def row_values(row: Row) -> tuple[str | int, ...]:
-    return tuple(getattr(row, f.name) for f in fields(row))
+    """The row's cells in COLUMNS order (key fields such as report_pk are left out)."""
+    names = _COLUMN_FIELDS.get(type(row))
+    if names is None:
+        names = tuple(f.name for f in fields(row) if f.metadata.get("column", True))
+        _COLUMN_FIELDS[type(row)] = names
+    return tuple(getattr(row, name) for name in names)
 
 
 def row_dict(row: Row) -> dict[str, str | int]:

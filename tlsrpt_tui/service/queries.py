@@ -8,7 +8,7 @@ that paging and filtering an inbox of 100,000s of reports stays within tens of m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -56,10 +56,13 @@ def _stream(store: Store, sql: str, params: list[object]) -> Iterator:  # type: 
         yield from rows
 
 
-def overview_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.OverviewRow]:
-    """One row per report (sums over all its policies), by date then report order. With a domain
-    filter: the reports that have a policy for that domain."""
-    flt = flt or TableFilter()
+_OVERVIEW_COLUMNS = (
+    "r.start, r.organization, r.report_id, r.contact, r.policy_types, r.successful, r.failed,"
+    " r.id"
+)
+
+
+def _overview_sql(flt: TableFilter, select: str) -> tuple[str, list[object]]:
     where, params = _report_where(flt)
     clauses = [where] if where else []
     if flt.domain:
@@ -68,21 +71,53 @@ def overview_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tabl
         )
         params.append(normalise_domain(flt.domain))
     sql = (
-        "SELECT r.start, r.organization, r.report_id, r.contact, r.policy_types, r.successful,"
-        " r.failed FROM reports r"
+        f"SELECT {select} FROM reports r"
         + (" WHERE " + " AND ".join(clauses) if clauses else "")
         + " ORDER BY substr(r.start, 1, 10), r.id"
     )
+    return sql, params
+
+
+def _overview_row(row: Sequence) -> tables.OverviewRow:  # type: ignore[type-arg]
+    return tables.OverviewRow(
+        date=row[0][:10],
+        organization=row[1],
+        report_id=row[2],
+        contact=row[3] or "",
+        policy_types=row[4],
+        successful=row[5],
+        failed=row[6],
+        report_pk=row[7],
+    )
+
+
+def overview_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.OverviewRow]:
+    """One row per report (sums over all its policies), by date then report order. With a domain
+    filter: the reports that have a policy for that domain."""
+    sql, params = _overview_sql(flt or TableFilter(), _OVERVIEW_COLUMNS)
     for row in _stream(store, sql, params):
-        yield tables.OverviewRow(
-            date=row[0][:10],
-            organization=row[1],
-            report_id=row[2],
-            contact=row[3] or "",
-            policy_types=row[4],
-            successful=row[5],
-            failed=row[6],
-        )
+        yield _overview_row(row)
+
+
+def overview_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[int, int, int]]:
+    """(report pk, successful, failed) for each row of overview_rows(flt), in the same order.
+
+    A front that pages through 100,000s of rows keeps only these (and sums its Total from
+    them), then builds the rows of the page on screen with overview_rows_by_key."""
+    sql, params = _overview_sql(flt or TableFilter(), "r.id, r.successful, r.failed")
+    yield from _stream(store, sql, params)
+
+
+def overview_rows_by_key(store: Store, keys: Sequence[int]) -> list[tables.OverviewRow]:
+    """The overview rows of these report pks, in the order given (missing ones left out)."""
+    found: dict[int, tables.OverviewRow] = {}
+    for chunk in range(0, len(keys), 500):
+        part = list(keys[chunk:chunk + 500])
+        marks = ",".join("?" * len(part))
+        sql = f"SELECT {_OVERVIEW_COLUMNS} FROM reports r WHERE r.id IN ({marks})"
+        for row in store.conn.execute(sql, part):
+            found[row[7]] = _overview_row(row)
+    return [found[k] for k in keys if k in found]
 
 
 def _policy_where(flt: TableFilter) -> tuple[str, list[object]]:
@@ -94,29 +129,54 @@ def _policy_where(flt: TableFilter) -> tuple[str, list[object]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else "", params)
 
 
+_POLICY_COLUMNS = (
+    "r.start, r.organization, p.policy_domain, p.policy_type, p.policy_type_raw,"
+    " p.policy_strings, p.mx_hosts, p.successful, p.failed, r.id, p.ordinal, p.id"
+)
+_POLICY_FROM = " FROM policies p JOIN reports r ON r.id = p.report_pk"
+_POLICY_ORDER = " ORDER BY substr(r.start, 1, 10), r.id, p.ordinal"
+
+
+def _policy_row(row: Sequence) -> tables.PolicyRow:  # type: ignore[type-arg]
+    return tables.PolicyRow(
+        date=row[0][:10],
+        organization=row[1],
+        policy_domain=row[2],
+        policy_type=tables.type_label(row[3], row[4]),
+        policy_details=tables.policy_details(row[3], json.loads(row[5]), json.loads(row[6])),
+        successful=row[7],
+        failed=row[8],
+        report_pk=row[9],
+        policy_index=row[10],
+    )
+
+
 def policy_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.PolicyRow]:
     """One row per policy, by date then report order then the policy's place in the report."""
-    flt = flt or TableFilter()
-    where, params = _policy_where(flt)
-    sql = (
-        "SELECT r.start, r.organization, p.policy_domain, p.policy_type, p.policy_type_raw,"
-        " p.policy_strings, p.mx_hosts, p.successful, p.failed"
-        " FROM policies p JOIN reports r ON r.id = p.report_pk"
-        + where
-        + " ORDER BY substr(r.start, 1, 10), r.id, p.ordinal"
-    )
+    where, params = _policy_where(flt or TableFilter())
+    sql = f"SELECT {_POLICY_COLUMNS}" + _POLICY_FROM + where + _POLICY_ORDER
     for row in _stream(store, sql, params):
-        yield tables.PolicyRow(
-            date=row[0][:10],
-            organization=row[1],
-            policy_domain=row[2],
-            policy_type=tables.type_label(row[3], row[4]),
-            policy_details=tables.policy_details(
-                row[3], json.loads(row[5]), json.loads(row[6])
-            ),
-            successful=row[7],
-            failed=row[8],
-        )
+        yield _policy_row(row)
+
+
+def policy_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[int, int, int]]:
+    """(policy pk, successful, failed) for each row of policy_rows(flt), in the same order
+    (see overview_keys)."""
+    where, params = _policy_where(flt or TableFilter())
+    sql = "SELECT p.id, p.successful, p.failed" + _POLICY_FROM + where + _POLICY_ORDER
+    yield from _stream(store, sql, params)
+
+
+def policy_rows_by_key(store: Store, keys: Sequence[int]) -> list[tables.PolicyRow]:
+    """The policy rows of these policy pks, in the order given (missing ones left out)."""
+    found: dict[int, tables.PolicyRow] = {}
+    for chunk in range(0, len(keys), 500):
+        part = list(keys[chunk:chunk + 500])
+        marks = ",".join("?" * len(part))
+        sql = f"SELECT {_POLICY_COLUMNS}" + _POLICY_FROM + f" WHERE p.id IN ({marks})"
+        for row in store.conn.execute(sql, part):
+            found[row[11]] = _policy_row(row)
+    return [found[k] for k in keys if k in found]
 
 
 def failure_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.FailureRow]:
