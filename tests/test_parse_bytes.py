@@ -126,7 +126,7 @@ def test_zip_every_member_parses_and_a_bad_member_does_not_stop_the_others() -> 
 
 
 def test_zip_with_no_readable_member_is_rejected() -> None:
-    data = make_zip({"x.json": b"{", "y.json": b"[]"})
+    data = make_zip({"x.json": b"{", "y.json": b"\x00 garbage"})
     assert rejected(parse_bytes(data, "z")).startswith(
         "no member of the zip holds a readable report (member x.json: invalid JSON"
     )
@@ -503,3 +503,16 @@ def test_json_fixture_roundtrip_through_dumps_is_stable() -> None:
     """The fixture itself is valid JSON with the fields the other tests rely on."""
     obj = json.loads(REPORT)
     assert obj["policies"][0]["summary"]["total-failure-session-count"] == 3
+
+
+def test_json_array_of_reports_reads_each_element() -> None:
+    second = json.loads(REPORT)
+    second["report-id"] = "second"
+    data = json.dumps([json.loads(REPORT), second, {"organization-name": 5}]).encode()
+    result = ok(parse_bytes(data, "export.json"), n=2)
+    assert [r.report_id for r in result.reports][1] == "second"
+    [error] = result.part_errors
+    assert error.startswith("[2]: organization-name: ")
+    assert parse_bytes(b"[1, 2, 3]", "nums.json").status is InputStatus.NOT_REPORT
+    assert rejected(parse_bytes(b'[{"organization-name": "x", "policies": [], "date-range": 1}]',
+                                "bad.json")).startswith("no element of the JSON array")

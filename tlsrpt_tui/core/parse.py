@@ -22,6 +22,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from tlsrpt_tui.core.mime import (
     MailMessage,
@@ -116,7 +117,7 @@ def sniff(data: bytes) -> str:
     if head.startswith(_BOM):
         head = head[3:]
     head = head.lstrip(_WS)
-    if head[:1] == b"{":
+    if head[:1] == b"{" or head[:1] == b"[":
         return "json"
     if head[:1] == b"<":
         return "xml"
@@ -272,6 +273,23 @@ class _Found:
     inflated: int = 0
 
 
+def _array_reports(items: list[Any], env: Envelope | None, found: _Found, label: str) -> None:
+    """A JSON array of reports, as some exporters write them: each element is a report; a bad
+    one goes to found.part_errors (named by its index) while the others still count."""
+    if not any(looks_like_tlsrpt(item) for item in items):
+        raise _NotReport(NOT_A_REPORT)
+    errors = []
+    before = len(found.reports)
+    for i, item in enumerate(items):
+        try:
+            found.reports.append(report_from_json(item, env))
+        except ReportError as e:
+            errors.append(f"{label}[{i}]: {e}")
+    if len(found.reports) == before:
+        raise _Reject(f"no element of the JSON array is a readable report: {errors[0]}")
+    found.part_errors.extend(errors)
+
+
 def _payload_reports(
     data: bytes, limits: Limits, env: Envelope | None, depth: int, found: _Found, label: str
 ) -> None:
@@ -293,6 +311,9 @@ def _payload_reports(
             report = typed_report(data, env, limits.max_json_depth)
             if report is None:
                 obj = load_json(data, limits.max_json_depth)
+                if isinstance(obj, list):
+                    _array_reports(obj, env, found, label)
+                    return
                 if found.mode != LABELLED and not looks_like_tlsrpt(obj):
                     if found.mode == SNIFFED or not isinstance(obj, dict):
                         raise _NotReport(NOT_A_REPORT)
