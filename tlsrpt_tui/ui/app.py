@@ -337,7 +337,10 @@ class TlsrptApp(App[int]):
 
     # -- navigation ----------------------------------------------------------------------------
 
-    def open_report(self, report_pk: int) -> None:
+    def open_report(self, report_pk: int, policy_index: int | None = None) -> None:
+        """The report's screen; with a policy index, that policy's failures over it (Escape
+        goes back to the report, then to where the user came from)."""
+        from tlsrpt_tui.ui.screens.policy import PolicyScreen
         from tlsrpt_tui.ui.screens.report import ReportScreen
 
         try:
@@ -346,6 +349,9 @@ class TlsrptApp(App[int]):
             self.notify(str(exc), severity="warning")
             return
         self.push_screen(screen)
+        if policy_index is not None and 0 <= policy_index < len(screen.report.policies):
+            screen.select_policy = policy_index
+            self.push_screen(PolicyScreen(screen.report, policy_index))
 
     def open_raw_input(self, input_pk: int) -> None:
         from tlsrpt_tui.ui.screens.raw import RawScreen

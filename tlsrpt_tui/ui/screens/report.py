@@ -79,6 +79,8 @@ class ReportScreen(Screen):
         if detail is None:
             raise LookupError(f"report {report_pk} is not in the store")
         self.report, self.source_input = detail
+        #: the policy row the cursor starts on (a Policy Summary row opens its policy)
+        self.select_policy = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -107,6 +109,8 @@ class ReportScreen(Screen):
                 cell(row.policy_details),
                 key=f"p{i}",
             )
+        if 0 < self.select_policy < table.row_count:
+            table.move_cursor(row=self.select_policy, animate=False)
         table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -1,14 +1,19 @@
 """The Report Overview and Policy Summary tables, with a Total row, filterable by domain/date.
 
-Rows come from service.queries (the same as ``tlsrpt-tui overview|policies``). The Total row is
-computed over every matching row; at most MAX_ROWS are put in the DataTable, and the rows are
-read in a worker that yields to the event loop, so a store of 100,000 reports stays responsive
-(the filters narrow it; export writes every row).
+Rows come from service.queries (the same as ``tlsrpt-tui overview|policies``). A load reads
+only the rows' keys and counts (in a worker that yields to the event loop every CHUNK rows, so
+keys stay answered on a store of 100,000 reports) and sums the Total row from them; the table
+(widgets.paged.PagedTable) builds the cells of a window of rows around the cursor, so every
+row is reachable by keyboard (PageDown, End) without holding them all. Enter on a row opens
+its report; on a Policy Summary row, that policy's failure details (Escape: the report).
+Export writes every matching row.
 """
 
 from __future__ import annotations
 
 import asyncio
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, ClassVar
 
@@ -21,15 +26,18 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.service import queries
+from tlsrpt_tui.store.database import Store
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.text import cell, clean, number
+from tlsrpt_tui.ui.widgets.paged import PagedTable
 
 if TYPE_CHECKING:
     from tlsrpt_tui.ui.app import TlsrptApp
 
-MAX_ROWS = 1000
-#: rows between yields to the event loop while a table loads
-CHUNK = 1000
+#: keys read between yields to the event loop while a table loads
+CHUNK = 2000
+
+Keys = Callable[[Store, queries.TableFilter], Iterator[tuple[int, int, int]]]
 
 
 class TableScreen(Screen):
@@ -49,6 +57,8 @@ class TableScreen(Screen):
     TITLE_TEXT = ""
     STEM = ""
     QUERY = staticmethod(queries.overview_rows)
+    KEYS: Keys = staticmethod(queries.overview_keys)
+    BY_KEY = staticmethod(queries.overview_rows_by_key)
     ROW_TYPE: type[tables.Row] = tables.OverviewRow
 
     app: TlsrptApp  # type: ignore[assignment]
@@ -67,38 +77,29 @@ class TableScreen(Screen):
             yield Input(placeholder="from YYYY-MM-DD", id="flt-since")
             yield Input(placeholder="to YYYY-MM-DD", id="flt-until")
         yield Static(id="table-status")
-        yield DataTable(cursor_type="row", id="table")
+        yield PagedTable(self._build_rows, id="table")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
-        table = self.query_one("#table", DataTable)
+        table = self.query_one("#table", PagedTable)
         for i, name in enumerate(self.ROW_TYPE.COLUMNS):
             table.add_column(name, key=f"c{i}")
         self.load()
         table.focus()
 
-    def load(self) -> None:
-        """(Re)load in a worker: rows stream in, the loop yields every CHUNK rows so keys stay
-        responsive on a big store, and a new filter cancels a load still running."""
-        table = self.query_one("#table", DataTable)
-        table.clear()
-        self.busy = True
-        self.query_one("#table-status", Static).update(Text("loading…", style="dim"))
-        self.run_worker(self._load(), group="table-load", exclusive=True, exit_on_error=False)
+    # -- rows -----------------------------------------------------------------------------------
 
-    async def _load(self) -> None:
-        table = self.query_one("#table", DataTable)
-        totals = tables.Totals()
-        count = 0
+    @staticmethod
+    def row_key(row: tables.Row) -> str:
+        """The DataTable key of a row: what Enter opens."""
+        return f"r{getattr(row, 'report_pk', None)}"
+
+    def _build_rows(self, keys: Sequence[int]) -> list[tuple[str, list[Text]]]:
+        """Cells of the rows of these keys (the window on screen), failed rows in red."""
         columns = self.ROW_TYPE.COLUMNS
-        for row in self.QUERY(self.app.store, self.filter):
-            totals.add(row)
-            count += 1
-            if count % CHUNK == 0:
-                await asyncio.sleep(0.001)  # let keys and repaints through
-            if count > MAX_ROWS:
-                continue
+        out = []
+        for row in self.BY_KEY(self.app.store, keys):
             failed = bool(row.failed)
             cells = []
             for name, value in zip(columns, tables.row_values(row), strict=True):
@@ -107,9 +108,12 @@ class TableScreen(Screen):
                     cells.append(number(value, style))
                 else:
                     cells.append(cell(value, "bold red" if failed and name == "Date" else ""))
-            table.add_row(*cells, key=f"row{count}")
+            out.append((self.row_key(row), cells))
+        return out
+
+    def _total_cells(self, totals: tables.Totals) -> list[Text]:
         total_cells: list[Text] = []
-        for i, name in enumerate(columns):
+        for i, name in enumerate(self.ROW_TYPE.COLUMNS):
             if i == 0:
                 total_cells.append(Text("Total", style="bold"))
             elif name == "Successful Sessions":
@@ -118,19 +122,64 @@ class TableScreen(Screen):
                 total_cells.append(number(totals.failed, "bold red" if totals.failed else "bold"))
             else:
                 total_cells.append(Text(""))
-        table.add_row(*total_cells, key="total")
+        return total_cells
+
+    def load(self) -> None:
+        """(Re)load in a worker: keys stream in, the loop yields every CHUNK rows so keys stay
+        responsive on a big store, and a new filter cancels a load still running."""
+        table = self.query_one("#table", PagedTable)
+        table.set_keys(array("q"))
+        self.busy = True
+        self.query_one("#table-status", Static).update(Text("loading…", style="dim"))
+        self.run_worker(self._load(), group="table-load", exclusive=True, exit_on_error=False)
+
+    async def _load(self) -> None:
+        table = self.query_one("#table", PagedTable)
+        totals = tables.Totals()
+        keys: array[int] = array("q")
+        shown = False
+        for key, successful, failed in self.KEYS(self.app.store, self.filter):
+            keys.append(key)
+            totals.successful += successful
+            totals.failed += failed
+            if len(keys) % CHUNK == 0:
+                if not shown and len(keys) >= table.window:
+                    table.set_keys(keys)  # the first rows while the rest are counted
+                    shown = True
+                await asyncio.sleep(0)  # let keys and repaints through
+        if shown:
+            table.set_footer(self._total_cells(totals))
+        else:
+            table.set_keys(keys, self._total_cells(totals))
         self.totals = totals
-        self.row_total = count
-        shown = min(count, MAX_ROWS)
-        status = Text(f"{count:,} rows", style="dim")
-        if shown < count:
-            status.append(f" (the first {shown:,} shown, Total over all; filter to narrow, "
-                          "export writes all)")
+        self.row_total = len(keys)
+        self.busy = False
+        self._update_status()
+
+    def _update_status(self) -> None:
+        table = self.query_one("#table", PagedTable)
+        if self.busy:
+            return
+        status = Text(f"{self.row_total:,} rows", style="dim")
+        if self.row_total > table.window:
+            status.append(f" · row {min(table.position + 1, self.row_total):,}"
+                          " · PgDn/PgUp, Home/End")
         described = self._describe()
         if described:
             status.append(f" · {described}")
         self.query_one("#table-status", Static).update(status)
-        self.busy = False
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.row_total > self.query_one("#table", PagedTable).window:
+            self._update_status()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter: the row's report (a Policy Summary row: that policy, over its report)."""
+        key = event.row_key.value or ""
+        if not key.startswith("r"):
+            return  # the Total row
+        report, _, policy = key[1:].partition(".")
+        self.app.open_report(int(report), int(policy) if policy else None)
 
     def _describe(self) -> str:
         parts = []
@@ -147,15 +196,15 @@ class TableScreen(Screen):
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):
-            self.query_one("#table", DataTable).focus()
+            self.query_one("#table", PagedTable).focus()
         else:
             self.app.pop_screen()
 
     def action_cursor_down(self) -> None:
-        self.query_one("#table", DataTable).action_cursor_down()
+        self.query_one("#table", PagedTable).action_cursor_down()
 
     def action_cursor_up(self) -> None:
-        self.query_one("#table", DataTable).action_cursor_up()
+        self.query_one("#table", PagedTable).action_cursor_up()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.apply_filters()
@@ -177,7 +226,7 @@ class TableScreen(Screen):
                 return False
         self.filter = queries.TableFilter(domain=domain, since=dates[0], until=dates[1])
         self.load()
-        self.query_one("#table", DataTable).focus()
+        self.query_one("#table", PagedTable).focus()
         return True
 
     def export_source(self) -> ExportSource:
@@ -190,6 +239,8 @@ class OverviewScreen(TableScreen):
     TITLE_TEXT = "Report Overview"
     STEM = "overview"
     QUERY = staticmethod(queries.overview_rows)
+    KEYS = staticmethod(queries.overview_keys)
+    BY_KEY = staticmethod(queries.overview_rows_by_key)
     ROW_TYPE = tables.OverviewRow
 
 
@@ -197,4 +248,10 @@ class PolicySummaryScreen(TableScreen):
     TITLE_TEXT = "Policy Summary"
     STEM = "policies"
     QUERY = staticmethod(queries.policy_rows)
+    KEYS = staticmethod(queries.policy_keys)
+    BY_KEY = staticmethod(queries.policy_rows_by_key)
     ROW_TYPE = tables.PolicyRow
+
+    @staticmethod
+    def row_key(row: tables.Row) -> str:
+        return f"r{getattr(row, 'report_pk', None)}.{getattr(row, 'policy_index', None)}"
