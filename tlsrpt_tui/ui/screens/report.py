@@ -52,9 +52,18 @@ def header_text(report, source: str) -> Text:  # type: ignore[no-untyped-def]
         style = "bold red" if label == "Sessions" and report.failed_sessions else ""
         text.append(clean(value), style=style)
         text.append("\n")
+    text.rstrip()
+    return text
+
+
+def notes_text(report) -> Text:  # type: ignore[no-untyped-def]
+    """The parser's notes (unsigned or foreign-signed mail, missing TLS-Report-* headers, count
+    mismatches) as literal text, one bullet each: they quote sender data (header values,
+    domains), so nothing in them is markup."""
+    text = Text()
     for note in report.notes:
-        text.append(f"{'Note':>17}: ", style="bold yellow")
-        text.append(clean(note), style="yellow")
+        text.append("• ", style="bold yellow")
+        text.append(clean(note))
         text.append("\n")
     text.rstrip()
     return text
@@ -85,6 +94,12 @@ class ReportScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="report-body"):
+            # Notes first: they say whether to trust what follows (RFC 8460 §3 signatures).
+            notes = Static(notes_text(self.report), id="report-notes")
+            count = len(self.report.notes)
+            notes.border_title = f"⚠ {count} note{'' if count == 1 else 's'} on this report"
+            notes.display = bool(self.report.notes)
+            yield notes
             yield Static(header_text(self.report, self.source_input.source), id="report-header")
             yield Static(Text("Policies (Enter: failure details)", style="bold"),
                          classes="section-title")
