@@ -15,13 +15,14 @@ from tlsrpt_tui.ui.widgets.status_panel import CHANGED_MARK, GLYPH, PENDING_GLYP
 
 KEYS = (
     ("Enter", "drill down: report → policy → failure details"),
+    ("PgUp/PgDn", "a page up / down; Home / End: the first / last row"),
     ("Escape", "back (or close the filter / this help)"),
     ("j / k", "down / up in tables"),
     ("/", "filter the inbox (organization, domain, report-id…)"),
     ("o", "Report Overview table (one row per report, Total row)"),
     ("p", "Policy Summary table (one row per policy, Total row)"),
     ("d / f / t", "in the tables: filter by domain / from date / to date"),
-    ("v / m", "on a report: its JSON pretty-printed / the mail as received"),
+    ("v / m", "on a report: its JSON / the mail as received"),
     ("e", "export the current table to CSV or JSON"),
     ("r", "re-check the DNS records now"),
     ("s", "sync the IMAP accounts now"),
@@ -44,8 +45,8 @@ def help_text() -> Text:
     text.append(f"  {PENDING_GLYPH}  not checked yet\n")
     text.append(f"  {CHANGED_MARK}  changed since the previous check\n")
     text.append(
-        "\nChecks re-run on the interval of [checks] interval in the config (default 1 hour);\n"
-        "the card shows when each domain was last checked and the countdown to the next.\n"
+        "\nChecks re-run on the interval of [checks] interval in the config (default 1 hour); "
+        "the card shows when each domain was last checked and the countdown to the next. "
         "Failed inbox rows are drawn in bold red; unreadable messages are listed with why.\n"
     )
     return text

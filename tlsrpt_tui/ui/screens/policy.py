@@ -133,6 +133,7 @@ class PolicyScreen(Screen):
                 cell(d.additional_information),
                 key=f"d{i}",
             )
+        table.display = bool(self.policy.failure_details)  # no empty header under "No failure…"
         table.focus()
         self._explain(0)
 

@@ -39,6 +39,19 @@ CHUNK = 2000
 
 Keys = Callable[[Store, queries.TableFilter], Iterator[tuple[int, int, int]]]
 
+#: On screen, long text columns are cut at these widths and the count columns get short
+#: headers, so that every column, the counts included, fits at 120 columns (wider cells end
+#: in "…"; Enter shows the whole report, export writes the exact values).
+SCREEN_COLUMNS: dict[str, tuple[str, int | None]] = {
+    "Organization": ("Organization", 22),
+    "Report ID": ("Report ID", 24),
+    "Contact": ("Contact", 20),
+    "Policy Domain": ("Policy Domain", 18),
+    "Policy Details": ("Policy Details", 28),
+    "Successful Sessions": ("Successful", None),
+    "Failed Sessions": ("Failed", None),
+}
+
 
 class TableScreen(Screen):
     """Shared by both tables; subclasses name the query and the row type."""
@@ -84,7 +97,8 @@ class TableScreen(Screen):
         self.sub_title = self.TITLE_TEXT
         table = self.query_one("#table", PagedTable)
         for i, name in enumerate(self.ROW_TYPE.COLUMNS):
-            table.add_column(name, key=f"c{i}")
+            label, width = SCREEN_COLUMNS.get(name, (name, None))
+            table.add_column(label, key=f"c{i}", width=width)
         self.load()
         table.focus()
 
@@ -107,7 +121,9 @@ class TableScreen(Screen):
                     style = "bold red" if failed and name.startswith("Failed") else ""
                     cells.append(number(value, style))
                 else:
-                    cells.append(cell(value, "bold red" if failed and name == "Date" else ""))
+                    text = cell(value, "bold red" if failed and name == "Date" else "")
+                    text.overflow = "ellipsis"  # cut at SCREEN_COLUMNS widths with a "…"
+                    cells.append(text)
             out.append((self.row_key(row), cells))
         return out
 

@@ -1,4 +1,9 @@
-"""Per-domain totals with a 30-day success/failure chart (two Sparklines per domain)."""
+"""Per-domain totals with a 30-day success/failure chart (two Sparklines per domain).
+
+Each domain's line is two widgets: the counts keep their width and the domain name gives way
+(cut with an ellipsis), so large counts never wrap onto a line of their own in the narrow
+left panel.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
 from tlsrpt_tui.ui.text import clean
@@ -25,7 +30,9 @@ class DomainTotal:
 class DomainTotals(Vertical):
     DEFAULT_CSS = """
     DomainTotals { height: auto; padding: 0 1; }
-    DomainTotals > .totals-label { height: auto; }
+    DomainTotals > .totals-label { height: 1; }
+    DomainTotals .totals-domain { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    DomainTotals .totals-counts { width: auto; text-wrap: nowrap; }
     DomainTotals > Sparkline { height: 1; margin-bottom: 0; }
     DomainTotals > Sparkline.failed > .sparkline--max-color { color: $error; }
     DomainTotals > Sparkline.failed > .sparkline--min-color { color: $error 30%; }
@@ -43,13 +50,17 @@ class DomainTotals(Vertical):
     def compose(self) -> ComposeResult:
         yield from self._widgets()
 
-    def _widgets(self) -> list[Static | Sparkline]:
+    def _widgets(self) -> list[Static | Sparkline | Horizontal]:
         g = self.generation
-        out: list[Static | Sparkline] = [
+        out: list[Static | Sparkline | Horizontal] = [
             Static(Text(f"Last {self.days} days", style="bold"), classes="totals-title")
         ]
         for i, t in enumerate(self.totals):
-            out.append(Static(self._label(t), id=f"totals-{g}-{i}", classes="totals-label"))
+            out.append(Horizontal(
+                Static(Text(clean(t.domain), style="bold"), classes="totals-domain"),
+                Static(self._label(t), id=f"totals-{g}-{i}", classes="totals-counts"),
+                classes="totals-label",
+            ))
             out.append(Sparkline(list(t.daily_ok), id=f"spark-ok-{g}-{i}", classes="ok"))
             out.append(
                 Sparkline(list(t.daily_failed), id=f"spark-failed-{g}-{i}", classes="failed")
@@ -58,10 +69,10 @@ class DomainTotals(Vertical):
 
     @staticmethod
     def _label(t: DomainTotal) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(clean(t.domain), style="bold")
-        text.append(f"  ok {t.successful:,}", style="green")
-        text.append(f"  failed {t.failed:,}", style="bold red" if t.failed else "dim")
+        """The counts part of a domain's line (the domain is its own widget)."""
+        text = Text(no_wrap=True)
+        text.append(f" ok {t.successful:,}", style="green")
+        text.append(f" failed {t.failed:,}", style="bold red" if t.failed else "dim")
         return text
 
     def update_totals(self, totals: Sequence[DomainTotal]) -> None:
