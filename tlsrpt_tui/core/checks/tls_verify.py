@@ -257,7 +257,7 @@ def parse_chain(chain_der: Sequence[bytes]) -> list[x509.Certificate]:
             _ = cert.public_key(), cert.extensions, cert.subject, cert.issuer
             _ = cert.not_valid_before_utc, cert.not_valid_after_utc
             certs.append(cert)
-        except (ValueError, UnsupportedAlgorithm) as exc:
+        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise ValueError(
                 f"certificate {i} of the presented chain is not valid X.509: {exc}"
             ) from exc
