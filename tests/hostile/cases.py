@@ -843,7 +843,7 @@ def _(tmp: Path) -> str:
     return ", ".join(sorted(set(out)))
 
 
-@case("certs", "broken-keys", "certificates whose EC point is invalid or whose key OID is unknown")
+@case("certs", "broken-certs", "certificates with an invalid EC point, unknown key OID, version 2")
 def _(tmp: Path) -> str:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -860,11 +860,13 @@ def _(tmp: Path) -> str:
     bad_point = good.replace(raw, b"\x04" + b"\x01" * (len(raw) - 1))
     ec_oid = bytes.fromhex("06072a8648ce3d0201")
     bad_oid = good.replace(ec_oid, bytes.fromhex("06072a8648ce3d0209"))
-    assert bad_point != good and bad_oid != good
+    i = good.find(bytes.fromhex("a003020102"))  # [0] version v3
+    bad_version = good[:i] + bytes.fromhex("a003020101") + good[i + 5 :]  # "v2" (found by fuzzing)
+    assert bad_point != good and bad_oid != good and i > 0
     now = dt.datetime.now(dt.UTC)
     out = []
     with measured():
-        for der in (bad_point, bad_oid):
+        for der in (bad_point, bad_oid, bad_version):
             probe = ProbeResult("mx.example.org", "192.0.2.1", chain=(der,))
             res = verify_presented(probe, [], now)
             check_findings(res.findings)
