@@ -35,7 +35,7 @@ from tlsrpt_tui.ui.screens.policy import PolicyScreen
 from tlsrpt_tui.ui.screens.raw import RawScreen
 from tlsrpt_tui.ui.screens.report import ReportScreen
 from tlsrpt_tui.ui.screens.tables import OverviewScreen, PolicySummaryScreen
-from tlsrpt_tui.ui.widgets.inbox import PAGE, InboxTable
+from tlsrpt_tui.ui.widgets.inbox import InboxTable
 from tlsrpt_tui.ui.widgets.paged import PagedTable
 from tlsrpt_tui.ui.widgets.status_panel import CHANGED_MARK, StatusPanel
 
@@ -114,10 +114,11 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
         assert dates == sorted(dates, reverse=True)
         assert dates[0] == END.isoformat()
         # paged: never the whole store; moving to the end of a page loads the next one
-        assert table.row_count == PAGE + 1 < queries.inbox_count(demo_store)
+        assert table.page_size == 40  # the terminal's height: no more rows than it can show
+        assert table.row_count == table.page_size + 1 < queries.inbox_count(demo_store)
         table.move_cursor(row=table.row_count - 1)
         await pilot.pause()
-        assert table.row_count == 2 * PAGE + 1
+        assert table.row_count == 2 * table.page_size + 1
         # failed rows stand out (bold red date cell), healthy rows do not
         for i in range(1, 15):
             row = table.get_row_at(i)
@@ -224,11 +225,12 @@ async def test_inbox_filter_and_escape(demo_store: Store) -> None:
         table = inbox(app)
         orgs = {plain_row(table, i)[3] for i in range(table.row_count)}
         assert orgs == {"Microsoft Corporation"}
-        assert table.row_count == min(PAGE, queries.inbox_count(demo_store, "microsoft"))
+        assert table.row_count == min(table.page_size,
+                                      queries.inbox_count(demo_store, "microsoft"))
         await pilot.press("escape")
         await pilot.pause()
         orgs = {plain_row(table, i)[3] for i in range(table.row_count)}
-        assert "Google Inc." in orgs and table.row_count >= PAGE
+        assert "Google Inc." in orgs and table.row_count >= table.page_size
 
 
 async def test_live_update_when_a_report_is_ingested(demo_store: Store) -> None:

@@ -18,7 +18,9 @@ from textual.widgets import DataTable
 
 from tlsrpt_tui.ui.text import cell, number
 
+#: the most rows one fetch adds; a page is the terminal's height (at least MIN_PAGE) up to this
 PAGE = 60
+MIN_PAGE = 20
 FAILED_STYLE = "bold red"
 
 
@@ -72,6 +74,12 @@ class InboxTable(DataTable):
         self.page_size = PAGE
         self._reloading = False
 
+    def _fit_page(self) -> None:
+        """A page is what the terminal can show, not more: every row added costs a measure
+        and a render, which is most of a filter keystroke's time (bench/bench_tui.py)."""
+        height = self.app.size.height if self.is_attached else 0
+        self.page_size = max(MIN_PAGE, min(PAGE, height))
+
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
             self.add_column(label, key=key, width=width)
@@ -114,6 +122,7 @@ class InboxTable(DataTable):
         """Re-read the first page(s); the cursor stays on the same row key when it still exists."""
         if text_filter is not None:
             self.text_filter = text_filter
+        self._fit_page()
         keep = self.current_key
         want = max(self.page_size, self.loaded) if text_filter is None else self.page_size
         entries = self._fetch_page(0, want, self.text_filter)
