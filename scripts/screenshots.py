@@ -28,8 +28,8 @@ SHOTS: dict[str, list[str]] = {
     "dashboard": [],
     "report": ["down", "down", "down", "down", "enter"],
     "failures": ["down", "down", "down", "down", "enter", "enter"],
-    "overview": ["o"],
-    "policy-summary": ["p"],
+    "overview": ["o", "end"],  # the latest reports, the failure streak and the Total row
+    "policy-summary": ["p", "end"],
 }
 
 
@@ -44,8 +44,8 @@ async def shoot(store_path: Path, name: str, keys: list[str], out: Path) -> None
             for key in keys:
                 await pilot.press(key)
                 await pilot.pause()
-            await app.workers.wait_for_complete()  # the tables load in a worker
-            await pilot.pause()
+                await app.workers.wait_for_complete()  # the tables load in a worker
+                await pilot.pause()
             app.save_screenshot(filename=f"{name}.svg", path=str(out))
     finally:
         store.close()

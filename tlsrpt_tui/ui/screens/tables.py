@@ -46,8 +46,8 @@ SCREEN_COLUMNS: dict[str, tuple[str, int | None]] = {
     "Organization": ("Organization", 22),
     "Report ID": ("Report ID", 24),
     "Contact": ("Contact", 20),
-    "Policy Domain": ("Policy Domain", 18),
-    "Policy Details": ("Policy Details", 28),
+    "Policy Domain": ("Policy Domain", 16),
+    "Policy Details": ("Policy Details", 26),
     "Successful Sessions": ("Successful", None),
     "Failed Sessions": ("Failed", None),
 }
