@@ -103,10 +103,13 @@ def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux]) -> None:
     text = tui.wait_for(lambda s: "Report-ID" in s, 20, "the report screen")
     assert "Date range" in text and "Policies" in text
     tui.keys("Enter")
-    tui.wait_for(lambda s: "Result Type" in s, 20, "the policy screen")
+    tui.wait_for(lambda s: "Policy: STS for" in s and "Sessions:" in s, 20, "the policy screen")
     tui.keys("Escape", "Escape", "o")
-    text = tui.wait_for(lambda s: "Report Overview" in s, 20, "the overview")
-    assert "Organization" in text
+    text = tui.wait_for(lambda s: "Report Overview" in s and "420 rows" in s, 20, "the overview")
+    assert "Organization" in text and "Total" not in text  # 420 rows: the Total is at the end
+    tui.keys("End")
+    text = tui.wait_for(lambda s: "Total" in s, 20, "the Total row after End")
+    assert "row 420" in text
     tui.keys("Escape", "?")
     tui.wait_for(lambda s: "tlsrpt-tui help" in s, 20, "the help screen")
     tui.keys("Escape", "q")
