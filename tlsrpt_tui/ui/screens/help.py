@@ -14,7 +14,7 @@ from textual.widgets import Static
 from tlsrpt_tui.ui.widgets.status_panel import CHANGED_MARK, GLYPH, PENDING_GLYPH
 
 KEYS = (
-    ("Enter", "drill down: report → policy → failure details"),
+    ("Enter", "drill down: any row → report → policy → failure details"),
     ("PgUp/PgDn", "a page up / down; Home / End: the first / last row"),
     ("Escape", "back (or close the filter / this help)"),
     ("j / k", "down / up in tables"),

@@ -3,10 +3,11 @@
 The Overview and Policy Summary hold one row per report or policy: 100,000s on a busy store.
 A DataTable keeps every row it is given (cells, render caches), so filling it with all of them
 costs seconds and hundreds of MiB. This table keeps only the row keys (8 bytes each, in an
-``array``) and builds the cells of WINDOW rows around the cursor; moving past either end of
-the window (arrows, PageUp/PageDown, Home/End) rebuilds it around the new position, which
-costs one by-key query of WINDOW rows (a few ms). A footer row (the Total) follows the last
-key once it is known.
+``array``) and builds the cells of a window of rows around the cursor (three screen heights,
+at least WINDOW); moving past either end of the window (arrows, PageUp/PageDown, Home/End)
+rebuilds it around the new position: one by-key query and that many new DataTable rows, whose
+measuring dominates the cost, so the window is kept small. A footer row (the Total) follows
+the last key once it is known.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-#: rows held in the DataTable at once (well above any screen height)
-WINDOW = 200
+#: the fewest rows held in the DataTable at once (more on a tall terminal: 3 screen heights)
+WINDOW = 100
 
 #: build(keys) -> [(row key, cells)] for those keys, in the same order
 Build = Callable[[Sequence[int]], list[tuple[str, list[Text]]]]
@@ -77,16 +78,21 @@ class PagedTable(DataTable):
             self.add_row(*footer, key="footer")
 
     def _fill(self) -> None:
-        """Rebuild the window [first_row, first_row + window) of all rows."""
+        """Rebuild the window: `window` keys from first_row, and the footer when the last key
+        is among them (so a table that fits in one window holds all its rows)."""
         self.builds += 1
+        self._size_window()
         self.clear()
-        end = min(self.first_row + self.window, self.total_rows)
-        key_end = min(end, len(self.keys))
+        key_end = min(self.first_row + self.window, len(self.keys))
         if self.first_row < key_end:
             for key, cells in self._build(self.keys[self.first_row:key_end]):
                 self.add_row(*cells, key=key)
-        if self.footer is not None and end == self.total_rows:
+        if self.footer is not None and key_end == len(self.keys):
             self.add_row(*self.footer, key="footer")
+
+    def _size_window(self) -> None:
+        if self.is_attached:
+            self.window = max(self.window, 3 * self.app.size.height)
 
     def show_row(self, position: int) -> None:
         """Put the cursor on row `position` of all rows, moving the window if it is outside."""
@@ -94,6 +100,7 @@ class PagedTable(DataTable):
             return
         position = max(0, min(position, self.total_rows - 1))
         if not self.first_row <= position < self.first_row + self.row_count:
+            self._size_window()
             half = self.window // 2
             self.first_row = max(0, min(position - half, self.total_rows - self.window))
             self._fill()
