@@ -107,16 +107,6 @@ def looks_like_message(data: bytes) -> bool:
     return _HEADER_START.match(head) is not None
 
 
-def _split_head(data: bytes) -> tuple[bytes, bytes]:
-    """Header block and body of a LF-normalised entity."""
-    if data.startswith(b"\n"):
-        return b"", data[1:]
-    i = data.find(b"\n\n")
-    if i < 0:
-        return data, b""
-    return data[:i], data[i + 2 :]
-
-
 def _header_regex(names: frozenset[bytes]) -> re.Pattern[bytes]:
     alternatives = b"|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
     return re.compile(b"\\n(" + alternatives + b")[ \\t]*:", re.IGNORECASE)
@@ -327,7 +317,7 @@ def _split_multipart(
 
 
 def _split_head_at(buf: bytes, lo: int, hi: int) -> tuple[bytes, int, int]:
-    """`_split_head` of ``buf[lo:hi]``: the header block, and the body as offsets into `buf`."""
+    """The header block of ``buf[lo:hi]`` (LF-normalised), and the body as offsets into `buf`."""
     if lo < hi and buf[lo] == 0x0A:
         return b"", lo + 1, hi
     i = buf.find(b"\n\n", lo, hi)
