@@ -8,6 +8,7 @@ duplicate), 1 when any was rejected or not a report, 2 on usage errors or an unu
 from __future__ import annotations
 
 import argparse
+import os
 import sqlite3
 import sys
 
@@ -23,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=500, metavar="N",
         help="inputs per committed transaction (default 500)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, metavar="N",
+        help="parser processes working ahead of the store writer (default: CPUs - 1; 0: none)",
     )
 
 
@@ -46,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print("tlsrpt-tui import: --batch-size must be at least 1", file=sys.stderr)
         return 2
+    if args.jobs is not None and not 0 <= args.jobs <= 64:
+        print("tlsrpt-tui import: --jobs must be between 0 and 64", file=sys.stderr)
+        return 2
+    jobs = args.jobs if args.jobs is not None else min(4, max(0, (os.cpu_count() or 1) - 1))
     store = open_store_arg(args)
     if store is None:
         return 2
@@ -59,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     with store:
         summary = import_paths(
-            store, args.paths, on_outcome=show, batch_size=args.batch_size
+            store, args.paths, on_outcome=show, batch_size=args.batch_size, workers=jobs
         )
     print(summary.line())
     return 0 if summary.ok else 1

@@ -28,8 +28,11 @@ def import_paths(
     *,
     batch_size: int = 500,
     on_outcome: Callable[[IngestOutcome], None] | None = None,
+    workers: int = 0,
 ) -> IngestSummary:
-    """Ingest every input found under ``paths``; one committed transaction per batch."""
+    """Ingest every input found under ``paths``; one committed transaction per batch.
+
+    ``workers`` parser processes run one batch ahead of the writer (see ingest_stream)."""
     return ingest_stream(
         store,
         iter_inputs(paths, limits),
@@ -37,4 +40,5 @@ def import_paths(
         batch_size=batch_size,
         on_progress=on_progress,
         on_outcome=on_outcome,
+        workers=workers,
     )

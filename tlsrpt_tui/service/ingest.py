@@ -8,7 +8,9 @@ error and shows as "unreadable: why" — nothing is dropped. Mail that is not TL
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -111,26 +113,57 @@ def default_limits() -> Limits:
     return DEFAULT_LIMITS
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The CPU-bound part of ingesting one input: parsed, hashed and compressed.
+
+    Kept apart from the writing so that a large import can do it in worker processes while
+    the one SQLite writer stores the previous batch (see ``ingest_stream(workers=…)``).
+    """
+
+    parsed: ParsedInput
+    digest: bytes | None = None  # SHA-256 of the raw bytes (None: not to be stored)
+    compressed: bytes | None = None  # zlib of the raw bytes at the store's level
+
+
+def prepare(raw: RawInput, limits: Limits) -> Prepared:
+    from tlsrpt_tui.core.parse import parse_bytes
+
+    parsed = parse_bytes(raw.data, raw.source, limits)
+    if parsed.status is InputStatus.NOT_REPORT:
+        return Prepared(parsed)  # not stored: spare the hashing and compression
+    return Prepared(
+        parsed, hashlib.sha256(raw.data).digest(), zlib.compress(raw.data, db.ZLIB_LEVEL)
+    )
+
+
+def prepare_all(raws: Sequence[RawInput], limits: Limits) -> list[Prepared]:
+    """``prepare`` over a chunk: one call (one pickle round trip) per chunk in a worker."""
+    return [prepare(raw, limits) for raw in raws]
+
+
 def ingest_batch(
-    store: Store, inputs: Sequence[RawInput], limits: Limits | None = None
+    store: Store,
+    inputs: Sequence[RawInput],
+    limits: Limits | None = None,
+    prepared: Sequence[Prepared] | None = None,
 ) -> list[IngestOutcome]:
     """Parse and store each input; runs INSIDE the caller's transaction (none opened here).
 
     Each input is written under its own SAVEPOINT: if storing it fails (a value SQLite cannot
     hold, say), its partial rows are rolled back and it is kept as rejected with the reason,
-    so one hostile input can never abort the caller's batch.
+    so one hostile input can never abort the caller's batch. ``prepared`` (one per input, in
+    order) is the parsing already done elsewhere.
     """
-    from tlsrpt_tui.core.parse import parse_bytes
-
     lim = limits if limits is not None else default_limits()
     version = parser_version()
     outcomes: list[IngestOutcome] = []
     conn = store.conn
-    for raw in inputs:
-        parsed = parse_bytes(raw.data, raw.source, lim)
+    for i, raw in enumerate(inputs):
+        ready = prepared[i] if prepared is not None else prepare(raw, lim)
         conn.execute("SAVEPOINT ingest_one")
         try:
-            outcome = _store_parsed(store, raw, parsed, version)
+            outcome = _store_parsed(store, raw, ready, version)
         except (sqlite3.DataError, sqlite3.IntegrityError, OverflowError, ValueError,
                 UnicodeError) as exc:
             conn.execute("ROLLBACK TO ingest_one")
@@ -149,7 +182,8 @@ def _store_failed(store: Store, raw: RawInput, version: str, exc: Exception) -> 
     return IngestOutcome(raw.source, OutcomeKind.REJECTED, error=error, input_pk=pk)
 
 
-def _store_parsed(store: Store, raw: RawInput, parsed: ParsedInput, version: str) -> IngestOutcome:
+def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) -> IngestOutcome:
+    parsed = ready.parsed
     if parsed.status is InputStatus.NOT_REPORT:
         return IngestOutcome(
             raw.source, OutcomeKind.NOT_REPORT, error=parsed.error or "not a TLS-RPT report"
@@ -175,6 +209,8 @@ def _store_parsed(store: Store, raw: RawInput, parsed: ParsedInput, version: str
         error=error,
         part_errors=part_errors,
         parser_version=version,
+        digest=ready.digest,
+        compressed=ready.compressed,
     )
     if status is InputStatus.REJECTED:
         return IngestOutcome(
@@ -218,45 +254,117 @@ def ingest_stream(
     batch_size: int = 500,
     on_progress: ProgressCallback | None = None,
     on_outcome: Callable[[IngestOutcome], None] | None = None,
+    workers: int = 0,
 ) -> IngestSummary:
     """Ingest a stream of inputs, one transaction per batch, holding at most one batch in memory.
 
     ``on_progress`` is called with the running summary after each committed batch;
     ``on_outcome`` (optional) sees each input's outcome as it is decided.
+
+    With ``workers`` > 0 and more than one batch of input, parsing moves to that many worker
+    processes, one batch ahead of the writer: while batch N is stored, batch N+1 is parsed, so
+    an import uses a second core instead of waiting on the parser. At most two batches are in
+    flight, so memory stays flat; outcomes keep the input order either way.
     """
+    lim = limits if limits is not None else default_limits()
     summary = IngestSummary()
+    pool: _PreparePool | None = None
     # Unreadable paths (ParsedInput) wait in the batch too, so outcomes keep the input order.
     batch: list[RawInput | ParsedInput] = []
+    pending: tuple[list[RawInput | ParsedInput], Callable[[], list[Prepared] | None]] | None = None
     raw_count = 0
 
-    def flush() -> None:
-        nonlocal raw_count
-        if not batch:
-            return
-        raws = [item for item in batch if isinstance(item, RawInput)]
+    def write(items: list[RawInput | ParsedInput], prepared: list[Prepared] | None) -> None:
+        raws = [item for item in items if isinstance(item, RawInput)]
         if raws:
             with store.transaction():
-                stored = iter(ingest_batch(store, raws, limits))
+                stored = iter(ingest_batch(store, raws, lim, prepared))
         else:
             stored = iter(())
-        for item in batch:
+        for item in items:
             outcome = next(stored) if isinstance(item, RawInput) else rejected_outcome(item)
             summary.add(outcome)
             if on_outcome is not None:
                 on_outcome(outcome)
-        batch.clear()
-        raw_count = 0
         if on_progress is not None:
             on_progress(summary)
 
-    for item in items:
-        batch.append(item)
-        if isinstance(item, RawInput):
-            raw_count += 1
-        if raw_count >= batch_size or len(batch) >= 4 * batch_size:
-            flush()
-    flush()
+    def flush(full: bool) -> None:
+        nonlocal raw_count, pending, pool
+        if full and pool is None and workers > 0:
+            pool = _PreparePool(workers, lim)
+        items = list(batch)
+        batch.clear()
+        raw_count = 0
+        if pool is not None and items:
+            # Hand this batch to the workers, then store the one they finished before.
+            handle = pool.submit([i for i in items if isinstance(i, RawInput)])
+            previous, pending = pending, (items, handle)
+            if previous is not None:
+                write(previous[0], previous[1]())
+        elif items:
+            write(items, None)
+
+    try:
+        for item in items:
+            batch.append(item)
+            if isinstance(item, RawInput):
+                raw_count += 1
+            if raw_count >= batch_size or len(batch) >= 4 * batch_size:
+                flush(full=True)
+        flush(full=False)
+        if pending is not None:
+            write(pending[0], pending[1]())
+    finally:
+        if pool is not None:
+            pool.close()
     return summary
+
+
+class _PreparePool:
+    """Worker processes running ``prepare_all`` on chunks of a batch.
+
+    A worker that dies (killed, out of memory) must not lose the batch: its results are then
+    computed in this process instead.
+    """
+
+    CHUNK = 50
+
+    def __init__(self, workers: int, limits: Limits) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        self.limits = limits
+        self.fallbacks = 0  # chunks prepared here because a worker was lost
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def submit(self, raws: list[RawInput]) -> Callable[[], list[Prepared] | None]:
+        chunks = [raws[i : i + self.CHUNK] for i in range(0, len(raws), self.CHUNK)]
+        futures = []
+        for chunk in chunks:
+            try:
+                futures.append(self.executor.submit(prepare_all, chunk, self.limits))
+            except Exception:  # the pool broke earlier: this chunk is prepared here
+                futures.append(None)
+
+        def result() -> list[Prepared] | None:
+            out: list[Prepared] = []
+            for chunk, future in zip(chunks, futures, strict=True):
+                try:
+                    if future is None:
+                        raise RuntimeError("no worker")
+                    out.extend(future.result())
+                except Exception:  # BrokenProcessPool and the like: do it here
+                    self.fallbacks += 1
+                    out.extend(prepare_all(chunk, self.limits))
+            return out
+
+        return result
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
 
 
 def chunked(items: Iterable[RawInput], size: int) -> Iterator[list[RawInput]]:

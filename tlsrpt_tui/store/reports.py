@@ -105,13 +105,19 @@ def store_raw_input(
     part_errors: Iterable[str] = (),
     parser_version: str,
     received_at: str | None = None,
+    digest: bytes | None = None,
+    compressed: bytes | None = None,
 ) -> tuple[int, bool]:
     """Store one input's bytes (or refresh the parse result of identical stored bytes).
 
     Returns (pk, created). Identical bytes from the same origin are kept once: the existing row
-    gets the new parse status, error and parser version instead.
+    gets the new parse status, error and parser version instead. ``digest`` (SHA-256) and
+    ``compressed`` (zlib at ZLIB_LEVEL) may be computed beforehand, off the writing process.
     """
-    digest = hashlib.sha256(data).digest()
+    if digest is None:
+        digest = hashlib.sha256(data).digest()
+    if compressed is None:
+        compressed = zlib.compress(data, ZLIB_LEVEL)
     source = storable_text(source) or ""
     origin = Origin(
         kind=origin.kind,
@@ -133,7 +139,7 @@ def store_raw_input(
         (
             source, origin.kind, origin.path, origin.account, origin.folder,
             origin.uidvalidity, origin.uid, key, digest, len(data),
-            zlib.compress(data, ZLIB_LEVEL), received_at, utc_now_iso(),
+            compressed, received_at, utc_now_iso(),
             str(status), error, errors_json, parser_version,
         ),
     )

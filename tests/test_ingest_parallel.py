@@ -1,0 +1,103 @@
+"""Parsing in worker processes ahead of the writer gives exactly the store a sequential import
+gives, in the same order, and survives a worker that dies."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from report_factory import DMARC_MAIL, failure, report, sts_policy, to_json, to_mail
+
+from tlsrpt_tui.core.model import Origin, ParsedInput, RawInput
+from tlsrpt_tui.service import ingest
+from tlsrpt_tui.service.ingest import OutcomeKind, ingest_stream
+from tlsrpt_tui.store.database import Store
+
+DUMP_QUERIES = (
+    "SELECT id, source, sha256, size, data_zlib, status, error, part_errors FROM raw_inputs",
+    "SELECT id, input_id, input_index, organization, report_id, start, successful, failed,"
+    " notes, search FROM reports",
+    "SELECT id, report_pk, ordinal, policy_type, policy_domain, policy_strings, mx_hosts,"
+    " successful, failed FROM policies",
+    "SELECT * FROM failure_details",
+)
+
+
+def _inputs(n: int) -> list[RawInput | ParsedInput]:
+    """Reports (some duplicated), unreadable bytes, DMARC mail and an unreadable path, mixed."""
+    items: list[RawInput | ParsedInput] = []
+    for i in range(n):
+        day = f"2026-05-{1 + i % 28:02d}"
+        rep = report(f"Sender {i % 3}", f"rid-{i % (n - 5)}", day, [
+            sts_policy(f"d{i % 4}.example", i, i % 3,
+                       details=[failure("certificate-expired", i % 3)] if i % 3 else None),
+        ])
+        data = to_mail(rep, msgid=i) if i % 2 else to_json(rep)
+        if i % 17 == 0:
+            data = b'{"organization-name": 1}'
+        if i % 23 == 0:
+            data = DMARC_MAIL
+        items.append(RawInput(f"in-{i}", data, Origin("file", f"in-{i}")))
+        if i == n // 2:
+            items.append(ParsedInput("missing-path", ingest.InputStatus.REJECTED,
+                                     error="no such file"))
+    return items
+
+
+def _dump(path: Path) -> list[list[tuple]]:
+    with Store(path) as store:
+        return [[tuple(r) for r in store.conn.execute(q)] for q in DUMP_QUERIES]
+
+
+def _run(path: Path, workers: int) -> tuple[list[tuple[str, OutcomeKind]], str]:
+    seen: list[tuple[str, OutcomeKind]] = []
+    with Store(path) as store:
+        summary = ingest_stream(store, _inputs(120), batch_size=16, workers=workers,
+                                on_outcome=lambda o: seen.append((o.source, o.kind)))
+    return seen, summary.line()
+
+
+
+def _count_fallbacks(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Each pool's count of chunks it had to prepare in-process, recorded when it closes."""
+    counts: list[int] = []
+    close = ingest._PreparePool.close
+
+    def recording_close(self) -> None:  # type: ignore[no-untyped-def]
+        counts.append(self.fallbacks)
+        close(self)
+
+    monkeypatch.setattr(ingest._PreparePool, "close", recording_close)
+    return counts
+
+
+def test_workers_store_exactly_what_a_sequential_import_stores(tmp_path: Path,
+                                                               monkeypatch) -> None:
+    pools = _count_fallbacks(monkeypatch)
+    seq_outcomes, seq_line = _run(tmp_path / "seq.db", workers=0)
+    assert pools == []  # no pool without workers
+    par_outcomes, par_line = _run(tmp_path / "par.db", workers=2)
+    assert pools == [0]  # one pool, every chunk prepared by a worker
+    assert par_outcomes == seq_outcomes  # same order, same verdicts
+    assert par_line == seq_line
+    assert "rejected" in seq_line and not seq_line.startswith("0 new")
+    assert _dump(tmp_path / "par.db") == _dump(tmp_path / "seq.db")
+
+
+def test_a_dying_worker_loses_nothing(tmp_path: Path, monkeypatch) -> None:
+    parent = os.getpid()
+    real = ingest.prepare_all
+
+    def dies_in_a_worker(raws, limits):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            os._exit(9)  # as if killed by the OOM killer
+        return real(raws, limits)
+
+    monkeypatch.setattr(ingest, "prepare_all", dies_in_a_worker)
+    pools = _count_fallbacks(monkeypatch)
+    outcomes, line = _run(tmp_path / "dying.db", workers=1)
+    assert pools[0] > 0  # the worker did die, and its chunks were prepared here
+    monkeypatch.setattr(ingest, "prepare_all", real)
+    expected, expected_line = _run(tmp_path / "seq.db", workers=0)
+    assert (outcomes, line) == (expected, expected_line)
+    assert _dump(tmp_path / "dying.db") == _dump(tmp_path / "seq.db")
