@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,56 +11,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TextArea
 
-from tlsrpt_tui.core.model import Report
+from tlsrpt_tui.core.report_dict import report_to_rfc_dict
 from tlsrpt_tui.ui.text import clean
-
-
-def _dt(value: Any) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def report_json(report: Report) -> dict[str, Any]:
-    """The report in RFC 8460 §4.4 shape, as stored (after the parser normalised it)."""
-    policies = []
-    for p in report.policies:
-        entry: dict[str, Any] = {
-            "policy": {
-                "policy-type": p.policy_type_raw,
-                "policy-string": list(p.policy_strings),
-                "policy-domain": p.policy_domain,
-                "mx-host": list(p.mx_hosts),
-            },
-            "summary": {
-                "total-successful-session-count": p.successful_sessions,
-                "total-failure-session-count": p.failed_sessions,
-            },
-        }
-        if p.failure_details:
-            entry["failure-details"] = [
-                {
-                    k: v
-                    for k, v in (
-                        ("result-type", d.result_type),
-                        ("sending-mta-ip", d.sending_mta_ip),
-                        ("receiving-mx-hostname", d.receiving_mx_hostname),
-                        ("receiving-mx-helo", d.receiving_mx_helo),
-                        ("receiving-ip", d.receiving_ip),
-                        ("failed-session-count", d.failed_session_count),
-                        ("additional-information", d.additional_information),
-                        ("failure-reason-code", d.failure_reason_code),
-                    )
-                    if v is not None
-                }
-                for d in p.failure_details
-            ]
-        policies.append(entry)
-    return {
-        "organization-name": report.organization,
-        "date-range": {"start-datetime": _dt(report.start), "end-datetime": _dt(report.end)},
-        "contact-info": report.contact,
-        "report-id": report.report_id,
-        "policies": policies,
-    }
 
 
 class RawScreen(Screen):
@@ -79,7 +31,7 @@ class RawScreen(Screen):
         if detail is None:
             return cls("Raw", f"report {report_pk} is not in the store")
         report, _source = detail
-        body = json.dumps(report_json(report), indent=2, ensure_ascii=False)
+        body = json.dumps(report_to_rfc_dict(report), indent=2, ensure_ascii=False)
         return cls(f"Raw JSON · {clean(report.report_id)}", body)
 
     @classmethod
