@@ -38,10 +38,12 @@ from tlsrpt_tui.store.database import Store  # noqa: E402
 ORGS = ("Google Inc.", "Microsoft Corporation", "Mail.ru", "mx.selfhosted.example")
 
 
-def fill(store: Store, n: int) -> None:
+def fill(store: Store, n: int, *, domains: list[str] | None = None,
+         orgs: tuple[str, ...] = ORGS, base: datetime | None = None) -> None:
+    """n generated reports over 600 days from ``base`` (bench_tui.py fills its store with it)."""
     rnd = random.Random(8460)
-    domains = [f"d{i}.example" for i in range(50)]
-    base = datetime(2025, 1, 1, tzinfo=UTC)
+    domains = domains or [f"d{i}.example" for i in range(50)]
+    base = base or datetime(2025, 1, 1, tzinfo=UTC)
     with store.transaction():
         pk, _ = db.store_raw_input(
             store, source="bench", data=b"bench", origin=Origin("file", "bench"),
@@ -57,7 +59,7 @@ def fill(store: Store, n: int) -> None:
                 ("version: STSv1", "mode: enforce", f"mx: mx.{d}", "max_age: 86400"),
                 (f"mx.{d}",), rnd.randrange(1000), fails, details if fails else (),
             )
-            rep = Report(rnd.choice(ORGS), "c@x.example", f"id{i}", start,
+            rep = Report(rnd.choice(orgs), "c@x.example", f"id{i}", start,
                          start + timedelta(days=1), (policy,))
             db.insert_report(store, rep, pk)
     store.conn.execute("ANALYZE")

@@ -41,7 +41,6 @@ T0 = time.perf_counter()
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
-import random  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -61,41 +60,13 @@ FILTER_KEYS = "microsoft"
 
 
 def fill(path: Path, n: int) -> None:
-    from tlsrpt_tui.core.model import (
-        FailureDetail,
-        InputStatus,
-        Origin,
-        Policy,
-        PolicyType,
-        Report,
-    )
-    from tlsrpt_tui.store import reports as db
+    from bench_store import fill as fill_store
+
     from tlsrpt_tui.store.database import Store
 
-    rnd = random.Random(8460)
     domains = list(DOMAINS) + [f"d{i}.example" for i in range(47)]
-    base = NOW - timedelta(days=600)
-    store = Store(path)
-    with store.transaction():
-        pk, _ = db.store_raw_input(
-            store, source="bench", data=b"bench", origin=Origin("file", "bench"),
-            status=InputStatus.REPORT, error=None, parser_version="bench",
-        )
-        for i in range(n):
-            d = rnd.choice(domains)
-            start = base + timedelta(days=rnd.randrange(600))
-            fails = rnd.choice((0, 0, 0, 3))
-            details = (FailureDetail("certificate-expired", fails, "192.0.2.1", f"mx.{d}"),)
-            policy = Policy(
-                PolicyType.STS, "sts", d,
-                ("version: STSv1", "mode: enforce", f"mx: mx.{d}", "max_age: 86400"),
-                (f"mx.{d}",), rnd.randrange(1000), fails, details if fails else (),
-            )
-            rep = Report(rnd.choice(ORGS), "c@x.example", f"id{i}", start,
-                         start + timedelta(days=1), (policy,))
-            db.insert_report(store, rep, pk)
-    store.conn.execute("ANALYZE")
-    store.close()
+    with Store(path) as store:
+        fill_store(store, n, domains=domains, orgs=ORGS, base=NOW - timedelta(days=600))
 
 
 async def painted(app) -> None:  # type: ignore[no-untyped-def]
