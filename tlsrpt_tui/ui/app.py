@@ -331,7 +331,7 @@ class TlsrptApp(App[int]):
                 try:
                     screen.refresh_data()
                 except Exception as exc:  # a refresh problem must not take the app down
-                    self.notify(f"could not refresh the inbox: {exc}", severity="error")
+                    self.notify(f"could not refresh the inbox: {clean(exc)}", severity="error")
         if message.count:
             self.notify(f"{message.count} new report(s)")
 
@@ -346,7 +346,7 @@ class TlsrptApp(App[int]):
         try:
             screen = ReportScreen(report_pk)
         except LookupError as exc:  # removed meanwhile (a reparse, another process)
-            self.notify(str(exc), severity="warning")
+            self.notify(clean(exc), severity="warning")
             return
         self.push_screen(screen)
         if policy_index is not None and 0 <= policy_index < len(screen.report.policies):
