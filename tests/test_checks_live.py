@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from peers.dns import DnsPeers, Zone, dns_peers_factory  # noqa: F401  (session fixture)
@@ -185,6 +186,15 @@ def cases(peers: TlsPeers) -> list[Case]:
             extra=['_mta-sts.stscname.test. CNAME _mta-sts.good.test.'],
         ),
         Case(
+            # no MX: the domain is its own implicit MX (RFC 5321 §5.1), checked like one
+            "nomx",
+            {"tlsrpt.ok", "sts.record.missing", "mx.none", "dane.ok", "tls.ok"},
+            sts=no_sts,
+            mx=[],
+            extra=[f"nomx.test. A {peers.smtp['good']}"]
+            + [f"_25._tcp.nomx.test. TLSA {rec}" for rec in good_tlsa],
+        ),
+        Case(
             "mxsilent",
             {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.unreachable"},
             sts=no_sts,
@@ -282,6 +292,7 @@ def results(world: World) -> dict[str, DomainStatus]:
 def _case_names() -> list[str]:
     class _Fake:  # only the names are needed at collection time
         good_spki_sha256 = b"\0" * 32
+        smtp: ClassVar[dict[str, str]] = {"good": "127.0.0.1"}
 
     return [c.name for c in cases(_Fake())]  # type: ignore[arg-type]
 

@@ -274,8 +274,18 @@ async def _mx(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list
             (r.preference, r.exchange.to_text(omit_final_dot=True).lower()) for r in outcome.records
         )
     records["mx"] = [f"{p} {h or '.'}" for p, h in mx]
-    if not mx or is_null_mx(mx):
+    if is_null_mx(mx):
         return mx_findings(domain, mx, []), []
+    if not mx:
+        # RFC 5321 §5.1: without MX the domain itself is the implicit MX, so senders connect
+        # to its A/AAAA: check its TLSA and STARTTLS like any MX (policy coverage needs MX).
+        host, host_findings = await _mx_host(ctx, domain, 0, records)
+        out = mx_findings(domain, mx, [])
+        if host.failed:
+            out.append(finding("mx.lookup-failed", domain, f"A/AAAA: {host.failed}"))
+        elif not host.addresses:
+            out.append(finding("mx.no-address", domain))
+        return out + host_findings, []
     hosts = list(dict.fromkeys(h for _, h in mx))
     prefs = {h: p for p, h in reversed(mx)}
     results = await asyncio.gather(*(_mx_host(ctx, h, prefs[h], records) for h in hosts))
