@@ -39,7 +39,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import dns.exception
 import dns.flags
@@ -317,7 +317,37 @@ HTTPS_MODES = (
 )
 
 
-class FaultyHttps:
+class _TcpFaultServer:
+    """Listen on (address, port) and serve each connection with ``_session`` in a thread."""
+
+    address: str
+    port: int
+    connections: int
+    _t: _Threads
+
+    def start(self) -> Self:
+        sock = self._t.sock(_listen(self.address, self.port))
+        self._t.spawn(self._accept, sock)
+        return self
+
+    def stop(self) -> None:
+        self._t.stop()
+
+    def _accept(self, sock: socket.socket) -> None:
+        while not self._t.stopped.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._t.sock(conn)
+            self._t.spawn(self._session, conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class FaultyHttps(_TcpFaultServer):
     """One misbehaving HTTPS policy host per address; TLS with a certificate of the test CA."""
 
     def __init__(
@@ -336,25 +366,10 @@ class FaultyHttps:
         self.bytes_sent = 0
         self._t = _Threads()
 
-    def start(self) -> FaultyHttps:
+    def start(self) -> Self:
         if self.mode == "gzip-bomb":
             _gzip_bomb()  # built now, so the first request is answered at once
-        sock = self._t.sock(_listen(self.address, self.port))
-        self._t.spawn(self._accept, sock)
-        return self
-
-    def stop(self) -> None:
-        self._t.stop()
-
-    def _accept(self, sock: socket.socket) -> None:
-        while not self._t.stopped.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            self._t.sock(conn)
-            self._t.spawn(self._session, conn)
+        return super().start()
 
     def _session(self, conn: socket.socket) -> None:
         conn.settimeout(30)
@@ -451,7 +466,7 @@ SMTP_MODES = (
 )
 
 
-class FaultySmtp:
+class FaultySmtp(_TcpFaultServer):
     """One misbehaving MX per address."""
 
     def __init__(self, address: str, port: int, mode: str, drip_interval: float = 0.25) -> None:
@@ -465,23 +480,6 @@ class FaultySmtp:
         self.commands: list[bytes] = []
         self._t = _Threads()
 
-    def start(self) -> FaultySmtp:
-        sock = self._t.sock(_listen(self.address, self.port))
-        self._t.spawn(self._accept, sock)
-        return self
-
-    def stop(self) -> None:
-        self._t.stop()
-
-    def _accept(self, sock: socket.socket) -> None:
-        while not self._t.stopped.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            self._t.sock(conn)
-            self._t.spawn(self._session, conn)
 
     def _session(self, conn: socket.socket) -> None:
         conn.settimeout(30)
