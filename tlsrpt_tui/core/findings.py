@@ -6,7 +6,7 @@ would report because of it, so a failure in a report can be explained by a live 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -50,3 +50,43 @@ class Finding:
         data = asdict(self)
         data["severity"] = str(self.severity)
         return data
+
+
+@dataclass(slots=True)
+class DomainStatus:
+    """The result of one check of one domain (the JSON shape of ``check --format json``).
+
+    Here in core rather than in service.checks so the TUI can show stored results at start-up
+    without importing the network stack (DNS, HTTPS and SMTP clients).
+    """
+
+    domain: str
+    checked_at: str  # ISO 8601 UTC
+    status: Severity
+    records: dict[str, Any] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def codes(self) -> set[str]:
+        return {f.code for f in self.findings}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "checked_at": self.checked_at,
+            "status": str(self.status),
+            "records": self.records,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DomainStatus:
+        return cls(
+            domain=data["domain"],
+            checked_at=data["checked_at"],
+            status=Severity(data["status"]),
+            records=dict(data.get("records") or {}),
+            findings=[
+                Finding.from_json(f) for f in data.get("findings") or []
+            ],
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tlsrpt_tui.core.checks import sts_policy
@@ -23,7 +23,7 @@ from tlsrpt_tui.core.checks.dane import TlsaRecord, tlsa_findings
 from tlsrpt_tui.core.checks.mx import MxHost, is_null_mx, mx_findings
 from tlsrpt_tui.core.checks.sts_record import sts_record_findings
 from tlsrpt_tui.core.checks.tlsrpt_record import tlsrpt_findings
-from tlsrpt_tui.core.findings import Finding, Severity
+from tlsrpt_tui.core.findings import DomainStatus, Finding, Severity
 from tlsrpt_tui.net.dns import Answer, Failed, Missing, Outcome, Resolver
 from tlsrpt_tui.net.policy_fetch import fetch_policy
 from tlsrpt_tui.net.starttls import probe_mx
@@ -61,42 +61,6 @@ class CheckOptions:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-@dataclass(slots=True)
-class DomainStatus:
-    """The result of one check of one domain (the JSON shape of ``check --format json``)."""
-
-    domain: str
-    checked_at: str  # ISO 8601 UTC
-    status: Severity
-    records: dict[str, Any] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def codes(self) -> set[str]:
-        return {f.code for f in self.findings}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "domain": self.domain,
-            "checked_at": self.checked_at,
-            "status": str(self.status),
-            "records": self.records,
-            "findings": [f.to_json() for f in self.findings],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DomainStatus:
-        return cls(
-            domain=data["domain"],
-            checked_at=data["checked_at"],
-            status=Severity(data["status"]),
-            records=dict(data.get("records") or {}),
-            findings=[
-                Finding.from_json(f) for f in data.get("findings") or []
-            ],
-        )
 
 
 def normalize_domain(name: str) -> str:

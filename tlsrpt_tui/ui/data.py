@@ -8,11 +8,10 @@ rows are already the CLI's row dataclasses.)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tlsrpt_tui.core.findings import Finding, Severity
+from tlsrpt_tui.core.findings import DomainStatus
 from tlsrpt_tui.service import queries
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.store.database import Store
@@ -133,8 +132,8 @@ class DataSource:
                 continue
             prev = stored.previous(self.store, domain)
             out[domain] = (
-                StoredStatus.from_json(latest),
-                StoredStatus.from_json(prev) if prev else None,
+                DomainStatus.from_json(latest),
+                DomainStatus.from_json(prev) if prev else None,
                 _parse_when(latest["checked_at"]),
             )
         return out
@@ -148,37 +147,9 @@ class DataSource:
         options = checks.CheckOptions.from_settings(self.config.checks)
         status = await checks.check_domain(domain, options, previous=last)
         stored.save(self.store, status.to_json())
-        return status, StoredStatus.from_json(last) if last else None
+        return status, DomainStatus.from_json(last) if last else None
 
 
 def _parse_when(value: str) -> datetime:
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredStatus:
-    """A stored check result (the JSON of ``check --format json``) as the panel reads it.
-
-    The same fields as service.checks.DomainStatus; kept here so that showing stored results
-    at start-up does not import the network stack (DNS, HTTPS, SMTP clients), which would
-    delay the first frame.
-    """
-
-    domain: str
-    checked_at: str
-    status: Severity
-    records: dict[str, Any]
-    findings: tuple[Finding, ...]
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StoredStatus:
-        return cls(
-            domain=data["domain"],
-            checked_at=data["checked_at"],
-            status=Severity(data["status"]),
-            records=dict(data.get("records") or {}),
-            findings=tuple(
-                Finding.from_json(f) for f in data.get("findings") or []
-            ),
-        )
