@@ -8,14 +8,17 @@ that paging and filtering an inbox of 100,000s of reports stays within tens of m
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.model import Report
 from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
+
+T = TypeVar("T")
 
 #: Rows fetched per round trip when streaming table rows.
 _FETCH = 1000
@@ -110,13 +113,20 @@ def overview_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tupl
 
 def overview_rows_by_key(store: Store, keys: Sequence[int]) -> list[tables.OverviewRow]:
     """The overview rows of these report pks, in the order given (missing ones left out)."""
-    found: dict[int, tables.OverviewRow] = {}
+    select = f"SELECT {_OVERVIEW_COLUMNS} FROM reports r WHERE r.id"
+    return _rows_by_key(store, keys, select, 7, _overview_row)
+
+
+def _rows_by_key(store: Store, keys: Sequence[int], select: str, key_column: int,
+                 build: Callable[[Sequence], T]) -> list[T]:  # type: ignore[type-arg]
+    """Rows for ``keys`` in the order given: ``select`` ends in the key column, to which
+    ``IN (…)`` is added in chunks (SQLite caps the bound parameters of one statement)."""
+    found: dict[int, T] = {}
     for chunk in range(0, len(keys), 500):
         part = list(keys[chunk:chunk + 500])
-        marks = ",".join("?" * len(part))
-        sql = f"SELECT {_OVERVIEW_COLUMNS} FROM reports r WHERE r.id IN ({marks})"
+        sql = f"{select} IN ({','.join('?' * len(part))})"
         for row in store.conn.execute(sql, part):
-            found[row[7]] = _overview_row(row)
+            found[row[key_column]] = build(row)
     return [found[k] for k in keys if k in found]
 
 
@@ -169,14 +179,8 @@ def policy_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[
 
 def policy_rows_by_key(store: Store, keys: Sequence[int]) -> list[tables.PolicyRow]:
     """The policy rows of these policy pks, in the order given (missing ones left out)."""
-    found: dict[int, tables.PolicyRow] = {}
-    for chunk in range(0, len(keys), 500):
-        part = list(keys[chunk:chunk + 500])
-        marks = ",".join("?" * len(part))
-        sql = f"SELECT {_POLICY_COLUMNS}" + _POLICY_FROM + f" WHERE p.id IN ({marks})"
-        for row in store.conn.execute(sql, part):
-            found[row[11]] = _policy_row(row)
-    return [found[k] for k in keys if k in found]
+    select = f"SELECT {_POLICY_COLUMNS}{_POLICY_FROM} WHERE p.id"
+    return _rows_by_key(store, keys, select, 11, _policy_row)
 
 
 def failure_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.FailureRow]:
