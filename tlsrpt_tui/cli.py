@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "show": "show_cmd",
     "check": "check_cmd",
     "status": "status_cmd",
+    "readiness": "readiness_cmd",
     "sync": "sync_cmd",
 }
 
