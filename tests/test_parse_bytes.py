@@ -135,6 +135,16 @@ def test_zip_with_no_readable_member_is_rejected() -> None:
     )
 
 
+def test_zip_member_with_an_empty_name_is_read_and_labelled() -> None:
+    """Found by the fuzzer: a central directory may name a member ""; zipfile's is_dir() raised."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo(""), b"{")
+        zf.writestr("b.json", REPORT)
+    result = ok(parse_bytes(buf.getvalue(), "empty-name.zip"))
+    assert [e.split(":")[0] for e in result.part_errors] == ["member (unnamed)"]
+
+
 def test_zip_member_names_are_only_labels() -> None:
     data = make_zip({"../../etc/evil.json": REPORT, "/abs/path.json": b"nope"})
     result = ok(parse_bytes(data, "evil.zip"))

@@ -199,7 +199,9 @@ def _unzip(data: bytes, limits: Limits, found: _Found) -> Iterator[tuple[str, by
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
         raise _Reject(f"zip archive corrupt ({e})") from None
-    infos = [i for i in zf.infolist() if not i.is_dir()]
+    # Not ZipInfo.is_dir(): it indexes the name's last character and so raises on a member
+    # whose name is empty, which a hostile central directory can declare.
+    infos = [i for i in zf.infolist() if not i.filename.endswith("/")]
     if len(infos) > limits.max_zip_members:
         raise _Reject(f"zip has {len(infos)} members, over the {limits.max_zip_members} limit")
     if not infos:
@@ -212,7 +214,7 @@ def _zip_members(
 ) -> Iterator[tuple[str, bytes | str]]:
     limit = limits.max_report_bytes
     for info in infos:
-        name = info.filename
+        name = info.filename or "(unnamed)"
         if info.flag_bits & 0x1:
             yield name, "encrypted zip member (needs a password)"
             continue
