@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "status": "status_cmd",
     "readiness": "readiness_cmd",
     "sync": "sync_cmd",
+    "receive": "receive_cmd",
 }
 
 

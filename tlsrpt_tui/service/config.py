@@ -25,6 +25,14 @@ Example::
     password_env = "TLSRPT_IMAP_PASSWORD"  # or password_command = "..." or keyring = true
     folders = ["INBOX"]
     archive_folder = "TLSRPT/processed"
+
+    [receiver]               # HTTPS reports (rua=https:…): tlsrpt-tui receive, or inside watch
+    listen = "127.0.0.1:8443"
+    path = "/tlsrpt"
+    tls_cert = "/etc/tlsrpt-tui/cert.pem"   # omit both behind a TLS-terminating proxy
+    tls_key = "/etc/tlsrpt-tui/key.pem"
+    trusted_proxies = ["127.0.0.1"]         # X-Forwarded-For is read from these only
+    rate_limit = 60                         # requests per minute per client (0: no limit)
 """
 
 from __future__ import annotations
@@ -87,11 +95,28 @@ class AccountSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiverSettings:
+    """The HTTPS report receiver (``tlsrpt-tui receive``, or a task of ``watch``)."""
+
+    listen: str | None = None  # "HOST:PORT"; None: no receiver
+    path: str = "/tlsrpt"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: Proxies whose X-Forwarded-For is believed (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
+    #: Requests per minute per client (a token bucket); 0: no limit.
+    rate_limit: int = 60
+    #: Bytes of one upload as received (RFC 8460 reports are kilobytes; gzip ones even less).
+    max_body_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None = None
     domains: tuple[str, ...] = ()
     checks: CheckSettings = field(default_factory=CheckSettings)
     accounts: tuple[AccountSettings, ...] = ()
+    receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
 
     @property
     def is_empty(self) -> bool:
@@ -143,11 +168,20 @@ def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
     names = [a.name for a in accounts]
     if len(set(names)) != len(names):
         raise ConfigError(f"{cfg_path}: account names must be unique")
+    receiver_raw = raw.get("receiver", {})
+    if isinstance(receiver_raw, dict) and isinstance(receiver_raw.get("trusted_proxies"), list):
+        receiver_raw = {**receiver_raw, "trusted_proxies": tuple(receiver_raw["trusted_proxies"])}
+    receiver = _section(receiver_raw, ReceiverSettings, cfg_path, "receiver")
+    if receiver.rate_limit < 0 or receiver.max_body_bytes < 1:
+        raise ConfigError(
+            f"{cfg_path}: receiver.rate_limit must be >= 0 and receiver.max_body_bytes >= 1"
+        )
     return Config(
         path=cfg_path,
         domains=tuple(d.strip().rstrip(".").lower() for d in domains),
         checks=checks,
         accounts=tuple(accounts),
+        receiver=receiver,
     )
 
 
