@@ -42,12 +42,13 @@ class Case:
     tlsrpt: list[str] | None = None  # None = the good record
     sts: list[str] | None = None  # None = the good record
     policy: dict | None = None  # kwargs for set_policy; None = good policy for the MX set
-    mx: list[tuple[str, str, list[str] | None]] | None = None  # (host, peer, tlsa); None=good
+    mx: list[tuple[str, str | None, list[str] | None]] | None = None  # (host, peer, tlsa)
     extra: list[str] = field(default_factory=list)  # more zone lines
+    zone: str = "test"  # the zone the domain lives in (insecure.test: an unsigned one)
 
     @property
     def domain(self) -> str:
-        return f"{self.name}.test"
+        return f"{self.name}.{self.zone}"
 
 
 GOOD = {"tlsrpt.ok", "sts.record.ok", "sts.policy.ok", "mx.ok", "dane.ok", "tls.ok"}
@@ -152,7 +153,8 @@ def cases(peers: TlsPeers) -> list[Case]:
         ),
         Case(
             "bogusmx",
-            GOOD - {"mx.ok", "dane.ok", "tls.ok"} | {"mx.lookup-failed", "dane.bogus"},
+            # the host's own addresses are bogus: mx.lookup-failed; no DANE verdict beside it
+            GOOD - {"mx.ok", "dane.ok", "tls.ok"} | {"mx.lookup-failed"},
             mx=[("mx.bogus.test", "good", good_tlsa)],
         ),
         Case(
@@ -195,6 +197,33 @@ def cases(peers: TlsPeers) -> list[Case]:
             + [f"_25._tcp.nomx.test. TLSA {rec}" for rec in good_tlsa],
         ),
         Case(
+            # unsigned zone whose MX points into a signed zone with secure, matching TLSA:
+            # the MX RRset is insecure, so no DANE sender uses them (RFC 7672 §2.2.1)
+            "mxins",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.mx-insecure", "tls.ok"},
+            zone="insecure.test",
+            sts=no_sts,
+            mx=[("mx1.mxins.test", "good", good_tlsa)],
+        ),
+        Case(
+            # signed zone, MX host is a CNAME into an unsigned zone: its address is insecure
+            "cnameins",
+            {"tlsrpt.ok", "sts.record.missing", "mx.cname", "dane.address-insecure", "tls.ok"},
+            sts=no_sts,
+            mx=[("mx1.cnameins.test", None, good_tlsa)],
+            extra=[
+                "mx1.cnameins.test. CNAME host.cnameins.insecure.test.",
+                f"host.cnameins.insecure.test. A {peers.smtp['good']}",
+            ],
+        ),
+        Case(
+            # secure addresses, TLSA name in a bogus zone: DANE senders defer → dane.bogus
+            "tlsabogus",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.bogus", "tls.ok"},
+            sts=no_sts,
+            mx=[("mx1.tlsabogus.test", "good", good_tlsa)],
+        ),
+        Case(
             "mxsilent",
             {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.unreachable"},
             sts=no_sts,
@@ -204,29 +233,38 @@ def cases(peers: TlsPeers) -> list[Case]:
     return out
 
 
-def _zone_lines(case: Case, peers: TlsPeers) -> tuple[list[str], list[str], list[str]]:
-    """(lines for the top zone, for insecure.test, for bogus.test)."""
+#: The matrix's zones: the signed top, an unsigned child, a bogus child, and a bogus zone that
+#: holds only a TLSA name (its host's addresses stay in the secure top zone).
+ZONES = ("test.", "insecure.test.", "bogus.test.", "_tcp.mx1.tlsabogus.test.")
+
+
+def zone_of(line: str) -> str:
+    """The zone of ``ZONES`` a zone-file line (absolute owner name) belongs in: the longest
+    suffix of its owner."""
+    owner = line.split(None, 1)[0]
+    return max((z for z in ZONES if owner == z or owner.endswith("." + z)), key=len)
+
+
+def _zone_lines(case: Case, peers: TlsPeers) -> list[str]:
+    """Zone-file lines (absolute owner names) of one case; ``zone_of`` places them."""
     d = case.domain
-    top: list[str] = []
-    insecure: list[str] = []
-    bogus: list[str] = []
+    lines: list[str] = []
     tlsrpt = case.tlsrpt if case.tlsrpt is not None else [f"v=TLSRPTv1; rua=mailto:tlsrpt@{d}"]
     sts = case.sts if case.sts is not None else ["v=STSv1; id=20261128"]
     for txt in tlsrpt:
-        top.append(f'_smtp._tls.{d}. TXT "{txt}"')
+        lines.append(f'_smtp._tls.{d}. TXT "{txt}"')
     for txt in sts:
-        top.append(f'_mta-sts.{d}. TXT "{txt}"')
-    top.append(f"mta-sts.{d}. A {peers.https_address}")
+        lines.append(f'_mta-sts.{d}. TXT "{txt}"')
+    lines.append(f"mta-sts.{d}. A {peers.https_address}")
     mx = case.mx if case.mx is not None else [(f"mx1.{d}", "good", _good_tlsa(peers))]
     for i, (host, peer, tlsa) in enumerate(mx):
-        top.append(f"{d}. MX {10 * (i + 1)} {host}.")
-        target = bogus if host.endswith(".bogus.test") else top
-        target = insecure if host.endswith(".insecure.test") else target
-        target.append(f"{host}. A {peers.smtp[peer]}")
+        lines.append(f"{d}. MX {10 * (i + 1)} {host}.")
+        if peer is not None:  # None: the case's extra lines give the host's addresses
+            lines.append(f"{host}. A {peers.smtp[peer]}")
         for rec in tlsa or []:
-            target.append(f"_25._tcp.{host}. TLSA {rec}")
-    top.extend(case.extra)
-    return top, insecure, bogus
+            lines.append(f"_25._tcp.{host}. TLSA {rec}")
+    lines.extend(case.extra)
+    return lines
 
 
 @dataclass
@@ -248,14 +286,10 @@ class World:
 @pytest.fixture(scope="module")
 def world(tls_peers: TlsPeers, dns_peers_factory) -> Iterator[World]:  # noqa: F811
     all_cases = cases(tls_peers)
-    top: list[str] = []
-    insecure: list[str] = []
-    bogus: list[str] = []
+    zones: dict[str, list[str]] = {z: [] for z in ZONES}
     for case in all_cases:
-        t, i, b = _zone_lines(case, tls_peers)
-        top += t
-        insecure += i
-        bogus += b
+        for line in _zone_lines(case, tls_peers):
+            zones[zone_of(line)].append(line)
         mx_hosts = [h for h, _, _ in case.mx] if case.mx else [f"mx1.{case.domain}"]
         policy = case.policy or {"body": GOOD_POLICY.format(mx=mx_hosts[0])}
         tls_peers.set_policy(f"mta-sts.{case.domain}", **policy)
@@ -263,6 +297,7 @@ def world(tls_peers: TlsPeers, dns_peers_factory) -> Iterator[World]:  # noqa: F
     dead_policy = socket.socket()
     dead_policy.bind((tls_peers.block + ".200", 443))
     dead_policy.listen(64)
+    top = zones["test."]
     top += [
         '_mta-sts.dead.test. TXT "v=STSv1; id=1"',
         f"mta-sts.dead.test. A {tls_peers.block}.200",
@@ -274,8 +309,9 @@ def world(tls_peers: TlsPeers, dns_peers_factory) -> Iterator[World]:  # noqa: F
     dns = dns_peers_factory(
         [
             Zone("test.", "\n".join(top)),
-            Zone("insecure.test.", "\n".join(insecure), signed=False),
-            Zone("bogus.test.", "\n".join(bogus), bogus=True),
+            Zone("insecure.test.", "\n".join(zones["insecure.test."]), signed=False),
+            Zone("bogus.test.", "\n".join(zones["bogus.test."]), bogus=True),
+            Zone(ZONES[3], "\n".join(zones[ZONES[3]]), bogus=True),
         ]
     )
     yield World(dns, tls_peers, {c.name: c for c in all_cases})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tlsrpt_tui.core.checks.catalogue import CATALOGUE, RESULT_TYPES, finding, worst
-from tlsrpt_tui.core.checks.dane import TlsaRecord, tlsa_findings
+from tlsrpt_tui.core.checks.dane import DaneChain, TlsaRecord, dane_applies, tlsa_findings
 from tlsrpt_tui.core.checks.mx import MxHost, mx_findings
 from tlsrpt_tui.core.checks.sts_record import sts_record_findings
 from tlsrpt_tui.core.checks.tlsrpt_record import tlsrpt_findings, valid_uri
@@ -188,3 +188,43 @@ def test_finding_builder_and_worst() -> None:
     assert f.message.endswith(": x")
     assert worst([]) is Severity.OK
     assert worst([f, finding("mx.ok", "d")]) is Severity.WARNING
+
+
+# -- DANE chain (RFC 7672 §2.2) ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("state", "chain", "expected"),
+    [
+        ("secure", DaneChain(mx=False, domain="example.com"), {"dane.mx-insecure"}),
+        ("secure", DaneChain(address=False), {"dane.address-insecure"}),
+        ("secure", DaneChain(mx=False, address=False), {"dane.mx-insecure"}),  # first link
+        ("secure", DaneChain(address=None), {"dane.no-rollover"}),  # addresses failed
+        ("bogus", DaneChain(), {"dane.bogus"}),
+        ("bogus", DaneChain(mx=False), {"dane.mx-insecure"}),
+        ("bogus", DaneChain(address=False), {"dane.address-insecure"}),
+        ("bogus", DaneChain(address=None), set()),  # mx.lookup-failed covers the host
+        ("insecure", DaneChain(mx=False), {"dane.insecure"}),
+        ("none", DaneChain(mx=False), {"dane.none"}),
+        ("failed", DaneChain(address=False), {"dane.lookup-failed"}),
+    ],
+)
+def test_dane_chain_rule(state: str, chain: DaneChain, expected: set[str]) -> None:
+    records = [EE] if state in ("secure", "insecure") else []
+    out = tlsa_findings("mx.example.com", state, records, "servfail", chain)
+    assert codes(out) == expected
+    assert dane_applies(state, chain) == (
+        state == "secure" and chain.mx and chain.address is not False
+    )
+    assert all(
+        f.severity != "error" for f in out if f.code not in ("dane.bogus", "dane.lookup-failed")
+    )
+
+
+def test_dane_chain_findings_name_the_insecure_link() -> None:
+    (mx,) = tlsa_findings(
+        "mx.example.net", "secure", [EE], "", DaneChain(mx=False, domain="example.com")
+    )
+    assert "MX records of example.com" in mx.message and mx.severity is Severity.INFO
+    (addr,) = tlsa_findings(
+        "mx.example.net", "secure", [EE], "", DaneChain(address=False, cname="h.example.org")
+    )
+    assert "A/AAAA records of mx.example.net (via CNAME h.example.org)" in addr.message

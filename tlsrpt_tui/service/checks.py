@@ -19,7 +19,7 @@ from typing import Any
 
 from tlsrpt_tui.core.checks import sts_policy
 from tlsrpt_tui.core.checks.catalogue import finding, worst
-from tlsrpt_tui.core.checks.dane import TlsaRecord, tlsa_findings
+from tlsrpt_tui.core.checks.dane import DaneChain, TlsaRecord, dane_applies, tlsa_findings
 from tlsrpt_tui.core.checks.mx import MxHost, is_null_mx, mx_findings
 from tlsrpt_tui.core.checks.sts_record import sts_record_findings
 from tlsrpt_tui.core.checks.tlsrpt_record import tlsrpt_findings
@@ -243,7 +243,8 @@ async def _mx(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list
     if not mx:
         # RFC 5321 §5.1: without MX the domain itself is the implicit MX, so senders connect
         # to its A/AAAA: check its TLSA and STARTTLS like any MX (policy coverage needs MX).
-        host, host_findings = await _mx_host(ctx, domain, 0, records)
+        # RFC 7672 §2.2.1: its only DNS link before the TLSA is its own address records.
+        host, host_findings = await _mx_host(ctx, domain, 0, records, DaneChain(domain=domain))
         out = mx_findings(domain, mx, [])
         if host.failed:
             out.append(finding("mx.lookup-failed", domain, f"A/AAAA: {host.failed}"))
@@ -252,7 +253,11 @@ async def _mx(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list
         return out + host_findings, []
     hosts = list(dict.fromkeys(h for _, h in mx))
     prefs = {h: p for p, h in reversed(mx)}
-    results = await asyncio.gather(*(_mx_host(ctx, h, prefs[h], records) for h in hosts))
+    # The AD bit covers the whole answer: the MX RRset and any CNAME on the way to it.
+    chain = DaneChain(mx=outcome.secure, domain=domain)
+    results = await asyncio.gather(
+        *(_mx_host(ctx, h, prefs[h], records, chain) for h in hosts)
+    )
     mx_hosts = [r[0] for r in results]
     out = mx_findings(domain, mx, mx_hosts)
     for _, host_findings in results:
@@ -261,9 +266,12 @@ async def _mx(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list
 
 
 async def _mx_host(
-    ctx: _Context, host: str, pref: int, records: dict[str, Any]
+    ctx: _Context, host: str, pref: int, records: dict[str, Any], chain: DaneChain
 ) -> tuple[MxHost, list[Finding]]:
-    """Addresses and TLSA of one MX host (in parallel), then a probe of each address."""
+    """Addresses and TLSA of one MX host (in parallel), then a probe of each address.
+
+    ``chain`` says whether the MX RRset was secure; the host's own address answers complete
+    it, so the TLSA records count only as DANE senders count them."""
     a_task = asyncio.ensure_future(ctx.resolver.lookup(host, "A"))
     aaaa_task = asyncio.ensure_future(ctx.resolver.lookup(host, "AAAA"))
     tlsa_task = asyncio.ensure_future(ctx.resolver.lookup(f"_25._tcp.{host}", "TLSA"))
@@ -282,16 +290,21 @@ async def _mx_host(
     if failed and not mxh.addresses:
         mxh.failed = failed[0].reason
     records.setdefault("addresses", {})[host] = mxh.addresses
+    answered = [o for o in (a, aaaa) if not isinstance(o, Failed)]
+    address_secure = None if mxh.failed else all(o.secure for o in answered)
+    cname = next((o.cnames[-1] for o in answered if o.cnames), None)
+    chain = DaneChain(chain.mx, address_secure, chain.domain, cname)
     state, tlsa_records, reason = _tlsa_state(tlsa)
     records.setdefault("tlsa", {})[host] = {
         "state": state,
         "records": [r.to_text() for r in tlsa_records],
+        "chain": {"mx": chain.mx, "address": chain.address},
     }
-    out = tlsa_findings(host, state, tlsa_records, reason)
+    out = tlsa_findings(host, state, tlsa_records, reason, chain)
     if not ctx.options.probe or not mxh.addresses:
         return mxh, out
-    # Senders use TLSA only when the RRset is secure; pass it to the probe only then.
-    dane = tlsa_records if state == "secure" else None
+    # Senders use TLSA only when it and every link before it are secure: only then match.
+    dane = tlsa_records if dane_applies(state, chain) else None
     probes = await asyncio.gather(*(_probe(ctx, host, addr, dane) for addr in mxh.addresses))
     records.setdefault("probe", {})[host] = {p.address: p.to_json() for p in probes}
     for p in probes:

@@ -179,17 +179,45 @@ CATALOGUE: dict[str, CheckInfo] = {
         "point MX records at the canonical host name, not an alias (RFC 5321 §5.1)",
     ),
     "mx.lookup-failed": CheckInfo(ERROR, "could not check the MX records", _LOOKUP_HINT),
+    # DNS resolver
+    "dns.resolver-not-validating": CheckInfo(
+        WARNING,
+        "the DNS resolver does not validate DNSSEC (signed answers come without the AD bit): "
+        "DANE verdicts are unknown through it",
+        "set [checks] resolver (or --resolver) to a validating resolver, e.g. a local Unbound",
+    ),
+    "dns.nxdomain": CheckInfo(
+        ERROR,
+        "the domain does not exist (NXDOMAIN): nothing else was checked",
+        "check the spelling of the domain (a typo in the config is the usual cause)",
+    ),
     # DANE (RFC 6698, 7671, 7672)
-    "dane.ok": CheckInfo(OK, "secure TLSA records match the certificate the MX presents"),
+    "dane.ok": CheckInfo(
+        OK, "DANE applies (MX, address and TLSA records secure) and a TLSA record matches"
+    ),
     "dane.none": CheckInfo(INFO, "no TLSA records: DANE is not used for this MX"),
     "dane.insecure": CheckInfo(
         INFO,
         "TLSA records exist but the answer is not DNSSEC-secure: senders ignore them",
         "sign the zone (and publish the DS in the parent) so DANE takes effect",
     ),
+    "dane.mx-insecure": CheckInfo(
+        INFO,
+        "the MX records (or a CNAME leading to them) are not DNSSEC-secure: senders never use "
+        "DANE for this domain",
+        "sign the zone holding the MX records and publish its DS in the parent zone",
+    ),
+    "dane.address-insecure": CheckInfo(
+        INFO,
+        "the MX host's A/AAAA records (or a CNAME on the way) are not DNSSEC-secure: senders "
+        "do not use DANE for this host",
+        "sign the zone holding the host's address records (and publish its DS), or point the "
+        "MX at a host in a signed zone",
+    ),
     "dane.bogus": CheckInfo(
         ERROR,
-        "the TLSA lookup is DNSSEC-bogus or SERVFAIL: DANE senders defer mail",
+        "the TLSA lookup is DNSSEC-bogus (SERVFAIL) under secure addresses: DANE senders defer "
+        "mail",
         "fix the DNSSEC chain (DS, DNSKEY, RRSIG expiry, denial proofs)",
         "dnssec-invalid",
     ),
@@ -224,6 +252,13 @@ CATALOGUE: dict[str, CheckInfo] = {
         "cannot connect to the MX or it sent no greeting",
         "check the MX is up; outbound port 25 is often blocked where this runs "
         "(set smtp_port or run elsewhere)",
+    ),
+    "tls.probe-blocked": CheckInfo(
+        WARNING,
+        "no MX of any checked domain accepts a connection on port 25 from this host: outbound "
+        "port 25 is probably blocked here; STARTTLS and DANE matches were not checked",
+        "run the checks from a host that may connect out to port 25 (many cloud hosts and "
+        "home networks block it), or use --no-probe",
     ),
     "tls.no-starttls": CheckInfo(
         ERROR,

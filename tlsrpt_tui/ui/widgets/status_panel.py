@@ -54,6 +54,15 @@ _GROUPS = (
 )
 
 
+#: Short summaries where the full message would be cut before its point in a narrow card:
+#: the DANE line must say which link of the chain is insecure.
+_BRIEF = {
+    "dane.mx-insecure": "MX insecure",
+    "dane.address-insecure": "A/AAAA insecure",
+    "dane.insecure": "TLSA insecure",
+}
+
+
 def _host(subject: str) -> str:
     """The MX host a DANE/STARTTLS finding is about (TLSA names start with _25._tcp.)."""
     host = subject.strip().rstrip(".")
@@ -94,7 +103,8 @@ def group_findings(findings: Iterable[Finding], policy_mode: str | None = None) 
         label = labels[key]
         if key == "sts.policy." and policy_mode:
             label = f"{label} ({policy_mode})"
-        items.append(StatusItem(key, label, worst.severity, worst.message, tuple(group)))
+        summary = _BRIEF.get(worst.code, worst.message)
+        items.append(StatusItem(key, label, worst.severity, summary, tuple(group)))
     return items
 
 

@@ -1,0 +1,63 @@
+"""The status panel shows the check verdicts as senders reach them (issue 9), on the screen.
+
+Driven by Textual's Pilot with a checker returning findings built by the real catalogue; the
+assertions read the rendered screen.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tlsrpt_tui.core.checks.catalogue import finding, worst
+from tlsrpt_tui.core.checks.dane import DaneChain, TlsaRecord, tlsa_findings
+from tlsrpt_tui.core.findings import DomainStatus
+from tlsrpt_tui.service.config import Config
+from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui.app import TlsrptApp
+from tlsrpt_tui.ui.screen_text import screen_text
+
+NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+EE = TlsaRecord(3, 1, 1, b"\x01" * 32)
+
+
+def status(domain: str, findings: list, records: dict | None = None) -> DomainStatus:
+    return DomainStatus(domain, NOW.isoformat(), worst(findings), records or {}, findings)
+
+
+async def run_app(tmp_path: Path, results: dict[str, DomainStatus], size=(160, 40)) -> str:
+    """Start the app on ``results`` (one per configured domain); the rendered screen text."""
+
+    async def checker(domain: str):  # type: ignore[no-untyped-def]
+        return results[domain], None
+
+    store = Store(tmp_path / "s.sqlite3")
+    app = TlsrptApp(store, Config(domains=tuple(results)), clock=lambda: NOW, checker=checker)
+    try:
+        async with app.run_test(size=size) as pilot:
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if not app._checking:
+                    break
+            await pilot.pause()
+            return screen_text(app)
+    finally:
+        store.close()
+
+
+async def test_dane_line_names_the_insecure_link(tmp_path: Path) -> None:
+    mx = tlsa_findings("mx1.a.test", "secure", [EE], "", DaneChain(mx=False, domain="a.test"))
+    addr = tlsa_findings(
+        "m.b.test", "secure", [EE], "", DaneChain(address=False, cname="h.b.insecure.test")
+    )
+    text = await run_app(
+        tmp_path,
+        {
+            "a.test": status("a.test", [finding("mx.ok", "a.test"), *mx]),
+            "b.test": status("b.test", [finding("mx.ok", "b.test"), *addr]),
+        },
+    )
+    assert "i DANE mx1.a.test: MX insecure" in text
+    assert "i DANE m.b.test: A/AAAA insecure" in text
+
+
