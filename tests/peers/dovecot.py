@@ -236,6 +236,26 @@ class Dovecot:
                 parts.append(p.read_text(errors="replace"))
         return "\n".join(parts)
 
+    def restart(self) -> None:
+        """Stop the server (every session drops) and start it again on the same ports.
+
+        Sessions are kicked first: a stopped master can leave its TLS proxy processes running
+        for a while, which is not what a restart looks like to a client.
+        """
+        subprocess.run(
+            ["doveadm", "-c", str(self.config_path), "kick", self.user],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        self.stop()
+        self.process = subprocess.Popen(
+            ["dovecot", "-F", "-c", str(self.config_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        _wait_ready(self)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -283,6 +303,13 @@ def start_dovecot(root: Path | None = None) -> Dovecot:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    _wait_ready(dc)
+    return dc
+
+
+def _wait_ready(dc: Dovecot) -> None:
+    assert dc.process is not None
+    imap_port, imaps_port = dc.imap_port, dc.imaps_port
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if dc.process.poll() is not None:
@@ -292,7 +319,7 @@ def start_dovecot(root: Path | None = None) -> Dovecot:
             with socket.create_connection((dc.host, imap_port), timeout=1) as s:
                 if s.recv(100).startswith(b"* OK"):
                     with socket.create_connection((dc.host, imaps_port), timeout=1):
-                        return dc
+                        return
         except OSError:
             pass
         time.sleep(0.1)

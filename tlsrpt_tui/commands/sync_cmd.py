@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
                 ),
                 file=sys.stderr,
             )
-        elif event.message and event.kind in ("error", "reconnect", "done", "progress", "idle"):
+        elif event.message and event.kind in (
+            "error", "warning", "reconnect", "done", "progress", "idle"
+        ):
             print(_clean(event.message), file=sys.stderr)
 
     with store:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,13 +26,16 @@ from tlsrpt_tui.net.imap import (
     IDLE_MAX_SECONDS,
     ImapAuthError,
     ImapClient,
+    ImapConnectionLost,
     ImapError,
     ImapFolderError,
+    ImapTimeout,
     ImapTLSError,
 )
 from tlsrpt_tui.service import secrets
 from tlsrpt_tui.service.config import AccountSettings
 from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, ingest_batch
+from tlsrpt_tui.service.supervise import Body, Handle, Supervisor, describe
 from tlsrpt_tui.store import imap_state
 from tlsrpt_tui.store.database import Store
 
@@ -45,6 +47,10 @@ BATCH_BYTES = 32 * 1024 * 1024
 #: Backoff between reconnects in watch mode: 1 s doubling to 5 minutes, with jitter.
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 300.0
+
+#: A failing archive move is retried after this long, doubling to MOVE_RETRY_MAX.
+MOVE_RETRY_FIRST = 60.0
+MOVE_RETRY_MAX = 3600.0
 
 
 @dataclass(slots=True)
@@ -62,6 +68,8 @@ class FolderSummary:
     resync: bool = False  # UIDVALIDITY changed: read again from UID 1
     pending: int = 0  # messages still to fetch in this run (for progress bars)
     problems: list[str] = field(default_factory=list)
+    move_failures: int = 0  # consecutive failed archive moves
+    move_retry_at: float = 0.0  # loop time before which owed moves are not tried again
 
     def line(self) -> str:
         text = (
@@ -99,9 +107,11 @@ class SyncSummary:
 class SyncEvent:
     """What the callback receives: a folder's running summary, and a one-line note."""
 
-    kind: str  # "progress" | "batch" | "idle" | "error" | "reconnect" | "done"
+    kind: str  # "progress" | "batch" | "idle" | "error" | "warning" | "reconnect" | "done"
     folder: FolderSummary | None = None
     message: str = ""
+    #: "batch": reports newly stored by THIS batch (what a front refreshes and announces).
+    new_reports: int = 0
 
 
 ProgressCallback = Callable[[SyncEvent], None]
@@ -180,10 +190,11 @@ async def sync_folder(
                 f"({before.uidvalidity} → {info.uidvalidity}): reading the folder again",
             )
         )
-    if account.archive_folder:
+    if account.archive_folder and asyncio.get_running_loop().time() >= summary.move_retry_at:
         owed = imap_state.pending_moves(store, account.name, folder, info.uidvalidity)
         if owed:
-            await _move(store, client, account, folder, info.uidvalidity, owed, summary)
+            await _move(store, client, account, folder, info.uidvalidity, owed, summary,
+                        on_progress)
     uids = await client.uids_from(state.last_uid + 1)
     summary.pending = len(uids)
     on_progress(SyncEvent("progress", summary, f"{account.name}/{folder}: {len(uids)} to fetch"))
@@ -206,15 +217,22 @@ async def sync_folder(
             pending = None
             if index + 1 < len(batches) and not account.archive_folder:
                 pending = await _start_fetch(client, batches[index + 1])
+            reports_before = summary.new_reports
             stored_uids = _commit_batch(
                 store, account, folder, info.uidvalidity, batch, fetched, summary
             )
             summary.pending -= len(batch.uids)
-            on_progress(SyncEvent("batch", summary, summary.line()))
+            on_progress(
+                SyncEvent(
+                    "batch", summary, summary.line(),
+                    new_reports=summary.new_reports - reports_before,
+                )
+            )
             if account.archive_folder:
-                if stored_uids:
+                if stored_uids and asyncio.get_running_loop().time() >= summary.move_retry_at:
                     await _move(
-                        store, client, account, folder, info.uidvalidity, stored_uids, summary
+                        store, client, account, folder, info.uidvalidity, stored_uids, summary,
+                        on_progress,
                     )
                 if index + 1 < len(batches):
                     pending = await _start_fetch(client, batches[index + 1])
@@ -447,10 +465,34 @@ async def _move(
     uidvalidity: int,
     uids: list[int],
     summary: FolderSummary,
+    on_progress: ProgressCallback = _noop,
 ) -> None:
-    """Archive committed messages; what is moved is then struck from the owed list."""
+    """Archive committed messages, best effort; what is moved is struck from the owed list.
+
+    The messages are already stored and owed in the store, so a MOVE the server refuses (quota,
+    a deleted archive folder) is reported and retried later (1 minute doubling to an hour):
+    it never stops the folder's new mail from being fetched. A lost connection still raises,
+    since nothing more can be done on it.
+    """
     assert account.archive_folder is not None
-    await client.move(uids, account.archive_folder)
+    try:
+        await client.move(uids, account.archive_folder)
+    except (ImapConnectionLost, ImapTimeout):
+        raise
+    except ImapError as exc:
+        summary.move_failures += 1
+        wait = min(MOVE_RETRY_MAX, MOVE_RETRY_FIRST * 2 ** (summary.move_failures - 1))
+        summary.move_retry_at = asyncio.get_running_loop().time() + wait
+        line = (
+            f"{account.name}/{folder}: archiving {len(uids)} message(s) to "
+            f"{account.archive_folder} failed: {exc}; they stay owed, retrying in {wait:.0f}s"
+        )
+        log.warning("%s", line)
+        summary.problems.append(line)
+        on_progress(SyncEvent("warning", summary, line))
+        return
+    summary.move_failures = 0
+    summary.move_retry_at = 0.0
     with store.transaction():
         imap_state.clear_pending_moves(store, account.name, folder, uidvalidity, uids)
     summary.moved += len(uids)
@@ -516,6 +558,16 @@ async def sync_all(
 # Watching
 
 
+def imap_min_wait(exc: BaseException) -> float:
+    """Errors that retrying soon cannot fix (login, TLS, a missing folder): at least a minute."""
+    fatal = isinstance(exc, ImapAuthError | ImapTLSError | ImapFolderError | secrets.SecretError)
+    return 60.0 if fatal else 0.0
+
+
+def folder_worker_name(account: AccountSettings, folder: str) -> str:
+    return f"imap {account.name}/{folder}"
+
+
 async def watch(
     store: Store,
     accounts: Sequence[AccountSettings],
@@ -525,32 +577,27 @@ async def watch(
     idle_seconds: float = IDLE_MAX_SECONDS,
     backoff_first: float = BACKOFF_FIRST,
     backoff_max: float = BACKOFF_MAX,
+    supervisor: Supervisor | None = None,
 ) -> None:
     """Keep every folder of every account in sync until cancelled: one IDLE connection each.
 
-    Each folder's task catches up, then IDLEs (re-IDLE at most every 25 minutes) and syncs
-    whenever the server reports a change. A dropped connection is reopened after a backoff
-    (1 s doubling to 5 minutes, reset after a successful sync). Cancel the task to stop.
+    Each folder's worker catches up, then IDLEs (re-IDLE at most every 25 minutes) and syncs
+    whenever the server reports a change. It runs under a ``Supervisor``: ANY exception (a
+    dropped connection, a locked store, a bug) is logged and reported, and the folder is
+    reopened after a backoff (1 s doubling to 5 minutes, at least a minute for login/TLS/
+    folder errors, reset after a successful sync). One folder's trouble never touches the
+    others. Cancel the task to stop.
     """
-    tasks = [
-        asyncio.create_task(
-            _watch_folder(
-                store,
-                account,
-                folder,
-                on_progress,
-                timeout,
-                idle_seconds,
-                backoff_first,
-                backoff_max,
-            ),
-            name=f"watch {account.name}/{folder}",
-        )
-        for account in accounts
-        for folder in account.folders
-    ]
+    sup = supervisor or Supervisor(backoff_first=backoff_first, backoff_max=backoff_max)
+    tasks = []
+    for account in accounts:
+        for folder in account.folders:
+            body = _folder_watcher(store, account, folder, on_progress, timeout, idle_seconds)
+            tasks.append(
+                sup.spawn(folder_worker_name(account, folder), body, min_wait=imap_min_wait)
+            )
     try:
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         for task in tasks:
             task.cancel()
@@ -559,25 +606,30 @@ async def watch(
                 await task
 
 
-async def _watch_folder(
+def _folder_watcher(
     store: Store,
     account: AccountSettings,
     folder: str,
     on_progress: ProgressCallback,
     timeout: float,
     idle_seconds: float,
-    backoff_first: float,
-    backoff_max: float,
-) -> None:
-    delay = backoff_first
+) -> Body:
+    """The body the supervisor runs (again after each failure) for one folder."""
     summary = FolderSummary(account.name, folder)
-    while True:
+    attempts = 0
+
+    async def body(handle: Handle) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            on_progress(SyncEvent("reconnect", summary, f"{account.name}/{folder}: reconnecting"))
         client: ImapClient | None = None
         try:
             client = await open_account(account, timeout=timeout)
-            await sync_folder(store, client, account, folder, on_progress=on_progress,
-                              summary=summary)
-            delay = backoff_first
+            await sync_folder(
+                store, client, account, folder, on_progress=on_progress, summary=summary
+            )
+            handle.ok()
             while True:
                 on_progress(SyncEvent("idle", summary, f"{account.name}/{folder}: watching"))
                 await client.idle(idle_seconds)
@@ -585,20 +637,14 @@ async def _watch_folder(
                     store, client, account, folder, on_progress=on_progress, summary=summary,
                     select=False,
                 )
+                handle.ok()
         except asyncio.CancelledError:
-            if client is not None:
-                client.abort()
             raise
-        except (ImapError, secrets.SecretError) as exc:
+        except Exception as exc:
+            on_progress(SyncEvent("error", summary, f"{account.name}/{folder}: {describe(exc)}"))
+            raise
+        finally:
             if client is not None:
                 client.abort()
-            fatal = isinstance(
-                exc, ImapAuthError | ImapTLSError | ImapFolderError | secrets.SecretError
-            )
-            wait = max(delay, 60.0) if fatal else delay
-            on_progress(
-                SyncEvent("error", summary, f"{exc}; retrying in {wait:.0f}s")
-            )
-            await asyncio.sleep(wait * random.uniform(0.9, 1.1))
-            delay = min(backoff_max, delay * 2)
-            on_progress(SyncEvent("reconnect", summary, f"{account.name}/{folder}: reconnecting"))
+
+    return body

@@ -25,6 +25,7 @@ from tlsrpt_tui.ui.messages import (
     CheckFailed,
     DomainChecked,
     ReportsIngested,
+    SupervisedChanged,
     SyncFinished,
     SyncProgress,
 )
@@ -73,7 +74,10 @@ class TlsrptApp(App[int]):
         self._check_timers: dict[str, Timer] = {}
         self._checking: set[str] = set()
         self._syncing = False
-        self._new_reports_seen: dict[str, int] = {}
+        from tlsrpt_tui.service.supervise import Supervisor
+
+        #: The IMAP folder watchers run under it; its states feed the sync line.
+        self.supervisor = Supervisor(on_change=self._worker_state)
         self.last_status: dict[str, Any] = {}
         self.export_dir = Path.cwd()
         if demo:
@@ -261,12 +265,9 @@ class TlsrptApp(App[int]):
         """service.sync progress callback → messages (runs on the app's loop, inside a worker)."""
         folder = event.folder
         account = folder.account if folder is not None else ""
-        where = f"{folder.account}/{folder.folder}" if folder is not None else ""
-        if folder is not None:
-            seen_before = self._new_reports_seen.get(where, 0)
-            if folder.new_reports > seen_before:
-                self._new_reports_seen[where] = folder.new_reports
-                self.post_message(ReportsIngested(folder.new_reports - seen_before))
+        if event.kind == "batch" and event.new_reports > 0:
+            # The batch's own delta: every sync that stores something refreshes and says so.
+            self.post_message(ReportsIngested(event.new_reports))
         if event.kind in ("progress", "batch") and folder is not None:
             total = folder.seen + folder.pending if folder.pending else None
             self.post_message(SyncProgress(account, folder.seen, total, folder.folder))
@@ -274,6 +275,18 @@ class TlsrptApp(App[int]):
             self.post_message(SyncFinished(account, 0, event.message or "sync failed"))
         elif event.kind in ("idle", "done"):
             self.post_message(SyncFinished(account, 0, None, event.message))
+        elif event.kind == "warning":
+            self.notify(clean(event.message), severity="warning")
+
+    def _worker_state(self, state: Any) -> None:
+        """A supervised worker started failing or recovered: the sync line says so."""
+        self.post_message(SupervisedChanged(state))
+
+    def on_supervised_changed(self, message: SupervisedChanged) -> None:
+        state = message.state
+        line = self._sync_line()
+        if line is not None and state.failing:
+            line.set_error(clean(state.line()))
 
     async def _sync_once(self) -> None:
         from tlsrpt_tui.service import sync
@@ -294,7 +307,10 @@ class TlsrptApp(App[int]):
         from tlsrpt_tui.service import sync
 
         try:
-            await sync.watch(self.store, self.config.accounts, on_progress=self._sync_event)
+            await sync.watch(
+                self.store, self.config.accounts, on_progress=self._sync_event,
+                supervisor=self.supervisor,
+            )
         except Exception as exc:
             self.post_message(SyncFinished("watch", 0, f"{type(exc).__name__}: {exc}"))
 

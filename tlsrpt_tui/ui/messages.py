@@ -69,3 +69,11 @@ class SyncFinished(Message):
         self.stored = stored
         self.error = error
         self.note = note
+
+
+class SupervisedChanged(Message):
+    """A supervised worker (an IMAP folder watcher) started retrying or runs again."""
+
+    def __init__(self, state: Any) -> None:
+        super().__init__()
+        self.state = state  # service.supervise.WorkerState

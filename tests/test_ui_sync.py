@@ -1,0 +1,42 @@
+"""The TUI's IMAP sync against a real Dovecot: each manual sync announces what IT stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
+from peers.tlsrpt_mail import google_report, microsoft_report
+from test_faults_tui import _account, messages, wait_for
+
+from tlsrpt_tui.service.config import Config
+from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui.app import TlsrptApp
+from tlsrpt_tui.ui.widgets.inbox import InboxTable
+
+pytestmark = pytest.mark.peers
+
+
+async def test_a_smaller_second_manual_sync_still_refreshes_and_says_how_many(
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_faults_tui import PASSWORD_ENV
+
+    monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
+    dovecot.append([google_report(1), microsoft_report(2), google_report(3)])
+    with Store(tmp_path / "s.sqlite3") as store:
+        app = TlsrptApp(store, Config(accounts=(_account(dovecot),)), live=False)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await pilot.pause()
+            await pilot.press("s")
+            await wait_for(pilot, lambda: "3 new report(s)" in messages(app))
+            await wait_for(pilot, lambda: not app._syncing)
+            await wait_for(pilot, lambda: app.screen.query_one(InboxTable).row_count >= 3)
+            rows = app.screen.query_one(InboxTable).row_count
+            # One more report: fewer than the first sync's 3, and still announced and shown.
+            dovecot.append([microsoft_report(4)])
+            await pilot.press("s")
+            await wait_for(pilot, lambda: "1 new report(s)" in messages(app))
+            await wait_for(pilot, lambda: app.screen.query_one(InboxTable).row_count == rows + 1)
