@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "check": "check_cmd",
     "status": "status_cmd",
     "readiness": "readiness_cmd",
+    "records": "records_cmd",
     "sync": "sync_cmd",
     "receive": "receive_cmd",
 }

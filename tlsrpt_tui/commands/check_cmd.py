@@ -42,6 +42,12 @@ def _port(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("domains", nargs="*", metavar="DOMAIN", help="default: config domains")
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    add_check_options(parser)
+    parser.add_argument("--no-store", action="store_true", help="do not store the results")
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    """How to check (also the options of ``records``, which runs the same check)."""
     parser.add_argument("--resolver", metavar="HOST[:PORT]", help="DNS resolver to ask")
     parser.add_argument("--ca-file", metavar="PEM", help="extra trusted CA certificates")
     parser.add_argument(
@@ -50,7 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--timeout", type=_positive_float, metavar="S", help="per-step timeout")
     parser.add_argument("--smtp-port", type=_port, metavar="N", help="port to probe (25)")
     parser.add_argument("--https-port", type=_port, metavar="N", help="policy host port (443)")
-    parser.add_argument("--no-store", action="store_true", help="do not store the results")
 
 
 def clean(text: object) -> str:
@@ -58,9 +63,33 @@ def clean(text: object) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
-def run(args: argparse.Namespace) -> int:
+def check_options(args: argparse.Namespace, settings, prog: str):  # type: ignore[no-untyped-def]
+    """CheckOptions from the config's [checks] and the options of add_check_options; None
+    after printing why when the resolver or the CA file is unusable."""
     from tlsrpt_tui.net.dns import parse_server
     from tlsrpt_tui.net.trust import TrustError, load_roots
+    from tlsrpt_tui.service import checks
+
+    options = checks.CheckOptions.from_settings(
+        settings,
+        resolver=args.resolver,
+        ca_file=args.ca_file,
+        timeout=args.timeout,
+        probe=False if args.no_probe else None,
+        smtp_port=args.smtp_port,
+        https_port=args.https_port,
+    )
+    try:
+        if options.resolver:
+            parse_server(options.resolver)
+        load_roots(options.ca_file)
+    except (ValueError, TrustError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.service import checks
     from tlsrpt_tui.service.config import ConfigError, load_config
 
@@ -79,21 +108,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    options = checks.CheckOptions.from_settings(
-        config.checks,
-        resolver=args.resolver,
-        ca_file=args.ca_file,
-        timeout=args.timeout,
-        probe=False if args.no_probe else None,
-        smtp_port=args.smtp_port,
-        https_port=args.https_port,
-    )
-    try:
-        if options.resolver:
-            parse_server(options.resolver)
-        load_roots(options.ca_file)
-    except (ValueError, TrustError) as exc:
-        print(f"{prog}: {exc}", file=sys.stderr)
+    options = check_options(args, config.checks, prog)
+    if options is None:
         return 2
 
     store = None
