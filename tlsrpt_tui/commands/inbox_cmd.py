@@ -1,5 +1,6 @@
 """``tlsrpt-tui inbox``: the TUI's report inbox as text, newest first; ``--unreadable`` lists the
-stored inputs that could not be read, with their reasons (nothing is dropped, so they are there).
+stored inputs that could not be read, with their reasons (nothing is dropped, so they are there);
+``--other`` the synced mail recorded as not a report.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.add_argument("--unreadable", action="store_true",
                         help="list stored inputs that could not be read, with the reason")
+    parser.add_argument("--other", action="store_true",
+                        help="list synced mail recorded as not a report (From/Subject/Date), "
+                        "which 'reparse' reconsiders")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if store is None:
         return 2
     with store:
-        if args.unreadable:
+        if args.unreadable or args.other:
             _print_unreadable(store, args)
         else:
             _print_inbox(store, args)
@@ -86,8 +90,10 @@ def _print_unreadable(store, args: argparse.Namespace) -> None:  # type: ignore[
     from tlsrpt_tui.core.tables import terminal_safe
     from tlsrpt_tui.service import queries
 
-    limit = args.limit or queries.unreadable_count(store)
-    items = queries.unreadable_inputs(store, limit=args.offset + limit)[args.offset:]
+    other = bool(args.other)
+    limit = args.limit or queries.unreadable_count(store, other=other)
+    items = queries.unreadable_inputs(store, limit=args.offset + limit, other=other)
+    items = items[args.offset:]
     if args.format == "json":
         data = [{"id": u.pk, "imported_at": u.imported_at, "source": u.source, "error": u.error}
                 for u in items]

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from tlsrpt_tui.core import tables
-from tlsrpt_tui.core.model import Report
+from tlsrpt_tui.core.model import InputStatus, Report
 from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
 
@@ -295,20 +295,22 @@ class UnreadableInput:
     error: str
 
 
-def unreadable_inputs(store: Store, limit: int = 100) -> list[UnreadableInput]:
-    """Stored inputs that could not be read, newest first, with their one-line reason."""
+def unreadable_inputs(
+    store: Store, limit: int = 100, *, other: bool = False
+) -> list[UnreadableInput]:
+    """Stored inputs that could not be read (``other``: mail recorded as not a report),
+    newest first, with their one-line reason."""
+    status = InputStatus.NOT_REPORT if other else InputStatus.REJECTED
     return [
-        UnreadableInput(i.pk, i.source, i.imported_at, i.error or "unreadable")
-        for i in db.rejected_inputs(store, limit)
+        UnreadableInput(i.pk, i.source, i.imported_at, i.error or str(status))
+        for i in db.rejected_inputs(store, limit, status)
     ]
 
 
-def unreadable_count(store: Store) -> int:
-    return int(
-        store.conn.execute("SELECT count(*) FROM raw_inputs WHERE status = 'rejected'").fetchone()[
-            0
-        ]
-    )
+def unreadable_count(store: Store, *, other: bool = False) -> int:
+    status = "'not-report'" if other else "'rejected'"  # literal: the partial index applies
+    row = store.conn.execute(f"SELECT count(*) FROM raw_inputs WHERE status = {status}")
+    return int(row.fetchone()[0])
 
 
 # --------------------------------------------------------------------------------------------

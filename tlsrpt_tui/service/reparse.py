@@ -36,6 +36,8 @@ class ReparseSummary:
     duplicate: int = 0
     #: Inputs that are (still or newly) rejected.
     rejected: int = 0
+    #: Mail recorded as not a report that still is not one (or is kept as a header only).
+    not_report: int = 0
     problems: list[str] = field(default_factory=list)
 
     def line(self) -> str:
@@ -43,7 +45,7 @@ class ReparseSummary:
             f"{self.inputs} inputs re-parsed: {self.recovered} recovered, {self.added} added,"
             f" {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed,"
             f" {self.duplicate} duplicate,"
-            f" {self.rejected} rejected"
+            f" {self.rejected} rejected, {self.not_report} still not a report"
         )
 
 
@@ -81,7 +83,14 @@ def reparse_input(store: Store, input_pk: int, limits: Limits, summary: ReparseS
     if meta is None or data is None:
         return
     summary.inputs += 1
+    was_other = meta.status is InputStatus.NOT_REPORT
+    if was_other and meta.size != len(data):
+        summary.not_report += 1  # over the keep limit: only its header is stored
+        return
     parsed = parse_bytes(data, meta.source, limits)
+    if was_other and parsed.status is InputStatus.NOT_REPORT:
+        summary.not_report += 1  # its record (From/Subject/Date) stays as it was
+        return
     owned = db.report_pks_of_input(store, input_pk)
     kept: set[int] = set()
     db.update_input_status(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -344,6 +345,9 @@ def _commit_batch(
                 continue  # expunged since the search
             counts["seen"] += 1
             known = imap_state.known_input_status(store, account.name, data)
+            if known == str(InputStatus.NOT_REPORT):
+                counts["not_report"] += 1  # recorded before; still never moved
+                continue
             if known is not None:
                 if known == str(InputStatus.REJECTED):
                     counts["rejected"] += 1
@@ -378,7 +382,8 @@ def _commit_batch(
                 problems.append(outcome.line)
             else:
                 counts["not_report"] += 1
-                continue  # not ours: never moved, never stored
+                store_not_report(store, raw, outcome.error)
+                continue  # not ours: recorded, never moved, never alerted
             if raw.origin.uid is not None:
                 stored.append(raw.origin.uid)
         imap_state.advance(
@@ -455,6 +460,67 @@ def _store_rejected(store: Store, raw: RawInput, error: str) -> int:
         parser_version=parser_version(),
     )
     return pk
+
+
+#: A not-a-report mail is kept whole up to this size; above it, only its header.
+NOT_REPORT_KEEP_BYTES = 256 * 1024
+
+
+def store_not_report(store: Store, raw: RawInput, reason: str | None) -> int:
+    """Record mail judged "not a report" so a parser fix can bring a misjudged report back.
+
+    Kept: where it came from, its size and SHA-256 (of the whole message), From/Subject/Date
+    in the reason line, and its bytes up to NOT_REPORT_KEEP_BYTES, else only its header
+    (``reparse`` leaves a header-only record alone). It is never moved and never alerted.
+    """
+    from tlsrpt_tui.service.ingest import parser_version
+    from tlsrpt_tui.store import reports as db
+
+    data = raw.data
+    kept = data if len(data) <= NOT_REPORT_KEEP_BYTES else _header_of(data)
+    line = (reason or "not a TLS-RPT report") + " — " + _header_summary(data)
+    if kept is not data:
+        line += f" (over {NOT_REPORT_KEEP_BYTES // 1024} KiB: header only kept)"
+    pk, _ = db.store_raw_input(
+        store,
+        source=raw.source,
+        data=kept,
+        origin=raw.origin,
+        status=InputStatus.NOT_REPORT,
+        error=line[:1000],
+        parser_version=parser_version(),
+        digest=hashlib.sha256(data).digest(),
+    )
+    if kept is not data:
+        store.conn.execute("UPDATE raw_inputs SET size = ? WHERE id = ?", (len(data), pk))
+    return pk
+
+
+def _header_of(data: bytes) -> bytes:
+    cut = min((i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0),
+              default=-1)
+    head = data if cut < 0 else data[:cut]
+    return head[:NOT_REPORT_KEEP_BYTES]
+
+
+def _header_summary(data: bytes) -> str:
+    """``From: …; Subject: …; Date: …`` decoded (RFC 2047), one line, no control characters."""
+    import email.parser
+    import email.policy
+
+    try:
+        msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+            _header_of(data[:65536]), headersonly=True
+        )
+        fields = [(name, msg.get(name)) for name in ("From", "Subject", "Date")]
+        parts = [f"{name}: {_one_line(str(value))[:200]}" for name, value in fields if value]
+    except Exception as exc:  # hostile headers: the record still stands, without them
+        return f"header unreadable ({type(exc).__name__})"
+    return "; ".join(parts) or "no From/Subject/Date"
+
+
+def _one_line(text: str) -> str:
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
 async def _move(

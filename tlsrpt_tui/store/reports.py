@@ -216,10 +216,14 @@ def get_input(store: Store, input_pk: int) -> StoredInput | None:
     return None if row is None else _stored_input(row)
 
 
-def rejected_inputs(store: Store, limit: int) -> list[StoredInput]:
-    """Rejected inputs, newest first (uses the partial index on rejected rows)."""
+def rejected_inputs(
+    store: Store, limit: int, status: InputStatus = InputStatus.REJECTED
+) -> list[StoredInput]:
+    """Rejected (or recorded not-a-report) inputs, newest first (a partial index each: the
+    status is spelled as a literal, which the planner needs to use a partial index)."""
+    literal = {InputStatus.REJECTED: "'rejected'", InputStatus.NOT_REPORT: "'not-report'"}
     rows = store.conn.execute(
-        f"SELECT {_INPUT_COLUMNS} FROM raw_inputs WHERE status = 'rejected'"
+        f"SELECT {_INPUT_COLUMNS} FROM raw_inputs WHERE status = {literal[status]}"
         " ORDER BY id DESC LIMIT ?",
         (limit,),
     ).fetchall()

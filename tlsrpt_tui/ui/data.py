@@ -58,10 +58,14 @@ class DataSource:
         return queries.inbox_count(self.store, text_filter or None)
 
     def unreadable(self, text_filter: str) -> Sequence[InboxEntry]:
-        """Unreadable inputs (newest first, at most 100), matching the filter like reports do."""
+        """Unreadable inputs (newest first, at most 100), matching the filter like reports do;
+        with a filter, also the mail recorded as not a report (its From/Subject/Date match)."""
         out = []
         needle = text_filter.strip().casefold()
-        for u in queries.unreadable_inputs(self.store):
+        found = queries.unreadable_inputs(self.store)
+        if needle:  # mail recorded as not a report shows only when a filter asks for it
+            found += queries.unreadable_inputs(self.store, other=True)
+        for u in found:
             if needle and needle not in f"{u.source} {u.error}".casefold():
                 continue
             out.append(
