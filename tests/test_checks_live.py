@@ -477,3 +477,54 @@ def test_check_is_cancellable(world: World) -> None:
         return time.monotonic() - started
 
     assert asyncio.run(go()) < 0.5
+
+
+def test_resolver_that_does_not_validate(world: World) -> None:
+    """A second Unbound without the validator: one dns.resolver-not-validating, and DANE items
+    read "unknown" (never dane.insecure or dane.ok) although the zones are signed."""
+    plain = world.dns.start_plain_resolver()
+    domains = ["good.test", "insec.test", "nomx.test", "uncovered.test"]
+    opts = CheckOptions(
+        resolver=plain, ca_file=world.tls.ca_file, timeout=TIMEOUT, allow_private_targets=True
+    )
+    out = asyncio.run(run_checks(domains, opts))
+    for status in out:
+        got = [f.code for f in status.findings]
+        detail = "\n".join(f"{f.code} {f.subject}: {f.message}" for f in status.findings)
+        assert got.count("dns.resolver-not-validating") == 1, detail
+        assert not {"dane.insecure", "dane.ok", "dane.mx-insecure", "dane.mismatch"} & set(got)
+        states = {h: t["state"] for h, t in status.records["tlsa"].items()}
+        assert "unknown" in states.values(), states
+        assert "tls.ok" in got, detail  # the probe still judges the certificate
+    (note,) = [f for f in out[0].findings if f.code == "dns.resolver-not-validating"]
+    assert note.subject == plain and note.severity == "warning" and "resolver" in note.hint
+    # uncovered.test's second MX has no TLSA: that verdict does not need DNSSEC
+    assert out[3].records["tlsa"]["mx2.uncovered.test"]["state"] == "none"
+    # The validating resolver of the matrix never raises it.
+    assert all(
+        "dns.resolver-not-validating" not in {f.code for f in r.findings}
+        for r in asyncio.run(run_checks(domains, world.options()))
+    )
+
+
+def test_cli_says_the_resolver_warning_once(world: World, tmp_path: Path) -> None:
+    plain = world.dns.start_plain_resolver()
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[checks]\nallow_private_targets = true\n")
+    argv = [
+        sys.executable, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--no-store",
+        "good.test", "insec.test", "--resolver", plain, "--ca-file", world.tls.ca_file,
+        "--timeout", str(TIMEOUT),
+    ]  # fmt: skip
+    text = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert text.returncode == 0, text.stderr
+    out = text.stdout
+    assert out.startswith("this host\n") and out.count("dns.resolver-not-validating") == 1
+    assert "fix: set [checks] resolver" in out
+    assert "? DANE mx1.good.test: unknown" in out and "? DANE mx.insecure.test: unknown" in out
+    assert "dane.insecure" not in out and "dane.ok" not in out
+    as_json = subprocess.run(
+        [*argv, "--format", "json"], capture_output=True, text=True, timeout=60
+    )
+    data = json.loads(as_json.stdout)
+    assert all("dns.resolver-not-validating" in {f["code"] for f in d["findings"]} for d in data)

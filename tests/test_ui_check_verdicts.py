@@ -61,3 +61,20 @@ async def test_dane_line_names_the_insecure_link(tmp_path: Path) -> None:
     assert "i DANE m.b.test: A/AAAA insecure" in text
 
 
+
+
+async def test_resolver_warning_tops_the_panel_once_and_dane_reads_unknown(tmp_path: Path) -> None:
+    note = finding("dns.resolver-not-validating", "127.0.0.1:53", "the signed SOA of test.")
+    tlsa = {"tlsa": {"mx.a.test": {"state": "unknown", "records": ["3 1 1 ab"]}}}
+    results = {
+        d: status(d, [note, finding("mx.ok", d)], {"tlsa": {f"mx.{d}": tlsa["tlsa"]["mx.a.test"]}})
+        for d in ("a.test", "b.test")
+    }
+    text = await run_app(tmp_path, results)
+    lines = [line.split("▕")[0].strip() for line in text.splitlines()]
+    assert lines[1].startswith("! this host: the DNS resolver")  # the top line
+    panel = " ".join(lines[1 : lines.index("i a.test")])
+    assert "does not validate DNSSEC" in panel and "fix: set [checks] resolver" in panel
+    assert text.count("this host:") == 1  # once, not once per domain
+    assert "? DANE mx.a.test: unknown" in text and "? DANE mx.b.test: unknown" in text
+    assert "insecure" not in text and "Other" not in text

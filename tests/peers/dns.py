@@ -299,7 +299,16 @@ class DnsPeers:
 
     # -- Unbound -------------------------------------------------------------------------
     def _start_unbound(self) -> None:
-        udir = self.tmp / "unbound"
+        self.unbound_port = self._run_unbound("unbound", validating=True)
+
+    def start_plain_resolver(self) -> str:
+        """A second Unbound over the same Knot WITHOUT the validator (``module-config:
+        "iterator"``): it passes RRSIGs on but never sets AD, like a resolver that does not
+        validate (systemd-resolved without DNSSEC, many cloud resolvers). Its "HOST:PORT"."""
+        return f"127.0.0.1:{self._run_unbound('unbound-plain', validating=False)}"
+
+    def _run_unbound(self, name: str, *, validating: bool) -> int:
+        udir = self.tmp / name
         udir.mkdir(parents=True, exist_ok=True)
         top = self.zones[0].fqdn
         stubs: list[str] = []
@@ -312,15 +321,16 @@ class DnsPeers:
         anchors = [f'    trust-anchor: "{top} DS {ds}"' for ds in self.top_ds]
         cache = [] if self.cache else ["    cache-max-ttl: 0", "    cache-max-negative-ttl: 0"]
         last_error = ""
+        modules = "validator iterator" if validating else "iterator"
         for _ in range(5):
-            self.unbound_port = free_port()
+            port = free_port()
             conf = udir / "unbound.conf"
             conf.write_text(
                 "\n".join(
                     [
                         "server:",
                         "    interface: 127.0.0.1",
-                        f"    port: {self.unbound_port}",
+                        f"    port: {port}",
                         "    do-ip6: no",
                         '    username: ""',
                         '    chroot: ""',
@@ -335,7 +345,7 @@ class DnsPeers:
                         "    access-control: 127.0.0.0/8 allow",
                         '    local-zone: "test." nodefault',
                         "    val-permissive-mode: no",
-                        '    module-config: "validator iterator"',
+                        f'    module-config: "{modules}"',
                         "    outgoing-range: 1024",
                         "    num-queries-per-thread: 1024",
                         *cache,
@@ -353,8 +363,8 @@ class DnsPeers:
             )
             self._procs.append(proc)
             try:
-                self._wait_unbound(proc, top)
-                return
+                self._wait_unbound(proc, top, port, udir, validating)
+                return port
             except RuntimeError as exc:
                 last_error = str(exc)
                 if proc.poll() is None:
@@ -363,18 +373,21 @@ class DnsPeers:
                 self._procs.remove(proc)
         raise RuntimeError(f"Unbound did not start: {last_error}")
 
-    def _wait_unbound(self, proc: subprocess.Popen[bytes], top: str) -> None:
+    def _wait_unbound(
+        self, proc: subprocess.Popen[bytes], top: str, port: int, udir: Path, validating: bool
+    ) -> None:
+        """Until a (validated, when ``validating``) answer for the top zone comes back."""
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             if proc.poll() is not None:
-                log = (self.tmp / "unbound" / "unbound.log").read_text(errors="replace")
+                log = (udir / "unbound.log").read_text(errors="replace")
                 raise RuntimeError(f"unbound exited ({proc.returncode}): {log[-1500:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError("unbound gave no validated answer in time")
+                raise RuntimeError("unbound gave no (validated) answer in time")
             q = dns.message.make_query(top, dns.rdatatype.SOA, want_dnssec=True)
             with contextlib.suppress(OSError, dns.exception.DNSException):
-                r = dns.query.udp(q, "127.0.0.1", port=self.unbound_port, timeout=0.5)
-                if r.rcode() == 0 and r.flags & dns.flags.AD:
+                r = dns.query.udp(q, "127.0.0.1", port=port, timeout=0.5)
+                if r.rcode() == 0 and (r.flags & dns.flags.AD or not validating):
                     return
             time.sleep(0.1)
 

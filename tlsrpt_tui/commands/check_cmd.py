@@ -12,6 +12,10 @@ import argparse
 import json
 import re
 import sys
+from typing import Any
+
+from tlsrpt_tui.core.checks.catalogue import HOST_CODES
+from tlsrpt_tui.core.findings import DomainStatus, Finding
 
 HELP = "check the live DNS/TLS set-up of domains (TLS-RPT, MTA-STS, MX, DANE, STARTTLS)"
 
@@ -138,18 +142,53 @@ def run(args: argparse.Namespace) -> int:
         json.dump([s.to_json() for s, _ in pairs], sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
+        print_host_notes([s for s, _ in pairs])
         for status, changed in pairs:
             print_status(status, changed)
     return 1 if any(s.status == "error" for s, _ in pairs) else 0
 
 
-def print_status(status, changed: list[str]) -> None:  # type: ignore[no-untyped-def]
+def print_host_notes(statuses: list[DomainStatus]) -> None:
+    """Findings about this host (resolver, port 25): once, above the domains they affect."""
+    seen: dict[str, Finding] = {}
+    for status in statuses:
+        for f in status.findings:
+            if f.code in HOST_CODES:
+                seen.setdefault(f.code, f)
+    if not seen:
+        return
+    out = sys.stdout
+    out.write("this host\n")
+    for f in seen.values():
+        sev = str(f.severity)
+        out.write(f"  {_GLYPH[sev]} {sev:<7} {f.code}  {clean(f.subject)}\n")
+        out.write(f"      {clean(f.message)}\n")
+        out.write(f"      fix: {clean(f.hint)}\n")
+    out.write("\n")
+
+
+#: Per-host items that got no verdict, from a result's records: (records key, state) → words.
+_NO_VERDICT = {("tlsa", "unknown"): ("DANE", "unknown: the resolver does not validate")}
+
+
+def _no_verdict_lines(records: dict[str, Any]) -> list[str]:
+    lines = []
+    for (key, state), (label, words) in _NO_VERDICT.items():
+        per_host = records.get(key) or {}
+        for host, value in per_host.items() if isinstance(per_host, dict) else ():
+            if isinstance(value, dict) and value.get("state") == state:
+                lines.append(f"  ? {label} {clean(host)}: {words}\n")
+    return lines
+
+
+def print_status(status: DomainStatus, changed: list[str]) -> None:
     """One domain's findings, worst first, with fixes and what changed (also used by `status`)."""
     out = sys.stdout
     out.write(f"{status.domain}  {str(status.status).upper()}  (checked {status.checked_at})\n")
     order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
-    width = max((len(f.code) for f in status.findings), default=10)
-    for f in sorted(status.findings, key=lambda f: (order[str(f.severity)], f.code)):
+    findings = [f for f in status.findings if f.code not in HOST_CODES]  # said above, once
+    width = max((len(f.code) for f in findings), default=10)
+    for f in sorted(findings, key=lambda f: (order[str(f.severity)], f.code)):
         sev = str(f.severity)
         out.write(f"  {_GLYPH[sev]} {sev:<7} {f.code:<{width}}  {clean(f.subject)}\n")
         out.write(f"      {clean(f.message)}\n")
@@ -157,6 +196,8 @@ def print_status(status, changed: list[str]) -> None:  # type: ignore[no-untyped
             out.write(f"      fix: {clean(f.hint)}\n")
         if f.result_type:
             out.write(f"      senders report: {f.result_type}\n")
+    for line in _no_verdict_lines(status.records or {}):
+        out.write(line)
     if changed:
         out.write("  since the last check:\n")
         for line in changed:

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlsrpt_tui.commands.check_cmd import print_status
+    from tlsrpt_tui.commands.check_cmd import print_host_notes, print_status
     from tlsrpt_tui.commands.import_cmd import open_store_arg
     from tlsrpt_tui.service.checks import DomainStatus, changes, normalize_domain
     from tlsrpt_tui.service.config import ConfigError, load_config
@@ -50,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
         json.dump([latest for latest, _ in found], sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        for latest, prev in found:
-            print_status(DomainStatus.from_json(latest), changes(prev, latest))
+        statuses = [DomainStatus.from_json(latest) for latest, _ in found]
+        print_host_notes(statuses)
+        for status, (latest, prev) in zip(statuses, found, strict=True):
+            print_status(status, changes(prev, latest))
     if missing:
         return 1
     return 1 if any(latest["status"] == "error" for latest, _ in found) else 0

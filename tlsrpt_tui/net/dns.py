@@ -38,6 +38,7 @@ class Answer:
     records: list  # dnspython rdata objects
     secure: bool
     cnames: list[str] = field(default_factory=list)  # the alias chain followed, if any
+    signed: bool = False  # RRSIGs came with it (the zone is signed, whatever the AD bit says)
 
     @property
     def texts(self) -> list[str]:
@@ -143,6 +144,24 @@ class Resolver:
             return Failed(name, rdtype, f"network: {exc}")
         return _interpret(name, rdtype, qname, rtype, response)
 
+    async def validates(self, zone: str) -> bool | None:
+        """Does this resolver validate DNSSEC? Asked of a signed zone (a TLD): True when its
+        SOA comes back with the AD bit, False when it comes with RRSIGs but without AD (the
+        resolver passes signatures on without checking them), None when the zone is not
+        signed or the lookup failed (no evidence either way)."""
+        outcome = await self.lookup(zone, "SOA")
+        if not isinstance(outcome, Answer):
+            return None
+        if outcome.secure:
+            return True
+        return False if outcome.signed else None
+
+    @property
+    def address(self) -> str:
+        """HOST:PORT of the resolver, for messages."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
     async def _exchange(self, query: dns.message.Message, deadline: float) -> dns.message.Message:
         # One UDP attempt, re-sent once if half the budget passed without an answer.
         attempts = 2
@@ -186,7 +205,8 @@ def _interpret(
     for _ in range(16):
         rrset = response.get_rrset(response.answer, current, dns.rdataclass.IN, rtype)
         if rrset is not None:
-            return Answer(name, rdtype, list(rrset), secure, cnames)
+            signed = any(r.rdtype == dns.rdatatype.RRSIG for r in response.answer)
+            return Answer(name, rdtype, list(rrset), secure, cnames, signed)
         alias = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if alias is None or rtype == dns.rdatatype.CNAME:
             break

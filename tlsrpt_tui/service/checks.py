@@ -88,6 +88,21 @@ class _Context:
             options.resolver, timeout=options.timeout, max_inflight=options.max_dns
         )
         self.connections = asyncio.Semaphore(options.max_connections)
+        self._validation: dict[str, asyncio.Future[bool | None]] = {}
+
+    def validation(self, domain: str) -> asyncio.Future[bool | None]:
+        """Whether the resolver validates DNSSEC, probed once per run and top-level domain.
+
+        A DANE verdict is only as good as the resolver's AD bit: a resolver that passes RRSIGs
+        on without validating would make every signed TLSA look "insecure". The TLD is asked
+        because it is signed and anchored for every validating resolver (``test.`` in the
+        tests' own hierarchy)."""
+        tld = domain.rstrip(".").rsplit(".", 1)[-1] + "."
+        probe = self._validation.get(tld)
+        if probe is None:
+            probe = asyncio.ensure_future(self.resolver.validates(tld))
+            self._validation[tld] = probe
+        return probe
 
 
 async def check_domain(
@@ -103,6 +118,7 @@ async def check_domain(
     domain = normalize_domain(domain)
     checked_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     records: dict[str, Any] = {}
+    validation = ctx.validation(domain)
     async with asyncio.TaskGroup() as tg:
         tlsrpt_task = tg.create_task(_step(_tlsrpt(ctx, domain, records), "tlsrpt", domain, ctx))
         sts_task = tg.create_task(_step(_sts(ctx, domain, records), "sts", domain, ctx))
@@ -118,6 +134,10 @@ async def check_domain(
             findings += sts_policy.mode_findings(policy, tlsrpt_ok)
         findings += _id_unchanged(domain, records, previous)
     findings += mx_out
+    if await validation is False:
+        tld = domain.rsplit(".", 1)[-1]
+        detail = f"the signed SOA of {tld}. came back without the AD bit"
+        findings.insert(0, finding("dns.resolver-not-validating", ctx.resolver.address, detail))
     return DomainStatus(domain, checked_at, worst(findings), records, findings)
 
 
@@ -295,12 +315,16 @@ async def _mx_host(
     cname = next((o.cnames[-1] for o in answered if o.cnames), None)
     chain = DaneChain(chain.mx, address_secure, chain.domain, cname)
     state, tlsa_records, reason = _tlsa_state(tlsa)
+    if state in ("secure", "insecure", "bogus") and await ctx.validation(chain.domain) is False:
+        # Through a resolver that does not validate, no DNSSEC state can be known: neither
+        # "insecure" nor "ok" (dns.resolver-not-validating says why, once).
+        state = "unknown"
     records.setdefault("tlsa", {})[host] = {
         "state": state,
         "records": [r.to_text() for r in tlsa_records],
         "chain": {"mx": chain.mx, "address": chain.address},
     }
-    out = tlsa_findings(host, state, tlsa_records, reason, chain)
+    out = [] if state == "unknown" else tlsa_findings(host, state, tlsa_records, reason, chain)
     if not ctx.options.probe or not mxh.addresses:
         return mxh, out
     # Senders use TLSA only when it and every link before it are secure: only then match.

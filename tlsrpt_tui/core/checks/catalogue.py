@@ -295,6 +295,11 @@ CATALOGUE: dict[str, CheckInfo] = {
     ),
 }
 
+#: Findings about the host running the checks (its resolver, its outbound port 25), not about
+#: a domain: each domain's result carries them (its verdicts depend on them), the fronts show
+#: them once per run, above the domains.
+HOST_CODES = frozenset({"dns.resolver-not-validating", "tls.probe-blocked"})
+
 #: RFC 8460 result-type → (meaning, what to fix); the failure screen explains reports with it.
 RESULT_TYPES: dict[str, tuple[str, str]] = {
     "starttls-not-supported": (

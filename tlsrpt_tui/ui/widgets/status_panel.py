@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from tlsrpt_tui.core.checks.catalogue import HOST_CODES
 from tlsrpt_tui.core.findings import Finding, Severity
 from tlsrpt_tui.ui.text import clean
 
@@ -32,6 +33,7 @@ STYLE = {
     Severity.ERROR: "bold red",
 }
 PENDING_GLYPH = "…"
+UNKNOWN_GLYPH = "?"
 CHANGED_MARK = "Δ"
 
 
@@ -44,6 +46,7 @@ class StatusItem:
     severity: Severity
     summary: str
     findings: tuple[Finding, ...]
+    unknown: bool = False  # no verdict could be reached from this host ("?" glyph)
 
 
 _GROUPS = (
@@ -71,12 +74,36 @@ def _host(subject: str) -> str:
     return host.split(":", 1)[0] if host.count(":") == 1 else host
 
 
-def group_findings(findings: Iterable[Finding], policy_mode: str | None = None) -> list[StatusItem]:
-    """Findings → the card's lines, in a fixed order so lines never jump around."""
+#: Per-host items that have no verdict, from the records of a check: state → what to say.
+_UNKNOWN = {
+    ("tlsa", "unknown"): ("DANE", "unknown: the resolver does not validate"),
+}
+
+
+def group_findings(
+    findings: Iterable[Finding],
+    policy_mode: str | None = None,
+    records: dict | None = None,
+) -> list[StatusItem]:
+    """Findings → the card's lines, in a fixed order so lines never jump around.
+
+    Findings about this host (``HOST_CODES``) are left to the panel's top line; ``records``
+    add the per-host items that got no verdict (DANE through a non-validating resolver)."""
     buckets: dict[str, list[Finding]] = {}
     labels: dict[str, str] = {}
     order: list[str] = []
+    unknown: dict[str, str] = {}
+    for (kind, state), (label, summary) in _UNKNOWN.items():
+        per_host = (records or {}).get(kind) or {}
+        for host, value in per_host.items() if isinstance(per_host, dict) else ():
+            if isinstance(value, dict) and value.get("state") == state:
+                key = f"{label}:{host}"
+                unknown[key] = summary
+                buckets[key], labels[key] = [], f"{label} {host}"
+                order.append(key)
     for f in findings:
+        if f.code in HOST_CODES:
+            continue
         key = label = None
         for prefix, name in _GROUPS:
             if f.code.startswith(prefix):
@@ -99,6 +126,9 @@ def group_findings(findings: Iterable[Finding], policy_mode: str | None = None) 
     items = []
     for key in fixed + rest:
         group = buckets[key]
+        if not group:  # an item without a verdict
+            items.append(StatusItem(key, labels[key], Severity.INFO, unknown[key], (), True))
+            continue
         worst = max(group, key=lambda f: f.severity.rank)
         label = labels[key]
         if key == "sts.policy." and policy_mode:
@@ -150,6 +180,7 @@ class DomainCard(Static):
         self.domain = domain
         self.clock = clock
         self.items: list[StatusItem] = []
+        self.host_findings: list[Finding] = []  # about this host, shown atop the panel
         self.changed: set[str] = set()
         self.checked_at: datetime | None = None
         self.next_at: datetime | None = None
@@ -167,13 +198,20 @@ class DomainCard(Static):
     ) -> list[StatusItem]:
         """Show a new result; returns the items whose state changed since `previous`."""
         findings = list(getattr(status, "findings", ()) or ())
-        self.items = group_findings(findings, policy_mode_of(status))
+        records = getattr(status, "records", None)
+        self.items = group_findings(
+            findings, policy_mode_of(status), records if isinstance(records, dict) else None
+        )
+        self.host_findings = [f for f in findings if f.code in HOST_CODES]
         self.changed = set()
         changed: list[StatusItem] = []
         if previous is not None:
             before = {
                 i.key: (i.severity, i.summary)
-                for i in group_findings(getattr(previous, "findings", ()) or ())
+                for i in group_findings(
+                    getattr(previous, "findings", ()) or (),
+                    records=getattr(previous, "records", None) or None,
+                )
             }
             for item in self.items:
                 if before.get(item.key) != (item.severity, item.summary):
@@ -184,6 +222,9 @@ class DomainCard(Static):
         self.checking = False
         self.error = None
         self.refresh_text()
+        panel = self.parent
+        if isinstance(panel, StatusPanel):
+            panel.refresh_host_notes()
         return changed
 
     def set_checking(self) -> None:
@@ -224,6 +265,11 @@ class DomainCard(Static):
             style = STYLE[item.severity]
             line_style = "reverse" if item.key in self.changed else ""
             text.append(mark, style="bold")
+            if item.unknown:
+                text.append(f"{UNKNOWN_GLYPH} ", style="dim")
+                text.append(clean(item.label), style=line_style)
+                text.append(f": {clean(item.summary)}\n")
+                continue
             text.append(f"{GLYPH[item.severity]} ", style=style)
             text.append(clean(item.label), style=line_style)
             if item.severity is not Severity.OK:
@@ -245,6 +291,31 @@ class DomainCard(Static):
         self.update(self.render_text())
 
 
+class HostNotes(Static):
+    """The top line of the panel: what about this host makes verdicts unknown, and the fix.
+
+    Said once for all domains (a resolver that does not validate, a blocked port 25), not once
+    per domain or per MX. Hidden when there is nothing to say."""
+
+    DEFAULT_CSS = """
+    HostNotes { height: auto; padding: 0 0 0 1; margin-bottom: 1; display: none; }
+    HostNotes.-shown { display: block; }
+    """
+
+    def show(self, findings: list[Finding]) -> None:
+        text = Text()
+        for f in findings:
+            text.append(f"{GLYPH[f.severity]} this host: ", style=STYLE[f.severity])
+            text.append(clean(f.message))
+            if f.hint:
+                text.append("\n  fix: ", style="bold")
+                text.append(clean(f.hint))
+            text.append("\n")
+        self.set_class(bool(findings), "-shown")
+        text.rstrip()
+        self.update(text)
+
+
 class StatusPanel(Vertical):
     """All domain cards; ticks once a second so the countdowns stay current."""
 
@@ -261,6 +332,7 @@ class StatusPanel(Vertical):
         self.can_focus = False
 
     def compose(self):  # type: ignore[no-untyped-def]
+        yield HostNotes(id="host-notes")
         for i, domain in enumerate(self.domains):
             yield DomainCard(domain, self.clock, id=f"card-{i}", classes="domain-card")
 
@@ -273,6 +345,14 @@ class StatusPanel(Vertical):
         for card in self.query(DomainCard):
             if card.checked_at is not None or card.next_at is not None:
                 card.refresh_text()
+
+    def refresh_host_notes(self) -> None:
+        """The findings about this host (resolver, port 25) of the latest results, once."""
+        seen: dict[str, Finding] = {}
+        for card in self.query(DomainCard):
+            for f in card.host_findings:
+                seen.setdefault(f.code, f)
+        self.query_one(HostNotes).show(list(seen.values()))
 
     def card(self, domain: str) -> DomainCard | None:
         for card in self.query(DomainCard):
