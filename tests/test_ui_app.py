@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from rich.style import Style
 from textual.widgets import DataTable, Input
 
 from tlsrpt_tui.core import tables
@@ -25,6 +26,7 @@ from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.service.ingest import ingest_stream
 from tlsrpt_tui.store import checks as check_store
 from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.app import TlsrptApp
 from tlsrpt_tui.ui.messages import DomainChecked, ReportsIngested
 from tlsrpt_tui.ui.screen_text import screen_text
@@ -119,11 +121,12 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
         table.move_cursor(row=table.row_count - 1)
         await pilot.pause()
         assert table.row_count == 2 * table.page_size + 1
-        # failed rows stand out (bold red date cell), healthy rows do not
+        # failed rows stand out (bold date cell, the failure style), healthy rows do not
         for i in range(1, 15):
             row = table.get_row_at(i)
             failed = int(row[1].plain or 0)
-            assert ("bold red" in str(row[0].style)) == bool(failed)
+            assert (str(row[0].style) == styles.FAILED) == bool(failed)
+            assert bool(Style.parse(str(row[0].style)).bold) == bool(failed)
         text = screen_text(app)
         assert "example.net" in text and "STARTTLS mx2.example.net" in text
 

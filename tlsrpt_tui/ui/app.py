@@ -20,6 +20,7 @@ from textual.timer import Timer
 
 from tlsrpt_tui.service.config import Config, default_config_path
 from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.data import DataSource
 from tlsrpt_tui.ui.messages import (
     CheckFailed,
@@ -63,6 +64,7 @@ class TlsrptApp(App[int]):
         live: bool = True,
     ) -> None:
         super().__init__()
+        styles.use(self.no_color)
         self.store = store
         self.config = config
         self.demo = demo
@@ -82,10 +84,6 @@ class TlsrptApp(App[int]):
         self.export_dir = Path.cwd()
         if demo:
             self.sub_title = "demo data"
-
-    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:  # type: ignore[override]
-        """Notifications often quote untrusted text: never parse them as markup."""
-        super().notify(message, markup=False, **kwargs)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action of the key bindings, by name, in the command palette (Ctrl+P)."""
@@ -123,6 +121,7 @@ class TlsrptApp(App[int]):
                     f"account {clean(account.name)}: security = plain: the password and the "
                     "reports travel unencrypted",
                     severity="warning",
+                    markup=False,
                     timeout=30,
                 )
         if self.live:
@@ -135,7 +134,8 @@ class TlsrptApp(App[int]):
         try:
             stored = self.data.stored_checks()
         except Exception as exc:  # a store without check results must still open
-            self.notify(f"stored check results unavailable: {clean(exc)}", severity="warning")
+            self.notify(f"stored check results unavailable: {clean(exc)}", severity="warning",
+                        markup=False)
             return
         for domain, (status, previous, checked_at) in stored.items():
             self.post_message(
@@ -334,7 +334,8 @@ class TlsrptApp(App[int]):
             if line is not None:
                 line.set_error(f"{when} {message.account}: {message.error}")
             self.notify(
-                f"sync {clean(message.account)}: {clean(message.error)}", severity="error"
+                f"sync {clean(message.account)}: {clean(message.error)}", severity="error",
+                markup=False,
             )
         elif line is not None:
             line.set_idle(f"{when} {message.note or 'synced ' + message.account}")
@@ -347,9 +348,10 @@ class TlsrptApp(App[int]):
                 try:
                     screen.refresh_data()
                 except Exception as exc:  # a refresh problem must not take the app down
-                    self.notify(f"could not refresh the inbox: {clean(exc)}", severity="error")
+                    self.notify(f"could not refresh the inbox: {clean(exc)}", severity="error",
+                                markup=False)
         if message.count:
-            self.notify(f"{message.count} new report(s)")
+            self.notify(f"{message.count} new report(s)", markup=False)
 
     # -- navigation ----------------------------------------------------------------------------
 
@@ -362,7 +364,7 @@ class TlsrptApp(App[int]):
         try:
             screen = ReportScreen(report_pk)
         except LookupError as exc:  # removed meanwhile (a reparse, another process)
-            self.notify(clean(exc), severity="warning")
+            self.notify(clean(exc), severity="warning", markup=False)
             return
         self.push_screen(screen)
         if policy_index is not None and 0 <= policy_index < len(screen.report.policies):

@@ -15,6 +15,7 @@ from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES
 from tlsrpt_tui.core.findings import Finding
 from tlsrpt_tui.core.model import FailureDetail, Report
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.text import cell, clean, number
 
@@ -37,7 +38,7 @@ def explanation(detail: FailureDetail, findings: list[Finding], checked: bool) -
     text = Text()
     rt = detail.result_type
     text.append("Result type: ", style="bold")
-    text.append(clean(rt), style="bold red")
+    text.append(clean(rt), style=styles.FAILED_MARK)
     text.append("\n")
     meaning, fix = RESULT_TYPES.get(rt, ("not a result-type this program knows (the IANA "
                                          "registry is open)", "read the reason code and the "
@@ -56,14 +57,14 @@ def explanation(detail: FailureDetail, findings: list[Finding], checked: bool) -
     if live:
         text.append("Live check explains it:\n", style="bold")
         for f in live:
-            text.append(f"  [{f.severity}] ", style="bold red" if f.severity == "error" else
-                        "yellow")
+            text.append(f"  [{f.severity}] ", style=styles.FAILED if f.severity == "error" else
+                        styles.WARNING)
             text.append(f"{clean(f.code)} {clean(f.subject)}: {clean(f.message)}\n")
             if f.hint:
                 text.append(f"    fix: {clean(f.hint)}\n", style="dim")
     elif checked:
         text.append("The latest live check finds nothing that explains it now (fixed since, "
-                    "or a problem on the sender's side).\n", style="green")
+                    "or a problem on the sender's side).\n", style=styles.OK)
     else:
         text.append("No live check result for this domain yet.\n", style="dim")
     text.rstrip()
@@ -104,12 +105,12 @@ class PolicyScreen(Screen):
         text.append(clean(row.policy_details) + "\n")
         text.append("Sessions: ", style="bold")
         text.append(f"{p.successful_sessions:,} successful, ")
-        text.append(f"{p.failed_sessions:,} failed", style="bold red" if p.failed_sessions else "")
+        text.append(f"{p.failed_sessions:,} failed", style=styles.failed_count(p.failed_sessions))
         if p.count_mismatch:
             text.append(f"\nNote: failure details add up to {p.detail_failed_sum}, not "
-                        f"{p.failed_sessions}", style="yellow")
+                        f"{p.failed_sessions}", style=styles.WARNING)
         if not p.failure_details:
-            text.append("\nNo failure details in this policy.", style="green")
+            text.append("\nNo failure details in this policy.", style=styles.OK)
         return text
 
     def on_mount(self) -> None:
@@ -123,8 +124,8 @@ class PolicyScreen(Screen):
             table.add_column(label, key=key)
         for i, d in enumerate(self.policy.failure_details):
             table.add_row(
-                cell(d.result_type, "bold red"),
-                number(d.failed_session_count, "bold red"),
+                cell(d.result_type, styles.FAILED),
+                number(d.failed_session_count, styles.FAILED_MARK),
                 cell(d.receiving_mx_hostname),
                 cell(d.receiving_ip),
                 cell(d.sending_mta_ip),

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tlsrpt_tui.core import tables
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.text import cell, clean, number
 
@@ -49,7 +50,7 @@ def header_text(report, source: str) -> Text:  # type: ignore[no-untyped-def]
     text = Text()
     for label, value in fields:
         text.append(f"{label:>17}: ", style="bold")
-        style = "bold red" if label == "Sessions" and report.failed_sessions else ""
+        style = styles.FAILED if label == "Sessions" and report.failed_sessions else ""
         text.append(clean(value), style=style)
         text.append("\n")
     text.rstrip()
@@ -115,12 +116,12 @@ class ReportScreen(Screen):
         table.add_column("Failed", key="failed")
         table.add_column("Policy Details", key="details")
         for i, row in enumerate(tables.policy_rows(self.report)):
-            style = "bold red" if row.failed else ""
+            style = styles.FAILED if row.failed else ""
             table.add_row(
                 cell(row.policy_type, style),
                 cell(row.policy_domain, style),
                 number(row.successful),
-                number(row.failed, "bold red" if row.failed else "dim"),
+                number(row.failed, styles.failed_count(row.failed)),
                 cell(row.policy_details),
                 key=f"p{i}",
             )

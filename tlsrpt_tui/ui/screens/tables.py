@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.service import queries
 from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.text import cell, clean, number
 from tlsrpt_tui.ui.widgets.paged import PagedTable
@@ -118,10 +119,10 @@ class TableScreen(Screen):
             cells = []
             for name, value in zip(columns, tables.row_values(row), strict=True):
                 if isinstance(value, int):
-                    style = "bold red" if failed and name.startswith("Failed") else ""
+                    style = styles.failed_count(value) if name.startswith("Failed") else ""
                     cells.append(number(value, style))
                 else:
-                    text = cell(value, "bold red" if failed and name == "Date" else "")
+                    text = cell(value, styles.FAILED if failed and name == "Date" else "")
                     text.overflow = "ellipsis"  # cut at SCREEN_COLUMNS widths with a "…"
                     cells.append(text)
             out.append((self.row_key(row), cells))
@@ -135,7 +136,8 @@ class TableScreen(Screen):
             elif name == "Successful Sessions":
                 total_cells.append(number(totals.successful, "bold"))
             elif name == "Failed Sessions":
-                total_cells.append(number(totals.failed, "bold red" if totals.failed else "bold"))
+                total_cells.append(
+                    number(totals.failed, styles.FAILED_MARK if totals.failed else "bold"))
             else:
                 total_cells.append(Text(""))
         return total_cells

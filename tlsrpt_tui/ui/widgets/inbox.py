@@ -16,12 +16,12 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.text import cell, number
 
 #: the most rows one fetch adds; a page is the terminal's height (at least MIN_PAGE) up to this
 PAGE = 60
 MIN_PAGE = 20
-FAILED_STYLE = "bold red"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ class InboxTable(DataTable):
 
     def _row(self, e: InboxEntry) -> list[Text]:
         if e.unreadable is not None:
-            style = "italic yellow"
+            style = f"italic {styles.WARNING}".strip()
             return [
                 cell("unreadable", style),
                 cell("", style),
@@ -98,11 +98,11 @@ class InboxTable(DataTable):
                 cell(e.domain, style),
                 cell("", style),
             ]
-        style = FAILED_STYLE if e.failed else ""
+        style = styles.FAILED if e.failed else ""
         return [
             cell(e.date, style),
-            number(e.failed, FAILED_STYLE if e.failed else "dim"),
-            number(e.successful, "" if e.failed else "green"),
+            number(e.failed, styles.failed_count(e.failed)),
+            number(e.successful, "" if e.failed else styles.OK),
             cell(e.organization, style),
             cell(e.domain, style),
             cell(e.types, style),

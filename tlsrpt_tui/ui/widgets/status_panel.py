@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from tlsrpt_tui.core.checks.catalogue import HOST_CODES
 from tlsrpt_tui.core.findings import Finding, Severity
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.text import clean
 
 GLYPH = {
@@ -26,15 +27,20 @@ GLYPH = {
     Severity.WARNING: "!",
     Severity.ERROR: "✗",
 }
-STYLE = {
-    Severity.OK: "green",
-    Severity.INFO: "cyan",
-    Severity.WARNING: "yellow",
-    Severity.ERROR: "bold red",
-}
 PENDING_GLYPH = "…"
 UNKNOWN_GLYPH = "?"
 CHANGED_MARK = "Δ"
+
+
+def glyph_style(severity: Severity) -> str:
+    """A glyph's style: the failure mark for errors (see ui.styles for the colour modes)."""
+    return {
+        Severity.OK: styles.OK,
+        Severity.INFO: styles.INFO,
+        Severity.WARNING: styles.WARNING,
+        Severity.ERROR: styles.FAILED_MARK,
+    }[severity]
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,31 +255,34 @@ class DomainCard(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         worst = self.worst
         glyph = GLYPH[worst] if worst is not None else PENDING_GLYPH
-        text.append(f"{glyph} ", style=STYLE.get(worst, "dim") if worst else "dim")
+        text.append(glyph, style=glyph_style(worst) if worst else styles.QUIET)
+        text.append(" ")
         text.append(clean(self.domain), style="bold")
         if self.checking:
             text.append("  checking…", style="italic")
         text.append("\n")
         if self.error:
-            text.append(f"{GLYPH[Severity.ERROR]} could not check: ", style=STYLE[Severity.ERROR])
+            text.append(GLYPH[Severity.ERROR], style=styles.FAILED_MARK)
+            text.append(" could not check: ", style=styles.FAILED)
             text.append(clean(self.error))
             text.append("\n")
         if not self.items and not self.error:
             text.append(f"{PENDING_GLYPH} not checked yet\n", style="dim")
         for item in self.items:
             mark = CHANGED_MARK if item.key in self.changed else " "
-            style = STYLE[item.severity]
             line_style = "reverse" if item.key in self.changed else ""
             text.append(mark, style="bold")
             if item.unknown:
-                text.append(f"{UNKNOWN_GLYPH} ", style="dim")
+                text.append(f"{UNKNOWN_GLYPH} ", style=styles.QUIET)
                 text.append(clean(item.label), style=line_style)
                 text.append(f": {clean(item.summary)}\n")
                 continue
-            text.append(f"{GLYPH[item.severity]} ", style=style)
-            text.append(clean(item.label), style=line_style)
+            text.append(GLYPH[item.severity], style=glyph_style(item.severity))
+            text.append(" ")
+            failing = item.severity is Severity.ERROR
+            text.append(clean(item.label), style=f"{line_style} {styles.FAILED if failing else ''}")
             if item.severity is not Severity.OK:
-                text.append(f": {clean(item.summary)}")
+                text.append(f": {clean(item.summary)}", style=styles.FAILED if failing else "")
             text.append("\n")
         now = self.clock()
         times = []
@@ -305,7 +314,8 @@ class HostNotes(Static):
     def show(self, findings: list[Finding]) -> None:
         text = Text()
         for f in findings:
-            text.append(f"{GLYPH[f.severity]} this host: ", style=STYLE[f.severity])
+            text.append(GLYPH[f.severity], style=glyph_style(f.severity))
+            text.append(" this host: ")
             text.append(clean(f.message))
             if f.hint:
                 text.append("\n  fix: ", style="bold")

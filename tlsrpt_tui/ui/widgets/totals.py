@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.text import clean
 
 
@@ -71,8 +72,9 @@ class DomainTotals(Vertical):
     def _label(t: DomainTotal) -> Text:
         """The counts part of a domain's line (the domain is its own widget)."""
         text = Text(no_wrap=True)
-        text.append(f" ok {t.successful:,}", style="green")
-        text.append(f" failed {t.failed:,}", style="bold red" if t.failed else "dim")
+        text.append(f" ok {t.successful:,}", style=styles.OK)
+        text.append(" ")
+        text.append(f"failed {t.failed:,}", style=styles.failed_count(t.failed))
         return text
 
     def update_totals(self, totals: Sequence[DomainTotal]) -> None:

@@ -1,0 +1,114 @@
+"""The TUI for daily use: failures stand out in every colour mode, Textual's own messages
+render, exports write what was asked, the raw view is what was received.
+
+Pilot tests on the demo data (fixtures shared with test_ui_app); assertions read what the
+screen shows and the styles its cells carry.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import test_ui_app
+from rich.color import ColorSystem
+from rich.style import Style
+from test_ui_app import make_app, settle
+
+from tlsrpt_tui.ui import styles
+
+#: the demo store fixtures of test_ui_app (built once per module, a copy per test)
+demo_template = test_ui_app.demo_template
+demo_store = test_ui_app.demo_store
+
+UI = Path(__file__).resolve().parent.parent / "tlsrpt_tui" / "ui"
+
+
+def _segments(app):  # type: ignore[no-untyped-def]
+    for strip in app.screen._compositor.render_strips():
+        yield from strip
+
+
+# -- notifications ------------------------------------------------------------------------------
+
+
+async def test_ctrl_c_hint_renders_textual_markup(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """Textual's own "Press ctrl+q to quit" is markup: it must render, not show [b]…[/b]."""
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        await pilot.pause()
+        await pilot.pause(0.2)
+        toasts = [str(t.render()) for t in app.screen.query("Toast")]
+        assert any("Press ctrl+q to quit the app" in t for t in toasts), toasts
+        assert not any("[b]" in t for t in toasts)
+
+
+def test_every_notification_quoting_values_is_literal() -> None:
+    """Our notify calls that format values (report fields, errors) pass markup=False, since
+    the app no longer forces it for every message (that broke Textual's own)."""
+    missing = []
+    for path in UI.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "notify"):
+                continue
+            if not node.args or isinstance(node.args[0], ast.Constant):
+                continue
+            if not any(k.arg == "markup" and isinstance(k.value, ast.Constant)
+                       and k.value.value is False for k in node.keywords):
+                missing.append(f"{path.name}:{node.lineno}")
+    assert not missing, missing
+
+
+# -- failures are the most visible thing -----------------------------------------------------
+
+
+def test_sixteen_colour_terminals_draw_failures_red() -> None:
+    """TERM=xterm: RGB styles land on red / bright red (1, 9), not magenta; success on green."""
+    styles.use(False)
+
+    def standard(style: str, bg: bool = False) -> int | None:
+        parsed = Style.parse(style)
+        color = parsed.bgcolor if bg else parsed.color
+        assert color is not None
+        return color.downgrade(ColorSystem.STANDARD).number
+
+    assert standard(styles.FAILED) in (1, 9)
+    assert standard(styles.FAILED_MARK, bg=True) in (1, 9)
+    assert standard(styles.OK) in (2, 10)
+    assert standard(styles.WARNING) in (3, 11)
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
+async def test_failures_stand_out_with_and_without_colour(
+    demo_store, monkeypatch: pytest.MonkeyPatch, no_color: bool  # type: ignore[no-untyped-def]
+) -> None:
+    """The ✗ glyph and failed counts: white on red in colour; bold reverse without colour
+    (Textual greys every colour under NO_COLOR, and red became the darkest grey)."""
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    app = make_app(demo_store)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(pilot)
+            assert app.no_color is no_color
+            segs = list(_segments(app))
+            crosses = [s.style for s in segs if s.text.strip() == "✗"]
+            failed = [s.style for s in segs if s.text.strip().startswith("failed ")
+                      and s.text.strip() != "failed 0"]
+            checks = [s.style for s in segs if s.text.strip() == "✓"]
+            assert crosses and failed and checks
+            for style in crosses + failed:
+                assert style.bold
+                if no_color:
+                    assert style.reverse
+                else:
+                    assert style.bgcolor is not None and style.bgcolor.get_truecolor().red > 150
+            assert not any(s.bold or s.reverse for s in checks)
+    finally:
+        styles.use(False)
