@@ -276,7 +276,7 @@ class TlsrptApp(App[int]):
         elif event.kind in ("idle", "done"):
             self.post_message(SyncFinished(account, 0, None, event.message))
         elif event.kind == "warning":
-            self.notify(clean(event.message), severity="warning")
+            self.notify(clean(event.message), severity="warning", markup=False)
 
     def _worker_state(self, state: Any) -> None:
         """A supervised worker started failing or recovered: the sync line says so."""
