@@ -197,6 +197,14 @@ def cases(peers: TlsPeers) -> list[Case]:
             + [f"_25._tcp.nomx.test. TLSA {rec}" for rec in good_tlsa],
         ),
         Case(
+            # a private CA's leaf as trustme issues it (critical SAN beside a non-empty
+            # subject) on the MX and the policy host: both verifiers trust it, as MTAs do
+            "trustme",
+            GOOD - {"dane.ok"} | {"dane.none"},
+            mx=[("mx1.trustme.test", "trustme", None)],
+            policy={"body": GOOD_POLICY.format(mx="mx1.trustme.test"), "cert": "trustme"},
+        ),
+        Case(
             # unsigned zone whose MX points into a signed zone with secure, matching TLSA:
             # the MX RRset is insecure, so no DANE sender uses them (RFC 7672 §2.2.1)
             "mxins",

@@ -15,10 +15,12 @@ retried with another block when a bind fails, so two concurrent test runs do not
   FIXED key: ``good_spki_sha256`` / ``good_cert_der(host)`` / ``good_chain_der(host)``),
   ``no-starttls`` (EHLO without STARTTLS), ``expired``, ``expiring`` (5 days left),
   ``wrong-name`` (certificate only for ``wrong-name.invalid``), ``self-signed``,
-  ``old-tls`` (TLS 1.0/1.1 only), ``silent`` (accepts TCP on ports 25 AND 443, never says
-  anything: a dead MX or policy host that times out) and ``refused`` (nothing listens there:
-  connections are refused, on any port), ``broken-tls`` (offers and accepts STARTTLS, then
-  answers the ClientHello with garbage: a failed handshake).
+  ``old-tls`` (TLS 1.0/1.1 only), ``trustme`` (a leaf issued by ``trustme`` itself, with the
+  critical SAN beside a non-empty subject that many private CAs issue and that OpenSSL-based
+  MTAs accept but strict WebPKI verifiers reject), ``silent`` (accepts TCP on ports 25 AND
+  443, never says anything: a dead MX or policy host that times out) and ``refused`` (nothing
+  listens there: connections are refused, on any port), ``broken-tls`` (offers and accepts
+  STARTTLS, then answers the ClientHello with garbage: a failed handshake).
 - ``ca_file``: PEM of the test root CA; the product trusts it through its normal ``ca_file``
   option. ``root_der`` / ``intermediate_der``: the CA certificates (for DANE-TA records).
 
@@ -51,9 +53,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-CERT_KINDS = ("valid", "expired", "expiring", "wrong-name", "self-signed")
+CERT_KINDS = ("valid", "expired", "expiring", "wrong-name", "self-signed", "trustme")
 SMTP_SERVERS = (
     "good",
+    "trustme",
     "no-starttls",
     "expired",
     "expiring",
@@ -76,6 +79,7 @@ _HOSTS = {  # last octet of each peer address in the block
     "silent": 17,
     "refused": 18,
     "broken-tls": 19,
+    "trustme": 20,
 }
 
 
@@ -144,7 +148,12 @@ class CertFactory:
         elif kind not in CERT_KINDS:
             raise ValueError(f"unknown certificate kind {kind!r}; known: {CERT_KINDS}")
         key = self.good_key if kind == "valid" else ec.generate_private_key(ec.SECP256R1())
-        if kind == "self-signed":
+        if kind == "trustme":  # trustme's own leaf: critical SAN beside a non-empty subject
+            issued = self.inter.issue_cert(name)
+            leaf = x509.load_pem_x509_certificate(issued.cert_chain_pems[0].bytes())
+            key = serialization.load_pem_private_key(issued.private_key_pem.bytes(), None)
+            chain = [leaf, self.inter_cert]
+        elif kind == "self-signed":
             chain = [_issue(names, key, key, None, not_before, not_after)]
         else:
             leaf = _issue(names, key, self.inter_key, self.inter_cert, not_before, not_after)

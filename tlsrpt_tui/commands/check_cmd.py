@@ -71,7 +71,7 @@ def check_options(args: argparse.Namespace, settings, prog: str):  # type: ignor
     """CheckOptions from the config's [checks] and the options of add_check_options; None
     after printing why when the resolver or the CA file is unusable."""
     from tlsrpt_tui.net.dns import parse_server
-    from tlsrpt_tui.net.trust import TrustError, load_roots
+    from tlsrpt_tui.net.trust import TrustError, verify_store
     from tlsrpt_tui.service import checks
 
     options = checks.CheckOptions.from_settings(
@@ -86,7 +86,7 @@ def check_options(args: argparse.Namespace, settings, prog: str):  # type: ignor
     try:
         if options.resolver:
             parse_server(options.resolver)
-        load_roots(options.ca_file)
+        verify_store(options.ca_file)
     except (ValueError, TrustError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return None

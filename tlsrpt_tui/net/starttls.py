@@ -27,7 +27,7 @@ import aiosmtplib
 
 from tlsrpt_tui.core.checks.dane import TlsaRecord
 from tlsrpt_tui.core.checks.tls_verify import ProbeResult, finding, verify_presented
-from tlsrpt_tui.net.trust import load_roots
+from tlsrpt_tui.net.trust import verify_store
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER
 
@@ -86,7 +86,7 @@ async def probe_mx(
     except ValueError:
         # A host name here would be resolved by the system resolver, bypassing ours.
         raise ValueError(f"probe_mx: address {address!r} is not an IP address") from None
-    roots = load_roots(ca_file)
+    trust = verify_store(ca_file)
     result = ProbeResult(host=host, address=address, port=port)
     where = f"{host} at {address} port {port}"
     smtp = aiosmtplib.SMTP(
@@ -162,7 +162,7 @@ async def probe_mx(
             return result
     finally:
         smtp.close()
-    return verify_presented(result, roots, now or dt.datetime.now(dt.UTC), tlsa)
+    return verify_presented(result, trust, now or dt.datetime.now(dt.UTC), tlsa)
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,26 +1,26 @@
 """Trust roots for the live checks: the system CA bundle plus the optional configured ca_file.
 
-The same roots serve the STARTTLS verification (as ``cryptography`` certificates) and the
-MTA-STS policy fetch (as an ``ssl.SSLContext``), so both checks agree on what is trusted. The
-configured ``ca_file`` is the normal way to trust a private CA (also how the tests trust theirs).
+The same files, loaded by the same library (OpenSSL) with the same verify flags and purpose,
+serve the MTA-STS policy fetch (an ``ssl.SSLContext``) and the STARTTLS chain verification (an
+OpenSSL ``X509Store``), so both checks agree on what is trusted, as sending MTAs built on
+OpenSSL would. The configured ``ca_file`` is the normal way to trust a private CA (also how the
+tests trust theirs).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 import ssl
-import warnings
 
-from cryptography import x509
+from OpenSSL import crypto
+
+from tlsrpt_tui.core.checks.tls_verify import NO_CHECK_TIME, server_purpose
 
 
 class TrustError(Exception):
     """The CA file cannot be used; the message names the file and the reason."""
 
-
-_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
 def system_bundle() -> str | None:
@@ -37,44 +37,12 @@ def system_bundle() -> str | None:
     return certifi.where()
 
 
-def _read_pem(path: str) -> tuple[x509.Certificate, ...]:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise TrustError(f"CA file {path}: cannot read it: {exc.strerror or exc}") from exc
-    certs = []
-    with warnings.catch_warnings():  # old roots with odd serials warn; they still count
-        warnings.simplefilter("ignore")
-        for block in _PEM_BLOCK.findall(data):
-            try:
-                certs.append(x509.load_pem_x509_certificate(block))
-            except ValueError:
-                continue  # one odd certificate in a system bundle must not disable the rest
-    return tuple(certs)
-
-
-@functools.lru_cache(maxsize=8)
-def load_roots(ca_file: str | None = None) -> tuple[x509.Certificate, ...]:
-    """System roots plus the certificates in ``ca_file``; raises TrustError for a bad ca_file."""
-    roots: tuple[x509.Certificate, ...] = ()
-    bundle = system_bundle()
-    if bundle:
-        roots += _read_pem(bundle)
-    if ca_file:
-        extra = _read_pem(ca_file)
-        if not extra:
-            raise TrustError(f"CA file {ca_file}: contains no PEM certificate")
-        roots += extra
-    return roots
-
-
 @functools.lru_cache(maxsize=8)
 def client_context(ca_file: str | None = None) -> ssl.SSLContext:
     """A verifying TLS client context (hostname checked) trusting the system roots + ca_file.
 
     Cached: loading the system bundle costs about 20 ms, and one context serves any number of
-    connections. (Like ``load_roots``, a changed ca_file is seen after a restart.)"""
+    connections. (A changed ca_file is seen after a restart.)"""
     ctx = ssl.create_default_context(cafile=system_bundle())
     if ca_file:
         try:
@@ -82,3 +50,21 @@ def client_context(ca_file: str | None = None) -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise TrustError(f"CA file {ca_file}: cannot load it: {exc}") from exc
     return ctx
+
+
+@functools.lru_cache(maxsize=8)
+def verify_store(ca_file: str | None = None) -> crypto.X509Store:
+    """The OpenSSL store the STARTTLS chain is verified with: the files, flags and purpose of
+    :func:`client_context`, so the probe trusts exactly what the policy fetch trusts (validity
+    dates are checked by core.checks.tls_verify, see ``NO_CHECK_TIME`` there)."""
+    context = client_context(ca_file)  # raises TrustError for a bad ca_file
+    store = crypto.X509Store()
+    for path in (system_bundle(), ca_file):
+        if path:
+            try:
+                store.load_locations(path)
+            except crypto.Error as exc:
+                raise TrustError(f"CA file {path}: cannot load it: {exc}") from exc
+    store.set_flags(int(context.verify_flags) | NO_CHECK_TIME)
+    server_purpose(store)
+    return store

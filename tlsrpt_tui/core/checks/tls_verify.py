@@ -4,10 +4,14 @@ The probe (net/starttls.py) handshakes WITHOUT verification and hands the presen
 so every failure gets its own code (tls.expired, tls.untrusted, tls.host-mismatch, ...) instead
 of one opaque handshake error. Pure: no I/O; the trust roots and "now" are passed in.
 
-Chain trust uses ``cryptography.x509.verification`` (the WebPKI rules browsers use); expiry and
-the host name are checked separately (the verification time is clamped into the leaf's validity
-and the verifier is asked for a name the leaf does carry), so one broken property never hides
-or masquerades as another.
+Chain trust is judged by OpenSSL (through pyOpenSSL's X509Store), the verifier Postfix and Exim
+use and the one the MTA-STS policy fetch uses through ``ssl``: with the same roots (the caller
+passes the store net/trust.py builds from the same files, or the root certificates) and the same
+purpose (TLS server), a chain the policy fetch accepts is never "untrusted" here. A stricter
+WebPKI verifier (``cryptography``'s) rejects chains that mail senders accept, e.g. a private
+CA's leaf with a critical SAN beside a non-empty subject, so it is not used for the verdict.
+Expiry and the host name are checked separately (the leaf's dates and names are not part of
+the chain check), so one broken property never hides or masquerades as another.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509 import verification
+from OpenSSL import crypto
 
 from tlsrpt_tui.core.checks.catalogue import finding as _finding
 from tlsrpt_tui.core.checks.dane import TlsaRecord
@@ -179,71 +183,68 @@ def _links(path: Sequence[x509.Certificate]) -> bool:
 
 
 # -- verification ----------------------------------------------------------------------------
+#: X509_V_FLAG_TRUSTED_FIRST: what ``ssl.create_default_context()`` sets (its verify_flags).
+_TRUSTED_FIRST = 0x8000
+#: X509_V_FLAG_NO_CHECK_TIME: the stores are shared and their time cannot be reset, so OpenSSL
+#: judges signatures, issuers, constraints and purpose, and validity is checked here, at the
+#: caller's "now" (the leaf's own expiry is tls.expired, never "untrusted").
+NO_CHECK_TIME = 0x200000
+
+
+def server_purpose(store: crypto.X509Store) -> None:
+    """Verify for the TLS-server purpose, as an ``ssl`` client does (EKU serverAuth)."""
+    from OpenSSL._util import lib  # pyOpenSSL's own bindings: X509_STORE_set_purpose
+
+    lib.X509_STORE_set_purpose(store._store, lib.X509_PURPOSE_SSL_SERVER)
+
+
 @functools.lru_cache(maxsize=4)
-def _store(roots: tuple[x509.Certificate, ...]) -> verification.Store:
-    """Building a Store of ~150 system roots costs more than verifying a chain: reuse it."""
-    return verification.Store(list(roots))
+def openssl_store(roots: tuple[x509.Certificate, ...]) -> crypto.X509Store:
+    """An OpenSSL store of ``roots`` (cached: building it costs more than a verification)."""
+    store = crypto.X509Store()
+    for root in roots:
+        store.add_cert(crypto.X509.from_cryptography(root))
+    store.set_flags(_TRUSTED_FIRST | NO_CHECK_TIME)
+    server_purpose(store)
+    return store
+
+
+Trust = crypto.X509Store | Sequence[x509.Certificate]
 
 
 def verify_chain(
     chain: Sequence[x509.Certificate],
-    roots: Sequence[x509.Certificate],
+    trust: Trust,
     at: dt.datetime,
     host: str | None = None,
 ) -> str | None:
-    """WebPKI chain verification to one of ``roots`` at time ``at``; None or the reason it fails.
+    """OpenSSL chain verification; None or OpenSSL's reason it fails.
 
-    The host name is deliberately not judged here: the verifier is asked for ``host`` when the
-    leaf names it, else for a name the leaf carries, so a mismatch shows up as
-    tls.host-mismatch and not as "untrusted".
+    ``trust`` is an X509Store built with ``NO_CHECK_TIME`` (net/trust.py's, built like the
+    policy fetch's context) or root certificates. The certificates above the leaf must be
+    valid at ``at``; the leaf's own validity and the host name are deliberately not judged
+    here (tls.expired and tls.host-mismatch are their own findings); ``host`` is accepted for
+    the callers' convenience only.
     """
-    if not roots:
-        return "no trust roots are configured"
-    leaf = chain[0]
-    names = dns_names(leaf)
-    if not names:
-        return _verify_manual(chain, roots, at)
-    if host and any(name_matches(n, host) for n in names):
-        subject = host.rstrip(".").lower()
+    del host
+    if isinstance(trust, crypto.X509Store):
+        store = trust
     else:
-        subject = names[0]
-        if subject.startswith("*."):
-            subject = "wildcard-check" + subject[1:]
+        if not trust:
+            return "no trust roots are configured"
+        store = openssl_store(tuple(trust))
+    leaf = crypto.X509.from_cryptography(chain[0])
+    untrusted = [crypto.X509.from_cryptography(c) for c in chain[1:]]
     try:
-        verifier = (
-            verification.PolicyBuilder()
-            .store(_store(tuple(roots)))
-            .time(at)
-            .build_server_verifier(verification.DNSName(subject))
-        )
-        verifier.verify(leaf, list(chain[1:]))
-    except verification.VerificationError as exc:
-        return str(exc)
-    except ValueError as exc:  # e.g. a SAN that is not a valid DNS name
-        return str(exc)
+        path = crypto.X509StoreContext(store, leaf, untrusted).get_verified_chain()
+    except crypto.X509StoreContextError as exc:
+        return str(exc) or "the chain does not verify"
+    for cert in path[1:]:
+        ca = cert.to_cryptography()
+        if not ca.not_valid_before_utc <= at <= ca.not_valid_after_utc:
+            span = f"{ca.not_valid_before_utc:%Y-%m-%d} to {ca.not_valid_after_utc:%Y-%m-%d}"
+            return f"CA certificate {ca.subject.rfc4514_string()} is not valid now ({span})"
     return None
-
-
-def _verify_manual(
-    chain: Sequence[x509.Certificate], roots: Sequence[x509.Certificate], at: dt.datetime
-) -> str | None:
-    """Signature-only path building, for leaves without a DNS SAN the WebPKI verifier rejects."""
-    pool = list(chain[1:])
-    current = chain[0]
-    for _ in range(len(pool) + 2):
-        for root in roots:
-            if root.subject == current.issuer and _links([current, root]):
-                return None
-        parent = next(
-            (c for c in pool if c.subject == current.issuer and _links([current, c])), None
-        )
-        if parent is None:
-            return f"no trusted issuer found for {current.issuer.rfc4514_string()}"
-        if not parent.not_valid_before_utc <= at <= parent.not_valid_after_utc:
-            return f"intermediate {parent.subject.rfc4514_string()} is not valid now"
-        pool.remove(parent)
-        current = parent
-    return "certificate chain is too long or loops"
 
 
 def parse_chain(chain_der: Sequence[bytes]) -> list[x509.Certificate]:
@@ -266,7 +267,7 @@ def parse_chain(chain_der: Sequence[bytes]) -> list[x509.Certificate]:
 
 def verify_presented(
     result: ProbeResult,
-    roots: Sequence[x509.Certificate],
+    roots: Trust,
     now: dt.datetime,
     tlsa: Sequence[TlsaRecord] | None = None,
 ) -> ProbeResult:
@@ -330,8 +331,7 @@ def verify_presented(
             detail = f"{where} presents SPKI SHA-256 {info.spki_sha256}"
             out.append(finding("dane.mismatch", tlsa_name, detail))
 
-    at = min(max(now, info.not_before), info.not_after)  # expiry is reported on its own
-    reason = verify_chain(chain, roots, at, host)
+    reason = verify_chain(chain, roots, now, host)  # the leaf's expiry is reported on its own
     if reason is not None:
         if ee_matched:
             out.append(
