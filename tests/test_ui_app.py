@@ -326,7 +326,7 @@ async def test_export_overview_matches_cli_format(demo_store: Store, tmp_path: P
         await pilot.press("e")
         await pilot.pause()
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)  # written in a thread
         out = tmp_path / "tlsrpt-overview.csv"
         expected = "".join(tables.render(queries.overview_rows(demo_store),
                                          tables.OverviewRow, "csv"))
@@ -336,7 +336,7 @@ async def test_export_overview_matches_cli_format(demo_store: Store, tmp_path: P
         box = app.screen.query_one(Input)
         box.value = str(tmp_path / "o.json")
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         data = json.loads((tmp_path / "o.json").read_text())
         assert len(data["rows"]) == 420 and "successful" in data["total"]
 

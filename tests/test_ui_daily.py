@@ -112,3 +112,60 @@ async def test_failures_stand_out_with_and_without_colour(
             assert not any(s.bold or s.reverse for s in checks)
     finally:
         styles.use(False)
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+async def _export(pilot, path: Path) -> str:  # type: ignore[no-untyped-def]
+    """Press e, type `path`, Enter; the dialog's message (empty when it closed)."""
+    from textual.widgets import Input, Static
+
+    from tlsrpt_tui.ui.screens.export import ExportScreen
+
+    app = pilot.app
+    if not isinstance(app.screen, ExportScreen):
+        await pilot.press("e")
+        await pilot.pause()
+    app.screen.query_one(Input).value = str(path)
+    await pilot.press("enter")
+    await settle(pilot)
+    if isinstance(app.screen, ExportScreen):
+        return str(app.screen.query_one("#export-error", Static).render())
+    return ""
+
+
+async def test_inbox_export_writes_every_row_and_asks_before_replacing(
+    demo_store, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """421 inbox rows (420 reports, 1 unreadable) though only a page is loaded on screen; the
+    unreadable row's reason and file sit in their own columns; an existing file is replaced
+    only after a second Enter; a bad folder is explained in words."""
+    import csv
+
+    from tlsrpt_tui.ui.widgets.inbox import InboxTable
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one(InboxTable).row_count < 100  # a page, not the inbox
+        out = tmp_path / "inbox.csv"
+        assert await _export(pilot, out) == ""
+        rows = list(csv.DictReader(out.open()))
+        assert len(rows) == 421
+        unreadable = [r for r in rows if r["Unreadable"]]
+        assert len(unreadable) == 1
+        assert "gzip" in unreadable[0]["Unreadable"] and unreadable[0]["Source"]
+        assert unreadable[0]["Organization"] == "" and unreadable[0]["Domain"] == ""
+        assert sum(int(r["Failed"] or 0) for r in rows) > 0
+
+        out.write_text("keep me")
+        said = await _export(pilot, out)
+        assert "exists" in said and out.read_text() == "keep me"
+        assert await _export(pilot, out) == ""  # the second Enter replaces it
+        assert len(list(csv.DictReader(out.open()))) == 421
+
+        said = await _export(pilot, tmp_path / "no-such-folder" / "x.csv")
+        assert "does not exist" in said and "Errno" not in said, said
+        said = await _export(pilot, tmp_path / "x.txt")
+        assert ".csv or .json" in said, said

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
@@ -18,6 +19,13 @@ from tlsrpt_tui.ui.widgets.totals import DomainTotals
 
 if TYPE_CHECKING:
     from tlsrpt_tui.ui.app import TlsrptApp
+
+
+#: the inbox export's columns: the counts by name, an unreadable input's reason and file apart
+EXPORT_COLUMNS = ("Date", "Organization", "Domain", "Types", "Successful", "Failed",
+                  "Unreadable", "Source")
+#: rows read per query while exporting
+EXPORT_CHUNK = 1000
 
 
 class DashboardScreen(Screen):
@@ -83,9 +91,22 @@ class DashboardScreen(Screen):
         self.query_one(DomainTotals).update_totals(self.app.data.domain_totals())
 
     def export_source(self) -> ExportSource:
-        """The inbox rows loaded so far (filtered), as shown: Date … Failed."""
-        table = self.query_one(InboxTable)
-        columns = [label for _key, label, _w in InboxTable.COLUMNS]
-        rows = [[c.plain if hasattr(c, "plain") else str(c) for c in table.get_row_at(i)]
-                for i in range(table.row_count)]
-        return plain_export("inbox", columns, rows)
+        """Every inbox row matching the filter (not just the rows loaded on screen), the
+        unreadable inputs with their reason and source in their own columns."""
+        data = self.app.data
+        text_filter = self.query_one(InboxTable).text_filter
+
+        def rows() -> Iterator[list[object]]:
+            for u in data.unreadable(text_filter):
+                yield [u.date, "", "", "", "", "", u.unreadable, u.domain]
+            offset = 0
+            while True:
+                page = data.inbox_page(offset, EXPORT_CHUNK, text_filter)
+                for e in page:
+                    yield [e.date, e.organization, e.domain, e.types, e.successful, e.failed,
+                           "", ""]
+                if len(page) < EXPORT_CHUNK:
+                    return
+                offset += len(page)
+
+        return plain_export("inbox", EXPORT_COLUMNS, rows)

@@ -1,7 +1,13 @@
-"""The export dialog: a file name (its suffix picks CSV or JSON), Enter writes, Escape cancels."""
+"""The export dialog: a file name (its suffix picks CSV or JSON), Enter writes, Escape cancels.
+
+An existing file is never replaced silently: the first Enter says so, a second Enter on the
+same name replaces it. The rows are read and written in a thread (a whole inbox can be large),
+and a failure is said in words under the name, with the dialog left open to fix it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,7 +18,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tlsrpt_tui.ui.export import ExportSource, write_export
+from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui.export import ExportSource, describe_path_error, write_export
 from tlsrpt_tui.ui.text import clean
 
 
@@ -25,10 +32,13 @@ class ExportScreen(ModalScreen[Path | None]):
         super().__init__()
         self.source = source
         self.directory = directory
+        #: the existing file the user was warned about (a second Enter on it replaces it)
+        self.confirmed: Path | None = None
+        self.writing = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-dialog"):
-            yield Static(Text("Export the current table", style="bold"))
+            yield Static(Text("Export the current table (every matching row)", style="bold"))
             yield Static(Text("File name ending in .csv or .json; Enter writes, Escape cancels"))
             yield Input(value=str(self.directory / f"tlsrpt-{self.source.stem}.csv"),
                         id="export-path")
@@ -37,12 +47,30 @@ class ExportScreen(ModalScreen[Path | None]):
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
+    def _say(self, message: str, style: str) -> None:
+        self.query_one("#export-error", Static).update(Text(clean(message), style=style))
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.writing:
+            return
         path = Path(event.value.strip()).expanduser()
+        overwrite = path == self.confirmed
+        if path.exists() and not path.is_dir() and not overwrite:
+            self.confirmed = path
+            self._say(f"{path} exists: Enter again replaces it, or change the name",
+                      styles.WARNING)
+            return
+        self.writing = True
+        self._say("writing…", styles.QUIET)
+        self.run_worker(self._write(path, overwrite), group="export", exit_on_error=False)
+
+    async def _write(self, path: Path, overwrite: bool) -> None:
         try:
-            size = write_export(self.source, path)
+            size = await asyncio.to_thread(write_export, self.source, path, overwrite=overwrite)
         except (OSError, ValueError) as exc:
-            self.query_one("#export-error", Static).update(Text(clean(exc), style="red"))
+            self.writing = False
+            self.confirmed = None
+            self._say(describe_path_error(exc, path), styles.FAILED)
             return
         self.app.notify(f"exported {size:,} bytes to {clean(path)}", markup=False)
         self.dismiss(path)
