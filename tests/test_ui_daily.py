@@ -169,3 +169,74 @@ async def test_inbox_export_writes_every_row_and_asks_before_replacing(
         assert "does not exist" in said and "Errno" not in said, said
         said = await _export(pilot, tmp_path / "x.txt")
         assert ".csv or .json" in said, said
+
+
+# -- the raw view -----------------------------------------------------------------------------
+
+
+def _expected_json(path: Path) -> list[object]:
+    """The report JSON documents in a sample, decoded with the standard library only (an
+    oracle independent of core.parse): a .json file, base64 of gzip, or mail attachments."""
+    import base64
+    import email
+    import gzip
+    import json
+
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        return [json.loads(data)]
+    if path.suffix == ".b64":
+        return [json.loads(gzip.decompress(base64.b64decode(data)))]
+    out = []
+    for part in email.message_from_bytes(data).walk():
+        body = part.get_payload(decode=True)
+        if not body:
+            continue
+        if body[:2] == b"\x1f\x8b":
+            body = gzip.decompress(body)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "policies" in doc:
+            out.append(doc)
+    return out
+
+
+def test_raw_view_of_each_sample_is_its_json_as_received(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """`v` shows a report as the sender wrote it: for every shared sample the view's text is
+    that sample's JSON (an mx-host string stays a string, nothing is added); the normalised
+    form is the second view."""
+    import json
+
+    from tlsrpt_tui.core.model import Origin, RawInput
+    from tlsrpt_tui.service.ingest import ingest_stream
+    from tlsrpt_tui.store import reports as db
+    from tlsrpt_tui.store.database import Store
+    from tlsrpt_tui.ui.data import DataSource
+    from tlsrpt_tui.ui.screens.raw import RawScreen
+
+    files = sorted(p for p in samples_dir.rglob("*") if p.is_file() and p.suffix != ".md")
+    checked = differs = 0
+    for n, path in enumerate(files):
+        expected = _expected_json(path)
+        if not expected:
+            continue
+        store = Store(tmp_path / f"{n}.sqlite3")
+        data = DataSource(store, None, None)  # type: ignore[arg-type]
+        raw = RawInput(path.name, path.read_bytes(), Origin(kind="file", path=path.name))
+        ingest_stream(store, [raw])
+        pks = [pk for i in db.iter_input_pks(store) for pk in db.report_pks_of_input(store, i)]
+        assert len(pks) == len(expected), path
+        for pk in pks:
+            screen = RawScreen.for_report(data, pk)
+            assert screen.title_text.startswith("JSON as received"), path
+            assert json.loads(screen.body) in expected, path
+            assert len(screen.views) == 2 and screen.views[1][0].startswith("Normalised")
+            differs += json.loads(screen.body) != json.loads(screen.views[1][1])
+            checked += 1
+        store.close()
+    assert checked >= len(files) - 2
+    assert differs  # some senders' quirks are visible only in the received form

@@ -273,6 +273,9 @@ class _Found:
     json_bytes: int = 0
     #: Bytes inflated so far for this input (gzip and zip, every layer): see max_inflated_bytes.
     inflated: int = 0
+    #: With a list: the JSON bytes each report was decoded from, in step with `reports`
+    #: (received_json; ingest never keeps them).
+    raw: list[bytes] | None = None
 
 
 def _array_reports(items: list[Any], env: Envelope | None, found: _Found, label: str) -> None:
@@ -302,29 +305,10 @@ def _payload_reports(
     """
     kind = sniff(data)
     if kind == "json":
-        found.json_bytes += len(data)
-        if found.json_bytes > limits.max_report_bytes:
-            if len(data) > limits.max_report_bytes:
-                raise _Reject(f"report size exceeds {_size(limits.max_report_bytes)} limit")
-            raise _Reject(f"reports of this input exceed {_size(limits.max_report_bytes)} in total")
-        try:
-            # A plainly well-formed report takes the typed fast path whatever the mode;
-            # anything else is decoded untyped to tell "not a report" from a broken one.
-            report = typed_report(data, env, limits.max_json_depth)
-            if report is None:
-                obj = load_json(data, limits.max_json_depth)
-                if isinstance(obj, list):
-                    _array_reports(obj, env, found, label)
-                    return
-                if found.mode != LABELLED and not looks_like_tlsrpt(obj):
-                    if found.mode == SNIFFED or not isinstance(obj, dict):
-                        raise _NotReport(NOT_A_REPORT)
-                    if not any(k in obj for k in _REPORT_KEYS):
-                        raise _NotReport(NOT_A_REPORT)
-                report = report_from_json(obj, env)
-            found.reports.append(report)
-        except ReportError as e:
-            raise _Reject(str(e)) from None
+        before = len(found.reports)
+        _json_reports(data, limits, env, found, label)
+        if found.raw is not None:  # an array's reports all show the array they came in
+            found.raw.extend([data] * (len(found.reports) - before))
         return
     if kind == "xml":
         raise _NotReport(NOT_A_REPORT)
@@ -341,6 +325,35 @@ def _payload_reports(
     if kind == "mail":
         raise _Reject("a mail message where a report was expected")
     raise _Reject("not JSON, gzip or zip data")
+
+
+def _json_reports(
+    data: bytes, limits: Limits, env: Envelope | None, found: _Found, label: str
+) -> None:
+    """The report(s) of one JSON document (an object, or an array of them) into `found`."""
+    found.json_bytes += len(data)
+    if found.json_bytes > limits.max_report_bytes:
+        if len(data) > limits.max_report_bytes:
+            raise _Reject(f"report size exceeds {_size(limits.max_report_bytes)} limit")
+        raise _Reject(f"reports of this input exceed {_size(limits.max_report_bytes)} in total")
+    try:
+        # A plainly well-formed report takes the typed fast path whatever the mode;
+        # anything else is decoded untyped to tell "not a report" from a broken one.
+        report = typed_report(data, env, limits.max_json_depth)
+        if report is None:
+            obj = load_json(data, limits.max_json_depth)
+            if isinstance(obj, list):
+                _array_reports(obj, env, found, label)
+                return
+            if found.mode != LABELLED and not looks_like_tlsrpt(obj):
+                if found.mode == SNIFFED or not isinstance(obj, dict):
+                    raise _NotReport(NOT_A_REPORT)
+                if not any(k in obj for k in _REPORT_KEYS):
+                    raise _NotReport(NOT_A_REPORT)
+            report = report_from_json(obj, env)
+        found.reports.append(report)
+    except ReportError as e:
+        raise _Reject(str(e)) from None
 
 
 def _zip_reports(
@@ -397,8 +410,10 @@ def _candidate(part: MimePart, sure: bool) -> bool:
     return part.content_type.startswith(("application/", "text/"))
 
 
-def _mail_reports(data: bytes, limits: Limits) -> tuple[list[Report], list[str]]:
-    found = _Found([], [])
+def _mail_reports(
+    data: bytes, limits: Limits, raw: list[bytes] | None = None
+) -> tuple[list[Report], list[str]]:
+    found = _Found([], [], raw=raw)
     sure, errors = _mail_into(data, limits, found, 0)
     if found.reports:
         return found.reports, errors + found.part_errors
@@ -540,7 +555,18 @@ def _one_line(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
 
 
-def _parse(data: bytes, source: str, limits: Limits) -> ParsedInput:
+def received_json(data: bytes, limits: Limits = DEFAULT_LIMITS) -> list[tuple[Report, bytes]]:
+    """Each report of an input with the JSON bytes it was decoded from, as the sender wrote
+    them (the TUI's raw view: a sender's quirks are what one opens it to see). A report that
+    came in a JSON array carries the whole array. Empty when the input holds no report."""
+    raw: list[bytes] = []
+    parsed = _parse(data, "", limits, raw)
+    return list(zip(parsed.reports, raw, strict=True))
+
+
+def _parse(
+    data: bytes, source: str, limits: Limits, raw: list[bytes] | None = None
+) -> ParsedInput:
     if len(data) > limits.max_message_bytes:
         return ParsedInput(
             source,
@@ -558,13 +584,13 @@ def _parse(data: bytes, source: str, limits: Limits) -> ParsedInput:
             data = _b64(data)
             kind = sniff(data)
             layers += 1
-        found = _Found([], [])
+        found = _Found([], [], raw=raw)
         if kind == "gzip":  # report.json.gz, or a whole mail saved compressed (.eml.gz)
             data = _gunzip(data, limits, found)
             kind = "mail" if sniff(data) == "mail" else "gunzipped"
             layers += 1
         if kind == "mail":
-            reports, part_errors = _mail_reports(data, limits)
+            reports, part_errors = _mail_reports(data, limits, raw)
         elif kind == "unknown":
             if layers:
                 raise _Reject("base64 text that decodes to no mail message, JSON, gzip or zip")

@@ -22,7 +22,7 @@ KEYS = (
     ("o", "Report Overview table (one row per report, Total row)"),
     ("p", "Policy Summary table (one row per policy, Total row)"),
     ("d / f / t", "in the tables: filter by domain / from date / to date"),
-    ("v / m", "on a report: its JSON / the mail as received"),
+    ("v / m", "on a report: its JSON as received (n: normalised) / the mail as received"),
     ("e", "export the current table to CSV or JSON"),
     ("r", "re-check the DNS records now"),
     ("s", "sync the IMAP accounts now"),

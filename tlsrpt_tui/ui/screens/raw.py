@@ -1,4 +1,11 @@
-"""Raw views: a report as RFC 8460 JSON (pretty-printed), or a stored input as received."""
+"""Raw views: a report's JSON as the sender wrote it (and, on `n`, as this program read it),
+or a stored input as received.
+
+The as-received view is what one opens to see a sender's quirks (an ``mx-host`` string where
+the RFC has a list, a field it left out), so it is the stored input's own JSON, pretty-printed
+with its keys and values untouched; the normalised form (``core.report_dict``, the same as
+``show --format json``) is the second view.
+"""
 
 from __future__ import annotations
 
@@ -11,28 +18,67 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TextArea
 
+from tlsrpt_tui.core.parse import received_json
 from tlsrpt_tui.core.report_dict import report_to_rfc_dict
 from tlsrpt_tui.ui.text import clean
 
 
+def pretty_json(data: bytes) -> str:
+    """The document's JSON, indented, keys in the sender's order, nothing added or dropped
+    (the text itself when it does not load, which a stored report's JSON always does)."""
+    try:
+        return json.dumps(json.loads(data), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return data.decode("utf-8", errors="replace")
+
+
+def as_received(report, payload: bytes) -> str | None:  # type: ignore[no-untyped-def]
+    """The JSON the report was read from, found again in its stored input's bytes."""
+    wanted = (report.report_id, report.start, report.end)
+    for found, data in received_json(payload):
+        if (found.report_id, found.start, found.end) == wanted:
+            return pretty_json(data)
+    return None
+
+
 class RawScreen(Screen):
-    """Read-only text; TextArea shows text literally (no markup), and we strip controls."""
+    """Read-only text; TextArea shows text literally (no markup), and we strip controls.
+    With two views (a report: as received, normalised), `n` switches between them."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("n", "switch_view", "Other view"),
+    ]
 
-    def __init__(self, title: str, body: str) -> None:
+    def __init__(self, title: str, body: str, *views: tuple[str, str]) -> None:
         super().__init__()
-        self.title_text = title
-        self.body = body
+        #: (title, body) of each view; the first is shown first
+        self.views = [(title, body), *views]
+        self.view = 0
+
+    @property
+    def title_text(self) -> str:
+        return self.views[self.view][0]
+
+    @property
+    def body(self) -> str:
+        return self.views[self.view][1]
 
     @classmethod
     def for_report(cls, data, report_pk: int) -> RawScreen:  # type: ignore[no-untyped-def]
         detail = data.report(report_pk)
         if detail is None:
             return cls("Raw", f"report {report_pk} is not in the store")
-        report, _source = detail
-        body = json.dumps(report_to_rfc_dict(report), indent=2, ensure_ascii=False)
-        return cls(f"Raw JSON · {clean(report.report_id)}", body)
+        report, source = detail
+        name = clean(report.report_id)
+        normalised = json.dumps(report_to_rfc_dict(report), indent=2, ensure_ascii=False)
+        normal_view = (f"Normalised JSON · {name} · n: as received", normalised)
+        raw = data.raw_input(source.pk)
+        received = as_received(report, raw[2]) if raw is not None else None
+        if received is None:  # an input stored before its bytes were kept, or pruned
+            return cls(f"Normalised JSON · {name} · the received bytes are not stored",
+                       normalised)
+        return cls(f"JSON as received · {name} · n: normalised", received, normal_view)
 
     @classmethod
     def for_input(cls, data, input_pk: int) -> RawScreen:  # type: ignore[no-untyped-def]
@@ -44,12 +90,24 @@ class RawScreen(Screen):
         head = f"unreadable: {error}\n\n" if error else ""
         return cls(f"Raw input · {clean(source)}", head + text)
 
+    @staticmethod
+    def _shown(body: str) -> str:
+        return "\n".join(clean(line) for line in body.splitlines())
+
     def compose(self) -> ComposeResult:
         yield Header()
-        body = "\n".join(clean(line) for line in self.body.splitlines())
-        yield TextArea(body, read_only=True, show_line_numbers=False, id="raw-text")
+        yield TextArea(self._shown(self.body), read_only=True, show_line_numbers=False,
+                       id="raw-text")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = Text(self.title_text).plain
         self.query_one(TextArea).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return len(self.views) > 1 if action == "switch_view" else True
+
+    def action_switch_view(self) -> None:
+        self.view = (self.view + 1) % len(self.views)
+        self.query_one(TextArea).load_text(self._shown(self.body))
+        self.sub_title = Text(self.title_text).plain

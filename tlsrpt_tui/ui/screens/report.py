@@ -73,7 +73,7 @@ def notes_text(report) -> Text:  # type: ignore[no-untyped-def]
 class ReportScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("v", "raw", "Raw JSON"),
+        Binding("v", "raw", "JSON as received"),
         Binding("m", "mail", "Mail as received"),
         Binding("e", "app.export", "Export"),
         Binding("j", "cursor_down", "Down", show=False),
