@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "readiness": "readiness_cmd",
     "records": "records_cmd",
     "sync": "sync_cmd",
+    "watch": "watch_cmd",
     "receive": "receive_cmd",
 }
 

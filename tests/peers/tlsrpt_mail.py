@@ -18,8 +18,11 @@ from email.utils import format_datetime
 BASE = datetime(2026, 5, 1, tzinfo=UTC)
 
 
-def report_json(i: int, *, org: str, domain: str = "example.com", failures: bool = False) -> bytes:
-    start = BASE + timedelta(days=i % 300)
+def report_json(
+    i: int, *, org: str, domain: str = "example.com", failures: bool = False,
+    start: datetime | None = None,
+) -> bytes:
+    start = start if start is not None else BASE + timedelta(days=i % 300)
     end = start + timedelta(days=1) - timedelta(seconds=1)
     if org.startswith("Microsoft"):
         rid = f"{133600000000000000 + i * 10_000_000}+{domain}"
@@ -93,6 +96,20 @@ def _report_mail(i: int, org: str, submitter: str, payload: bytes, filename: str
         f"{_b64_lines(payload)}\r\n"
         f"--{boundary}--\r\n"
     ).encode()
+
+
+def fresh_report(
+    i: int, *, org: str = "Google Inc.", domain: str = "example.com", failures: bool = True,
+    start: datetime | None = None,
+) -> bytes:
+    """A report for yesterday (or ``start``), as a sender mails it today: not late."""
+    if start is None:
+        today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = today - timedelta(days=1)
+    data = gzip.compress(
+        report_json(i, org=org, domain=domain, failures=failures, start=start), mtime=0
+    )
+    return _report_mail(i, org, "google.com", data, f"google.com!{domain}!{i}.json.gz")
 
 
 def google_report(i: int, failures: bool = False) -> bytes:

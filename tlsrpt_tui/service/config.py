@@ -40,9 +40,10 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -110,6 +111,54 @@ class ReceiverSettings:
     max_body_bytes: int = 10 * 1024 * 1024
 
 
+SEVERITIES = ("info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class MailChannel:
+    """``[[alerts.mail]]``: alerts by SMTP (aiosmtplib). Secrets as for ``[[accounts]]``."""
+
+    host: str
+    to: tuple[str, ...]
+    sender: str = "tlsrpt-tui <tlsrpt-tui@localhost>"  # the TOML key is ``from``
+    port: int = 587
+    security: str = "starttls"  # starttls | tls | plain
+    username: str | None = None
+    password_env: str | None = None
+    password_command: str | None = None
+    keyring: bool = False
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    timeout: float = 30.0
+    name: str = ""  # set by the loader: "mail#1 (host)"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookChannel:
+    """``[[alerts.webhook]]``: alerts as a JSON POST (httpx)."""
+
+    url: str = field(repr=False)  # may carry a token: never shown whole
+    ca_file: str | None = None
+    timeout: float = 30.0
+    name: str = ""  # set by the loader: "webhook#1 (host)"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """``[alerts]``: what raises an alert and where alerts go (see spec/alerts.md)."""
+
+    min_severity: str = "warning"
+    report_gap_hours: float = 72.0
+    remind_hours: float = 24.0
+    require_aligned_dkim: bool = False
+    mail: tuple[MailChannel, ...] = ()
+    webhook: tuple[WebhookChannel, ...] = ()
+
+    @property
+    def channels(self) -> tuple[MailChannel | WebhookChannel, ...]:
+        return (*self.mail, *self.webhook)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     path: Path | None = None
@@ -117,6 +166,7 @@ class Config:
     checks: CheckSettings = field(default_factory=CheckSettings)
     accounts: tuple[AccountSettings, ...] = ()
     receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def is_empty(self) -> bool:
@@ -182,7 +232,70 @@ def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
         checks=checks,
         accounts=tuple(accounts),
         receiver=receiver,
+        alerts=_alerts(raw.get("alerts", {}), cfg_path),
     )
+
+
+def _alerts(raw: Any, cfg_path: Path) -> AlertSettings:
+    """``[alerts]`` with its ``[[alerts.mail]]`` and ``[[alerts.webhook]]`` channels."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{cfg_path}: [alerts] must be a table")
+    mail_raw, hook_raw = raw.get("mail", []), raw.get("webhook", [])
+    for key, value in (("mail", mail_raw), ("webhook", hook_raw)):
+        if not isinstance(value, list):
+            raise ConfigError(f"{cfg_path}: alerts.{key} must be an array of tables "
+                              f"([[alerts.{key}]])")
+    base = _section({k: v for k, v in raw.items() if k not in ("mail", "webhook")},
+                    AlertSettings, cfg_path, "alerts")
+    if base.min_severity not in SEVERITIES:
+        raise ConfigError(
+            f"{cfg_path}: alerts.min_severity must be one of {', '.join(SEVERITIES)}"
+        )
+    if base.report_gap_hours <= 0 or base.remind_hours < 0:
+        raise ConfigError(f"{cfg_path}: alerts.report_gap_hours must be > 0 and "
+                          "alerts.remind_hours >= 0")
+    mails = []
+    for i, item in enumerate(mail_raw):
+        where = f"alerts.mail[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{cfg_path}: [{where}] must be a table")
+        item = dict(item)
+        if "sender" in item:
+            raise ConfigError(f"{cfg_path}: unknown key(s) in [{where}]: sender (use from)")
+        if "from" in item:
+            item["sender"] = item.pop("from")
+        if isinstance(item.get("to"), str):
+            item["to"] = [item["to"]]
+        if not isinstance(item.get("to"), list) or not item["to"] or not all(
+            isinstance(t, str) for t in item["to"]
+        ):
+            raise ConfigError(f"{cfg_path}: {where}.to must be a non-empty list of addresses")
+        item["to"] = tuple(item["to"])
+        if "name" in item:
+            raise ConfigError(f"{cfg_path}: unknown key(s) in [{where}]: name")
+        channel = _section(item, MailChannel, cfg_path, where)
+        if channel.security not in SECURITY_MODES:
+            raise ConfigError(
+                f"{cfg_path}: {where}.security must be one of {', '.join(SECURITY_MODES)}"
+            )
+        if channel.password is not None and _readable_by_others(cfg_path):
+            raise ConfigError(
+                f"{cfg_path}: {where} holds a plain password but the file is readable by "
+                f"group or others; run 'chmod 600 {cfg_path}' or use password_env/"
+                "password_command/keyring"
+            )
+        mails.append(replace(channel, name=f"mail#{i + 1} ({channel.host})"))
+    hooks = []
+    for i, item in enumerate(hook_raw):
+        where = f"alerts.webhook[{i}]"
+        if isinstance(item, dict) and "name" in item:
+            raise ConfigError(f"{cfg_path}: unknown key(s) in [{where}]: name")
+        hook = _section(item, WebhookChannel, cfg_path, where)
+        parts = urlsplit(hook.url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError(f"{cfg_path}: {where}.url must be an https:// (or http://) URL")
+        hooks.append(replace(hook, name=f"webhook#{i + 1} ({parts.hostname})"))
+    return replace(base, mail=tuple(mails), webhook=tuple(hooks))
 
 
 def _readable_by_others(path: Path) -> bool:

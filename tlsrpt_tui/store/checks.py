@@ -14,19 +14,24 @@ from tlsrpt_tui.store.database import Store
 
 def save(store: Store, result: dict[str, Any]) -> int:
     """Append one check result; returns its row id."""
-    with store.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO check_results (domain, checked_at, status, records_json, findings_json)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (
-                result["domain"],
-                result["checked_at"],
-                result["status"],
-                json.dumps(result.get("records", {}), sort_keys=True),
-                json.dumps(result.get("findings", [])),
-            ),
-        )
-        return int(cur.lastrowid or 0)
+    with store.transaction():
+        return insert(store, result)
+
+
+def insert(store: Store, result: dict[str, Any]) -> int:
+    """``save`` inside the caller's transaction (with the alerts the result raises)."""
+    cur = store.conn.execute(
+        "INSERT INTO check_results (domain, checked_at, status, records_json, findings_json)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            result["domain"],
+            result["checked_at"],
+            result["status"],
+            json.dumps(result.get("records", {}), sort_keys=True),
+            json.dumps(result.get("findings", [])),
+        ),
+    )
+    return int(cur.lastrowid or 0)
 
 
 def _rows(store: Store, domain: str, limit: int) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ monochrome SSH session; items whose state changed since the previous check are m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rich.text import Text
@@ -18,6 +17,7 @@ from textual.widgets import Static
 
 from tlsrpt_tui.core.checks.catalogue import HOST_CODES
 from tlsrpt_tui.core.findings import Finding, Severity
+from tlsrpt_tui.core.status_items import StatusItem, group_findings
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.text import clean
 
@@ -40,108 +40,6 @@ def glyph_style(severity: Severity) -> str:
         Severity.WARNING: styles.WARNING,
         Severity.ERROR: styles.FAILED_MARK,
     }[severity]
-
-
-
-@dataclass(frozen=True, slots=True)
-class StatusItem:
-    """One line of a card: a label, its worst severity and the worst finding's message."""
-
-    key: str
-    label: str
-    severity: Severity
-    summary: str
-    findings: tuple[Finding, ...]
-    unknown: bool = False  # no verdict could be reached from this host ("?" glyph)
-
-
-_GROUPS = (
-    ("tlsrpt.", "TLS-RPT"),
-    ("sts.record.", "MTA-STS record"),
-    ("sts.policy.", "MTA-STS policy"),
-    ("mx.", "MX"),
-)
-
-
-#: Short summaries where the full message would be cut before its point in a narrow card:
-#: the DANE line must say which link of the chain is insecure.
-_BRIEF = {
-    "dane.mx-insecure": "MX insecure",
-    "dane.address-insecure": "A/AAAA insecure",
-    "dane.insecure": "TLSA insecure",
-}
-
-
-def _host(subject: str) -> str:
-    """The MX host a DANE/STARTTLS finding is about (TLSA names start with _25._tcp.)."""
-    host = subject.strip().rstrip(".")
-    if host.startswith("_") and "._tcp." in host:
-        host = host.split("._tcp.", 1)[1]
-    return host.split(":", 1)[0] if host.count(":") == 1 else host
-
-
-#: Per-host items that have no verdict, from the records of a check: state → what to say.
-_UNKNOWN = {
-    ("tlsa", "unknown"): ("DANE", "unknown: the resolver does not validate"),
-}
-
-
-def group_findings(
-    findings: Iterable[Finding],
-    policy_mode: str | None = None,
-    records: dict | None = None,
-) -> list[StatusItem]:
-    """Findings → the card's lines, in a fixed order so lines never jump around.
-
-    Findings about this host (``HOST_CODES``) are left to the panel's top line; ``records``
-    add the per-host items that got no verdict (DANE through a non-validating resolver)."""
-    buckets: dict[str, list[Finding]] = {}
-    labels: dict[str, str] = {}
-    order: list[str] = []
-    unknown: dict[str, str] = {}
-    for (kind, state), (label, summary) in _UNKNOWN.items():
-        per_host = (records or {}).get(kind) or {}
-        for host, value in per_host.items() if isinstance(per_host, dict) else ():
-            if isinstance(value, dict) and value.get("state") == state:
-                key = f"{label}:{host}"
-                unknown[key] = summary
-                buckets[key], labels[key] = [], f"{label} {host}"
-                order.append(key)
-    for f in findings:
-        if f.code in HOST_CODES:
-            continue
-        key = label = None
-        for prefix, name in _GROUPS:
-            if f.code.startswith(prefix):
-                key, label = prefix, name
-                break
-        if key is None:
-            kind = "DANE" if f.code.startswith("dane.") else (
-                "STARTTLS" if f.code.startswith("tls.") else "Other"
-            )
-            host = _host(f.subject) if kind != "Other" else ""
-            key = f"{kind}:{host}"
-            label = f"{kind} {host}".strip()
-        if key not in buckets:
-            buckets[key] = []
-            labels[key] = label
-            order.append(key)
-        buckets[key].append(f)
-    fixed = [p for p, _ in _GROUPS if p in buckets]
-    rest = sorted((k for k in order if k not in fixed), key=lambda k: (k.split(":", 1)[1], k))
-    items = []
-    for key in fixed + rest:
-        group = buckets[key]
-        if not group:  # an item without a verdict
-            items.append(StatusItem(key, labels[key], Severity.INFO, unknown[key], (), True))
-            continue
-        worst = max(group, key=lambda f: f.severity.rank)
-        label = labels[key]
-        if key == "sts.policy." and policy_mode:
-            label = f"{label} ({policy_mode})"
-        summary = _BRIEF.get(worst.code, worst.message)
-        items.append(StatusItem(key, label, worst.severity, summary, tuple(group)))
-    return items
 
 
 def policy_mode_of(status: object) -> str | None:

@@ -1,0 +1,118 @@
+"""``tlsrpt-tui watch``: run the monitor as a service (checks, IMAP IDLE, alerts).
+
+Runs until SIGTERM or SIGINT, then stops what is in flight and exits 0. ``--once`` runs one
+round (every check, one sync of every folder, every alert due) and exits (0, or 1 when
+something failed), for cron. Exit 2 on a config or store error, with one line naming the file,
+key and reason. One plain log line per event on stderr (journald-friendly, no colour). Network,
+IMAP, SMTP, DNS and store errors never end it: they are logged, retried and become alerts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from tlsrpt_tui.service.config import ConfigError, load_config
+
+HELP = "run as a service: live checks, IMAP IDLE sync and alerts by mail/webhook"
+
+
+def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--once", action="store_true",
+                        help="one round (checks, one sync, alerts due), then exit: for cron")
+    parser.add_argument("--metrics", metavar="HOST:PORT",
+                        help="serve Prometheus metrics on this address")
+    parser.add_argument("--verbose", action="store_true", help="also log debug details")
+
+
+class _PlainFormatter(logging.Formatter):
+    """One line per record: control characters and line breaks of quoted text flattened."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return "".join(ch if ch.isprintable() else " " for ch in text.replace("\n", " | "))
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PlainFormatter("%(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("aioimaplib", "httpx", "httpcore", "aiosmtplib", "asyncio", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _check_metrics(spec: str | None) -> str | None:
+    if spec is None:
+        return None
+    _host, sep, port = spec.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--metrics {spec!r}: must be HOST:PORT")
+    return spec
+
+
+def run(args: argparse.Namespace) -> int:
+    from tlsrpt_tui.commands.import_cmd import open_store_arg
+    from tlsrpt_tui.service.monitor import Monitor
+
+    try:
+        config = load_config(args.config, required=True)
+        metrics = _check_metrics(args.metrics)
+    except ConfigError as exc:
+        print(f"tlsrpt-tui watch: {exc}", file=sys.stderr)
+        return 2
+    if config.is_empty and not config.alerts.channels:
+        print(f"tlsrpt-tui watch: {config.path}: nothing to watch (no domains, no [[accounts]])",
+              file=sys.stderr)
+        return 2
+    _setup_logging(args.verbose)
+    log = logging.getLogger("tlsrpt_tui.watch")
+    store = open_store_arg(args)
+    if store is None:
+        return 2
+    with store:
+        monitor = Monitor(config, store)
+        if metrics:
+            from tlsrpt_tui.service.metrics import start_metrics
+
+            try:
+                start_metrics(monitor, metrics)
+            except OSError as exc:
+                print(f"tlsrpt-tui watch: --metrics {metrics}: {exc}", file=sys.stderr)
+                return 2
+            log.info("metrics on http://%s/metrics", metrics)
+        if args.once:
+            problems = asyncio.run(monitor.run_once())
+            log.info("one round done: %d problem(s)", problems)
+            return 1 if problems else 0
+        log.info(
+            "watching %d domain(s), %d folder(s), %d alert channel(s)",
+            len(config.domains), sum(len(a.folders) for a in config.accounts),
+            len(config.alerts.channels),
+        )
+        asyncio.run(_run_until_signal(monitor))
+        log.info("stopped")
+    return 0
+
+
+async def _run_until_signal(monitor) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(monitor.run())
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        waiter = asyncio.create_task(stopping.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

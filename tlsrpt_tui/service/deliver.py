@@ -1,0 +1,155 @@
+"""Delivering stored alerts, channel by channel: at least once, in order, never lost.
+
+Each channel works through ITS pending deliveries oldest first. An alert is marked delivered in
+a short transaction right after the server accepted it; a kill -9 between the two re-sends that
+one alert once after a restart (same Message-ID / ``key``, so a receiver can drop it), and a
+delivered alert is never sent again. A failing channel keeps its alerts waiting in the store and
+retries the oldest with backoff (30 s doubling to 15 minutes) for as long as the service runs;
+while it fails, its state ("failing since T: reason") is in the store, for the TUI, the log and
+the ``alert.delivery`` alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from tlsrpt_tui.core.alerts import Alert
+from tlsrpt_tui.service import secrets
+from tlsrpt_tui.service.config import MailChannel, WebhookChannel
+from tlsrpt_tui.service.supervise import Handle
+from tlsrpt_tui.store import alerts as db
+from tlsrpt_tui.store.database import Store
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST = 30.0
+RETRY_MAX = 900.0
+
+Sender = Callable[[Alert], Awaitable[None]]
+
+
+def sender_for(channel: MailChannel | WebhookChannel) -> Sender:
+    """The send function of a configured channel (the secret is read at each send)."""
+    from tlsrpt_tui.net import alert_send
+
+    if isinstance(channel, MailChannel):
+
+        async def send_mail(alert: Alert) -> None:
+            password = None
+            if channel.username:
+                password = await asyncio.to_thread(secrets.get_password, channel)  # type: ignore[arg-type]
+            await alert_send.send_mail(channel, alert, password)
+
+        return send_mail
+
+    async def post(alert: Alert) -> None:
+        await alert_send.post_webhook(channel, alert)
+
+    return post
+
+
+def channel_failure(store: Store, channel: str) -> dict | None:
+    """The stored failing state of a channel (``since``, ``error``), None while it delivers."""
+    return db.get_state(store, f"channel:{channel}")
+
+
+class Deliverer:
+    """One channel's delivery loop (run under the supervisor)."""
+
+    def __init__(
+        self,
+        store: Store,
+        channel: str,
+        send: Sender,
+        *,
+        retry_first: float = RETRY_FIRST,
+        retry_max: float = RETRY_MAX,
+        poll: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.channel = channel
+        self.send = send
+        self.retry_first = retry_first
+        self.retry_max = retry_max
+        self.poll = poll
+        self.wake = asyncio.Event()
+        self.delivered = 0
+        self._delay = retry_first
+
+    async def run(self, handle: Handle) -> None:
+        while True:
+            if not await self.deliver_one():
+                self.wake.clear()
+                handle.ok()
+                # Woken by a new alert, else poll (another process may raise alerts).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.poll)
+
+    async def deliver_one(self) -> bool:
+        """Send the oldest pending alert; False when nothing is pending. On failure: record,
+        wait the backoff, return True (the same alert is tried again)."""
+        alert = db.next_pending(self.store, self.channel)
+        if alert is None or alert.pk is None:
+            return False
+        try:
+            await self.send(alert)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = str(exc) if isinstance(exc, _send_errors()) else type(exc).__name__
+            self._failed(alert.pk, error)
+            wait = self._delay
+            self._delay = min(self.retry_max, self._delay * 2)
+            log.warning("%s: alert %s not delivered: %s; retrying in %.0fs",
+                        self.channel, alert.key, error, wait)
+            await asyncio.sleep(wait)
+            return True
+        with self.store.transaction():
+            db.mark_delivered(self.store, alert.pk, self.channel)
+            was_failing = db.get_state(self.store, f"channel:{self.channel}")
+            if was_failing is not None:
+                db.delete_state(self.store, f"channel:{self.channel}")
+        if was_failing is not None:
+            log.info("%s: delivers again (failing since %s)", self.channel, was_failing["since"])
+        self._delay = self.retry_first
+        self.delivered += 1
+        log.info("%s: delivered %s", self.channel, alert.log_line())
+        return True
+
+    def _failed(self, alert_pk: int, error: str) -> None:
+        with self.store.transaction():
+            db.mark_failed(self.store, alert_pk, self.channel, error)
+            name = f"channel:{self.channel}"
+            state = db.get_state(self.store, name)
+            now = datetime.now(UTC).replace(microsecond=0).isoformat()
+            db.set_state(self.store, name, {**(state or {"since": now}), "error": error})
+
+    async def drain(self) -> int:
+        """``--once``: send what is pending; stop at the first failure. Returns how many."""
+        sent = 0
+        while True:
+            alert = db.next_pending(self.store, self.channel)
+            if alert is None or alert.pk is None:
+                return sent
+            try:
+                await self.send(alert)
+            except Exception as exc:
+                error = str(exc) if isinstance(exc, _send_errors()) else type(exc).__name__
+                self._failed(alert.pk, error)
+                log.warning("%s: alert %s not delivered: %s", self.channel, alert.key, error)
+                return sent
+            with self.store.transaction():
+                db.mark_delivered(self.store, alert.pk, self.channel)
+                db.delete_state(self.store, f"channel:{self.channel}")
+            log.info("%s: delivered %s", self.channel, alert.log_line())
+            sent += 1
+
+
+def _send_errors() -> tuple[type[Exception], ...]:
+    from tlsrpt_tui.net.alert_send import SendError
+
+    return (SendError, secrets.SecretError)

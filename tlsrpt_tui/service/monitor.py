@@ -1,0 +1,170 @@
+"""``tlsrpt-tui watch``: the monitor without a screen (spec: ../shared/spec/alerts.md).
+
+Every long-lived part runs under one ``Supervisor`` (service/supervise.py): one IDLE watcher per
+IMAP folder, one check loop per domain, one delivery loop per alert channel, the timer that
+looks for silent senders and failing workers, and the HTTPS receiver when configured. Any
+exception in any of them is logged and retried with backoff; only cancellation (SIGTERM/SIGINT,
+handled by the command) ends the service. Alerts are raised into the store by
+service/alerts.py and sent by service/deliver.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tlsrpt_tui.core.findings import DomainStatus
+from tlsrpt_tui.service import sync
+from tlsrpt_tui.service.alerts import Alerter
+from tlsrpt_tui.service.config import Config
+from tlsrpt_tui.service.deliver import Deliverer, sender_for
+from tlsrpt_tui.service.supervise import Handle, Supervisor
+from tlsrpt_tui.store import checks as check_store
+from tlsrpt_tui.store.database import Store
+
+log = logging.getLogger("tlsrpt_tui.watch")
+
+#: How often gaps, failing accounts and failing channels are looked at.
+TICK_SECONDS = 30.0
+
+
+@dataclass
+class Monitor:
+    """The service's parts, shared by ``run`` (forever) and ``run_once`` (``--once``)."""
+
+    config: Config
+    store: Store
+    tick: float = TICK_SECONDS
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    deliverers: list[Deliverer] = field(default_factory=list)
+    last_checks: dict[str, DomainStatus] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.alerter = Alerter(
+            self.store, self.config.alerts, clock=self.clock, on_raised=self._raised
+        )
+        self.deliverers = [
+            Deliverer(self.store, channel.name, sender_for(channel))
+            for channel in self.config.alerts.channels
+        ]
+
+    def _raised(self, alert: object) -> None:
+        for deliverer in self.deliverers:
+            deliverer.wake.set()
+
+    # -- sync events -> alerts -------------------------------------------------------------------
+
+    def on_sync(self, event: sync.SyncEvent) -> None:
+        """Log the event; after a committed batch consider its reports; after a pass, the
+        folder's first-sync backlog."""
+        fs = event.folder
+        if event.kind == "batch" and fs is not None:
+            if event.new_reports:
+                log.info("%s/%s: %d new report(s)", fs.account, fs.folder, event.new_reports)
+                self.alerter.scan_reports()
+        elif event.kind in ("idle", "done") and fs is not None:
+            self.alerter.folder_synced(fs.account, fs.folder)
+        elif event.kind in ("error", "warning"):
+            pass  # the supervisor and sync log these once, with the retry delay
+        elif event.kind == "reconnect" and event.message:
+            log.info("%s", event.message)
+
+    # -- checks ------------------------------------------------------------------------------------
+
+    async def check(self, domain: str) -> DomainStatus:
+        from tlsrpt_tui.service.checks import CheckOptions, check_domains
+
+        options = CheckOptions.from_settings(self.config.checks)
+        previous = await asyncio.to_thread(check_store.latest, self.store, domain)
+        [status] = await check_domains([domain], options, previous={domain: previous}
+                                       if previous else None)
+        await asyncio.to_thread(self.alerter.store_check, status)
+        self.last_checks[domain] = status
+        log.info("check %s: %s", domain, status.status)
+        return status
+
+    def _check_loop(self, domain: str):  # type: ignore[no-untyped-def]
+        async def body(handle: Handle) -> None:
+            while True:
+                await self.check(domain)
+                handle.ok()
+                await asyncio.sleep(float(self.config.checks.interval or 3600.0))
+
+        return body
+
+    # -- the timer ------------------------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        self.alerter.scan_reports()  # reports stored by another process (TUI, receiver, import)
+        self.alerter.scan_gaps()
+        self.alerter.workers(self.supervisor.states)
+        self.alerter.channels_failing()
+
+    async def _tick_loop(self, handle: Handle) -> None:
+        while True:
+            self.housekeeping()
+            handle.ok()
+            await asyncio.sleep(self.tick)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until cancelled. Cancelling stops every worker (each cleans up) and returns."""
+        sup = self.supervisor
+        watch: asyncio.Task[None] | None = None
+        try:
+            for deliverer in self.deliverers:
+                sup.spawn(f"alerts {deliverer.channel}", deliverer.run)
+            sup.spawn("alerts timer", self._tick_loop)
+            for domain in self.config.domains:
+                sup.spawn(f"check {domain}", self._check_loop(domain))
+            if self.config.receiver.listen:
+                sup.spawn("receiver", self._receiver)
+            if self.config.accounts:
+                watch = asyncio.create_task(
+                    sync.watch(self.store, self.config.accounts, on_progress=self.on_sync,
+                               supervisor=sup)
+                )
+            await asyncio.Event().wait()
+        finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+            await sup.stop()
+
+    async def _receiver(self, handle: Handle) -> None:
+        from tlsrpt_tui.service.receiver import serve
+
+        handle.ok()
+        await serve(self.store.path, self.config.receiver,
+                    on_listening=lambda where: log.info("receiver listening on %s", where))
+
+    async def run_once(self) -> int:
+        """``--once``: every check, one sync of every folder, every alert due; returns the
+        number of problems (failed checks, accounts, undelivered channels)."""
+        problems = 0
+        for domain in self.config.domains:
+            try:
+                await self.check(domain)
+            except Exception as exc:
+                problems += 1
+                log.error("check %s: %s: %s", domain, type(exc).__name__, exc)
+        if self.config.accounts:
+            summary = await sync.sync_all(self.store, self.config.accounts,
+                                          on_progress=self.on_sync)
+            for error in summary.errors:
+                problems += 1
+                log.error("%s", error)
+        self.housekeeping()
+        for deliverer in self.deliverers:
+            await deliverer.drain()
+            if self.store.conn.execute(
+                "SELECT 1 FROM alert_deliveries WHERE channel = ? AND state = 'pending'"
+                " LIMIT 1", (deliverer.channel,)
+            ).fetchone():
+                problems += 1
+        return problems
