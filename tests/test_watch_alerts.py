@@ -209,3 +209,103 @@ def test_kill_9_at_random_points_never_repeats_a_delivered_alert_nor_loses_one(
     assert len(set(mail_ids)) == sent and len(set(keys)) == sent
     assert len(mail_ids) - sent <= TRIALS and len(keys) - sent <= TRIALS
     assert len(query(db, "SELECT 1 FROM alerts WHERE code = 'report.failures'")) == sent
+
+
+def run_once(cfg: Path, db: Path, dc: Dovecot) -> subprocess.CompletedProcess[str]:
+    service = Service(cfg, db, db.with_suffix(".log"), dc)
+    return subprocess.run([*service.args, "--once"], env=service.env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_header_injection_through_the_organization_name_adds_no_header(
+    dovecot: Dovecot,  # noqa: F811
+    alert_peers: AlertPeers,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    cfg = write_config(tmp_path, dovecot, alert_peers)
+    db = tmp_path / "s.sqlite3"
+    first = run_once(cfg, db, dovecot)  # the folder's first sync (empty): nothing to say
+    assert first.returncode == 0, first.stderr
+    evil = "Evil Corp\r\nBcc: victim@example.org\r\nX-Injected: yes\n\x1b[31m\u202e\x00"
+    dovecot.append([fresh_report(7, org=evil)])
+    second = run_once(cfg, db, dovecot)
+    assert second.returncode == 0, second.stderr
+    assert len(alert_peers.smtp.received.messages) == 1
+    raw = alert_peers.smtp.received.raw[0]
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\nBcc:" not in head and b"\nX-Injected:" not in head
+    assert b"\x1b" not in raw and b"\x00" not in raw
+    mail = alert_peers.smtp.received.messages[0]
+    assert mail["Bcc"] is None and mail["X-Injected"] is None
+    assert mail["To"] == "postmaster@example.test"
+    assert "Evil Corp Bcc: victim@example.org X-Injected: yes" in " ".join(
+        mail["Subject"].split())
+    hook = alert_peers.webhook.posts[0]
+    assert "\r" not in hook["summary"] and "\n" not in hook["text"]
+    assert "\x1b" not in hook["details"]["organization"]
+
+
+def test_first_sync_of_500_old_reports_is_one_backlog_alert_not_500(
+    dovecot: Dovecot,  # noqa: F811
+    alert_peers: AlertPeers,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    dovecot.append_maildir([fresh_report(1000 + i, failures=i % 5 == 0) for i in range(500)])
+    cfg = write_config(tmp_path, dovecot, alert_peers)
+    db = tmp_path / "s.sqlite3"
+    done = run_once(cfg, db, dovecot)
+    assert done.returncode == 0, done.stderr
+    assert query(db, "SELECT count(*) FROM reports") == [(500,)]
+    assert query(db, "SELECT code FROM alerts") == [("report.backlog",)]
+    assert len(alert_peers.smtp.received.messages) == 1
+    assert len(alert_peers.webhook.posts) == 1
+    subject = " ".join(alert_peers.smtp.received.messages[0]["Subject"].split())
+    assert "stored 500 report(s), 100 with failures" in subject
+    # The next report with failures is announced on its own.
+    dovecot.append([fresh_report(5000)])
+    assert run_once(cfg, db, dovecot).returncode == 0
+    assert [r[0] for r in query(db, "SELECT code FROM alerts ORDER BY id")] == [
+        "report.backlog", "report.failures"
+    ]
+
+
+LOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+"""
+
+
+def test_a_locked_store_and_a_restarted_dovecot_leave_the_service_running_and_catching_up(
+    dovecot: Dovecot,  # noqa: F811
+    alert_peers: AlertPeers,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    cfg = write_config(tmp_path, dovecot, alert_peers)
+    db = tmp_path / "s.sqlite3"
+    service = Service(cfg, db, tmp_path / "watch.log", dovecot).start()
+    try:
+        wait_for(lambda: first_sync_done(db), "the first sync", service)
+        # Another process holds a write transaction longer than the busy timeout (10 s).
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db), "14"],
+                                  stdout=subprocess.PIPE)
+        assert locker.stdout is not None and locker.stdout.readline().strip() == b"locked"
+        dovecot.append([fresh_report(11)])
+        wait_for(lambda: "database is locked" in service.text(), "the locked store error",
+                 service, limit=40)
+        assert service.alive()
+        locker.wait(30)
+        wait_for(lambda: len(alert_peers.smtp.received.messages) == 1, "the alert after the "
+                 "lock", service, limit=60)
+        # Dovecot restarts while the service idles: it reconnects and catches up.
+        time.sleep(1)
+        dovecot.restart()
+        dovecot.append([fresh_report(12)])
+        wait_for(lambda: len(alert_peers.smtp.received.messages) == 2, "the alert after the "
+                 "restart", service, limit=60)
+        assert len(alert_peers.webhook.posts) == 2
+    finally:
+        assert service.stop() == 0

@@ -123,6 +123,35 @@ class DnsPeers:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def update_zone(self, name: str, body: str) -> None:
+        """Give a zone new records (serial bumped) and reload it in Knot, which re-signs it;
+        returns once Knot serves the new serial. (For a zone without children: the DS lines a
+        parent got at start are not rewritten here.)"""
+        zone = next(z for z in self.zones if z.fqdn == Zone(name, "").fqdn)
+        zone.body = body
+        self._serial = getattr(self, "_serial", 10) + 1
+        kdir = self.tmp / "knot"
+        text = self._zone_text(zone).replace(" 1 3600 600 86400 60",
+                                             f" {self._serial} 3600 600 86400 60")
+        (kdir / "zones" / f"{zone.fqdn}zone").write_text(text)
+        out = subprocess.run(
+            ["knotc", "-c", str(kdir / "knot.conf"), "zone-reload", zone.fqdn],
+            capture_output=True, text=True, timeout=30,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"knotc zone-reload {zone.fqdn}: {out.stderr or out.stdout}")
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            q = dns.message.make_query(zone.fqdn, dns.rdatatype.SOA)
+            with contextlib.suppress(OSError, dns.exception.DNSException):
+                r = dns.query.udp(q, "127.0.0.1", port=self.knot_port, timeout=0.5)
+                soa = r.get_rrset(r.answer, q.question[0].name, 1, dns.rdatatype.SOA)
+                if soa is not None and soa[0].serial >= self._serial:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"knotd did not serve serial {self._serial} of {zone.fqdn}")
+            time.sleep(0.05)
+
     # -- Knot ----------------------------------------------------------------------------
     def _zone_text(self, zone: Zone) -> str:
         lines = [

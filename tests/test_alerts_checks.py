@@ -1,0 +1,95 @@
+"""``check.changed`` on a real zone change: Knot (signed) + Unbound (validating) + TLS peers, and
+the alert delivered to a real SMTP submission server and HTTPS webhook receiver."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from peers.alert_peers import PASSWORD, AlertPeers, alert_peers  # noqa: F401
+from peers.dns import DnsPeers, Zone, dns_peers_factory  # noqa: F401
+from peers.tls import TlsPeers
+
+from tlsrpt_tui.service.config import CheckSettings, Config, parse_config
+from tlsrpt_tui.service.monitor import Monitor
+from tlsrpt_tui.store.database import Store
+
+pytestmark = pytest.mark.peers
+
+DOMAIN = "alerted.test"
+POLICY = f"version: STSv1\nmode: enforce\nmx: mx1.{DOMAIN}\nmax_age: 604800\n"
+SMTP_ENV = "TLSRPT_TEST_CHECK_ALERT_SMTP"
+
+
+def zone(tls: TlsPeers, tlsa: str) -> str:
+    return "\n".join([
+        f'_smtp._tls.{DOMAIN}. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@{DOMAIN}"',
+        f'_mta-sts.{DOMAIN}. TXT "v=STSv1; id=20261201"',
+        f"mta-sts.{DOMAIN}. A {tls.https_address}",
+        f"{DOMAIN}. MX 10 mx1.{DOMAIN}.",
+        f"mx1.{DOMAIN}. A {tls.smtp['good']}",
+        f"_25._tcp.mx1.{DOMAIN}. TLSA {tlsa}",
+    ])
+
+
+@pytest.fixture
+def dns(tls_peers: TlsPeers, dns_peers_factory) -> Iterator[DnsPeers]:  # noqa: F811
+    tls_peers.set_policy(f"mta-sts.{DOMAIN}", body=POLICY)
+    good = f"3 1 1 {tls_peers.good_spki_sha256.hex()}"
+    yield dns_peers_factory([Zone("test.", zone(tls_peers, good))], cache=False)
+
+
+async def test_a_tlsa_change_is_one_broke_alert_and_its_restore_one_recovered(
+    dns: DnsPeers,
+    tls_peers: TlsPeers,
+    alert_peers: AlertPeers,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SMTP_ENV, PASSWORD)
+    import tomllib
+
+    alerts = parse_config(tomllib.loads(alert_peers.config_toml(SMTP_ENV)), tmp_path / "c.toml")
+    config = Config(
+        domains=(DOMAIN,),
+        checks=CheckSettings(resolver=dns.resolver, ca_file=tls_peers.ca_file, timeout=2.0,
+                             allow_private_targets=True),
+        alerts=alerts.alerts,
+    )
+    good = f"3 1 1 {tls_peers.good_spki_sha256.hex()}"
+    with Store(tmp_path / "s.sqlite3") as store:
+        monitor = Monitor(config, store)
+        status = await monitor.check(DOMAIN)
+        assert "dane.ok" in status.codes, status.codes
+        assert store.conn.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+
+        dns.update_zone("test.", zone(tls_peers, "3 1 1 " + "ab" * 32))  # the wrong key
+        status = await monitor.check(DOMAIN)
+        assert "dane.ok" not in status.codes
+        await monitor.check(DOMAIN)  # still broken: nothing new
+        rows = store.conn.execute("SELECT code, summary FROM alerts").fetchall()
+        assert [r[0] for r in rows] == ["check.changed"]
+        assert f"DANE mx1.{DOMAIN} broke" in rows[0][1]
+
+        dns.update_zone("test.", zone(tls_peers, good))
+        status = await monitor.check(DOMAIN)
+        assert "dane.ok" in status.codes
+        rows = store.conn.execute("SELECT code, summary FROM alerts ORDER BY id").fetchall()
+        assert [r[0] for r in rows] == ["check.changed", "check.changed"]
+        assert f"DANE mx1.{DOMAIN} recovered" in rows[1][1]
+
+        for deliverer in monitor.deliverers:
+            assert await deliverer.drain() == 2
+    # (a decoded RFC 2047 subject may carry a doubled space at an encoded-word boundary)
+    subjects = [" ".join(m["Subject"].split()) for m in alert_peers.smtp.received.messages]
+    assert len(subjects) == 2
+    assert subjects[0].startswith(f"[tlsrpt-tui] {DOMAIN}: DANE mx1.{DOMAIN} broke")
+    assert "recovered" in subjects[1]
+    body = alert_peers.smtp.received.messages[0].get_content()
+    assert "tlsrpt-tui check alerted.test" in body and "dane." in body
+    assert [p["summary"] for p in alert_peers.webhook.posts] == [
+        s.removeprefix(f"[tlsrpt-tui] {DOMAIN}: ") for s in subjects
+    ]
+    assert os.environ.get(SMTP_ENV) == PASSWORD
