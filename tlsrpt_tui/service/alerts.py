@@ -262,7 +262,8 @@ class Alerter:
         its last report, and has been silent for ``report_gap_hours`` since."""
         now = self.clock()
         gap = timedelta(hours=self.settings.report_gap_hours)
-        since = _iso(now - gap - timedelta(days=9))
+        # Far enough back to see the rhythm before a silence that began up to 30 days ago.
+        since = _iso(now - gap - timedelta(days=38))
         rows = self.store.conn.execute(
             "SELECT p.policy_domain, r.dedup_who, max(r.organization), substr(r.start, 1, 10),"
             ' max(r."end") FROM policies p JOIN reports r ON r.id = p.report_pk'

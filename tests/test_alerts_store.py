@@ -1,0 +1,173 @@
+"""The alert engine on a real store (no network): config, gaps learnt from each sender's rhythm,
+late reports, reminders, failing workers and channels, the TUI's listing, and the CLI's exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from peers.tlsrpt_mail import fresh_report
+
+from tlsrpt_tui.core.alerts import Alert, safe_line
+from tlsrpt_tui.core.findings import DomainStatus, Finding, Severity
+from tlsrpt_tui.core.model import Origin, RawInput
+from tlsrpt_tui.service.alerts import Alerter
+from tlsrpt_tui.service.config import AlertSettings, ConfigError, load_config
+from tlsrpt_tui.service.ingest import ingest_stream
+from tlsrpt_tui.service.supervise import WorkerState
+from tlsrpt_tui.store import alerts as db
+from tlsrpt_tui.store.database import Store
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+DAY0 = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def ingest(store: Store, data: bytes, name: str, kind: str = "http") -> None:
+    origin = Origin(kind=kind, path=name)
+    summary = ingest_stream(store, [RawInput(name, data, origin)])
+    assert summary.new == 1, summary
+
+
+def alerter(store: Store, now: datetime = NOW, **kw: object) -> Alerter:
+    return Alerter(store, AlertSettings(**kw), clock=lambda: now)  # type: ignore[arg-type]
+
+
+def codes(store: Store) -> list[str]:
+    return [r[0] for r in store.conn.execute("SELECT code FROM alerts ORDER BY id")]
+
+
+def test_alerts_config_channels_and_errors_name_file_key_reason(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[alerts]\nmin_severity = "error"\nreport_gap_hours = 48\n'
+        '[[alerts.mail]]\nhost = "smtp.example.com"\nfrom = "a <a@example.com>"\n'
+        'to = "b@example.com"\npassword_env = "X"\nusername = "u"\n'
+        '[[alerts.webhook]]\nurl = "https://hooks.example.com/t/SECRET"\n'
+    )
+    cfg.chmod(0o600)
+    config = load_config(cfg)
+    a = config.alerts
+    assert a.min_severity == "error" and a.report_gap_hours == 48
+    assert a.mail[0].sender == "a <a@example.com>" and a.mail[0].to == ("b@example.com",)
+    assert [c.name for c in a.channels] == ["mail#1 (smtp.example.com)",
+                                            "webhook#1 (hooks.example.com)"]
+    assert "SECRET" not in repr(a)
+    for bad, reason in [
+        ('[alerts]\nmin_severity = "loud"\n', "alerts.min_severity"),
+        ('[[alerts.mail]]\nhost = "x"\n', "alerts.mail[0].to"),
+        ('[[alerts.mail]]\nhost = "x"\nto = ["a@b"]\nsecurity = "ssl"\n',
+         "alerts.mail[0].security"),
+        ('[[alerts.webhook]]\nurl = "ftp://x/y"\n', "alerts.webhook[0].url"),
+        ('[[alerts.webhook]]\nurl = "https://x/"\nsecret = 1\n', "secret"),
+    ]:
+        cfg.write_text(bad)
+        with pytest.raises(ConfigError) as info:
+            load_config(cfg)
+        assert str(cfg) in str(info.value) and reason in str(info.value)
+    # The command: exit 2 and one line naming the file and key.
+    cfg.write_text('[alerts]\nmin_severity = "loud"\n')
+    out = subprocess.run([sys.executable, "-m", "tlsrpt_tui.cli", "watch", "--config", str(cfg),
+                          "--db", str(tmp_path / "s.sqlite3")], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "alerts.min_severity" in out.stderr
+    assert str(cfg) in out.stderr
+
+
+def test_a_daily_sender_going_silent_is_one_gap_alert_cleared_by_its_next_report(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        # Google reports daily for 7 days (Nov 20..26); Microsoft only twice (no rhythm).
+        for i in range(7):
+            ingest(store, fresh_report(i, failures=False, start=DAY0 + timedelta(days=i)), f"g{i}")
+        for i in (0, 3):
+            ingest(store, fresh_report(50 + i, org="Microsoft Corporation", failures=False,
+                                       start=DAY0 + timedelta(days=i)), f"m{i}")
+        a = alerter(store, report_gap_hours=72)
+        a.scan_reports()
+        raised = a.scan_gaps()
+        assert [x.code for x in raised] == ["report.gap"]
+        assert "Google Inc." in raised[0].summary and raised[0].domain == "example.com"
+        assert a.scan_gaps() == []  # once per silence
+        # Not yet 72 hours for a sender whose last report ended 40 hours ago: nothing.
+        assert alerter(store, DAY0 + timedelta(days=7, hours=40),
+                       report_gap_hours=72).scan_gaps() == []
+        # The sender reports again: the gap closes; a later silence is a new alert.
+        ingest(store, fresh_report(8, failures=False, start=DAY0 + timedelta(days=8)), "g8")
+        a.scan_reports()
+        assert db.get_state(store, "gap:example.com|google inc.") is None
+        later = alerter(store, NOW + timedelta(days=5), report_gap_hours=72)
+        assert [x.code for x in later.scan_gaps()] == ["report.gap"]
+        assert codes(store) == ["report.gap", "report.gap"]
+
+
+def test_late_reports_and_file_imports_raise_nothing_fresh_http_reports_do(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        a = alerter(store, datetime.now(UTC))
+        ingest(store, fresh_report(1, start=datetime.now(UTC) - timedelta(days=30)), "late")
+        ingest(store, fresh_report(2), "f", kind="file")
+        ingest(store, fresh_report(3), "h")
+        raised = a.scan_reports()
+        assert [x.code for x in raised] == ["report.failures"]
+        assert raised[0].summary == \
+            "3 failed sessions reported by Google Inc. (certificate-expired 3)"
+        assert a.scan_reports() == []  # the cursor moved with the alert
+        listed = db.recent(store)
+        assert [x.alert.code for x in listed] == ["report.failures"]
+        assert listed[0].alert.report_pk is not None and listed[0].deliveries == ()
+
+
+def test_expiring_certificate_once_then_reminded_and_item_changes(tmp_path: Path) -> None:
+    def status(findings: list[Finding]) -> DomainStatus:
+        return DomainStatus("example.com", NOW.isoformat(), Severity.WARNING, {}, findings)
+
+    soon = Finding("tls.expiring-soon", Severity.WARNING, "mx1.example.com",
+                   "mx1.example.com: expires 2026-12-10 UTC (9 days left)", "renew it now")
+    with Store(tmp_path / "s.sqlite3") as store:
+        a = alerter(store, remind_hours=24)
+        _, raised = a.store_check(status([soon]))
+        assert sorted(x.code for x in raised) == ["check.changed", "check.expiring"]
+        assert a.store_check(status([soon]))[1] == []
+        later = alerter(store, NOW + timedelta(hours=25), remind_hours=24)
+        _, again = later.store_check(status([soon]))
+        assert [x.code for x in again] == ["check.expiring"] and "reminder" in again[0].summary
+        ok = Finding("tls.ok", Severity.OK, "mx1.example.com", "fine")
+        _, recovered = later.store_check(status([ok]))
+        assert [x.summary for x in recovered] == [
+            "STARTTLS mx1.example.com recovered (warning → ok)"
+        ]
+
+
+def test_sync_failing_after_30_minutes_and_its_recovery_and_a_failing_channel(
+    tmp_path: Path,
+) -> None:
+    since = NOW - timedelta(minutes=31)
+    failing = {"imap reports/INBOX": WorkerState("imap reports/INBOX", "retrying", since,
+                                                 "login refused", 5)}
+    with Store(tmp_path / "s.sqlite3") as store:
+        settings = {"mail": (), "webhook": ()}
+        a = alerter(store, **settings)
+        assert [x.code for x in a.workers(failing)] == ["sync.failing"]
+        assert a.workers(failing) == []
+        running = {"imap reports/INBOX": WorkerState("imap reports/INBOX", "running", NOW)}
+        back = a.workers(running)
+        assert [x.summary.startswith("syncing again") for x in back] == [True]
+        db.set_state(store, "channel:mail#1 (x)", {"since": since.isoformat(), "error": "down"})
+        [alert] = a.channels_failing()
+        assert alert.code == "alert.delivery" and "mail#1 (x) failing" in alert.summary
+        assert a.channels_failing() == []
+
+
+def test_safe_line_and_alert_shapes() -> None:
+    assert safe_line("a\r\nBcc: x\x00\x1b[1m\u202e b") == "a Bcc: x [1m b"
+    alert = Alert("report.gap", "k\r\n1", "warning", "example.com", "s\r\nX: y")
+    assert "\n" not in alert.subject and alert.message_id.startswith("<")
+    assert alert.webhook_payload()["key"] == "k 1"
+    with pytest.raises(ValueError):
+        Alert("report.nope", "k", "info", "d", "s")
