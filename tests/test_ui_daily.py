@@ -240,3 +240,27 @@ def test_raw_view_of_each_sample_is_its_json_as_received(
         store.close()
     assert checked >= len(files) - 2
     assert differs  # some senders' quirks are visible only in the received form
+
+
+# -- the demo tells one story ------------------------------------------------------------------
+
+
+def test_demo_certificate_story_matches_its_reports(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """The certificate-expired reports start on the day the live check says mx2's certificate
+    expired; the check before warned of that same date, and was taken before it."""
+    from tlsrpt_tui.service import queries
+    from tlsrpt_tui.store import checks as check_store
+
+    expired_days = sorted(r.date[:10] for r in queries.failure_rows(demo_store)
+                          if r.result_type == "certificate-expired")
+    assert expired_days and expired_days[-1] == test_ui_app.END.isoformat()
+    latest = check_store.latest(demo_store, "example.net")
+    previous = check_store.previous(demo_store, "example.net")
+    assert latest is not None and previous is not None
+
+    def message(check: dict, code: str) -> str:
+        return next(f["message"] for f in check["findings"] if f["code"] == code)
+
+    assert f"expired {expired_days[0]} 00:00 UTC" in message(latest, "tls.expired")
+    assert f"expires {expired_days[0]} UTC" in message(previous, "tls.expiring-soon")
+    assert previous["checked_at"][:10] < expired_days[0] <= latest["checked_at"][:10]

@@ -33,7 +33,7 @@ _MX = {
     "example.net": ("mx1.example.net", "mx2.example.net"),
     "example.org": ("mail.example.org",),
 }
-_MX_IP = {
+MX_IP = {
     "mx1.example.com": "192.0.2.10",
     "mx2.example.com": "192.0.2.11",
     "mx1.example.net": "198.51.100.20",
@@ -112,7 +112,7 @@ def report_json(sender: Sender, domain: str, day: date, days_back: int, rng: ran
             "result-type": "certificate-expired",
             "sending-mta-ip": "209.85.220.41" if sender.key == "google" else "40.107.22.51",
             "receiving-mx-hostname": "mx2.example.net",
-            "receiving-ip": _MX_IP["mx2.example.net"],
+            "receiving-ip": MX_IP["mx2.example.net"],
             "failed-session-count": rng.randint(3, 12),
             "failure-reason-code": "X509_V_ERR_CERT_HAS_EXPIRED",
         })
@@ -122,7 +122,7 @@ def report_json(sender: Sender, domain: str, day: date, days_back: int, rng: ran
             "sending-mta-ip": "209.85.220.41",
             "receiving-mx-hostname": "mx2.example.com",
             "receiving-mx-helo": "mx2.example.com",
-            "receiving-ip": _MX_IP["mx2.example.com"],
+            "receiving-ip": MX_IP["mx2.example.com"],
             "failed-session-count": 2,
             "failure-reason-code": "mx host not in MTA-STS policy",
             "additional-information": "https://support.google.example/mta-sts",

@@ -7,18 +7,19 @@ catalogue; the demo never does a live lookup.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from tlsrpt_tui.core.checks.catalogue import finding, worst
 from tlsrpt_tui.core.findings import Finding, Severity
-from tlsrpt_tui.demo.generate import DEMO_DOMAINS, demo_inputs
+from tlsrpt_tui.demo.generate import DEMO_DOMAINS, FAILURE_STREAK, MX_IP, demo_inputs
 from tlsrpt_tui.service.checks import DomainStatus
 from tlsrpt_tui.service.config import CheckSettings, Config
 from tlsrpt_tui.service.ingest import IngestSummary, ingest_stream
 from tlsrpt_tui.store import checks as check_store
 from tlsrpt_tui.store.database import Store
 
+_MX2_IP = MX_IP["mx2.example.net"]
 _POLICY = "version: STSv1\nmode: {mode}\n{mx}max_age: 604800\n"
 
 
@@ -39,10 +40,24 @@ def _base(domain: str, mxs: tuple[str, ...], *, dane: bool) -> list[Finding]:
     return out
 
 
-def demo_statuses(now: datetime) -> list[tuple[DomainStatus, DomainStatus]]:
-    """(previous, latest) per demo domain: example.net's mx2 certificate has expired since."""
+def expiry_of_mx2(end: date) -> datetime:
+    """When example.net's mx2 certificate expired in the demo's story: at the start of the
+    first day whose reports say certificate-expired (generate.FAILURE_STREAK)."""
+    first = end - timedelta(days=max(FAILURE_STREAK))
+    return datetime.combine(first, time(0, 0), tzinfo=UTC)
+
+
+def demo_statuses(
+    now: datetime, end: date | None = None
+) -> list[tuple[DomainStatus, DomainStatus]]:
+    """(previous, latest) per demo domain, one story with the reports (`end`: their last
+    day): example.net's mx2 certificate expired when the certificate-expired reports start;
+    the check before that warned it would (the app was not running in between)."""
+    end = end or (now.date() - timedelta(days=1))
     latest_at = (now - timedelta(minutes=7)).replace(microsecond=0)
-    prev_at = latest_at - timedelta(hours=1)
+    expired_at = expiry_of_mx2(end)
+    same_prev_at = latest_at - timedelta(hours=1)
+    warned_at = expired_at - timedelta(days=3, hours=2)
     out = []
     specs = {
         "example.com": (("mx1.example.com", "mx2.example.com"), "enforce", True),
@@ -60,13 +75,17 @@ def demo_statuses(now: datetime) -> list[tuple[DomainStatus, DomainStatus]]:
             before = list(after)
         elif domain == "example.net":
             before = [f for f in before if not (f.code == "tls.ok" and f.subject == mxs[1])]
-            before.append(finding("tls.expiring-soon", mxs[1], "3 days left"))
+            left = (expired_at - warned_at).days
+            before.append(finding("tls.expiring-soon", mxs[1], f"{_MX2_IP}:25: expires "
+                                  f"{expired_at:%Y-%m-%d} UTC ({left} days left)"))
             after = [f for f in after if not (f.code == "tls.ok" and f.subject == mxs[1])]
-            after.append(finding("tls.expired", mxs[1], "notAfter was 2 days ago"))
+            after.append(finding("tls.expired", mxs[1],
+                                 f"{_MX2_IP}:25: expired {expired_at:%Y-%m-%d %H:%M} UTC"))
         else:
             after.append(finding("sts.policy.testing", f"https://mta-sts.{domain}/.well-known/"
                                  "mta-sts.txt"))
             before = list(after)
+        prev_at = warned_at if domain == "example.net" else same_prev_at
         out.append((
             DomainStatus(domain, prev_at.isoformat(), worst(before), records, before),
             DomainStatus(domain, latest_at.isoformat(), worst(after), records, after),
@@ -84,8 +103,9 @@ def build_demo_store(
     """A new store at `path` holding the demo reports and two check results per domain."""
     now = now or datetime.now(UTC)
     store = Store(path)
-    summary = ingest_stream(store, demo_inputs(end or (now.date() - timedelta(days=1))))
-    for previous, latest in demo_statuses(now):
+    end = end or (now.date() - timedelta(days=1))
+    summary = ingest_stream(store, demo_inputs(end))
+    for previous, latest in demo_statuses(now, end):
         check_store.save(store, previous.to_json())
         check_store.save(store, latest.to_json())
     return store, summary
