@@ -232,6 +232,20 @@ def cases(peers: TlsPeers) -> list[Case]:
             mx=[("mx1.tlsabogus.test", "good", good_tlsa)],
         ),
         Case(
+            # nothing listens at its MX: in a run where other MX answer, it is unreachable;
+            # alone (test_port25_blocked) it looks like this host's port 25 is blocked
+            "blk1",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.no-rollover", "tls.unreachable"},
+            sts=no_sts,
+            mx=[("mx1.blk1.test", "refused", [good_tlsa[0]])],
+        ),
+        Case(
+            "blk2",
+            {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.unreachable"},
+            sts=no_sts,
+            mx=[("mx1.blk2.test", "refused", None), ("mx2.blk2.test", "refused", None)],
+        ),
+        Case(
             "mxsilent",
             {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.unreachable"},
             sts=no_sts,
@@ -536,3 +550,50 @@ def test_cli_says_the_resolver_warning_once(world: World, tmp_path: Path) -> Non
     )
     data = json.loads(as_json.stdout)
     assert all("dns.resolver-not-validating" in {f["code"] for f in d["findings"]} for d in data)
+
+
+def test_port25_blocked(world: World, tmp_path: Path) -> None:
+    """Every MX of every checked domain refuses TCP on port 25: one tls.probe-blocked per
+    result (subject "this host"), no tls.unreachable, STARTTLS items "not checked"."""
+    out = asyncio.run(run_checks(["blk1.test", "blk2.test"], world.options()))
+    for status in out:
+        got = [f.code for f in status.findings]
+        assert got.count("tls.probe-blocked") == 1 and "tls.unreachable" not in got, got
+        (f,) = [f for f in status.findings if f.code == "tls.probe-blocked"]
+        assert f.subject == "this host" and f.severity == "warning"
+        assert status.status == "warning"
+    assert out[0].records["starttls"] == {"mx1.blk1.test": {"state": "not checked"}}
+    assert out[0].records["tlsa"]["mx1.blk1.test"]["match"] == "not checked"
+    assert set(out[1].records["starttls"]) == {"mx1.blk2.test", "mx2.blk2.test"}
+    # One domain checked alone: its MX are all the evidence there is.
+    alone = asyncio.run(check_domain("blk2.test", world.options()))
+    assert "tls.probe-blocked" in alone.codes and "tls.unreachable" not in alone.codes
+    # With an MX that answers in the same run, a refusing MX is unreachable, not "blocked".
+    mixed = asyncio.run(run_checks(["blk1.test", "good.test"], world.options()))
+    assert "tls.unreachable" in mixed[0].codes
+    assert not any("tls.probe-blocked" in r.codes for r in mixed)
+    # The CLI says it once, above the domains, and the per-host items read "not checked".
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[checks]\nallow_private_targets = true\n")
+    argv = [
+        sys.executable, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--no-store",
+        "blk1.test", "blk2.test", "--resolver", world.dns.resolver,
+        "--ca-file", world.tls.ca_file, "--timeout", str(TIMEOUT),
+    ]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("this host\n") and proc.stdout.count("tls.probe-blocked") == 1
+    assert "? STARTTLS mx2.blk2.test: not checked" in proc.stdout
+    assert "? DANE mx1.blk1.test: match not checked" in proc.stdout
+
+
+def test_probe_obeys_allow_private_targets(world: World) -> None:
+    """Without allow_private_targets (the default), the loopback MX is refused before any
+    connection, as the policy fetch refuses its host; the normal config option allows it."""
+    opts = CheckOptions(resolver=world.dns.resolver, ca_file=world.tls.ca_file, timeout=TIMEOUT)
+    status = asyncio.run(check_domain("mxexpired.test", opts))
+    (f,) = [f for f in status.findings if f.code == "tls.unreachable"]
+    assert "refused to connect" in f.message and "allow_private_targets" in f.message
+    assert "tls.expired" not in status.codes and "tls.probe-blocked" not in status.codes
+    probe = status.records["probe"]["mx1.mxexpired.test"]
+    assert not any(p["attempted"] for p in probe.values())

@@ -407,3 +407,17 @@ def test_plain_password_only_in_an_owner_only_config(tmp_path: Path) -> None:
     assert "chmod 600" in str(info.value) and "s3cr3t" not in str(info.value)
     cfg.chmod(0o600)
     assert get_password(load_config(cfg).accounts[0]) == "s3cr3t"
+
+
+@pytest.mark.parametrize("address", PRIVATE_TARGETS)
+async def test_starttls_probe_refuses_private_targets_before_connecting(
+    address: str, tripwire: list[tuple[str, Any]]
+) -> None:
+    from tlsrpt_tui.net.starttls import probe_mx
+
+    result = await probe_mx("mx.ssrf.test", address, timeout=2.0)
+    assert [f.code for f in result.findings] == ["tls.unreachable"]
+    message = result.findings[0].message
+    assert "refused to connect" in message and "allow_private_targets" in message
+    assert not result.attempted and not result.connected
+    assert tripwire == [], f"a connection was attempted: {tripwire}"

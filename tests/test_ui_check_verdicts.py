@@ -75,6 +75,20 @@ async def test_resolver_warning_tops_the_panel_once_and_dane_reads_unknown(tmp_p
     assert lines[1].startswith("! this host: the DNS resolver")  # the top line
     panel = " ".join(lines[1 : lines.index("i a.test")])
     assert "does not validate DNSSEC" in panel and "fix: set [checks] resolver" in panel
-    assert text.count("this host:") == 1  # once, not once per domain
+    assert text.count("! this host:") == 1  # once, not once per domain
     assert "? DANE mx.a.test: unknown" in text and "? DANE mx.b.test: unknown" in text
     assert "insecure" not in text and "Other" not in text
+
+
+async def test_port25_blocked_is_one_top_line_and_hosts_read_not_checked(tmp_path: Path) -> None:
+    note = finding("tls.probe-blocked", "this host", "2 MX address(es) tried on port 25")
+    unchecked = {"state": "not checked"}
+    results = {
+        d: status(d, [finding("mx.ok", d), note], {"starttls": {f"m.{d}": unchecked}})
+        for d in ("a.test", "b.test")
+    }
+    text = await run_app(tmp_path, results)
+    assert text.count("! this host:") == 1
+    assert "! this host: no MX of any checked" in text
+    assert "? STARTTLS m.a.test: not checked" in text and "? STARTTLS m.b.test: not checked" in text
+    assert "✗" not in text  # no domain turns red because of this host's network

@@ -12,9 +12,8 @@ import argparse
 import json
 import re
 import sys
-from typing import Any
 
-from tlsrpt_tui.core.checks.catalogue import HOST_CODES
+from tlsrpt_tui.core.checks.catalogue import HOST_CODES, no_verdict_items
 from tlsrpt_tui.core.findings import DomainStatus, Finding
 
 HELP = "check the live DNS/TLS set-up of domains (TLS-RPT, MTA-STS, MX, DANE, STARTTLS)"
@@ -167,20 +166,6 @@ def print_host_notes(statuses: list[DomainStatus]) -> None:
     out.write("\n")
 
 
-#: Per-host items that got no verdict, from a result's records: (records key, state) → words.
-_NO_VERDICT = {("tlsa", "unknown"): ("DANE", "unknown: the resolver does not validate")}
-
-
-def _no_verdict_lines(records: dict[str, Any]) -> list[str]:
-    lines = []
-    for (key, state), (label, words) in _NO_VERDICT.items():
-        per_host = records.get(key) or {}
-        for host, value in per_host.items() if isinstance(per_host, dict) else ():
-            if isinstance(value, dict) and value.get("state") == state:
-                lines.append(f"  ? {label} {clean(host)}: {words}\n")
-    return lines
-
-
 def print_status(status: DomainStatus, changed: list[str]) -> None:
     """One domain's findings, worst first, with fixes and what changed (also used by `status`)."""
     out = sys.stdout
@@ -196,8 +181,8 @@ def print_status(status: DomainStatus, changed: list[str]) -> None:
             out.write(f"      fix: {clean(f.hint)}\n")
         if f.result_type:
             out.write(f"      senders report: {f.result_type}\n")
-    for line in _no_verdict_lines(status.records or {}):
-        out.write(line)
+    for label, host, words in no_verdict_items(status.records):
+        out.write(f"  ? {label} {clean(host)}: {words}\n")
     if changed:
         out.write("  since the last check:\n")
         for line in changed:

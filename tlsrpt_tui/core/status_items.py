@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tlsrpt_tui.core.checks.catalogue import HOST_CODES
+from tlsrpt_tui.core.checks.catalogue import HOST_CODES, no_verdict_items
 from tlsrpt_tui.core.findings import Finding, Severity
 
 
@@ -51,12 +51,6 @@ def _host(subject: str) -> str:
     return host.split(":", 1)[0] if host.count(":") == 1 else host
 
 
-#: Per-host items that have no verdict, from the records of a check: state → what to say.
-_UNKNOWN = {
-    ("tlsa", "unknown"): ("DANE", "unknown: the resolver does not validate"),
-}
-
-
 def group_findings(
     findings: Iterable[Finding],
     policy_mode: str | None = None,
@@ -70,14 +64,12 @@ def group_findings(
     labels: dict[str, str] = {}
     order: list[str] = []
     unknown: dict[str, str] = {}
-    for (kind, state), (label, summary) in _UNKNOWN.items():
-        per_host = (records or {}).get(kind) or {}
-        for host, value in per_host.items() if isinstance(per_host, dict) else ():
-            if isinstance(value, dict) and value.get("state") == state:
-                key = f"{label}:{host}"
-                unknown[key] = summary
-                buckets[key], labels[key] = [], f"{label} {host}"
-                order.append(key)
+    for label, host, summary in no_verdict_items(records):
+        key = f"{label}:{host}"
+        if key not in unknown:
+            unknown[key] = summary
+            buckets[key], labels[key] = [], f"{label} {host}"
+            order.append(key)
     for f in findings:
         if f.code in HOST_CODES:
             continue

@@ -13,7 +13,6 @@ link-local and other non-public targets are refused unless ``allow_private_targe
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import httpx
 
 from tlsrpt_tui.core.checks.tls_verify import finding
 from tlsrpt_tui.core.findings import Finding
+from tlsrpt_tui.net.targets import is_public
 from tlsrpt_tui.net.trust import client_context
 
 MAX_POLICY_BYTES = 64 * 1024
@@ -58,22 +58,6 @@ def policy_host(domain: str) -> str:
 
 def policy_url(domain: str) -> str:
     return f"https://{policy_host(domain)}{POLICY_PATH}"
-
-
-def is_public(address: str) -> bool:
-    """Whether an address is a public unicast target (the SSRF guard's test)."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_unspecified
-        or ip.is_reserved
-        or not ip.is_global  # e.g. 100.64.0.0/10 shared address space (cloud metadata hosts)
-    )
 
 
 async def fetch_policy(

@@ -27,6 +27,7 @@ import aiosmtplib
 
 from tlsrpt_tui.core.checks.dane import TlsaRecord
 from tlsrpt_tui.core.checks.tls_verify import ProbeResult, finding, verify_presented
+from tlsrpt_tui.net.targets import is_public
 from tlsrpt_tui.net.trust import verify_store
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER
@@ -73,13 +74,17 @@ async def probe_mx(
     tlsa: Sequence[TlsaRecord] | None = None,
     now: dt.datetime | None = None,
     helo_name: str | None = None,
+    allow_private_targets: bool = False,
 ) -> ProbeResult:
     """Probe ``address``:``port`` (an address of MX ``host``) and judge what it presents.
 
     ``timeout`` bounds each step (connect+greeting, EHLO, STARTTLS); a server that drips
     bytes cannot hold the probe longer than three timeouts. Never raises for network problems:
     they become findings. A bad ``ca_file`` raises TrustError and an ``address`` that is not an
-    IP address raises ValueError (caller errors, not findings).
+    IP address raises ValueError (caller errors, not findings). Like the policy fetch, a
+    non-public address is refused before any connection unless ``allow_private_targets``: the
+    domain owner chooses where its MX points, and the probe must not be a port scanner for
+    the inside of the network it runs in.
     """
     try:
         ipaddress.ip_address(address)
@@ -89,6 +94,13 @@ async def probe_mx(
     trust = verify_store(ca_file)
     result = ProbeResult(host=host, address=address, port=port)
     where = f"{host} at {address} port {port}"
+    if not allow_private_targets and not is_public(address):
+        return _unreachable(
+            result,
+            f"{where}: refused to connect: {address} is not a public address "
+            "(set allow_private_targets to check internal hosts)",
+        )
+    result.attempted = True
     smtp = aiosmtplib.SMTP(
         hostname=address,
         port=port,
@@ -103,8 +115,9 @@ async def probe_mx(
             try:
                 await smtp.connect()
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                result.connected = _tcp_connected(exc)
                 return _unreachable(result, f"{where}: {_describe(exc)}")
-            result.reachable = True
+            result.reachable = result.connected = True
             stage = "ehlo"
             try:
                 await smtp.ehlo()
@@ -163,6 +176,17 @@ async def probe_mx(
     finally:
         smtp.close()
     return verify_presented(result, trust, now or dt.datetime.now(dt.UTC), tlsa)
+
+
+def _tcp_connected(exc: BaseException) -> bool:
+    """Whether a failed connect() got as far as an accepted TCP connection (then no greeting,
+    a refusal code, or a hang-up): what tells a dead MX from a blocked outbound port 25."""
+    if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
+        return isinstance(exc.__cause__, aiosmtplib.SMTPTimeoutError)  # greeting timeout
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError | aiosmtplib.SMTPServerDisconnected):
+        return True  # a refusal code, or a hang-up after the connection was accepted
+    # refused, unreachable, no answer to the SYN; any other SMTP-level error: something answered
+    return not isinstance(exc, aiosmtplib.SMTPConnectError | OSError | TimeoutError)
 
 
 def _describe(exc: BaseException) -> str:

@@ -43,7 +43,7 @@ class CheckOptions:
     probe: bool = True
     smtp_port: int = 25
     https_port: int = 443
-    allow_private_targets: bool = False  # let the policy fetch connect to non-public addresses
+    allow_private_targets: bool = False  # let the policy fetch and probe reach non-public ones
     concurrency: int = 20  # domains checked at once
     max_dns: int = 128  # DNS queries in flight
     max_connections: int = 32  # policy fetches + probes in flight
@@ -110,11 +110,20 @@ async def check_domain(
     options: CheckOptions | None = None,
     *,
     previous: DomainStatus | dict[str, Any] | None = None,
-    _ctx: _Context | None = None,
 ) -> DomainStatus:
-    """Check one domain. ``previous`` (the last stored result) enables sts.policy.id-unchanged."""
+    """Check one domain. ``previous`` (the last stored result) enables sts.policy.id-unchanged.
+
+    Checked on its own, the domain's MX are all the port-25 evidence there is: if none of
+    them accepts a TCP connection, the result says tls.probe-blocked (see check_domains)."""
     options = options or CheckOptions()
-    ctx = _ctx or _Context(options)
+    status = await _check_one(_Context(options), domain, previous)
+    judge_port25([status])
+    return status
+
+
+async def _check_one(
+    ctx: _Context, domain: str, previous: DomainStatus | dict[str, Any] | None
+) -> DomainStatus:
     domain = normalize_domain(domain)
     checked_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     records: dict[str, Any] = {}
@@ -329,6 +338,7 @@ async def _mx_host(
         return mxh, out
     # Senders use TLSA only when it and every link before it are secure: only then match.
     dane = tlsa_records if dane_applies(state, chain) else None
+    records["tlsa"][host]["applies"] = dane is not None
     probes = await asyncio.gather(*(_probe(ctx, host, addr, dane) for addr in mxh.addresses))
     records.setdefault("probe", {})[host] = {p.address: p.to_json() for p in probes}
     for p in probes:
@@ -357,6 +367,7 @@ async def _probe(ctx: _Context, host: str, address: str, tlsa: list[TlsaRecord] 
             ca_file=ctx.options.ca_file,
             timeout=ctx.options.timeout,
             tlsa=tlsa,
+            allow_private_targets=ctx.options.allow_private_targets,
         )
 
 
@@ -377,16 +388,60 @@ async def check_domains(
 
     async def one(name: str) -> DomainStatus:
         async with limit:
-            result = await check_domain(
-                name, options, previous=(previous or {}).get(name), _ctx=ctx
-            )
-        if on_result is not None:
-            on_result(result)
-        return result
+            return await _check_one(ctx, name, (previous or {}).get(name))
 
     async with asyncio.TaskGroup() as tg:
         tasks = [tg.create_task(one(n)) for n in names]
-    return [t.result() for t in tasks]
+    results = [t.result() for t in tasks]
+    judge_port25(results)  # needs every domain's probes: results are final only now
+    if on_result is not None:
+        for result in results:
+            on_result(result)
+    return results
+
+
+# -- port 25 blocked from here ------------------------------------------------------------
+def judge_port25(statuses: list[DomainStatus]) -> bool:
+    """tls.probe-blocked: when no probed MX address of any of ``statuses`` accepted a TCP
+    connection on the SMTP port, the cause is almost surely this host's network (outbound port
+    25 is blocked on most cloud hosts and home lines), not every MX at once. Then each result
+    gets one tls.probe-blocked (subject "this host") instead of a tls.unreachable per MX
+    address, and its STARTTLS (and DANE match) items read "not checked". DNS worked: the MX
+    addresses that were probed came from it. Returns whether it judged the port blocked."""
+    probes = [
+        (status, host, p)
+        for status in statuses
+        for host, per_address in (status.records.get("probe") or {}).items()
+        for p in per_address.values()
+    ]
+    tried = [p for _, _, p in probes if p.get("attempted")]
+    if not tried or any(p.get("connected") for p in tried):
+        return False
+    for status in statuses:
+        blocked = {
+            host
+            for host, per_address in (status.records.get("probe") or {}).items()
+            if per_address and all(
+                p.get("attempted") and not p.get("connected") for p in per_address.values()
+            )
+        }
+        if not blocked:
+            continue
+        rec = status.records
+        for host in blocked:
+            rec.setdefault("starttls", {})[host] = {"state": "not checked"}
+            tlsa = (rec.get("tlsa") or {}).get(host)
+            if isinstance(tlsa, dict) and tlsa.get("applies"):
+                tlsa["match"] = "not checked"
+        kept = [
+            f for f in status.findings if not (f.code == "tls.unreachable" and f.subject in blocked)
+        ]
+        port = tried[0].get("port", 25)
+        detail = f"{len(tried)} MX address(es) tried on port {port}, none accepted a connection"
+        kept.append(finding("tls.probe-blocked", "this host", detail))
+        status.findings = kept
+        status.status = worst(kept)
+    return True
 
 
 def check_and_store(

@@ -8,6 +8,7 @@ wording of a finding is defined once. Codes and severities follow ../shared/spec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tlsrpt_tui.core.findings import Finding, Severity
 
@@ -299,6 +300,28 @@ CATALOGUE: dict[str, CheckInfo] = {
 #: a domain: each domain's result carries them (its verdicts depend on them), the fronts show
 #: them once per run, above the domains.
 HOST_CODES = frozenset({"dns.resolver-not-validating", "tls.probe-blocked"})
+
+#: Per-host items that got no verdict because of this host: (records key, field, value) of a
+#: result → (item label, what to say). They have no finding of their own (the host finding
+#: says why, once); the fronts show them as "unknown" / "not checked".
+_NO_VERDICT = {
+    ("tlsa", "state", "unknown"): ("DANE", "unknown: the resolver does not validate"),
+    ("tlsa", "match", "not checked"): ("DANE", "match not checked: port 25 blocked here"),
+    ("starttls", "state", "not checked"): ("STARTTLS", "not checked: port 25 blocked here"),
+}
+
+
+def no_verdict_items(records: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """(label, host, words) for each per-host item of a result's records without a verdict."""
+    out = []
+    for (key, name, value), (label, words) in _NO_VERDICT.items():
+        per_host = (records or {}).get(key)
+        if not isinstance(per_host, dict):
+            continue
+        for host, item in per_host.items():
+            if isinstance(item, dict) and item.get(name) == value:
+                out.append((label, str(host), words))
+    return out
 
 #: RFC 8460 result-type → (meaning, what to fix); the failure screen explains reports with it.
 RESULT_TYPES: dict[str, tuple[str, str]] = {

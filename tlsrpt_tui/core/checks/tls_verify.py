@@ -57,7 +57,9 @@ class ProbeResult:
     host: str
     address: str
     port: int = 25
-    reachable: bool = False
+    reachable: bool = False  # connected and greeted
+    attempted: bool = False  # a TCP connection was tried (not refused by the target guard)
+    connected: bool = False  # the TCP connection was accepted (even if no greeting followed)
     starttls: bool | None = None  # None: not known (never got to EHLO)
     protocol: str | None = None  # e.g. "TLSv1.3"
     cipher: str | None = None
@@ -78,6 +80,8 @@ class ProbeResult:
             "address": self.address,
             "port": self.port,
             "reachable": self.reachable,
+            "attempted": self.attempted,
+            "connected": self.connected,
             "starttls": self.starttls,
             "protocol": self.protocol,
             "cipher": self.cipher,
