@@ -246,6 +246,11 @@ def cases(peers: TlsPeers) -> list[Case]:
             mx=[("mx1.blk2.test", "refused", None), ("mx2.blk2.test", "refused", None)],
         ),
         Case(
+            # an IDN domain: the config may spell it bücher.test (test_idn_config_domain)
+            "xn--bcher-kva",
+            GOOD,
+        ),
+        Case(
             "mxsilent",
             {"tlsrpt.ok", "sts.record.missing", "mx.ok", "dane.none", "tls.unreachable"},
             sts=no_sts,
@@ -597,3 +602,35 @@ def test_probe_obeys_allow_private_targets(world: World) -> None:
     assert "tls.expired" not in status.codes and "tls.probe-blocked" not in status.codes
     probe = status.records["probe"]["mx1.mxexpired.test"]
     assert not any(p["attempted"] for p in probe.values())
+
+
+def test_nxdomain_is_one_finding(world: World) -> None:
+    """A domain that does not exist (a typo) gets one dns.nxdomain, not "no MX, no TLS-RPT…"."""
+    out = asyncio.run(run_checks(["nosuchdomain.test", "good.test"], world.options()))
+    assert [f.code for f in out[0].findings] == ["dns.nxdomain"]
+    assert out[0].status == "error" and out[0].findings[0].subject == "nosuchdomain.test"
+    assert {f.code for f in out[1].findings} == GOOD
+
+
+def test_idn_config_domain(world: World, tmp_path: Path) -> None:
+    """A config domain written with U-labels is checked, stored and found under its A-labels."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('domains = ["Bücher.test."]\n[checks]\nallow_private_targets = true\n')
+    db = tmp_path / "store.sqlite3"
+    env = {**os.environ, "TLSRPT_TUI_CONFIG": str(cfg), "TLSRPT_TUI_DB": str(db)}
+    opts = ["--resolver", world.dns.resolver, "--ca-file", world.tls.ca_file, "--timeout", "2"]
+    base = [sys.executable, "-m", "tlsrpt_tui"]
+    for _ in range(2):
+        proc = subprocess.run(
+            [*base, "check", "--config", str(cfg), "--db", str(db), "--format", "json", *opts],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        (data,) = json.loads(proc.stdout)
+        assert data["domain"] == "xn--bcher-kva.test" and data["status"] == "ok"
+    status = subprocess.run(
+        [*base, "status", "--config", str(cfg), "--db", str(db)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith("xn--bcher-kva.test  OK")

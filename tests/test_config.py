@@ -83,3 +83,13 @@ def test_plain_password_needs_owner_only_file(tmp_path: Path) -> None:
     account = load_config(path).accounts[0]
     assert account.password == "s3cret-pw"
     assert "s3cret-pw" not in repr(account)
+
+
+def test_domains_are_normalised_to_a_labels(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """As the checks spell them, so stored results keep one key per domain (IDN included)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('domains = ["Bücher.Example.", "xn--bcher-kva.example", "EXAMPLE.com"]\n')
+    assert load_config(cfg).domains == ("xn--bcher-kva.example", "example.com")
+    cfg.write_text('domains = ["good.example", "bad..example"]\n')
+    with pytest.raises(ConfigError, match=r"domains: 'bad\.\.example': not a domain name"):
+        load_config(cfg)

@@ -23,6 +23,7 @@ from tlsrpt_tui.core.checks.dane import DaneChain, TlsaRecord, dane_applies, tls
 from tlsrpt_tui.core.checks.mx import MxHost, is_null_mx, mx_findings
 from tlsrpt_tui.core.checks.sts_record import sts_record_findings
 from tlsrpt_tui.core.checks.tlsrpt_record import tlsrpt_findings
+from tlsrpt_tui.core.domain_name import normalize_domain
 from tlsrpt_tui.core.findings import DomainStatus, Finding, Severity
 from tlsrpt_tui.net.dns import Answer, Failed, Missing, Outcome, Resolver
 from tlsrpt_tui.net.policy_fetch import fetch_policy
@@ -61,22 +62,6 @@ class CheckOptions:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
-
-
-def normalize_domain(name: str) -> str:
-    """Lower-case A-label form without the final dot; ValueError names the bad input."""
-    raw = name
-    name = name.strip().rstrip(".").lower()
-    if not name or " " in name or ".." in name:
-        raise ValueError(f"{raw!r}: not a domain name")
-    try:
-        ascii_name = name.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise ValueError(f"{raw!r}: not a domain name ({exc})") from None
-    labels = ascii_name.split(".")
-    if len(ascii_name) > 253 or any(not 0 < len(label) < 64 for label in labels):
-        raise ValueError(f"{raw!r}: not a domain name (bad label length)")
-    return ascii_name
 
 
 class _Context:
@@ -143,6 +128,10 @@ async def _check_one(
             findings += sts_policy.mode_findings(policy, tlsrpt_ok)
         findings += _id_unchanged(domain, records, previous)
     findings += mx_out
+    if records.get("nxdomain"):
+        # One finding says it (a typo in the config is the usual cause), instead of "no MX,
+        # no TLS-RPT, no MTA-STS…" that all follow from it.
+        findings = [f for f in mx_out if f.code == "dns.nxdomain"]
     if await validation is False:
         tld = domain.rsplit(".", 1)[-1]
         detail = f"the signed SOA of {tld}. came back without the AD bit"
@@ -261,6 +250,10 @@ async def _mx(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list
     if isinstance(outcome, Failed):
         records["mx"] = None
         return [finding("mx.lookup-failed", domain, f"MX: {outcome.reason}")], []
+    if isinstance(outcome, Missing) and outcome.nxdomain and not outcome.cnames:
+        records["mx"] = None
+        records["nxdomain"] = True  # the domain itself does not exist: see _check_one
+        return [finding("dns.nxdomain", domain, f"{ctx.resolver.address} answered NXDOMAIN")], []
     mx: list[tuple[int, str]] = []
     if isinstance(outcome, Answer):
         mx = sorted(

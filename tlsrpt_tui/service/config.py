@@ -47,6 +47,8 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from tlsrpt_tui.core.domain_name import normalize_domain
+
 APP_NAME = "tlsrpt-tui"
 CONFIG_ENV = "TLSRPT_TUI_CONFIG"
 SECURITY_MODES = ("tls", "starttls", "plain")
@@ -194,6 +196,10 @@ def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
     domains = raw.get("domains", [])
     if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
         raise ConfigError(f"{cfg_path}: 'domains' must be a list of domain names")
+    try:  # A-labels, as the checks use them (IDN domains keep one key in the store)
+        domains = list(dict.fromkeys(normalize_domain(d) for d in domains))
+    except ValueError as exc:
+        raise ConfigError(f"{cfg_path}: domains: {exc}") from None
     checks = _section(raw.get("checks", {}), CheckSettings, cfg_path, "checks")
     accounts_raw = raw.get("accounts", [])
     if not isinstance(accounts_raw, list):
@@ -228,7 +234,7 @@ def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
         )
     return Config(
         path=cfg_path,
-        domains=tuple(d.strip().rstrip(".").lower() for d in domains),
+        domains=tuple(domains),
         checks=checks,
         accounts=tuple(accounts),
         receiver=receiver,
