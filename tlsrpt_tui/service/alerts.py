@@ -504,3 +504,19 @@ def _forged_verdicts(store: Store, input_pks: list[int], require_aligned: bool) 
         elif require_aligned and aligned is not None and not aligned:
             out[int(pk)] = "unaligned"
     return out
+
+
+# -- reading, for the fronts -------------------------------------------------------------------
+
+
+def recent_alerts(store: Store, limit: int = 200) -> list[db.ListedAlert]:
+    """Alerts newest first with their delivery state per channel (the TUI's alerts screen)."""
+    return db.recent(store, limit)
+
+
+def failing_channels(store: Store) -> dict[str, dict[str, Any]]:
+    """Channel name -> {"since", "error"} for each channel failing right now (the sync line)."""
+    return {
+        name.split(":", 1)[1]: value
+        for name, value in db.states_with_prefix(store, "channel:").items()
+    }

@@ -32,6 +32,9 @@ from tlsrpt_tui.ui.messages import (
 )
 from tlsrpt_tui.ui.text import clean
 
+#: How often the app looks whether another process (``tlsrpt-tui watch``) changed the store.
+STORE_POLL_SECONDS = 3.0
+
 #: checker(domain) -> (status, previous status or None): runs and stores one live check.
 Checker = Callable[[str], Awaitable[tuple[Any, Any | None]]]
 
@@ -51,6 +54,7 @@ class TlsrptApp(App[int]):
         Binding("p", "policies", "Policies", tooltip="Policy Summary table"),
         Binding("r", "recheck", "Re-check", tooltip="Run the live DNS checks now"),
         Binding("s", "sync", "Sync", tooltip="Fetch new reports from IMAP now"),
+        Binding("a", "alerts", "Alerts", tooltip="Alerts raised, newest first, and their delivery"),
     ]
 
     def __init__(
@@ -80,6 +84,8 @@ class TlsrptApp(App[int]):
 
         #: The IMAP folder watchers run under it; its states feed the sync line.
         self.supervisor = Supervisor(on_change=self._worker_state)
+        self._data_version = -1  # PRAGMA data_version last seen (see _poll_store)
+        self._channel_failing_shown = False
         self.last_status: dict[str, Any] = {}
         self.export_dir = Path.cwd()
         if demo:
@@ -96,6 +102,8 @@ class TlsrptApp(App[int]):
                             self.action_recheck)
         yield SystemCommand("Sync IMAP now", "fetch new reports from the accounts (s)",
                             self.action_sync)
+        yield SystemCommand("Alerts", "alerts newest first with their delivery state (a)",
+                            self.action_alerts)
         if getattr(screen, "export_source", None) is not None:
             yield SystemCommand("Export table", "write the current table to CSV or JSON (e)",
                                 self.action_export)
@@ -128,6 +136,9 @@ class TlsrptApp(App[int]):
             for domain in self.config.domains:
                 self.start_check(domain)
             self.start_watch()
+            self._data_version = self._store_version()
+            self.set_interval(STORE_POLL_SECONDS, self._poll_store)
+            self.call_after_refresh(self._show_failing_channels)
 
     def _load_stored_checks(self) -> None:
         """Show the last stored result of each domain at once (the demo shows only these)."""
@@ -353,7 +364,73 @@ class TlsrptApp(App[int]):
         if message.count:
             self.notify(f"{message.count} new report(s)", markup=False)
 
+    # -- another process on the same store -----------------------------------------------------
+
+    def _store_version(self) -> int:
+        """SQLite's change counter: it moves when ANOTHER connection commits (watch, import)."""
+        try:
+            return int(self.store.conn.execute("PRAGMA data_version").fetchone()[0])
+        except Exception:
+            return -1
+
+    def _poll_store(self) -> None:
+        """What ``watch`` stored shows up here within a few seconds: the inbox and totals,
+        the alerts screen, and a failing alert channel in the sync line."""
+        version = self._store_version()
+        if version == self._data_version:
+            return
+        self._data_version = version
+        self.post_message(ReportsIngested(0))
+        from tlsrpt_tui.ui.screens.alerts import AlertsScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, AlertsScreen):
+                screen.refresh_data()
+        self._show_failing_channels()
+
+    def _show_failing_channels(self) -> None:
+        from tlsrpt_tui.service.alerts import failing_channels
+
+        try:
+            failing = failing_channels(self.store)
+        except Exception:  # a store without the alert tables yet, a locked store: next time
+            return
+        line = self._sync_line()
+        if line is None:
+            return
+        if failing:
+            name, value = sorted(failing.items())[0]
+            line.set_error(
+                f"alerts: {name} failing since {str(value.get('since', ''))[:16]}: "
+                f"{value.get('error', '')}"
+            )
+            self._channel_failing_shown = True
+        elif self._channel_failing_shown:
+            self._channel_failing_shown = False
+            line.set_idle("alerts: every channel delivers again")
+
     # -- navigation ----------------------------------------------------------------------------
+
+    def action_alerts(self) -> None:
+        from tlsrpt_tui.ui.screens.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
+    def open_domain(self, domain: str) -> None:
+        """The Report Overview filtered to one domain (what a domain's alert is about)."""
+        from textual.widgets import Input
+
+        from tlsrpt_tui.ui.screens.tables import OverviewScreen
+
+        screen = OverviewScreen()
+        self.push_screen(screen)
+
+        def apply() -> None:
+            screen.query_one("#flt-domain", Input).value = domain
+            screen.apply_filters()
+
+        self.call_after_refresh(apply)
 
     def open_report(self, report_pk: int, policy_index: int | None = None) -> None:
         """The report's screen; with a policy index, that policy's failures over it (Escape

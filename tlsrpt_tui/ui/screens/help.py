@@ -26,6 +26,7 @@ KEYS = (
     ("e", "export the current table to CSV or JSON"),
     ("r", "re-check the DNS records now"),
     ("s", "sync the IMAP accounts now"),
+    ("a", "alerts newest first, delivery per channel (Enter: its report or domain)"),
     ("Ctrl+P", "command palette: every action by name"),
     ("? / F1", "this help"),
     ("q", "quit"),

@@ -1,0 +1,129 @@
+"""The alerts screen (key ``a``): alerts newest first, with their delivery state per channel.
+
+Alerts are raised by ``tlsrpt-tui watch`` (or this app's own sync) into the store; the list is
+read in a thread and re-read when the store changes (the app polls its change counter). Enter
+opens what an alert is about: its report, or the Report Overview filtered to its domain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui.text import cell, clean
+
+if TYPE_CHECKING:
+    from tlsrpt_tui.store.alerts import ListedAlert
+    from tlsrpt_tui.ui.app import TlsrptApp
+
+SEVERITY_STYLE = {"error": styles.FAILED, "warning": styles.WARNING, "info": styles.INFO}
+
+
+def delivery_text(listed: ListedAlert) -> Text:
+    """``mail#1 ✓  webhook#1 … 3 tries: HTTP 503`` — one mark per channel."""
+    out = Text()
+    if not listed.deliveries:
+        return Text("not sent (no channel)", style="dim")
+    for i, d in enumerate(listed.deliveries):
+        if i:
+            out.append("  ")
+        name = clean(d.channel.split(" (", 1)[0])
+        if d.state == "delivered":
+            out.append(f"{name} ✓", style=styles.OK)
+        elif d.attempts:
+            out.append(f"{name} ✗ {d.attempts} tries: {clean(d.last_error or '')}",
+                       style=styles.FAILED)
+        else:
+            out.append(f"{name} … pending", style=styles.WARNING)
+    return out
+
+
+class AlertsScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    app: TlsrptApp  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listed: dict[str, ListedAlert] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(Text("loading…", style="dim"), id="alerts-status")
+        yield DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Alerts"
+        table = self.query_one("#alerts", DataTable)
+        for name, width in (("Raised (UTC)", 16), ("Alert", 15), ("Severity", 8),
+                            ("Domain", 18), ("Summary", 44), ("Delivery", None)):
+            table.add_column(name, width=width)
+        table.focus()
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        self.run_worker(self._load(), group="alerts-load", exclusive=True, exit_on_error=False)
+
+    async def _load(self) -> None:
+        from tlsrpt_tui.service.alerts import recent_alerts
+
+        try:
+            rows = await asyncio.to_thread(recent_alerts, self.app.store)
+        except Exception as exc:  # a store problem is a line on the screen, not a crash
+            self.query_one("#alerts-status", Static).update(
+                cell(f"alerts unavailable: {type(exc).__name__}: {exc}", styles.FAILED))
+            return
+        table = self.query_one("#alerts", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        self.listed = {}
+        for listed in rows:
+            a = listed.alert
+            key = f"a{a.pk}"
+            self.listed[key] = listed
+            style = SEVERITY_STYLE.get(a.severity, "")
+            summary = cell(a.summary, style)
+            summary.overflow = "ellipsis"
+            table.add_row(
+                cell(a.raised_at[:16].replace("T", " ")), cell(a.code), cell(a.severity, style),
+                cell(a.domain), summary, delivery_text(listed), key=key,
+            )
+        if rows:
+            table.move_cursor(row=min(keep, len(rows) - 1))
+        n = len(rows)
+        note = f"{n} alert(s), newest first · Enter: the report or domain it is about"
+        if n == 0:
+            note = ("no alerts yet: 'tlsrpt-tui watch' raises them (failures in new reports, "
+                    "DNS changes, silent senders)")
+        self.query_one("#alerts-status", Static).update(Text(note, style="dim"))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        listed = self.listed.get(event.row_key.value or "")
+        if listed is None:
+            return
+        alert = listed.alert
+        if alert.report_pk is not None:
+            self.app.open_report(alert.report_pk)
+        else:
+            self.app.open_domain(alert.domain)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_cursor_down(self) -> None:
+        self.query_one("#alerts", DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#alerts", DataTable).action_cursor_up()
