@@ -211,3 +211,55 @@ async def test_no_addresses(tls_peers):
     result = await fetch(tls_peers, "pf-ok.test", addresses=[], dns_error="NXDOMAIN")
     assert codes(result.findings) == ["sts.policy.fetch-error"]
     assert "NXDOMAIN" in result.findings[0].message
+
+
+# -- Content-Encoding: asked for identity, decoded with a bound when applied anyway ----------
+POLICY = "version: STSv1\nmode: enforce\nmx: mx1.example.test\nmax_age: 604800\n"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "deflate-raw"])
+async def test_compressed_policy_is_decoded(tls_peers, encoding):
+    domain = f"pf-{encoding}.test"
+    tls_peers.set_policy(f"mta-sts.{domain}", body=POLICY, content_encoding=encoding)
+    result = await fetch(tls_peers, domain)
+    assert result.findings == [] and result.body == POLICY
+
+
+async def test_compressed_over_the_limit_is_too_large(tls_peers):
+    """70,000 bytes of text compress to a few hundred: the limit is on the decoded text."""
+    tls_peers.set_policy("mta-sts.pf-gzbig.test", body=POLICY, size=70000, content_encoding="gzip")
+    result = await fetch(tls_peers, "pf-gzbig.test")
+    assert [f.code for f in result.findings] == ["sts.policy.too-large"]
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip, gzip", "x-unknown"])
+async def test_undecodable_encoding_is_a_fetch_error(tls_peers, encoding):
+    domain = f"pf-enc{len(encoding)}.test"
+    tls_peers.set_policy(f"mta-sts.{domain}", body=POLICY, content_encoding=encoding)
+    result = await fetch(tls_peers, domain)
+    assert [f.code for f in result.findings] == ["sts.policy.fetch-error"]
+    assert "asked for identity" in result.findings[0].message
+
+
+def test_bounded_decoder_holds_at_most_the_limit():
+    import gzip
+    import zlib
+
+    from tlsrpt_tui.net.policy_fetch import BoundedDecoder
+
+    two_members = gzip.compress(b"version: STSv1\n") + gzip.compress(b"mode: testing\n")
+    decoder = BoundedDecoder("gzip", 1000)
+    for i in range(0, len(two_members), 7):  # fed in small pieces
+        decoder.feed(two_members[i : i + 7])
+    assert decoder.finish() == b"version: STSv1\nmode: testing\n"
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
+    data = bomb.compress(bytes(50 * 2**20)) + bomb.flush()  # 50 MiB of zeros, ~50 KB
+    decoder = BoundedDecoder("x-gzip", 64 * 1024)
+    decoder.feed(data)
+    assert decoder.too_large and len(decoder.data) == 64 * 1024 + 1
+    truncated = BoundedDecoder("gzip", 1000)
+    truncated.feed(gzip.compress(b"version: STSv1\n")[:-6])
+    with pytest.raises(ValueError, match="ends before"):
+        truncated.finish()
+    with pytest.raises(ValueError, match="corrupt"):
+        BoundedDecoder("gzip", 1000).feed(b"not gzip at all")

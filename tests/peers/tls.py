@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import gzip
 import hashlib
 import http.server
 import random
@@ -40,6 +41,7 @@ import socket
 import ssl
 import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,7 @@ class _Policy:
     size: int | None = None
     cert: str = "valid"
     content_length: bool = True
+    content_encoding: str | None = None
 
 
 def _pem_cert(cert: x509.Certificate) -> bytes:
@@ -243,16 +246,24 @@ class _PolicyHandler(http.server.BaseHTTPRequestHandler):
         body = policy.body.encode()
         if policy.size is not None and policy.size > len(body):
             body += b"#" * (policy.size - len(body))
+        encoding = policy.content_encoding
+        if encoding is not None:
+            body = _encode(body, encoding)
+            encoding = "deflate" if encoding == "deflate-raw" else encoding
         self._reply(
-            policy.status, body, policy.content_type, policy.location, policy.content_length
-        )
+            policy.status, body, policy.content_type, policy.location, policy.content_length,
+            encoding,
+        )  # fmt: skip
 
     def _reply(
-        self, status: int, body: bytes, ctype: str, location: str | None, length: bool = True
-    ) -> None:
+        self, status: int, body: bytes, ctype: str, location: str | None, length: bool = True,
+        encoding: str | None = None,
+    ) -> None:  # fmt: skip
         self.send_response(status)
         if ctype:
             self.send_header("Content-Type", ctype)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         if location:
             self.send_header("Location", location)
         if length:  # without it the body ends when the connection closes (HTTP/1.0)
@@ -264,6 +275,18 @@ class _PolicyHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def _encode(body: bytes, encoding: str) -> bytes:
+    """The body compressed as ``encoding`` says (unknown labels: sent unchanged)."""
+    if encoding == "gzip":
+        return gzip.compress(body)
+    if encoding == "deflate":
+        return zlib.compress(body)
+    if encoding == "deflate-raw":
+        co = zlib.compressobj(wbits=-15)
+        return co.compress(body) + co.flush()
+    return body
 
 
 class _HttpsServer(http.server.ThreadingHTTPServer):
@@ -400,18 +423,22 @@ class TlsPeers:
         size: int | None = None,
         cert: str = "valid",
         content_length: bool = True,
+        content_encoding: str | None = None,
     ) -> None:
         """Serve ``body`` (or a status/redirect) for ``https://host/.well-known/mta-sts.txt``.
 
         ``content_length=False`` leaves out the Content-Length header (the body then ends when
         the server closes the connection), to test limits enforced while reading.
+        ``content_encoding`` ("gzip", "deflate", "deflate-raw" or any other label sent as is)
+        compresses the body and says so, although the client asked for identity.
         """
         if cert not in CERT_KINDS:
             raise ValueError(f"unknown certificate kind {cert!r}; known: {CERT_KINDS}")
         with self._lock:
             self._policies[host.lower().rstrip(".")] = _Policy(
-                status, body, content_type, location, size, cert, content_length
-            )
+                status, body, content_type, location, size, cert, content_length,
+                content_encoding,
+            )  # fmt: skip
 
     def policy_for(self, host: str) -> _Policy | None:
         with self._lock:

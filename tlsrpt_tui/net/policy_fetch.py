@@ -3,7 +3,9 @@
 ``https://mta-sts.<domain>/.well-known/mta-sts.txt``: connect to addresses our own resolver
 found (never the system resolver, so the check sees what the configured resolver sees), with
 SNI and Host = ``mta-sts.<domain>``, verifying the certificate for that name against the system
-roots plus the configured ``ca_file``; no redirects, at most 64 KiB, a timeout.
+roots plus the configured ``ca_file``; no redirects, at most 64 KiB, a timeout. We ask for
+``Accept-Encoding: identity``; a body compressed anyway is inflated by :class:`BoundedDecoder`,
+which never holds more than the 64 KiB limit of output.
 
 SSRF guard: the domain owner controls where the policy host points, so loopback, private,
 link-local and other non-public targets are refused unless ``allow_private_targets`` is set
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -113,6 +116,83 @@ async def fetch_policy(
     return _fail(result, "sts.policy.fetch-error", f"{host}: " + "; ".join(errors))
 
 
+class BoundedDecoder:
+    """Undo a Content-Encoding (identity, gzip or deflate) while never holding more than
+    ``limit`` + 1 bytes of output: each inflate call may produce at most what is left of the
+    limit, so a compression bomb costs a few kilobytes, not its expansion. We ask for
+    ``Accept-Encoding: identity``; this is for servers that compress anyway."""
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if len(codings) > 1 or any(c not in _WBITS for c in codings):
+            raise ValueError(
+                f"the server applied Content-Encoding {', '.join(codings)} although we asked "
+                "for identity; it cannot be decoded"
+            )
+        self.limit = limit
+        self._inflater = _Inflater(codings[0]) if codings else None
+        self.data = bytearray()
+
+    @property
+    def too_large(self) -> bool:
+        return len(self.data) > self.limit
+
+    def feed(self, chunk: bytes) -> None:
+        """Decode one received chunk; stops producing once over the limit (see too_large)."""
+        room = self.limit + 1 - len(self.data)
+        if room <= 0:
+            return
+        if self._inflater is not None:
+            chunk = self._inflater.inflate(chunk, room)
+        self.data += chunk[:room]
+
+    def finish(self) -> bytes:
+        """The decoded body; ValueError when a compressed stream ended early."""
+        if self._inflater is not None:
+            self._inflater.check_complete()
+        return bytes(self.data)
+
+
+_WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+
+
+class _Inflater:
+    """One zlib stage with bounded output per call (gzip members may follow one another)."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        self.wbits = _WBITS[coding]
+        self._z = zlib.decompressobj(self.wbits)
+        self._started = False
+
+    def inflate(self, data: bytes, room: int) -> bytes:
+        out = bytearray()
+        pending = data
+        while pending and len(out) < room:
+            try:
+                out += self._z.decompress(pending, room - len(out))
+            except zlib.error as exc:
+                if self.coding == "deflate" and not self._started and self.wbits > 0:
+                    self.wbits = -15  # "deflate" sent raw, without the zlib header
+                    self._z = zlib.decompressobj(self.wbits)
+                    continue
+                raise ValueError(f"the {self.coding}-encoded body is corrupt ({exc})") from None
+            self._started = True
+            pending = self._z.unconsumed_tail
+            if self._z.eof:
+                pending = self._z.unused_data
+                if pending and self.wbits == 31:  # another gzip member follows
+                    self._z = zlib.decompressobj(self.wbits)
+                else:
+                    break
+        return bytes(out)
+
+    def check_complete(self) -> None:
+        if self._started and not self._z.eof:
+            raise ValueError(f"the {self.coding}-encoded body ends before its end marker")
+
+
 def _fail(result: PolicyFetch, code: str, detail: str) -> PolicyFetch:
     result.error = detail
     result.findings.append(finding(code, result.url, detail))
@@ -160,12 +240,28 @@ async def _fetch_one(
             if declared.isdigit() and int(declared) > max_bytes:
                 _fail(result, "sts.policy.too-large", f"Content-Length {declared} bytes")
                 return True
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > max_bytes:
+            coding = response.headers.get("content-encoding", "")
+            try:
+                decoder = BoundedDecoder(coding, max_bytes)
+            except ValueError as exc:
+                _fail(result, "sts.policy.fetch-error", str(exc))
+                return True
+            # Raw bytes, decoded here: httpx's own decoders would inflate a whole received
+            # chunk at once (a 1 MB gzip bomb chunk is 200 MB of zeros).
+            async for chunk in response.aiter_raw():
+                try:
+                    decoder.feed(chunk)
+                except ValueError as exc:
+                    _fail(result, "sts.policy.fetch-error", str(exc))
+                    return True
+                if decoder.too_large:
                     _fail(result, "sts.policy.too-large", f"more than {max_bytes} bytes")
                     return True
+            try:
+                data = decoder.finish()
+            except ValueError as exc:
+                _fail(result, "sts.policy.fetch-error", str(exc))
+                return True
     except httpx.TimeoutException:
         result.error = f"{address}: timed out"
         return False
