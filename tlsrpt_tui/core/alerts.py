@@ -49,7 +49,8 @@ def safe_line(text: object, limit: int = 200) -> str:
 
 def safe_text(text: object, limit: int = 20_000) -> str:
     """A multi-line body of possibly untrusted text: each line made safe, newlines kept."""
-    lines = [safe_line(line, 1000) for line in str(text).splitlines()]
+    lines = [" " * min(8, len(line) - len(line.lstrip(" "))) + safe_line(line, 1000)
+             for line in str(text).splitlines()]
     body = "\n".join(lines)
     return body if len(body) <= limit else body[:limit] + "\n…"
 

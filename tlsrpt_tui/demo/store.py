@@ -2,7 +2,8 @@
 
 The DNS status panel of the demo shows stored check results (two runs per domain, so what
 changed is highlighted) built with the real ``DomainStatus``/``Finding`` types and the finding
-catalogue; the demo never does a live lookup.
+catalogue; the alerts screen shows what the real alert engine raised from them and from the
+latest failing reports. The demo never does a live lookup and never sends anything.
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ from pathlib import Path
 from tlsrpt_tui.core.checks.catalogue import finding, worst
 from tlsrpt_tui.core.findings import Finding, Severity
 from tlsrpt_tui.demo.generate import DEMO_DOMAINS, FAILURE_STREAK, MX_IP, demo_inputs
+from tlsrpt_tui.service.alerts import Alerter
 from tlsrpt_tui.service.checks import DomainStatus
-from tlsrpt_tui.service.config import CheckSettings, Config
+from tlsrpt_tui.service.config import (
+    AlertSettings,
+    CheckSettings,
+    Config,
+    MailChannel,
+    WebhookChannel,
+)
 from tlsrpt_tui.service.ingest import IngestSummary, ingest_stream
-from tlsrpt_tui.store import checks as check_store
+from tlsrpt_tui.store import alerts as alert_store
 from tlsrpt_tui.store.database import Store
 
 _MX2_IP = MX_IP["mx2.example.net"]
@@ -93,8 +101,41 @@ def demo_statuses(
     return out
 
 
+#: Alert channels of the demo (nothing is ever sent: the demo only shows stored alerts).
+DEMO_ALERTS = AlertSettings(
+    mail=(MailChannel(host="smtp.example.com", to=("postmaster@example.com",),
+                      name="mail#1 (smtp.example.com)"),),
+    webhook=(WebhookChannel(url="https://hooks.example.com/tlsrpt",
+                            name="webhook#1 (hooks.example.com)"),),
+)
+
+
 def demo_config(path: Path | None = None) -> Config:
-    return Config(path=path, domains=DEMO_DOMAINS, checks=CheckSettings(interval=3600.0))
+    return Config(path=path, domains=DEMO_DOMAINS, checks=CheckSettings(interval=3600.0),
+                  alerts=DEMO_ALERTS)
+
+
+def _demo_alerts(store: Store, now: datetime, statuses: list[tuple[DomainStatus, DomainStatus]]
+                 ) -> None:
+    """A few alerts raised by the real alert engine: each domain's two checks (what broke
+    between them), the two latest reports with failures; the first delivered, one retrying."""
+    alerter = Alerter(store, DEMO_ALERTS, clock=lambda: now)
+    for previous, latest in statuses:
+        alerter.store_check(previous)
+        alerter.store_check(latest)
+    failed = store.conn.execute(
+        "SELECT id FROM reports WHERE failed > 0 ORDER BY start DESC, id DESC LIMIT 2"
+    ).fetchall()
+    for (pk,) in reversed(failed):
+        alerter.report_failures(int(pk))
+    ids = [int(r[0]) for r in store.conn.execute("SELECT id FROM alerts ORDER BY id")]
+    with store.transaction():
+        for pk in ids[:-1]:
+            for channel in DEMO_ALERTS.channels:
+                alert_store.mark_delivered(store, pk, channel.name)
+        if ids:
+            alert_store.mark_delivered(store, ids[-1], DEMO_ALERTS.mail[0].name)
+            alert_store.mark_failed(store, ids[-1], DEMO_ALERTS.webhook[0].name, "HTTP 503")
 
 
 def build_demo_store(
@@ -105,9 +146,7 @@ def build_demo_store(
     store = Store(path)
     end = end or (now.date() - timedelta(days=1))
     summary = ingest_stream(store, demo_inputs(end))
-    for previous, latest in demo_statuses(now, end):
-        check_store.save(store, previous.to_json())
-        check_store.save(store, latest.to_json())
+    _demo_alerts(store, now, demo_statuses(now, end))
     return store, summary
 
 

@@ -159,6 +159,22 @@ class Alerter:
             return []  # late or re-sent: counted in the tables, not announced
         return [self._raise(self._failures_alert(row, domains, key))]
 
+    def report_failures(self, report_pk: int) -> list[Alert]:
+        """Announce one stored report's failures now, whatever its origin or age (the demo;
+        a person asking to re-send). Same dedup key as the scan's: never twice."""
+        with self.store.transaction():
+            row = self.store.conn.execute(
+                'SELECT r.id, r.organization, r.report_id, r.dedup_who, r.start, r."end",'
+                " r.successful, r.failed, r.policy_domains FROM reports r WHERE r.id = ?",
+                (report_pk,),
+            ).fetchone()
+            if row is None or int(row["failed"]) <= 0:
+                return []
+            domains = [d for d in str(row["policy_domains"]).split(",") if d.strip()] or ["?"]
+            key = f"{row['dedup_who']}|{row['report_id']}|{row['start']}|{row['end']}"
+            raised = [self._raise(self._failures_alert(row, domains, key))]
+        return self._announce(raised)
+
     def _failures_alert(self, row: Any, domains: list[str], key: str) -> Alert:
         pk = int(row["id"])
         q = self.store.conn.execute

@@ -7,6 +7,7 @@ taken over), so a typo in the config is never hidden behind a full-screen UI.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +17,9 @@ def run_tui(args: argparse.Namespace) -> int:
     from tlsrpt_tui.service.config import ConfigError, load_config
     from tlsrpt_tui.store.database import StoreError, open_store
 
+    # The screen shows what the services log (notifications, the sync line, the alerts
+    # screen); a log line written to the terminal under the TUI would only garble it.
+    logging.getLogger("tlsrpt_tui").addHandler(logging.NullHandler())
     if getattr(args, "demo", False):
         return _run_demo()
     try:
