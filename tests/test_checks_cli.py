@@ -76,4 +76,4 @@ def test_options_from_config_and_overrides() -> None:
         False,
         2525,
     )
-    assert check_cmd.clean("a\nb\x9bc") == "a\\x0ab\\x9bc"
+    assert check_cmd.clean("a\nb\x9bc") == "a\\x0ab\\u009bc"

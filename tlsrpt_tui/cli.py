@@ -9,9 +9,11 @@ ran but found a problem (rejected input, an error finding), 2 usage or configura
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from tlsrpt_tui import __version__
 
@@ -92,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tlsrpt_tui.ui.run import run_tui
 
         return run_tui(args)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = terminal_streams(args, stdout, stderr)
     try:
         return int(args._module.run(args))
     except KeyboardInterrupt:
@@ -99,6 +103,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def terminal_streams(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO
+) -> tuple[TextIO, TextIO]:
+    """stdout and stderr for a subcommand, through the one sanitiser (core.terminal_text).
+
+    Every text-mode output is sanitised; CSV and JSON (and ``show --raw``) stay exact when
+    they go to a file or a pipe, since a program reads them there; on a terminal they are
+    sanitised too (CSV shows ESC as a visible escape; JSON escapes C0 controls itself, the
+    rest becomes a JSON escape). stderr carries messages only: always sanitised."""
+    from tlsrpt_tui.core.terminal_text import SafeStream
+
+    data = getattr(args, "format", None) in ("csv", "json") or getattr(args, "raw", False)
+    out: TextIO = stdout if data and not _isatty(stdout) else SafeStream(stdout)  # type: ignore[assignment]
+    return out, SafeStream(stderr)  # type: ignore[return-value]
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 if __name__ == "__main__":

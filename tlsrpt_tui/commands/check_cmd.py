@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
 from tlsrpt_tui.core.checks.catalogue import HOST_CODES, no_verdict_items
 from tlsrpt_tui.core.findings import DomainStatus, Finding
+from tlsrpt_tui.core.terminal_text import visible
 
 HELP = "check the live DNS/TLS set-up of domains (TLS-RPT, MTA-STS, MX, DANE, STARTTLS)"
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _GLYPH = {"ok": "✓", "info": "i", "warning": "!", "error": "✗"}
 
 
@@ -63,7 +62,7 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
 
 def clean(text: object) -> str:
     """Untrusted text (DNS data, certificate names) with control characters made visible."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return visible(text)
 
 
 def check_options(args: argparse.Namespace, settings, prog: str):  # type: ignore[no-untyped-def]

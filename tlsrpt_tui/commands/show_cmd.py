@@ -81,7 +81,7 @@ def _print_text(pk: int, report: Any, meta: Any) -> None:
     from tlsrpt_tui.core import tables
     from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES
     from tlsrpt_tui.core.report_dict import iso_z
-    from tlsrpt_tui.core.tables import terminal_safe as safe
+    from tlsrpt_tui.core.terminal_text import visible as safe
 
     fields = [
         ("Organization", report.organization),
@@ -103,8 +103,8 @@ def _print_text(pk: int, report: Any, meta: Any) -> None:
         print(f"  note: {safe(note)}")
     for policy in report.policies:
         row = tables.policy_row(report, policy)
-        print(f"\n  {row.policy_type} {safe(row.policy_domain)}: {row.successful} successful, "
-              f"{row.failed} failed")
+        print(f"\n  {safe(row.policy_type)} {safe(row.policy_domain)}: "
+              f"{row.successful} successful, {row.failed} failed")
         print(f"    {safe(row.policy_details)}")
         for d in policy.failure_details:
             where = " ".join(
