@@ -198,3 +198,23 @@ def test_mbox_messages_are_inputs_of_their_own(tmp_path):
     assert again.stdout == "0 new, 2 duplicate, 1 rejected\n"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM raw_inputs").fetchone()[0] == 3
+
+
+def test_zip_with_a_refused_member_counts_as_rejected_and_exits_1(tmp_path):
+    """One good report and one decompression bomb in one zip: the report is imported, the
+    member is named on stderr, and the zip counts as rejected (exit 1), not as a clean run."""
+    import zipfile
+
+    rep = sorted(fixture_set().values(), key=lambda r: r["report-id"])[0]
+    inp = tmp_path / "in"
+    inp.mkdir()
+    with zipfile.ZipFile(inp / "mixed.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("good.json", to_json(rep))
+        zf.writestr("bomb.json", b"\0" * (21 * 1024 * 1024))  # over the 20 MiB report limit
+    db = tmp_path / "s.db"
+    out = run_cli("import", inp, db=db)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stdout.strip() == "1 new, 0 duplicate, 1 rejected"
+    assert "mixed.zip" in out.stderr and "bomb.json" in out.stderr
+    inbox = json.loads(run_cli("inbox", "--format", "json", db=db).stdout)
+    assert [r["Report ID"] for r in inbox["rows"]] == [rep["report-id"]]

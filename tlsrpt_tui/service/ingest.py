@@ -71,7 +71,7 @@ class IngestSummary:
     inputs: int = 0
     new: int = 0  # reports
     duplicate: int = 0  # reports
-    rejected: int = 0  # inputs
+    rejected: int = 0  # inputs (also one whose part was refused, e.g. a bomb member of a zip)
     not_report: int = 0  # inputs
     #: ``source: reason`` for each rejected or not-report input, and each part error.
     problems: list[str] = field(default_factory=list)
@@ -83,6 +83,10 @@ class IngestSummary:
         if outcome.kind is OutcomeKind.REJECTED:
             self.rejected += 1
             self.problems.append(outcome.line)
+        elif outcome.part_errors:
+            # Some of it was refused (a zip member, an unstorable report): the input counts
+            # as rejected and the run is not ok, though its other parts were imported.
+            self.rejected += 1
         elif outcome.kind is OutcomeKind.NOT_REPORT:
             self.not_report += 1
             self.problems.append(outcome.line)
