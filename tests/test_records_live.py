@@ -196,3 +196,45 @@ def test_cli_rejects_bad_input(world: World, tmp_path: Path) -> None:
     res = _cli(world, tmp_path, "bad..name")
     assert res.returncode == 2 and "'bad..name': not a domain name" in res.stderr
 
+
+
+async def test_records_screen_shows_the_live_records(world: World, tmp_path: Path) -> None:
+    """The TUI's records screen runs the same live check (config [checks]) and shows its set."""
+    import re
+
+    from tlsrpt_tui.service.config import CheckSettings, Config
+    from tlsrpt_tui.store.database import Store
+    from tlsrpt_tui.ui.app import TlsrptApp
+    from tlsrpt_tui.ui.screen_text import screen_text
+    from tlsrpt_tui.ui.screens.records import RecordsScreen
+    from tlsrpt_tui.ui.widgets.status_panel import DomainCard
+
+    checks = CheckSettings(resolver=world.dns.resolver, ca_file=world.tls.ca_file,
+                           timeout=TIMEOUT, allow_private_targets=True)
+    config = Config(domains=("recgood.test", "recfix.test"), checks=checks)
+    key = world.tls.good_spki_sha256.hex()
+    with Store(tmp_path / "ui.sqlite3") as store:
+        app = TlsrptApp(store, config, live=False)
+        async with app.run_test(size=(160, 60)) as pilot:
+            await pilot.pause()
+            cards = list(app.screen.query(DomainCard))
+            cards[1].focus()  # recfix.test
+            await pilot.press("D")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, RecordsScreen)
+            text = re.sub(r"\s+", " ", screen_text(app))
+            assert "Records to publish · recfix.test" in text
+            assert "MTA-STS policy file https://mta-sts.recfix.test/.well-known/mta-sts.txt: " \
+                   "change" in text
+            assert "differs: mx added: mx2.recfix.test (not covered now)" in text
+            assert f"_25._tcp.mx2.recfix.test. 3600 IN TLSA 3 1 1 {key}" in text
+            # m: propose enforce instead (the live check runs again)
+            await pilot.press("m")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            text = re.sub(r"\s+", " ", screen_text(app))
+            assert "Records to publish · recfix.test · mode enforce" in text
+            assert "differs: mode testing → enforce" in text

@@ -231,16 +231,17 @@ def sts_items(
     ]
     if not records.get("policy_addresses") and records.get("sts_id") is not None:
         serving.append(f"mta-sts.{domain} has no address: point it at a web server")
-    advice = [MAX_AGE_ADVICE,
-              f"serve it as text/plain with HTTP 200 and no redirect from the web server "
-              f"mta-sts.{domain} points to (A/AAAA or CNAME), with a certificate valid for "
-              "that name"]
+    advice = [MAX_AGE_ADVICE]
     if policy_changes:
         state = "add" if body is None else "change"
     elif serving:
         state = "fix"
     else:
         state = "ok"
+    if state != "ok":
+        advice.append(f"serve it as text/plain with HTTP 200 and no redirect from the web server "
+                      f"mta-sts.{domain} points to (A/AAAA or CNAME), with a certificate valid "
+                      "for that name")
     policy_item = Item("sts-policy", url, "policy", state, _lines(body), tuple(lines), (),
                        tuple(policy_changes + serving), tuple(advice))
 
@@ -271,10 +272,10 @@ def sts_items(
     if len(published_txt) > 1 and state != "unknown":
         state = "change"
         diffs.append("remove the other v=STSv1 records: with two, senders use none")
+    order = () if state == "ok" else (
+        "publish the policy file first, then this record: the id tells senders to fetch it",)
     sts_item = Item("sts-record", name, "TXT", state, published_txt, (record_text,),
-                    (zone_line(name, "TXT", txt_rdata(record_text)),), tuple(diffs),
-                    ("publish the policy file first, then this record: the id tells senders "
-                     "to fetch it",))
+                    (zone_line(name, "TXT", txt_rdata(record_text)),), tuple(diffs), order)
     return [sts_item, policy_item]
 
 
@@ -293,7 +294,7 @@ def tlsa_items(domain: str, records: dict[str, Any]) -> list[Item]:
                           if p.get("spki_sha256")})
         proposed = tuple(f"3 1 1 {d}" for d in digests)
         zone = tuple(zone_line(name, "TLSA", r) for r in proposed)
-        advice = [ROLLOVER_ADVICE]
+        advice = [ROLLOVER_ADVICE] if len(published) < 2 else []
         if host != domain and not host.endswith("." + domain):
             advice.append(f"{host} is outside {domain}: its TLSA belongs in the zone that holds "
                           "it (ask its operator if it is not yours)")
@@ -375,19 +376,17 @@ def describe(rs: RecordSet) -> list[tuple[str, str]]:
     for item in rs.items:
         out.append(("blank", ""))
         out.append(("item", f"{_TITLES[item.kind]}  {item.name}: {_STATE_WORDS[item.state]}"))
-        if item.kind == "sts-policy":
-            out.append(("label", "  served now:" if item.published else "  served now: nothing"))
-            out += [("value", f"    {line}") for line in item.published]
-            if item.proposed:
-                out.append(("label", "  serve this file:"))
-                out += [("policy", f"    {line}") for line in item.proposed]
-        else:
-            out.append(("label", "  published now:" if item.published
-                        else "  published now: nothing"))
+        policy = item.kind == "sts-policy"
+        if item.state != "ok":  # what is there now, then what to publish instead
+            where = "served now" if policy else "published now"
+            out.append(("label", f"  {where}:" if item.published else f"  {where}: nothing"))
             out += [("value", f"    {v}") for v in item.published]
-            if item.zone:
-                out.append(("label", "  zone file:"))
-                out += [("zone", f"    {line}") for line in item.zone]
+        if policy and item.proposed:
+            out.append(("label", "  serve this file:" if item.state != "ok" else "  served:"))
+            out += [("policy", f"    {line}") for line in item.proposed]
+        elif item.zone:
+            out.append(("label", "  zone file:" if item.state != "ok" else "  published:"))
+            out += [("zone", f"    {line}") for line in item.zone]
         out += [("diff", f"  differs: {d}") for d in item.differences]
         out += [("advice", f"  advice: {a}") for a in item.advice]
     if rs.notes:

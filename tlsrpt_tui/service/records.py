@@ -38,3 +38,20 @@ async def generate(
         status.domain, status.checked_at, status.records, status.findings,
         rua=rua, mode=mode, new_id=new_sts_id(now or datetime.now(UTC)),
     )
+
+
+def from_stored(store, domain: str, *, mode: str | None = None,  # type: ignore[no-untyped-def]
+                now: datetime | None = None) -> core.RecordSet | None:
+    """The records from the last stored check of ``domain`` (no network: the demo, or a host
+    whose port 25 is blocked and whose checks run elsewhere); None if it was never checked."""
+    from tlsrpt_tui.core.findings import DomainStatus
+    from tlsrpt_tui.store import checks as check_store
+
+    row = check_store.latest(store, normalize_domain(domain))
+    if row is None:
+        return None
+    status = DomainStatus.from_json(row)
+    return core.build(
+        status.domain, status.checked_at, status.records, status.findings,
+        mode=mode, new_id=new_sts_id(now or datetime.now(UTC)),
+    )

@@ -110,6 +110,12 @@ class TlsrptApp(App[int]):
         if hasattr(screen, "action_filter"):
             yield SystemCommand("Filter inbox", "filter the inbox by text (/)",
                                 screen.action_filter)
+        yield SystemCommand("Enforce readiness",
+                            "can the chosen domain's MTA-STS go to enforce? what does it cost? (R)",
+                            self.action_readiness)
+        yield SystemCommand("Records to publish",
+                            "TLS-RPT, MTA-STS and TLSA records for the chosen domain (D)",
+                            self.action_records)
         yield SystemCommand("Help", "keys, screens and status glyphs (? or F1)", self.action_help)
 
     # -- start-up ------------------------------------------------------------------------------
@@ -452,6 +458,35 @@ class TlsrptApp(App[int]):
         from tlsrpt_tui.ui.screens.raw import RawScreen
 
         self.push_screen(RawScreen.for_input(self.data, input_pk))
+
+    def chosen_domain(self) -> str | None:
+        """The domain whose card has the focus, else the first configured one."""
+        from tlsrpt_tui.ui.widgets.status_panel import DomainCard
+
+        focused = self.focused
+        if isinstance(focused, DomainCard):
+            return focused.domain
+        return self.config.domains[0] if self.config.domains else None
+
+    def open_readiness(self, domain: str | None = None) -> None:
+        from tlsrpt_tui.ui.screens.readiness import ReadinessScreen
+
+        self.push_screen(ReadinessScreen(domain))
+
+    def open_records(self, domain: str) -> None:
+        from tlsrpt_tui.ui.screens.records import RecordsScreen
+
+        self.push_screen(RecordsScreen(domain))
+
+    def action_readiness(self) -> None:
+        self.open_readiness(self.chosen_domain())
+
+    def action_records(self) -> None:
+        domain = self.chosen_domain()
+        if domain is None:
+            self.notify("no domain configured; add domains = [...] to the config file")
+            return
+        self.open_records(domain)
 
     def action_help(self) -> None:
         from tlsrpt_tui.ui.screens.help import HelpScreen

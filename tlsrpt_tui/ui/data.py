@@ -154,6 +154,34 @@ class DataSource:
         return status, DomainStatus.from_json(last) if last else None
 
 
+    # -- readiness and records -----------------------------------------------------------------
+    # The two screens' reads, kept here (one place) so the async service facade can take them.
+
+    def readiness(self, domain: str | None, days: int = 30) -> list[Any]:
+        """Blocking (SQL aggregates): call it from a worker thread, never on the loop.
+        One answer per policy type of ``domain`` (every configured or reported domain if None)."""
+        from tlsrpt_tui.service.readiness import readiness
+
+        today = self.clock().astimezone(UTC).date()
+        domains = [domain] if domain else (list(self.config.domains) or None)
+        return readiness(self.store, domains, today=today, days=days)
+
+    async def records(self, domain: str, mode: str | None = None, *, live: bool = True) -> Any:
+        """The records to publish: from a live check (the config's [checks]), or with
+        ``live=False`` from the last stored check, read in a thread (None if never checked)."""
+        import asyncio
+
+        from tlsrpt_tui.service import records
+
+        if live:
+            from tlsrpt_tui.service.checks import CheckOptions
+
+            options = CheckOptions.from_settings(self.config.checks)
+            return await records.generate(domain, options, mode=mode, now=self.clock())
+        return await asyncio.to_thread(
+            records.from_stored, self.store, domain, mode=mode, now=self.clock())
+
+
 def _parse_when(value: str) -> datetime:
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -47,3 +47,14 @@ def cell(value: object, style: str = "", justify: str | None = None) -> Text:
 def number(value: int | None, style: str = "") -> Text:
     """A right-aligned count cell."""
     return Text("" if value is None else f"{value:,}", style=style, justify="right")
+
+
+def styled_lines(lines: list[tuple[str, str]], styles: dict[str, str]) -> Text:
+    """(kind, line) pairs from a core ``describe`` → one Text, each line cleaned and styled by
+    its kind; the lines hold untrusted values, so they never pass through markup."""
+    text = Text()
+    for i, (kind, line) in enumerate(lines):
+        if i:
+            text.append("\n")
+        text.append(clean(line), style=styles.get(kind, ""))
+    return text

@@ -33,6 +33,10 @@ class DashboardScreen(Screen):
         Binding("slash", "filter", "Filter", tooltip="Filter the inbox by text"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("e", "app.export", "Export"),
+        Binding("R", "app.readiness", "Readiness",
+                tooltip="Enforce readiness of the chosen domain (Tab to its card)"),
+        Binding("D", "app.records", "Records",
+                tooltip="The records to publish for the chosen domain"),
     ]
 
     app: TlsrptApp  # type: ignore[assignment]

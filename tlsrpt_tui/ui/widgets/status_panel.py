@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Static
 
@@ -69,15 +71,22 @@ def _ago(delta_s: float) -> str:
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
-class DomainCard(Static):
-    """The status of one domain; updated in place when a check result arrives."""
+class DomainCard(Static, can_focus=True):
+    """The status of one domain; updated in place when a check result arrives.
+
+    Focusable (Tab, or a click) so the domain can be chosen: Enter opens its enforce
+    readiness, and the dashboard's readiness and records keys act on the focused card."""
 
     DEFAULT_CSS = """
     DomainCard {
         height: auto; padding: 0 0 0 1; margin-bottom: 1;
         text-wrap: nowrap; text-overflow: ellipsis;
     }
+    DomainCard:focus { background: $boost; }
     """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "readiness", "Readiness", show=False),
+    ]
 
     def __init__(self, domain: str, clock: Callable[[], datetime], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -92,6 +101,9 @@ class DomainCard(Static):
         self.error: str | None = None
         #: said instead of the countdown when no check is scheduled (the demo, a paused app)
         self.no_schedule_note = ""
+
+    def action_readiness(self) -> None:
+        self.app.open_readiness(self.domain)  # type: ignore[attr-defined]
 
     def set_status(
         self,

@@ -1,0 +1,104 @@
+"""Enforce readiness of one domain: "can I switch MTA-STS to enforce?", "what does it cost?".
+
+The answer comes from ``service.readiness`` through the app's data source, read in a worker
+thread (the SQL aggregates must never block the loop); the screen only draws the lines of
+``core.readiness.describe``, styled by kind, and re-reads when the window changes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from tlsrpt_tui.core.readiness import describe
+from tlsrpt_tui.ui.text import clean, styled_lines
+
+if TYPE_CHECKING:
+    from tlsrpt_tui.ui.app import TlsrptApp
+
+WINDOWS = (30, 90, 7)
+_VERDICT_STYLE = {"failing": "bold red", "clean": "bold green", "fixed": "bold green",
+                  "too-little-data": "bold yellow", "no-reports": "bold yellow",
+                  "no-policy": "bold yellow"}
+_STYLES = {"summary": "bold", "figures": "dim", "section": "underline", "cause": "",
+           "live": "italic", "reporter": "", "note": "yellow"}
+
+
+def readiness_text(answers: list[Any]) -> Text:
+    text = Text()
+    for i, answer in enumerate(answers):
+        if i:
+            text.append("\n\n")
+        styles = dict(_STYLES, head=_VERDICT_STYLE.get(answer.verdict, "bold"))
+        text.append_text(styled_lines(describe(answer), styles))
+    return text
+
+
+class ReadinessScreen(Screen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("w", "window", "Window", tooltip="Report window: 30, 90 or 7 days"),
+        Binding("D", "records", "Records", tooltip="The records to publish for this domain"),
+    ]
+
+    app: TlsrptApp  # type: ignore[assignment]
+
+    def __init__(self, domain: str | None, days: int = WINDOWS[0]) -> None:
+        super().__init__()
+        self.domain = domain
+        self.days = days
+        self.answers: list[Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="readiness-body"):
+            yield Static(Text("reading the reports…", style="dim"), id="readiness-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._title()
+        self.load()
+
+    def _title(self) -> None:
+        who = clean(self.domain) if self.domain else "all domains"
+        self.sub_title = f"Enforce readiness · {who} · last {self.days} days"
+
+    @work(thread=True, exclusive=True, group="readiness", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            answers = self.app.data.readiness(self.domain, self.days)
+        except Exception as exc:  # shown on the screen, never a crash
+            self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._show, answers)
+
+    def _show(self, answers: list[Any]) -> None:
+        self.answers = answers
+        body = self.query_one("#readiness-text", Static)
+        if answers:
+            body.update(readiness_text(answers))
+        else:
+            body.update(Text(f"no reports in the last {self.days} days", style="yellow"))
+
+    def _failed(self, error: str) -> None:
+        self.query_one("#readiness-text", Static).update(
+            Text(f"could not read the reports: {clean(error)}", style="bold red"))
+
+    def action_window(self) -> None:
+        self.days = WINDOWS[(WINDOWS.index(self.days) + 1) % len(WINDOWS)] \
+            if self.days in WINDOWS else WINDOWS[0]
+        self._title()
+        self.load()
+
+    def action_records(self) -> None:
+        if self.domain:
+            self.app.open_records(self.domain)
+        else:
+            self.app.notify("choose a domain first (Tab to its card on the dashboard)")
