@@ -73,6 +73,37 @@ def test_help(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(demo_app, terminal_size=(80, 24), press=["question_mark"])
 
 
+def focus_card_and_press(domain: str, *keys: str):  # type: ignore[no-untyped-def]
+    """run_before: choose a domain's card in the status panel, press keys, wait for workers."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        from tlsrpt_tui.ui.widgets.status_panel import DomainCard
+
+        await pilot.pause()
+        [card] = [c for c in pilot.app.screen.query(DomainCard) if c.domain == domain]
+        card.focus()
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+            await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_readiness(snap_compare, demo_app, size) -> None:  # type: ignore[no-untyped-def]
+    # example.org: testing mode, a reported mismatch fixed since, DANE clean
+    assert snap_compare(demo_app, terminal_size=size,
+                        run_before=focus_card_and_press("example.org", "enter"))
+
+
+def test_records(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]
+    # example.net: no TLSA published for either MX (built from the stored check in the demo)
+    assert snap_compare(demo_app, terminal_size=(120, 40),
+                        run_before=focus_card_and_press("example.net", "D"))
+
+
 def test_first_run(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     store = Store(tmp_path / "empty.sqlite3")
     app = TlsrptApp(store, Config(path=Path("~/.config/tlsrpt-tui/config.toml")),

@@ -27,6 +27,10 @@ DEMO_DAYS = 60
 #: Days (counted back from the end date, 0 = the last day) on which example.net's second MX
 #: served an expired certificate: the failure streak the demo tells a story about.
 FAILURE_STREAK = range(0, 8)
+#: Days on which example.org (MTA-STS in testing mode) served a certificate that did not name
+#: mail.example.org: fixed since the first of them (its readiness screen says "ready, fixed
+#: since ..."), the stored check history shows the failing and the fixed check.
+MISMATCH_DAYS = range(9, 14)
 
 _MX = {
     "example.com": ("mx1.example.com", "mx2.example.com"),
@@ -115,6 +119,14 @@ def report_json(sender: Sender, domain: str, day: date, days_back: int, rng: ran
             "receiving-ip": MX_IP["mx2.example.net"],
             "failed-session-count": rng.randint(3, 12),
             "failure-reason-code": "X509_V_ERR_CERT_HAS_EXPIRED",
+        })
+    if domain == "example.org" and days_back in MISMATCH_DAYS and sender.key != "selfhosted":
+        failures.append({  # counts without the rng, so the other days' figures stay the same
+            "result-type": "certificate-host-mismatch",
+            "sending-mta-ip": "209.85.220.41" if sender.key == "google" else "40.107.22.51",
+            "receiving-mx-hostname": "mail.example.org",
+            "receiving-ip": MX_IP["mail.example.org"],
+            "failed-session-count": 2 + days_back % 4 + (3 if sender.key == "google" else 0),
         })
     if domain == "example.com" and days_back in (20, 21) and sender.key == "google":
         failures.append({

@@ -8,12 +8,19 @@ latest failing reports. The demo never does a live lookup and never sends anythi
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from tlsrpt_tui.core.checks.catalogue import finding, worst
 from tlsrpt_tui.core.findings import Finding, Severity
-from tlsrpt_tui.demo.generate import DEMO_DOMAINS, FAILURE_STREAK, MX_IP, demo_inputs
+from tlsrpt_tui.demo.generate import (
+    DEMO_DOMAINS,
+    FAILURE_STREAK,
+    MISMATCH_DAYS,
+    MX_IP,
+    demo_inputs,
+)
 from tlsrpt_tui.service.alerts import Alerter
 from tlsrpt_tui.service.checks import DomainStatus
 from tlsrpt_tui.service.config import (
@@ -25,6 +32,7 @@ from tlsrpt_tui.service.config import (
 )
 from tlsrpt_tui.service.ingest import IngestSummary, ingest_stream
 from tlsrpt_tui.store import alerts as alert_store
+from tlsrpt_tui.store import checks as check_store
 from tlsrpt_tui.store.database import Store
 
 _MX2_IP = MX_IP["mx2.example.net"]
@@ -33,6 +41,25 @@ _POLICY = "version: STSv1\nmode: {mode}\n{mx}max_age: 604800\n"
 
 def _policy(mode: str, mxs: tuple[str, ...]) -> str:
     return _POLICY.format(mode=mode, mx="".join(f"mx: {m}\n" for m in mxs))
+
+
+def _records(domain: str, mxs: tuple[str, ...], mode: str, *, dane: bool) -> dict:
+    """What a check would have recorded: the TXT records, the policy, MX, TLSA and the key
+    each MX serves (a made-up digest), so the records screen has something to compare."""
+    keys = {mx: hashlib.sha256(f"{mx}/demo-key".encode()).hexdigest() for mx in mxs}
+    return {
+        "tlsrpt": [f"v=TLSRPTv1; rua=mailto:tlsrpt@{domain}"],
+        "sts": ["v=STSv1; id=20260101T000000"],
+        "sts_id": "20260101T000000",
+        "policy": _policy(mode, mxs),
+        "policy_addresses": ["203.0.113.80"],
+        "mx": [f"{10 * (i + 1)} {m}." for i, m in enumerate(mxs)],
+        "addresses": {mx: [MX_IP[mx]] for mx in mxs},
+        "tlsa": {mx: {"state": "secure" if dane else "none",
+                      "records": [f"3 1 1 {keys[mx]}"] if dane else []} for mx in mxs},
+        "probe": {mx: {MX_IP[mx]: {"host": mx, "address": MX_IP[mx],
+                                    "spki_sha256": keys[mx]}} for mx in mxs},
+    }
 
 
 def _base(domain: str, mxs: tuple[str, ...], *, dane: bool) -> list[Finding]:
@@ -74,8 +101,7 @@ def demo_statuses(
     }
     for domain in DEMO_DOMAINS:
         mxs, mode, dane = specs[domain]
-        records = {"mx": [f"{10 * (i + 1)} {m}." for i, m in enumerate(mxs)],
-                   "policy": _policy(mode, mxs), "sts_id": "20260101T000000"}
+        records = _records(domain, mxs, mode, dane=dane)
         before = _base(domain, mxs, dane=dane)
         after = list(before)
         if domain == "example.com":
@@ -108,6 +134,24 @@ DEMO_ALERTS = AlertSettings(
     webhook=(WebhookChannel(url="https://hooks.example.com/tlsrpt",
                             name="webhook#1 (hooks.example.com)"),),
 )
+
+
+def demo_history(end: date) -> list[DomainStatus]:
+    """Older checks of example.org: its certificate did not name mail.example.org until the
+    last of MISMATCH_DAYS, when the check found it fixed (what its readiness screen tells)."""
+    domain, mx = "example.org", "mail.example.org"
+    url = f"https://mta-sts.{domain}/.well-known/mta-sts.txt"
+    records = _records(domain, (mx,), "testing", dane=True)
+    good = [*_base(domain, (mx,), dane=True), finding("sts.policy.testing", url)]
+    bad = [f for f in good if not (f.code == "tls.ok" or f.code == "dane.ok")]
+    bad += [finding("tls.host-mismatch", mx, f"{mx} not in SAN (www.{domain})"),
+            finding("dane.ok", f"_25._tcp.{mx}")]
+    first, last = end - timedelta(days=max(MISMATCH_DAYS)), end - timedelta(days=min(MISMATCH_DAYS))
+    out = []
+    for day, findings, hour in ((first, bad, 6), (last, bad, 6), (last, good, 14)):
+        when = datetime.combine(day, time(hour, 0), UTC).isoformat()
+        out.append(DomainStatus(domain, when, worst(findings), records, findings))
+    return out
 
 
 def demo_config(path: Path | None = None) -> Config:
@@ -146,6 +190,8 @@ def build_demo_store(
     store = Store(path)
     end = end or (now.date() - timedelta(days=1))
     summary = ingest_stream(store, demo_inputs(end))
+    for older in demo_history(end):  # example.org's story, before the two latest
+        check_store.save(store, older.to_json())
     _demo_alerts(store, now, demo_statuses(now, end))
     return store, summary
 
