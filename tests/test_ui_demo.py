@@ -114,5 +114,10 @@ async def test_demo_readiness_and_records_tell_example_orgs_story(tmp_path: Path
             text = shown()
             assert "differs: mode testing → enforce" in text
             assert "differs: id 20260101T000000 → 20260601080000" in text
+            await pilot.press("c")  # the zone lines and the policy file, ready to paste
+            await pilot.pause()
+            assert '_mta-sts.example.org. 3600 IN TXT "v=STSv1; id=20260601080000"' in (
+                app.clipboard)
+            assert "mode: enforce\nmx: mail.example.org\nmax_age: 604800\n" in app.clipboard
     finally:
         store.close()

@@ -92,4 +92,4 @@ class RecordsScreen(Screen):
         payload = "\n".join(zone) + "\n" + (f"\n; {self.result.domain} policy file:\n"
                                             + policy if policy else "")
         self.app.copy_to_clipboard(payload)
-        self.app.notify(f"copied {len(zone)} zone line(s) and the policy file")
+        self.app.notify(f"copied {len(zone)} zone line(s) and the policy file", markup=False)
