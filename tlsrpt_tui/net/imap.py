@@ -173,6 +173,11 @@ class _Protocol(_aio.IMAP4ClientProtocol):
         self._lost = lost
         self.failure: str | None = None
         self.last_data = loop.time()
+        #: Set while STARTTLS is pending: the tag of the command, to find its response.
+        self.starttls_tag: bytes | None = None
+        #: Bytes arrived after the server's response to STARTTLS, before the handshake.
+        self.after_starttls = False
+        self._starttls_seen: bytes | None = b""
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost.set()
@@ -186,8 +191,34 @@ class _Protocol(_aio.IMAP4ClientProtocol):
             return
         super()._continuation(line)
 
+    def _watch_starttls(self, d: bytes) -> None:
+        """Anything after the tagged response to STARTTLS, before TLS, was not protected: a
+        man in the middle may have appended it (CVE-2011-0411), even as complete lines that
+        the parser would take as genuine responses. Only the response may come."""
+        if self.after_starttls:
+            return
+        if self._starttls_seen is None:  # the response was complete: nothing more may come
+            self.after_starttls = bool(d)
+            return
+        self._starttls_seen += d
+        tag = self.starttls_tag or b""
+        start = 0 if self._starttls_seen.startswith(tag + b" ") else -1
+        if start < 0:
+            found = self._starttls_seen.find(b"\r\n" + tag + b" ")
+            start = found + 2 if found >= 0 else -1
+        if start < 0:
+            self._starttls_seen = self._starttls_seen[-1024:]
+            return
+        end = self._starttls_seen.find(b"\r\n", start)
+        if end < 0:
+            return
+        self.after_starttls = len(self._starttls_seen) > end + 2
+        self._starttls_seen = None
+
     def data_received(self, d: bytes) -> None:
         self.last_data = self.loop.time()
+        if self.starttls_tag is not None:
+            self._watch_starttls(d)
         try:
             for i in range(0, len(d), _FEED_SLICE):
                 super().data_received(d[i : i + _FEED_SLICE])
@@ -274,10 +305,12 @@ class ImapClient:
     async def _starttls(self, ctx: ssl.SSLContext) -> None:
         if "STARTTLS" not in self._p.capabilities:
             raise ImapTLSError(f"{self.where}: server does not offer STARTTLS")
-        resp = await self._exec("STARTTLS", _aio.Command("STARTTLS", self._p.new_tag()))
+        tag = self._p.new_tag()
+        self._p.starttls_tag = tag.encode()
+        resp = await self._exec("STARTTLS", _aio.Command("STARTTLS", tag))
         if resp.result != "OK":
             raise ImapTLSError(f"{self.where}: server refused STARTTLS: {_text(resp)}")
-        if self._p.incomplete_line:
+        if self._p.incomplete_line or self._p.after_starttls:
             # Bytes after the OK but before the handshake were not protected by TLS: a
             # man-in-the-middle could have injected responses (CVE-2011-0411 style).
             raise ImapTLSError(f"{self.where}: unexpected data after STARTTLS; not continuing")
@@ -290,6 +323,7 @@ class ImapClient:
         except Exception as exc:
             raise _connect_error(exc, self.where, self.timeout) from None
         self._p.transport = transport
+        self._p.starttls_tag = None  # what arrives now came through TLS
         await self._call("CAPABILITY", self._p.capability())
 
     @property
