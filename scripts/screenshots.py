@@ -30,6 +30,9 @@ SHOTS: dict[str, list[str]] = {
     "failures": ["down", "down", "down", "down", "enter", "enter"],
     "overview": ["o", "end"],  # the latest reports, the failure streak and the Total row
     "policy-summary": ["p", "end"],
+    # Tab to example.org's card (testing mode): its readiness, and its records for enforce
+    "readiness": ["tab", "tab", "tab", "tab", "enter"],
+    "records": ["tab", "tab", "tab", "tab", "D", "m"],
 }
 
 

@@ -140,8 +140,8 @@ def test_what_differs_is_named(world: World) -> None:
     tlsa1 = _item(rs, "tlsa", "_25._tcp.mx1.recfix.test")
     assert tlsa1.state == "change" and tlsa1.published == (f"3 1 1 {OTHER_DIGEST}",)
     assert tlsa1.proposed == (f"3 1 1 {key}",)
-    assert "no published record matches the served key: DANE senders defer mail" in (
-        tlsa1.differences)
+    assert ("no published record matches the served key: DANE senders defer mail; keep the "
+            "others only if they are your next key") in tlsa1.differences
     assert _item(rs, "tlsa", "_25._tcp.mx2.recfix.test").state == "add"
 
 

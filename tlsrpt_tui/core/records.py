@@ -308,7 +308,8 @@ def tlsa_items(domain: str, records: dict[str, Any]) -> list[Item]:
         missing = [r for r in proposed if r.lower() not in have]
         diffs = [f"add {r} (the key {host} serves now)" for r in missing]
         if published and missing:
-            diffs.append("no published record matches the served key: DANE senders defer mail")
+            diffs.append("no published record matches the served key: DANE senders defer "
+                         "mail; keep the others only if they are your next key")
         if dstate == "insecure":
             diffs.append("the TLSA answer is not DNSSEC-signed: senders ignore it; sign the zone")
         elif dstate in ("bogus", "failed"):
