@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import logging
 import os
 import stat
@@ -45,9 +46,11 @@ PASSWORD_ENV = "TLSRPT_SECURITY_IMAP_PASSWORD"
 
 
 def secret_forms(password: str, user: str) -> list[bytes]:
+    """Every form the secret travels in: as typed, IMAP-quoted, in SASL PLAIN and XOAUTH2."""
     quoted = '"' + password.replace("\\", "\\\\").replace('"', '\\"') + '"'
     plain = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
-    return [password.encode(), quoted.encode(), plain.encode()]
+    xoauth2 = base64.b64encode(f"user={user}\1auth=Bearer {password}\1\1".encode()).decode()
+    return [password.encode(), quoted.encode(), plain.encode(), xoauth2.encode()]
 
 
 def assert_no_secret(where: str, data: bytes | str, forms: list[bytes]) -> None:
@@ -212,7 +215,7 @@ def _watch_cmdlines(proc: subprocess.Popen[bytes]) -> dict[int, bytes]:
     return seen
 
 
-@pytest.mark.parametrize("source", ["password_env", "password_command"])
+@pytest.mark.parametrize("source", ["password_env", "password_command", "keyring", "xoauth2"])
 def test_real_sync_never_shows_the_password(
     dovecot: Dovecot,  # noqa: F811
     tmp_path: Path,
@@ -227,6 +230,17 @@ def test_real_sync_never_shows_the_password(
     if source == "password_env":
         auth = f'password_env = "{PASSWORD_ENV}"\n'
         env[PASSWORD_ENV] = dovecot.password
+    elif source == "keyring":
+        # Read through the keyring package, as from a desktop keyring (peers/file_keyring.py).
+        auth = "keyring = true\n"
+        store_file = tmp_path / "keyring.json"
+        store_file.write_text(json.dumps({"tlsrpt-tui/sec": dovecot.password}))
+        env["PYTHON_KEYRING_BACKEND"] = "peers.file_keyring.FileKeyring"
+        env["TLSRPT_TEST_KEYRING_FILE"] = str(store_file)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), str(REPO)])
+    elif source == "xoauth2":
+        # This Dovecot checks an XOAUTH2 bearer token against its passdb like a password.
+        auth = f"auth = \"xoauth2\"\noauth_token_command = \"sleep 0.3; cat '{secret_file}'\"\n"
     else:
         # Shell syntax on purpose (runs under /bin/sh) and slow, so /proc shows the child.
         auth = f"password_command = \"sleep 0.3; cat '{secret_file}'\"\n"
@@ -248,7 +262,7 @@ def test_real_sync_never_shows_the_password(
     assert_no_secret("stdout/stderr", out[0] + out[1], forms)
     own = [c for pid, c in cmdlines.items() if pid > 0]
     assert any(b"tlsrpt_tui" in c and b"sync" in c for c in own), own
-    if source == "password_command":
+    if source in ("password_command", "xoauth2"):
         assert any(b"sleep 0.3" in c for c in own), f"the command's process was not seen: {own}"
     for pid, cmd in cmdlines.items():
         assert_no_secret(f"the command line of pid {pid}" if pid > 0 else "ps output", cmd, forms)
@@ -306,6 +320,31 @@ async def test_logs_and_exceptions_never_hold_the_password(
     assert "x" * 8 not in str(info.value) and "exit status 3" in str(info.value)
     assert "password='" not in repr(AccountSettings(name="a", host="h", username="u",
                                                       password="p4ss"))  # fmt: skip
+
+
+async def test_logs_never_hold_the_xoauth2_token(
+    dovecot: Dovecot, tmp_path: Path, caplog: pytest.LogCaptureFixture,  # noqa: F811
+) -> None:  # fmt: skip
+    """aioimaplib logs every line it sends at DEBUG: the XOAUTH2 exchange must not be one."""
+    from tlsrpt_tui.service.config import AccountSettings
+
+    dovecot.append(mixed(3)[0])
+    token_file = tmp_path / "token"
+    token_file.write_text(dovecot.password + "\n")
+    caplog.set_level(logging.DEBUG)
+    account = AccountSettings(
+        name="sec", host=dovecot.host, port=dovecot.imap_port, security="plain",
+        username=dovecot.user, auth="xoauth2", oauth_token_command=f"cat '{token_file}'",
+    )  # fmt: skip
+    with Store(tmp_path / "s.sqlite3") as store:
+        summary = await sync_account(store, account)
+        assert summary.total("new") >= 1  # the token was accepted
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert "AUTHENTICATE" in caplog.text  # the log was captured
+    forms = secret_forms(dovecot.password, dovecot.user)
+    assert_no_secret("the log", caplog.text, forms)
+    for path in sorted(tmp_path.glob("s.sqlite3*")):
+        assert_no_secret(path.name, path.read_bytes(), forms)
 
 
 # -- plaintext and unverified TLS --------------------------------------------------------------
