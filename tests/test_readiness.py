@@ -232,3 +232,21 @@ def test_no_policy_found_asks_to_publish() -> None:
     (12, 4210, "0.3 %"), (1, 100000, "under 0.1 %"), (0, 10, "0 %"), (5, 10, "50 %")])
 def test_percent(part, whole, text) -> None:
     assert core.percent(part, whole) == text
+
+
+def test_a_senders_spelling_of_the_domain_is_the_same_domain(tmp_path) -> None:
+    from report_factory import report, sts_policy, to_json
+
+    from tlsrpt_tui.core.model import Origin, RawInput
+    from tlsrpt_tui.service.ingest import ingest_stream
+    from tlsrpt_tui.store.database import Store
+
+    today = date(2026, 12, 1)
+    reps = [report("A", "a1", "2026-11-30", [sts_policy("Mixed.Example.", 10, 0)]),
+            report("B", "b1", "2026-11-29", [sts_policy("mixed.example", 5, 0)])]
+    with Store(tmp_path / "m.sqlite3") as store:
+        ingest_stream(store, [RawInput(r["report-id"], to_json(r), Origin("file", r["report-id"]))
+                              for r in reps])
+        for asked in (["mixed.example"], None):
+            [a] = readiness(store, asked, today=today)
+            assert (a.domain, a.sessions, a.reports) == ("mixed.example", 15, 2)

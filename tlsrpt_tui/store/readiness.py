@@ -3,7 +3,7 @@
 Three grouped queries per call (policies; failure details; reporters), each over the policies
 index range of the window, so a store of 100,000s of reports answers without loading a report;
 plus two look-ups in the stored check results that say since when a failure is fixed. Domains
-are compared lower-cased, as senders spell them as they like.
+are compared lower-cased and without a final dot, as senders spell them as they like.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from tlsrpt_tui.store.database import Store
 
 #: Policy types readiness answers for (unknown types a sender invents are left out).
 TYPES = ("sts", "tlsa", "no-policy-found")
+#: How a policy domain is grouped: lower-case, without a final dot.
+_DOMAIN = "rtrim(lower(p.policy_domain), '.')"
 
 
 def _where(since: date, until: date, domains: Sequence[str] | None,
@@ -25,9 +27,11 @@ def _where(since: date, until: date, domains: Sequence[str] | None,
                f"{alias}.policy_type IN ({','.join('?' * len(TYPES))})"]
     params: list[object] = [since.isoformat(), (until + timedelta(days=1)).isoformat(), *TYPES]
     if domains:
-        # policy_domain is COLLATE NOCASE: this compares case-insensitively and uses its index.
-        clauses.append(f"{alias}.policy_domain IN ({','.join('?' * len(domains))})")
-        params += [d.lower() for d in domains]
+        # policy_domain is COLLATE NOCASE: this compares case-insensitively and uses its index;
+        # a sender's "example.com." is the same domain (the grouping strips the dot too).
+        names = [n for d in domains for n in (d.lower(), d.lower() + ".")]
+        clauses.append(f"{alias}.policy_domain IN ({','.join('?' * len(names))})")
+        params += names
     return " WHERE " + " AND ".join(clauses), params
 
 
@@ -37,7 +41,7 @@ def policy_aggregates(store: Store, since: date, until: date,
     and the policy strings of the newest report (where an STS policy's mode is written)."""
     where, params = _where(since, until, domains)
     rows = store.conn.execute(
-        "SELECT lower(p.policy_domain), p.policy_type, count(DISTINCT p.report_pk),"
+        f"SELECT {_DOMAIN}, p.policy_type, count(DISTINCT p.report_pk),"
         " sum(p.successful), sum(p.failed), sum(max(0, p.failed - p.detail_failed)),"
         " count(DISTINCT substr(p.start, 1, 10)), min(p.start), max(p.start)"
         f" FROM policies p{where} GROUP BY 1, 2 ORDER BY 1, 2",
@@ -59,8 +63,8 @@ def _newest_policy_strings(store: Store, since: date, until: date,
                            domains: Sequence[str] | None) -> dict[tuple[str, str], tuple[str, ...]]:
     where, params = _where(since, until, domains)
     rows = store.conn.execute(
-        "SELECT d, t, s FROM (SELECT lower(p.policy_domain) AS d, p.policy_type AS t,"
-        " p.policy_strings AS s, row_number() OVER (PARTITION BY lower(p.policy_domain),"
+        f"SELECT d, t, s FROM (SELECT {_DOMAIN} AS d, p.policy_type AS t,"
+        f" p.policy_strings AS s, row_number() OVER (PARTITION BY {_DOMAIN},"
         f" p.policy_type ORDER BY p.start DESC, p.id DESC) AS n FROM policies p{where})"
         " WHERE n = 1",
         params,
@@ -73,7 +77,7 @@ def failure_aggregates(store: Store, since: date, until: date,
     """Failed sessions per policy domain, type, result type, receiving MX and organization."""
     where, params = _where(since, until, domains)
     rows = store.conn.execute(
-        "SELECT lower(p.policy_domain), p.policy_type, d.result_type,"
+        f"SELECT {_DOMAIN}, p.policy_type, d.result_type,"
         " nullif(rtrim(lower(trim(coalesce(d.receiving_mx_hostname, ''))), '.'), ''),"
         " r.organization, sum(d.failed_session_count), max(p.start)"
         " FROM failure_details d JOIN policies p ON p.id = d.policy_pk"
@@ -95,7 +99,7 @@ def reporter_aggregates(store: Store, since: date, until: date,
     """Per policy domain, type and reporting organization: days reported, sessions, last day."""
     where, params = _where(since, until, domains)
     rows = store.conn.execute(
-        "SELECT lower(p.policy_domain), p.policy_type, r.organization,"
+        f"SELECT {_DOMAIN}, p.policy_type, r.organization,"
         " count(DISTINCT substr(p.start, 1, 10)), sum(p.successful), sum(p.failed), max(p.start)"
         f" FROM policies p JOIN reports r ON r.id = p.report_pk{where}"
         " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
