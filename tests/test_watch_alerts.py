@@ -309,3 +309,35 @@ def test_a_locked_store_and_a_restarted_dovecot_leave_the_service_running_and_ca
         assert len(alert_peers.webhook.posts) == 2
     finally:
         assert service.stop() == 0
+
+
+def test_metrics_endpoint_serves_worker_alert_and_session_figures(
+    dovecot: Dovecot,  # noqa: F811
+    alert_peers: AlertPeers,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import urllib.request
+
+    from peers.alert_peers import free_port
+
+    cfg = write_config(tmp_path, dovecot, alert_peers)
+    db = tmp_path / "s.sqlite3"
+    port = free_port()
+    service = Service(cfg, db, tmp_path / "watch.log", dovecot)
+    service.args += ["--metrics", f"127.0.0.1:{port}"]
+    service.start()
+    try:
+        wait_for(lambda: first_sync_done(db), "the first sync", service)
+        dovecot.append([fresh_report(21)])
+        wait_for(lambda: len(alert_peers.webhook.posts) == 1, "the webhook", service)
+        wait_for(lambda: len(alert_peers.smtp.received.messages) == 1, "the mail", service)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+    finally:
+        assert service.stop() == 0
+    assert 'tlsrpt_worker_state{state="running",worker="imap reports/INBOX"} 1.0' in text
+    assert 'tlsrpt_sessions_7d{domain="example.com",result="failed",sender="Google Inc."} 3.0' \
+        in text
+    assert "# TYPE tlsrpt_alert_pending gauge" in text
+    assert 'tlsrpt_alert_pending{channel=' not in text  # both delivered: nothing waits
+    assert 'tlsrpt_alert_channel_failing{channel="mail#1 (127.0.0.1)"} 0.0' in text

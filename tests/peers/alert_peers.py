@@ -20,6 +20,7 @@ import socket
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,10 @@ class _Handler:
         data = bytes(envelope.original_content or envelope.content)
         self.server._record(data)
         return "250 2.0.0 queued"
+
+
+# aiosmtpd warns about its own Session.login_data at each AUTH: not ours, and noisy.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
 
 
 def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any):  # type: ignore[no-untyped-def]

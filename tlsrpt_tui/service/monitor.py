@@ -29,6 +29,9 @@ log = logging.getLogger("tlsrpt_tui.watch")
 
 #: How often gaps, failing accounts and failing channels are looked at.
 TICK_SECONDS = 30.0
+#: Domains checked at once: each domain has its own loop, but 50 first checks at start would
+#: all run together (and the process's memory peak stays for its lifetime).
+CHECKS_AT_ONCE = 4
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Monitor:
     last_checks: dict[str, DomainStatus] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_slots: asyncio.Semaphore | None = None
         self.alerter = Alerter(
             self.store, self.config.alerts, clock=self.clock, on_raised=self._raised
         )
@@ -78,10 +82,13 @@ class Monitor:
     async def check(self, domain: str) -> DomainStatus:
         from tlsrpt_tui.service.checks import CheckOptions, check_domains
 
+        if self._check_slots is None:
+            self._check_slots = asyncio.Semaphore(CHECKS_AT_ONCE)
         options = CheckOptions.from_settings(self.config.checks)
-        previous = await asyncio.to_thread(check_store.latest, self.store, domain)
-        [status] = await check_domains([domain], options, previous={domain: previous}
-                                       if previous else None)
+        async with self._check_slots:
+            previous = await asyncio.to_thread(check_store.latest, self.store, domain)
+            [status] = await check_domains([domain], options, previous={domain: previous}
+                                           if previous else None)
         await asyncio.to_thread(self.alerter.store_check, status)
         self.last_checks[domain] = status
         log.info("check %s: %s", domain, status.status)
