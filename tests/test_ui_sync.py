@@ -12,6 +12,7 @@ from test_faults_tui import _account, messages, wait_for
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.store.database import Store
 from tlsrpt_tui.ui.app import TlsrptApp
+from tlsrpt_tui.ui.screen_text import screen_text
 from tlsrpt_tui.ui.widgets.inbox import InboxTable
 
 pytestmark = pytest.mark.peers
@@ -40,3 +41,23 @@ async def test_a_smaller_second_manual_sync_still_refreshes_and_says_how_many(
             await pilot.press("s")
             await wait_for(pilot, lambda: "1 new report(s)" in messages(app))
             await wait_for(pilot, lambda: app.screen.query_one(InboxTable).row_count == rows + 1)
+
+
+async def test_a_watcher_that_keeps_failing_says_retrying_since_in_the_sync_line(
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from test_faults_tui import PASSWORD_ENV
+
+    monkeypatch.setenv(PASSWORD_ENV, "not the password")
+    with Store(tmp_path / "s.sqlite3") as store:
+        app = TlsrptApp(store, Config(accounts=(_account(dovecot),)), live=True)
+        async with app.run_test(size=(140, 40), notifications=True) as pilot:
+            await wait_for(pilot, lambda: "retrying since" in screen_text(app))
+            text = screen_text(app)
+            assert "imap tui/INBOX: retrying since" in text and "login refused" in text
+            assert "not the password" not in text
+            state = app.supervisor.states["imap tui/INBOX"]
+            assert state.failing and state.failures >= 1
+            assert app.is_running
