@@ -85,11 +85,13 @@ class Monitor:
         if self._check_slots is None:
             self._check_slots = asyncio.Semaphore(CHECKS_AT_ONCE)
         options = CheckOptions.from_settings(self.config.checks)
+        # The store is used from the loop only (the folder watchers write through the same
+        # connection): a transaction in another thread would interleave with theirs.
         async with self._check_slots:
-            previous = await asyncio.to_thread(check_store.latest, self.store, domain)
+            previous = check_store.latest(self.store, domain)
             [status] = await check_domains([domain], options, previous={domain: previous}
                                            if previous else None)
-        await asyncio.to_thread(self.alerter.store_check, status)
+        self.alerter.store_check(status)
         self.last_checks[domain] = status
         log.info("check %s: %s", domain, status.status)
         return status
