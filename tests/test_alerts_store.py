@@ -171,3 +171,20 @@ def test_safe_line_and_alert_shapes() -> None:
     assert alert.webhook_payload()["key"] == "k 1"
     with pytest.raises(ValueError):
         Alert("report.nope", "k", "info", "d", "s")
+
+
+def test_report_forged_when_the_input_carries_a_failed_dkim_verdict(tmp_path: Path) -> None:
+    """The extension point for DKIM verdicts stored with the input (issue 12): a ``dkim_result``
+    column of raw_inputs saying "fail" turns the report's failures into one report.forged."""
+    with Store(tmp_path / "s.sqlite3") as store:
+        a = alerter(store, datetime.now(UTC))
+        assert a.scan_reports() == []  # no DKIM column: nothing is forged
+        store.conn.execute("ALTER TABLE raw_inputs ADD COLUMN dkim_result TEXT")
+        ingest(store, fresh_report(1), "forged")
+        ingest(store, fresh_report(2), "signed")
+        store.conn.execute("UPDATE raw_inputs SET dkim_result = 'fail' WHERE source = 'forged'")
+        store.conn.execute("UPDATE raw_inputs SET dkim_result = 'pass' WHERE source = 'signed'")
+        raised = a.scan_reports()
+        assert sorted(x.code for x in raised) == ["report.failures", "report.forged"]
+        forged = next(x for x in raised if x.code == "report.forged")
+        assert "failed DKIM (fail)" in forged.summary
