@@ -125,3 +125,36 @@ async def test_help_lists_the_readiness_and_records_keys(store) -> None:
         text = shown(app)
         assert "R enforce readiness of the chosen domain" in text
         assert "D the records to publish for the chosen domain" in text
+
+
+async def test_hostile_text_is_inert_on_the_readiness_and_records_screens(tmp_path) -> None:
+    """Organization and MX names from a report, TXT and policy text from a stored check: the
+    markup shows literally and no control character reaches the screen."""
+    from test_ui_hostile_text import NOW, assert_clean, hostile, make_store
+
+    from tlsrpt_tui.core.findings import DomainStatus, Severity
+    from tlsrpt_tui.store import checks as check_store
+    from tlsrpt_tui.ui.screens.records import RecordsScreen
+
+    store = make_store(tmp_path / "h.sqlite3")
+    records = {"tlsrpt": [f"v=TLSRPTv1; rua=mailto:{hostile('rua')}@evil.example"],
+               "sts": [f"v=STSv1; id={hostile('id')}"], "policy": hostile("policy"),
+               "mx": ["10 mx.evil.example"]}
+    check_store.save(store, DomainStatus("evil.example", NOW.isoformat(), Severity.OK,
+                                         records, []).to_json())
+    app = TlsrptApp(store, Config(domains=("evil.example",)), clock=lambda: NOW, demo=True)
+    try:
+        async with app.run_test(size=(200, 60)) as pilot:
+            await settle(pilot)
+            await pilot.press("R")
+            await settle(pilot)
+            assert isinstance(app.screen, ReadinessScreen)
+            text = screen_text(app)
+            assert_clean(text, "Org")
+            assert "at mxhost[bold red]m[/]x" in text  # MX names are compared lower-cased
+            await pilot.press("D")
+            await settle(pilot)
+            assert isinstance(app.screen, RecordsScreen)
+            assert_clean(screen_text(app), "rua", "id", "policy")
+    finally:
+        store.close()
