@@ -1,7 +1,11 @@
-"""core/, net/, store/ and service/ never import textual or rich (design: layers).
+"""core/, net/, store/, service/ and demo/ never import textual, rich or the ui package.
 
-Each layer is imported in a fresh interpreter, every module of it, and sys.modules is checked:
-a stray ``from rich.text import Text`` anywhere below ui/ fails here.
+Each layer is imported in a fresh interpreter, every module of it; then every module named by
+an import statement anywhere in its source, inside functions included (``ast.walk`` over each
+file: a lazy ``from rich.text import Text`` in a function body never runs at import time), is
+imported too, and sys.modules is walked: a stray UI import anywhere below ui/ fails here.
+Self-checks prove the walk sees what it must (the ui layer does load textual; a function-level
+import in a scratch package is found and followed).
 """
 
 from __future__ import annotations
@@ -14,27 +18,74 @@ import pytest
 from cli_helpers import REPO
 
 SCRIPT = r"""
-import importlib, json, pkgutil, sys
+import ast, importlib, importlib.util, json, pkgutil, sys
 package = importlib.import_module(sys.argv[1])
 names = [package.__name__]
 for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
     importlib.import_module(info.name)
     names.append(info.name)
-bad = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich"))
-print(json.dumps({"modules": names, "ui_libraries": bad}))
+# Every import statement at any depth (function bodies included), resolved to module names.
+lazy = set()
+for name in names:
+    module = sys.modules[name]
+    path = getattr(module, "__file__", None)
+    if not path:
+        continue
+    base = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read(), path)):
+        if isinstance(node, ast.Import):
+            lazy.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parent = node.module or ""
+            if node.level:
+                parent = importlib.util.resolve_name("." * node.level + parent, base)
+            lazy.add(parent)
+            lazy.update(f"{parent}.{alias.name}" for alias in node.names)
+missing = []
+for target in sorted(lazy):
+    try:
+        importlib.import_module(target)
+    except ImportError:  # "from x import function": x.function is no module
+        if importlib.util.find_spec(target.rpartition(".")[0] or target) is None:
+            missing.append(target)
+ui = ("textual", "rich")
+bad = sorted(m for m in sys.modules if m.split(".")[0] in ui or m.startswith("tlsrpt_tui.ui"))
+print(json.dumps({"modules": names, "imports": sorted(lazy), "ui_libraries": bad,
+                  "missing": missing}))
 """
 
 
-@pytest.mark.parametrize("layer", ["core", "net", "store", "service"])
-def test_layer_does_not_import_textual_or_rich(layer):
+def walk(package: str, *, cwd=REPO) -> dict:  # type: ignore[no-untyped-def]
     res = subprocess.run(
-        [sys.executable, "-c", SCRIPT, f"tlsrpt_tui.{layer}"],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
-    )
+        [sys.executable, "-c", SCRIPT, package],
+        capture_output=True, text=True, cwd=cwd, timeout=120,
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    found = json.loads(res.stdout)
+    return json.loads(res.stdout)
+
+
+@pytest.mark.parametrize("layer", ["core", "net", "store", "service", "demo"])
+def test_layer_does_not_import_textual_or_rich(layer):
+    found = walk(f"tlsrpt_tui.{layer}")
     assert found["modules"][0] == f"tlsrpt_tui.{layer}"
+    assert len(found["modules"]) > 1 and found["imports"]
     assert found["ui_libraries"] == [], f"{layer} pulls in {found['ui_libraries']}"
+    assert found["missing"] == [], f"{layer} imports modules that do not exist"
+
+
+def test_the_walk_follows_imports_inside_functions(tmp_path):
+    """Self-check: a UI import that only a function body makes is found, and one that is not
+    there is not invented (the same walk on the same package without it comes back clean)."""
+    pkg = tmp_path / "scratch_layer"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "clean.py").write_text("import json\n\ndef f():\n    from . import helper\n")
+    (pkg / "helper.py").write_text("X = 1\n")
+    assert walk("scratch_layer", cwd=tmp_path)["ui_libraries"] == []
+    (pkg / "lazy.py").write_text("def show():\n    from rich.text import Text\n    return Text\n")
+    found = walk("scratch_layer", cwd=tmp_path)
+    assert "rich.text" in found["imports"] and "scratch_layer.helper" in found["imports"]
+    assert "rich" in found["ui_libraries"]
 
 
 def test_the_check_itself_sees_ui_libraries():
