@@ -112,14 +112,15 @@ async def tables_timed(app, out: dict) -> None:  # type: ignore[no-untyped-def]
         for name in ("pagedown",) * 10 + ("end", "home", "end") + ("pageup",) * 10:
             before = (table.position, table.builds)
             wall, _cpu = await press_timed(app, name, lambda b=before, t=table: (
-                t.position, t.builds) != b)
+                t.position, t.builds) != b and t.settled)
             keys.append(wall * 1000)
         # up across the window's first row (a rebuild each time)
         for _ in range(5):
             table.show_row(table.first_row)
             await painted(app)
             before = (table.position, table.builds)
-            wall, _cpu = await press_timed(app, "up", lambda b=before, t=table: t.builds != b[1])
+            wall, _cpu = await press_timed(app, "up", lambda b=before, t=table: t.builds != b[1]
+                                           and t.settled)
             keys.append(wall * 1000)
         out[f"{label}_key_ms"] = [round(k, 1) for k in keys]
         app.pop_screen()
@@ -129,6 +130,7 @@ async def tables_timed(app, out: dict) -> None:  # type: ignore[no-untyped-def]
 def child_app(db: str, filter_runs: bool, profile: str | None = None) -> dict:
     from textual import events
 
+    from tlsrpt_tui.service.backend import StoreBackend
     from tlsrpt_tui.service.config import CheckSettings, Config
     from tlsrpt_tui.store.database import Store
     from tlsrpt_tui.ui.app import TlsrptApp
@@ -139,7 +141,7 @@ def child_app(db: str, filter_runs: bool, profile: str | None = None) -> dict:
     page = max(MIN_PAGE, min(PAGE, 24))  # the inbox's page at 80x24
     expected_rows = min(page, int(store.conn.execute("SELECT count(*) FROM reports").fetchone()[0]))
     config = Config(domains=DOMAINS, checks=CheckSettings())
-    app = TlsrptApp(store, config, clock=lambda: NOW, live=False)
+    app = TlsrptApp(StoreBackend(store), config, clock=lambda: NOW, live=False)
     out: dict = {}
 
     async def run() -> None:
@@ -180,7 +182,7 @@ def child_app(db: str, filter_runs: bool, profile: str | None = None) -> dict:
                 # does); done when the inbox holds the filtered rows and has been repainted
                 if profiler is not None:
                     profiler.start()
-                wall, used = await press_timed(app, ch, lambda t=typed: table.text_filter == t)
+                wall, used = await press_timed(app, ch, lambda t=typed: table.shown_filter == t)
                 if profiler is not None:
                     profiler.stop()
                 times.append(wall)
@@ -207,14 +209,15 @@ def child_app(db: str, filter_runs: bool, profile: str | None = None) -> dict:
 
 def child_pilot_filter(db: str) -> dict:
     """The same keystrokes through Pilot.press + Pilot.pause (its idle heuristic included)."""
+    from tlsrpt_tui.service.backend import StoreBackend
     from tlsrpt_tui.service.config import CheckSettings, Config
     from tlsrpt_tui.store.database import Store
     from tlsrpt_tui.ui.app import TlsrptApp
     from tlsrpt_tui.ui.widgets.inbox import InboxTable
 
     store = Store(db)
-    app = TlsrptApp(store, Config(domains=DOMAINS, checks=CheckSettings()), clock=lambda: NOW,
-                    live=False)
+    app = TlsrptApp(StoreBackend(store), Config(domains=DOMAINS, checks=CheckSettings()),
+                    clock=lambda: NOW, live=False)
     out: dict = {}
 
     async def run() -> None:

@@ -37,21 +37,30 @@ SHOTS: dict[str, list[str]] = {
 
 
 async def shoot(store_path: Path, name: str, keys: list[str], out: Path) -> None:
+    from tlsrpt_tui.service.backend import StoreBackend
     from tlsrpt_tui.store.database import Store
 
     store = Store(store_path)
-    app = TlsrptApp(store, demo_config(), demo=True, clock=lambda: NOW)
+    app = TlsrptApp(StoreBackend(store), demo_config(), demo=True, clock=lambda: NOW)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause()
-            for key in keys:
+            await settle(pilot)
+            for key in keys:  # each screen reads through the service in workers
                 await pilot.press(key)
-                await pilot.pause()
-                await app.workers.wait_for_complete()  # the tables load in a worker
-                await pilot.pause()
+                await settle(pilot)
             app.save_screenshot(filename=f"{name}.svg", path=str(out))
     finally:
         store.close()
+
+
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(20):
+        await pilot.pause()
+        busy = [w for w in pilot.app.workers if not w.is_finished]
+        if not busy:
+            break
+        await pilot.app.workers.wait_for_complete(busy)
+    await pilot.pause()
 
 
 def main() -> int:

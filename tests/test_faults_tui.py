@@ -19,6 +19,7 @@ from peers.faulty import FaultyPeers, ImapFaultProxy, add_domain, faulty_peers  
 from peers.tls import TlsPeers
 from peers.tlsrpt_mail import mixed
 
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import AccountSettings, CheckSettings, Config
 from tlsrpt_tui.store.database import Store
 from tlsrpt_tui.ui.app import TlsrptApp
@@ -80,7 +81,7 @@ async def test_faulty_checks_become_card_states_and_notifications(
             allow_private_targets=True,
         ),
     )  # fmt: skip
-    app = TlsrptApp(store, config, live=False)
+    app = TlsrptApp(StoreBackend(store), config, live=False)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.pause()
         started = time.monotonic()
@@ -115,7 +116,7 @@ async def test_a_check_that_cannot_start_is_a_notification(store: Store) -> None
     config = Config(
         domains=("example.test",), checks=CheckSettings(resolver="dns.example.test", timeout=T)
     )
-    app = TlsrptApp(store, config, live=False)
+    app = TlsrptApp(StoreBackend(store), config, live=False)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await pilot.pause()
         app.start_check("example.test")
@@ -157,7 +158,7 @@ async def test_failed_syncs_are_notifications_and_the_app_goes_on(
     try:
         proxy.set("drop", nth=25, keep=300)
         config = Config(accounts=(_account(dovecot),))
-        app = TlsrptApp(store, config, live=False)
+        app = TlsrptApp(StoreBackend(store), config, live=False)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await pilot.pause()
             # 1. login refused
@@ -196,13 +197,13 @@ async def test_plaintext_account_is_a_visible_warning(
     store: Store,
 ) -> None:
     config = Config(accounts=(_account(dovecot, security="plain", port=dovecot.imap_port),))
-    app = TlsrptApp(store, config, live=False)
+    app = TlsrptApp(StoreBackend(store), config, live=False)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.pause()
         warnings = [n for n in app._notifications if "unencrypted" in n.message]
         assert len(warnings) == 1 and warnings[0].severity == "warning"
         assert "tui" in warnings[0].message and "security = plain" in warnings[0].message
-    tls = TlsrptApp(store, Config(accounts=(_account(dovecot),)), live=False)
+    tls = TlsrptApp(StoreBackend(store), Config(accounts=(_account(dovecot),)), live=False)
     async with tls.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.pause()
         assert not [n for n in tls._notifications if "unencrypted" in n.message]

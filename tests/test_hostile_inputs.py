@@ -157,7 +157,10 @@ def test_cli_import_and_tables_never_emit_control_characters(tmp_path: Path) -> 
 
 
 async def test_tui_shows_markup_literally_and_strips_escapes(tmp_path: Path) -> None:
+    from tui_helpers import settle
+
     from tlsrpt_tui.demo.store import demo_config
+    from tlsrpt_tui.service.backend import StoreBackend
     from tlsrpt_tui.service.ingest import ingest_stream
     from tlsrpt_tui.service.sources import iter_inputs
     from tlsrpt_tui.store.database import Store
@@ -171,10 +174,10 @@ async def test_tui_shows_markup_literally_and_strips_escapes(tmp_path: Path) -> 
     summary = ingest_stream(store, iter_inputs([_hostile_inputs(tmp_path / "in")]))
     assert summary.new == 2, summary
     now = datetime(2026, 5, 2, 8, 0, tzinfo=UTC)
-    app = TlsrptApp(store, demo_config(), demo=True, clock=lambda: now)
+    app = TlsrptApp(StoreBackend(store), demo_config(), demo=True, clock=lambda: now)
     try:
         async with app.run_test(size=(160, 50)) as pilot:
-            await pilot.pause()
+            await settle(pilot)
             text = screen_text(app)
             assert not {c for c in text if c in FRONT_CONTROL}, "dashboard leaks controls"
             assert "[bold red]X[/]" in text or "[bold red]Z[/]" in text, text
@@ -183,14 +186,14 @@ async def test_tui_shows_markup_literally_and_strips_escapes(tmp_path: Path) -> 
                          if not str(r.key.value).startswith("u"))
             table.move_cursor(row=index)
             await pilot.press("enter")
-            await pilot.pause()
+            await settle(pilot)
             assert isinstance(app.screen, ReportScreen)
             text = screen_text(app)
             assert not {c for c in text if c in FRONT_CONTROL}, "report screen leaks controls"
             assert "[bold red]X[/]" in text
             assert "[link=https://evil.example]c[/link]" in text
             await pilot.press("v")
-            await pilot.pause()
+            await settle(pilot)
             assert isinstance(app.screen, RawScreen)
             text = screen_text(app)
             assert not {c for c in text if c in FRONT_CONTROL}, "raw screen leaks controls"

@@ -107,3 +107,48 @@ def test_table_commands_do_not_load_ui_libraries(tmp_path):
                          cwd=REPO, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[-1] == "[]"
+
+
+# -- ui/ reads only through its injected service ----------------------------------------------
+
+def _imports(path) -> set[str]:  # type: ignore[no-untyped-def]
+    """Every module a file imports (TYPE_CHECKING and function-local imports included)."""
+    import ast
+
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _forbidden(package: str, prefixes: tuple[str, ...]) -> dict[str, list[str]]:
+    bad: dict[str, list[str]] = {}
+    for path in sorted((REPO / "tlsrpt_tui" / package).rglob("*.py")):
+        hits = sorted(m for m in _imports(path)
+                      if any(m == p or m.startswith(p + ".") for p in prefixes))
+        if hits:
+            bad[str(path.relative_to(REPO))] = hits
+    return bad
+
+
+def test_no_ui_module_imports_the_store_or_sqlite3():
+    """Screens and widgets get their data from the injected service (ui/facade.py), which
+    runs store work off the event loop; none of them opens SQLite itself."""
+    assert _forbidden("ui", ("tlsrpt_tui.store", "sqlite3")) == {}
+
+
+def test_the_store_check_itself_finds_store_imports():
+    """Guard against a check that cannot fail: service/ does import the store."""
+    assert "tlsrpt_tui/service/queries.py" in _forbidden("service", ("tlsrpt_tui.store",))
+
+
+def test_screens_and_widgets_do_not_import_the_app():
+    """No ui/app.py <-> ui/screens import circle: screens ask for navigation with messages
+    and receive the service and the live state they show; only the app imports them."""
+    assert _forbidden("ui/screens", ("tlsrpt_tui.ui.app",)) == {}
+    assert _forbidden("ui/widgets", ("tlsrpt_tui.ui.app", "tlsrpt_tui.ui.screens")) == {}

@@ -90,12 +90,12 @@ async def test_not_report_mail_is_recorded_listed_never_moved_and_reparsed(
         assert count(store, "raw_inputs WHERE status = 'not-report'") == 2
         assert reparse_all(store).not_report == 2  # unchanged the second time
         # The TUI inbox lists them when a filter asks (by sender, subject, "not a ...").
-        from tlsrpt_tui.service.config import Config
-        from tlsrpt_tui.ui.data import DataSource
+        from tlsrpt_tui.service.backend import StoreBackend
+        from tlsrpt_tui.ui.widgets.inbox import unreadable_for
 
-        data = DataSource(store, Config(), lambda: None)  # type: ignore[arg-type,return-value]
-        assert data.unreadable("") == []
-        hits = data.unreadable("alice@")
+        with StoreBackend(store) as backend:
+            assert await unreadable_for(backend, "") == []
+            hits = await unreadable_for(backend, "alice@")
         assert len(hits) == 1 and "lunch" in (hits[0].unreadable or "")
     # The CLI lists what is recorded, newest first.
     out = subprocess.run(

@@ -202,6 +202,7 @@ async def test_records_screen_shows_the_live_records(world: World, tmp_path: Pat
     """The TUI's records screen runs the same live check (config [checks]) and shows its set."""
     import re
 
+    from tlsrpt_tui.service.backend import StoreBackend
     from tlsrpt_tui.service.config import CheckSettings, Config
     from tlsrpt_tui.store.database import Store
     from tlsrpt_tui.ui.app import TlsrptApp
@@ -214,7 +215,7 @@ async def test_records_screen_shows_the_live_records(world: World, tmp_path: Pat
     config = Config(domains=("recgood.test", "recfix.test"), checks=checks)
     key = world.tls.good_spki_sha256.hex()
     with Store(tmp_path / "ui.sqlite3") as store:
-        app = TlsrptApp(store, config, live=False)
+        app = TlsrptApp(StoreBackend(store), config, live=False)
         async with app.run_test(size=(160, 60)) as pilot:
             await pilot.pause()
             cards = list(app.screen.query(DomainCard))

@@ -11,8 +11,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from tui_helpers import press, settle
 
 from tlsrpt_tui.demo.store import build_demo_store, demo_config
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.store.database import Store
 from tlsrpt_tui.ui.app import TlsrptApp
@@ -25,39 +27,41 @@ SIZES = [(80, 24), (120, 40)]
 @pytest.fixture
 def demo_app(tmp_path: Path):  # type: ignore[no-untyped-def]
     store, _ = build_demo_store(tmp_path / "demo.sqlite3", end=END, now=NOW)
-    yield TlsrptApp(store, demo_config(Path("config.toml")), demo=True, clock=lambda: NOW)
+    yield TlsrptApp(StoreBackend(store), demo_config(Path("config.toml")), demo=True,
+                    clock=lambda: NOW)
     store.close()
+
+
+def press_and_settle(*keys: str):  # type: ignore[no-untyped-def]
+    """run_before for snap_compare: let the first loads arrive, then press each key and wait
+    for what it reads (the screens read through the service, off the event loop)."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        await press(pilot, *keys)
+
+    return run_before
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_dashboard(snap_compare, demo_app, size) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(demo_app, terminal_size=size)
+    assert snap_compare(demo_app, terminal_size=size, run_before=press_and_settle())
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_report_and_failures(snap_compare, demo_app, size) -> None:  # type: ignore[no-untyped-def]
     # the 2nd report row is a failed Google report for example.net (the demo's failure streak)
-    assert snap_compare(demo_app, terminal_size=size, press=["down", "down", "down", "down",
-                                                            "enter", "enter"])
+    assert snap_compare(demo_app, terminal_size=size,
+                        run_before=press_and_settle("down", "down", "down", "down", "enter",
+                                                    "enter"))
 
 
 def test_report_notes(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]
     # the 5th report row is from the self-hosted relay, whose mail is not DKIM-signed: the
     # report screen opens with the notes box
     assert snap_compare(demo_app, terminal_size=(80, 24),
-                        press=["down", "down", "down", "down", "down", "enter"])
-
-
-def press_and_settle(*keys: str):  # type: ignore[no-untyped-def]
-    """run_before for snap_compare: press keys, then wait for the table's loading worker."""
-
-    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.press(*keys)
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-    return run_before
+                        run_before=press_and_settle("down", "down", "down", "down", "down",
+                                                    "enter"))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -70,7 +74,8 @@ def test_policy_summary(snap_compare, demo_app) -> None:  # type: ignore[no-unty
 
 
 def test_help(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]
-    assert snap_compare(demo_app, terminal_size=(80, 24), press=["question_mark"])
+    assert snap_compare(demo_app, terminal_size=(80, 24),
+                        run_before=press_and_settle("question_mark"))
 
 
 def focus_card_and_press(domain: str, *keys: str):  # type: ignore[no-untyped-def]
@@ -106,7 +111,7 @@ def test_records(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def
 
 def test_first_run(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     store = Store(tmp_path / "empty.sqlite3")
-    app = TlsrptApp(store, Config(path=Path("~/.config/tlsrpt-tui/config.toml")),
+    app = TlsrptApp(StoreBackend(store), Config(path=Path("~/.config/tlsrpt-tui/config.toml")),
                     clock=lambda: NOW)
-    assert snap_compare(app, terminal_size=(80, 24))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=press_and_settle())
     store.close()

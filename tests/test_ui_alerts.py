@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Input
 from tlsrpt_tui.core.alerts import Alert
 from tlsrpt_tui.core.model import Origin, RawInput
 from tlsrpt_tui.service.alerts import Alerter
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import AlertSettings, Config, MailChannel, WebhookChannel
 from tlsrpt_tui.service.ingest import ingest_stream
 from tlsrpt_tui.store import alerts as db
@@ -63,7 +64,7 @@ async def test_alerts_screen_newest_first_with_delivery_and_enter_opens_the_subj
                                raised_at=datetime.now(UTC).isoformat()), ["webhook#1 (hooks)"])
         db.mark_delivered(store, failures.pk, "mail#1 (smtp.example.com)")  # type: ignore[arg-type]
         db.mark_failed(store, failures.pk, "webhook#1 (hooks)", "HTTP 503")  # type: ignore[arg-type]
-    app = TlsrptApp(store, Config(alerts=SETTINGS), live=False)
+    app = TlsrptApp(StoreBackend(store), Config(alerts=SETTINGS), live=False)
     async with app.run_test(size=(160, 40)) as pilot:
         await pilot.pause()
         await pilot.press("a")
@@ -92,7 +93,7 @@ async def test_the_tui_shows_what_another_process_stores_and_a_failing_channel(
     store: Store, tmp_path: Path
 ) -> None:
     add_report(store, 1)
-    app = TlsrptApp(store, Config(alerts=SETTINGS), live=True)
+    app = TlsrptApp(StoreBackend(store), Config(alerts=SETTINGS), live=True)
     other = Store(tmp_path / "s.sqlite3")  # the watch service's own connection
     try:
         async with app.run_test(size=(160, 40)) as pilot:

@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from rich.style import Style
 from textual.widgets import DataTable, Input
+from tui_helpers import settle
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES, finding, worst
 from tlsrpt_tui.demo.generate import SENDERS, report_json, report_mail
 from tlsrpt_tui.demo.store import build_demo_store, demo_config, demo_statuses
 from tlsrpt_tui.service import queries
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.checks import DomainStatus
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.service.ingest import ingest_stream
@@ -66,18 +68,12 @@ def demo_store(demo_template: Path, tmp_path: Path) -> Store:
 
 def make_app(store: Store, **kwargs) -> TlsrptApp:  # type: ignore[no-untyped-def]
     kwargs.setdefault("demo", True)
-    return TlsrptApp(store, kwargs.pop("config", demo_config()), clock=lambda: NOW, **kwargs)
+    return TlsrptApp(StoreBackend(store), kwargs.pop("config", demo_config()), clock=lambda: NOW,
+                     **kwargs)
 
 
 def inbox(app: TlsrptApp) -> InboxTable:
     return app.screen.query_one(InboxTable)
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    """Let table loads (workers) finish, then let the screen catch up."""
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def plain_row(table: DataTable, index: int) -> list[str]:
@@ -103,7 +99,7 @@ def ingest_mail(store: Store, organization: str, day: date, uid: int, failures: 
 async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         table = inbox(app)
         keys = [r.key.value for r in table.ordered_rows]
@@ -119,7 +115,7 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
         assert table.page_size == 40  # the terminal's height: no more rows than it can show
         assert table.row_count == table.page_size + 1 < queries.inbox_count(demo_store)
         table.move_cursor(row=table.row_count - 1)
-        await pilot.pause()
+        await settle(pilot)
         assert table.row_count == 2 * table.page_size + 1
         # failed rows stand out (bold date cell, the failure style), healthy rows do not
         for i in range(1, 15):
@@ -134,13 +130,13 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
 async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         table = inbox(app)
         # first failed report row
         index = next(i for i in range(1, table.row_count) if int(plain_row(table, i)[1] or 0))
         table.move_cursor(row=index)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ReportScreen)
         report = app.screen.report
         text = screen_text(app)
@@ -148,7 +144,7 @@ async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> N
         assert "Subject Report-ID" in text and (report.subject_report_id or "") in text
         assert "Date range" in text
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, PolicyScreen)
         detail = app.screen.policy.failure_details[0]
         text = screen_text(app)
@@ -157,20 +153,20 @@ async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> N
         # the demo's stored check explains the expired certificate on mx2.example.net
         assert "tls.expired" in text
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ReportScreen)
         await pilot.press("v")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, RawScreen)
         body = json.loads(app.screen.body)
         assert body["report-id"] == report.report_id
         assert body["organization-name"] == report.organization
         await pilot.press("escape", "m")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, RawScreen)
         assert "TLS-Report-Domain:" in app.screen.body  # the stored mail, headers and all
         await pilot.press("escape", "escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         assert inbox(app).cursor_row == index
 
@@ -181,14 +177,14 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
     for row in queries.overview_rows(demo_store):
         expected.add(row)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("o")
         await settle(pilot)
         assert isinstance(app.screen, OverviewScreen)
         table = app.screen.query_one("#table", PagedTable)
         assert table.total_rows == 420 + 1
         await pilot.press("end")  # the Total row closes the table
-        await pilot.pause()
+        await settle(pilot)
         total = plain_row(table, table.cursor_row)
         assert total[0] == "Total"
         assert total[5] == f"{expected.successful:,}" and total[6] == f"{expected.failed:,}"
@@ -210,7 +206,7 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
         assert not app.screen.apply_filters()
         assert table.row_count == 7 * 2 + 1
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("p")
         await settle(pilot)
         assert isinstance(app.screen, PolicySummaryScreen)
@@ -221,17 +217,17 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
 async def test_inbox_filter_and_escape(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("slash")
         await pilot.press(*"microsoft")
-        await pilot.pause()
+        await settle(pilot)
         table = inbox(app)
         orgs = {plain_row(table, i)[3] for i in range(table.row_count)}
         assert orgs == {"Microsoft Corporation"}
         assert table.row_count == min(table.page_size,
                                       queries.inbox_count(demo_store, "microsoft"))
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         orgs = {plain_row(table, i)[3] for i in range(table.row_count)}
         assert "Google Inc." in orgs and table.row_count >= table.page_size
 
@@ -239,14 +235,14 @@ async def test_inbox_filter_and_escape(demo_store: Store) -> None:
 async def test_live_update_when_a_report_is_ingested(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         table = inbox(app)
         table.move_cursor(row=5)
         key = table.ordered_rows[5].key.value
         ingest_mail(demo_store, "New Sender Ltd", END + timedelta(days=1), 900, failures=3)
         app.post_message(ReportsIngested(1))
-        await pilot.pause()
-        await pilot.pause()
+        await settle(pilot)
+        await settle(pilot)
         assert plain_row(table, 1)[3] == "New Sender Ltd"
         assert plain_row(table, 1)[1] == "3"
         # the cursor stays on the same report, which moved down one row
@@ -257,7 +253,7 @@ async def test_live_update_when_a_report_is_ingested(demo_store: Store) -> None:
 async def test_live_update_when_a_check_result_changes(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         card = app.screen.query_one(StatusPanel).card("example.com")
         assert card is not None and CHANGED_MARK not in card.render_text().plain
         previous = demo_statuses(NOW)[0][1]
@@ -265,7 +261,7 @@ async def test_live_update_when_a_check_result_changes(demo_store: Store) -> Non
         findings.append(finding("tlsrpt.missing", "_smtp._tls.example.com"))
         status = DomainStatus("example.com", NOW.isoformat(), worst(findings), {}, findings)
         app.post_message(DomainChecked("example.com", status, previous, NOW))
-        await pilot.pause()
+        await settle(pilot)
         text = card.render_text().plain
         assert f"{CHANGED_MARK}! TLS-RPT: no TLS-RPT record" in text
         assert any("TLS-RPT" in n.message for n in app._notifications)
@@ -275,23 +271,23 @@ async def test_untrusted_text_is_literal_and_escapes_are_stripped(demo_store: St
     ingest_mail(demo_store, "[bold red]X[/]\x1b[31mEVIL\x1b]0;pwned\x07\x07", END + timedelta(2), 7)
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         table = inbox(app)
         assert plain_row(table, 1)[3] == "[bold red]X[/]EVIL"
         text = screen_text(app)
         assert "[bold red]X[/]EVIL" in text
         assert "\x1b" not in text and "\x07" not in text
         await pilot.press("down", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert "[bold red]X[/]EVIL" in screen_text(app)
 
 
 async def test_first_run_screen_names_the_config_file(tmp_path: Path) -> None:
     store = Store(tmp_path / "empty.sqlite3")
     cfg = Config(path=tmp_path / "cfg" / "config.toml")
-    app = TlsrptApp(store, cfg, clock=lambda: NOW)
+    app = TlsrptApp(StoreBackend(store), cfg, clock=lambda: NOW)
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, FirstRunScreen)
         text = screen_text(app)
         assert str(cfg.path) in text and "domains = [" in text and "[[accounts]]" in text
@@ -302,17 +298,17 @@ async def test_first_run_screen_names_the_config_file(tmp_path: Path) -> None:
 async def test_help_opens_and_closes(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("question_mark")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
         assert "re-check" in screen_text(app)
         await pilot.press("escape")
         await pilot.press("f1")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
 
 
@@ -320,19 +316,19 @@ async def test_export_overview_matches_cli_format(demo_store: Store, tmp_path: P
     app = make_app(demo_store)
     app.export_dir = tmp_path
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("o")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("e")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("enter")
-        await settle(pilot)  # written in a thread
+        await settle(pilot)
         out = tmp_path / "tlsrpt-overview.csv"
         expected = "".join(tables.render(queries.overview_rows(demo_store),
                                          tables.OverviewRow, "csv"))
         assert out.read_text() == expected
         await pilot.press("e")
-        await pilot.pause()
+        await settle(pilot)
         box = app.screen.query_one(Input)
         box.value = str(tmp_path / "o.json")
         await pilot.press("enter")
@@ -364,12 +360,12 @@ async def test_checks_never_overlap_and_errors_become_glyphs(tmp_path: Path) -> 
             running[domain] -= 1
 
     cfg = Config(domains=("ok.example", "broken.example"))
-    app = TlsrptApp(store, cfg, clock=lambda: NOW, checker=checker)
+    app = TlsrptApp(StoreBackend(store), cfg, clock=lambda: NOW, checker=checker)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         assert set(running) == {"ok.example", "broken.example"}  # started on mount
         await pilot.press("r", "r", "r")
-        await pilot.pause()
+        await settle(pilot)
         gate.set()
         for _ in range(50):
             await pilot.pause(0.05)
@@ -390,7 +386,7 @@ async def test_stored_check_results_are_shown_in_demo(demo_store: Store) -> None
     assert check_store.latest(demo_store, "example.net") is not None
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         card = app.screen.query_one(StatusPanel).card("example.net")
         text = card.render_text().plain
         assert f"{CHANGED_MARK}✗ STARTTLS mx2.example.net" in text
@@ -400,26 +396,26 @@ async def test_stored_check_results_are_shown_in_demo(demo_store: Store) -> None
 async def test_command_palette_offers_the_actions(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Report Overview", "Policy Summary", "Re-check DNS now", "Sync IMAP now",
                 "Export table", "Filter inbox", "Help"} <= titles
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press(*"policy summ")
         await pilot.pause(0.3)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, PolicySummaryScreen)
 
 
 async def test_unreadable_row_opens_the_raw_input_with_its_reason(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         assert inbox(app).cursor_row == 0
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, RawScreen)
         assert app.screen.body.startswith("unreadable: ") and "gzip" in app.screen.body
         assert "TLS-Report-Domain: example.com" in app.screen.body
@@ -430,12 +426,12 @@ async def test_keyboard_only_with_no_color(demo_store: Store, monkeypatch) -> No
     monkeypatch.setenv("NO_COLOR", "1")
     app = make_app(demo_store)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         assert app.no_color
         text = screen_text(app)
         assert "✓ TLS-RPT" in text and "i example.com" in text
         await pilot.press("j", "j", "k")
-        await pilot.pause()
+        await settle(pilot)
         assert inbox(app).cursor_row == 1
 
 
@@ -447,16 +443,16 @@ async def test_sync_line_shows_progress_then_result(demo_store: Store) -> None:
 
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         line = app.screen.query_one(SyncLine)
         bar = line.query_one(ProgressBar)
         assert not bar.display
         app.post_message(SyncProgress("reports", 30, 120, "INBOX"))
-        await pilot.pause()
+        await settle(pilot)
         assert bar.display and bar.progress == 30 and bar.total == 120
         assert "syncing reports: INBOX 30/120" in screen_text(app)
         app.post_message(SyncFinished("reports", 0, "login refused for user x"))
-        await pilot.pause()
+        await settle(pilot)
         assert not bar.display
         assert "login refused for user x" in screen_text(app)
         assert app.is_running

@@ -12,6 +12,7 @@ from pathlib import Path
 from tlsrpt_tui.core.checks.catalogue import finding, worst
 from tlsrpt_tui.core.checks.dane import DaneChain, TlsaRecord, tlsa_findings
 from tlsrpt_tui.core.findings import DomainStatus
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.store.database import Store
 from tlsrpt_tui.ui.app import TlsrptApp
@@ -32,7 +33,7 @@ async def run_app(tmp_path: Path, results: dict[str, DomainStatus], size=(160, 4
         return results[domain], None
 
     store = Store(tmp_path / "s.sqlite3")
-    app = TlsrptApp(store, Config(domains=tuple(results)), clock=lambda: NOW, checker=checker)
+    app = TlsrptApp(StoreBackend(store), Config(domains=tuple(results)), clock=lambda: NOW, checker=checker)
     try:
         async with app.run_test(size=size) as pilot:
             for _ in range(50):

@@ -212,10 +212,10 @@ def test_raw_view_of_each_sample_is_its_json_as_received(
     import json
 
     from tlsrpt_tui.core.model import Origin, RawInput
+    from tlsrpt_tui.service import queries
     from tlsrpt_tui.service.ingest import ingest_stream
     from tlsrpt_tui.store import reports as db
     from tlsrpt_tui.store.database import Store
-    from tlsrpt_tui.ui.data import DataSource
     from tlsrpt_tui.ui.screens.raw import RawScreen
 
     files = sorted(p for p in samples_dir.rglob("*") if p.is_file() and p.suffix != ".md")
@@ -225,13 +225,13 @@ def test_raw_view_of_each_sample_is_its_json_as_received(
         if not expected:
             continue
         store = Store(tmp_path / f"{n}.sqlite3")
-        data = DataSource(store, None, None)  # type: ignore[arg-type]
         raw = RawInput(path.name, path.read_bytes(), Origin(kind="file", path=path.name))
         ingest_stream(store, [raw])
         pks = [pk for i in db.iter_input_pks(store) for pk in db.report_pks_of_input(store, i)]
         assert len(pks) == len(expected), path
         for pk in pks:
-            screen = RawScreen.for_report(data, pk)
+            report, meta = queries.report_detail(store, pk)  # type: ignore[misc]
+            screen = RawScreen.for_report(report, queries.raw_input_bytes(store, meta.pk))
             assert screen.title_text.startswith("JSON as received"), path
             assert json.loads(screen.body) in expected, path
             assert len(screen.views) == 2 and screen.views[1][0].startswith("Normalised")

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time
 import pytest
 import readiness_fixture as fx
 
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import CheckSettings, Config
 from tlsrpt_tui.ui.app import TlsrptApp
 from tlsrpt_tui.ui.screen_text import screen_text
@@ -34,7 +35,7 @@ def store(tmp_path):
 def make_app(store) -> TlsrptApp:  # type: ignore[no-untyped-def]
     config = Config(domains=DOMAINS, checks=CheckSettings(interval=3600.0))
     now = datetime.combine(TODAY, time(9, 0), UTC)
-    return TlsrptApp(store, config, clock=lambda: now, live=False)
+    return TlsrptApp(StoreBackend(store), config, clock=lambda: now, live=False)
 
 
 async def settle(pilot) -> None:  # type: ignore[no-untyped-def]

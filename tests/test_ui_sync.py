@@ -9,6 +9,7 @@ from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
 from peers.tlsrpt_mail import google_report, microsoft_report
 from test_faults_tui import _account, messages, wait_for
 
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.store.database import Store
 from tlsrpt_tui.ui.app import TlsrptApp
@@ -28,7 +29,7 @@ async def test_a_smaller_second_manual_sync_still_refreshes_and_says_how_many(
     monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
     dovecot.append([google_report(1), microsoft_report(2), google_report(3)])
     with Store(tmp_path / "s.sqlite3") as store:
-        app = TlsrptApp(store, Config(accounts=(_account(dovecot),)), live=False)
+        app = TlsrptApp(StoreBackend(store), Config(accounts=(_account(dovecot),)), live=False)
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await pilot.pause()
             await pilot.press("s")

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tui_helpers import settle
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.model import (
@@ -31,6 +32,7 @@ from tlsrpt_tui.core.model import (
 )
 from tlsrpt_tui.demo.generate import SENDERS, report_json, report_mail
 from tlsrpt_tui.service import queries
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.service.ingest import ingest_stream
 from tlsrpt_tui.store import reports as db
@@ -85,13 +87,7 @@ def big_store(big_template: Path, tmp_path: Path) -> Store:
 
 
 def make_app(store: Store) -> TlsrptApp:
-    return TlsrptApp(store, Config(domains=DOMAINS), clock=lambda: NOW, live=False)
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    return TlsrptApp(StoreBackend(store), Config(domains=DOMAINS), clock=lambda: NOW, live=False)
 
 
 def cells(table: PagedTable) -> list[str]:
@@ -136,7 +132,7 @@ async def test_overview_every_row_reachable_by_keyboard(big_store: Store) -> Non
         totals.add(r)
     app = make_app(big_store)
     async with app.run_test(size=(100, 60)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("o")
         await settle(pilot)
         assert isinstance(app.screen, OverviewScreen)
@@ -165,26 +161,26 @@ async def test_overview_every_row_reachable_by_keyboard(big_store: Store) -> Non
         assert cells(table) == expected_cells(rows[-1])
         # Up from the window's first row moves the window
         table.show_row(table.first_row)
-        await pilot.pause()
+        await settle(pilot)
         top = table.position
         assert top > 0 and table.cursor_row == 0
         await pilot.press("up", "up")
         pos = top - 2
         assert table.position == pos and table.first_row < pos
         assert cells(table) == expected_cells(rows[pos])
-        await pilot.pause()
+        await settle(pilot)
         assert f"row {pos + 1:,}" in screen_text(app)
         # Enter opens that row's report; Escape comes back to the same row
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ReportScreen)
         assert app.screen.report.report_id == rows[pos].report_id
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, OverviewScreen) and table.position == pos
         # Enter on the Total row opens nothing
         await pilot.press("end", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, OverviewScreen)
 
 
@@ -192,7 +188,7 @@ async def test_policy_summary_row_opens_its_policy(big_store: Store) -> None:
     rows = list(queries.policy_rows(big_store))
     app = make_app(big_store)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("p")
         await settle(pilot)
         assert isinstance(app.screen, PolicySummaryScreen)
@@ -207,17 +203,17 @@ async def test_policy_summary_row_opens_its_policy(big_store: Store) -> None:
         assert table.position == target
         assert cells(table) == expected_cells(rows[target])
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, PolicyScreen)
         assert app.screen.index == rows[target].policy_index == 1
         assert app.screen.policy.policy_type == PolicyType.TLSA
         assert app.screen.policy.policy_domain == rows[target].policy_domain
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ReportScreen)
         assert app.screen.query_one("#policies").cursor_row == 1  # on the policy we came from
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, PolicySummaryScreen) and table.position == target
 
 
@@ -227,7 +223,7 @@ async def test_filter_narrows_to_one_window_with_total(big_store: Store) -> None
     expected = list(queries.overview_rows(big_store, flt))
     assert 0 < len(expected) < WINDOW
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("o")
         await settle(pilot)
         await pilot.press("d", *"B.example.", "escape", "f", *"2026-05-20", "enter")
@@ -259,11 +255,12 @@ async def test_report_screen_shows_notes_as_literal_text(tmp_path: Path) -> None
     (report_pk,) = [r.pk for r in queries.inbox_page(store)]
     report, _ = queries.report_detail(store, report_pk)
     assert any("not DKIM-signed" in n for n in report.notes)
-    app = TlsrptApp(store, Config(domains=("example.com",)), clock=lambda: NOW, live=False)
+    app = TlsrptApp(StoreBackend(store), Config(domains=("example.com",)), clock=lambda: NOW,
+                    live=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ReportScreen)
         text = screen_text(app)
         # a bordered box at the top, titled with the count, one bullet per note
@@ -282,9 +279,9 @@ async def test_report_screen_shows_notes_as_literal_text(tmp_path: Path) -> None
 async def test_report_without_notes_has_no_notes_box(big_store: Store) -> None:
     app = make_app(big_store)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, ReportScreen)
         assert app.screen.report.notes == ()
         assert "notes on this report" not in screen_text(app)

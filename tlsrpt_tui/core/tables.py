@@ -385,3 +385,30 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(f"invalid date {text!r}: expected YYYY-MM-DD") from None
+
+
+def render_columns(columns: Sequence[str], rows: Iterable[Sequence[object]],
+                   fmt: str) -> Iterator[str]:
+    """Arbitrary columns (the inbox export) as text chunks, streamed: CSV with a header line,
+    or JSON ``{"rows": [{column: value, ...}, ...]}``."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        yield buf.getvalue()
+        for row in rows:
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow(row)
+            yield buf.getvalue()
+    elif fmt == "json":
+        yield '{"rows": ['
+        first = True
+        for row in rows:
+            item = dict(zip(columns, row, strict=True))
+            yield ("\n " if first else ",\n ") + json.dumps(item, ensure_ascii=False)
+            first = False
+        yield ("\n" if not first else "") + "]}\n"
+    else:
+        raise ValueError(f"unknown export format {fmt!r}")
+

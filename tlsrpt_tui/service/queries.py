@@ -239,22 +239,29 @@ def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
     needle = (text_filter or "").strip().casefold()
     if not needle:
         return "", []
-    return " WHERE instr(search, ?) > 0", [needle]
+    return "instr(search, ?) > 0", [needle]
 
 
 def inbox_page(
-    store: Store, *, offset: int = 0, limit: int = 50, text_filter: str | None = None
+    store: Store, *, offset: int = 0, limit: int = 50, text_filter: str | None = None,
+    after: tuple[str, int] | None = None,
 ) -> list[InboxRow]:
     """A page of the inbox, newest first (start DESC, pk DESC).
 
     ``text_filter`` is a case-insensitive substring of organization, policy domains, report-id,
-    submitter, report domain or contact. The ORDER BY walks the start index, so a page costs
-    O(offset + limit) rows (less than a few ms at 100,000 reports), not a sort of the table.
+    submitter, report domain or contact. ``after`` is the (start, pk) of the last row already
+    shown: the page continues below it (keyset paging: the next page costs ``limit`` rows of
+    the start index however deep it is, where an ``offset`` costs that many rows more).
     """
     where, params = _text_clause(text_filter)
+    clauses = [where] if where else []
+    if after is not None:
+        clauses.append("(start, id) < (?, ?)")
+        params += [after[0], after[1]]
     rows = store.conn.execute(
         "SELECT id, start, organization, report_id, policy_domains, policy_types, successful,"
-        " failed FROM reports" + where + " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
+        " failed FROM reports" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        + " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
         [*params, max(0, limit), max(0, offset)],
     ).fetchall()
     return [
@@ -268,7 +275,8 @@ def inbox_page(
 
 def inbox_count(store: Store, text_filter: str | None = None) -> int:
     where, params = _text_clause(text_filter)
-    return int(store.conn.execute("SELECT count(*) FROM reports" + where, params).fetchone()[0])
+    sql = "SELECT count(*) FROM reports" + (" WHERE " + where if where else "")
+    return int(store.conn.execute(sql, params).fetchone()[0])
 
 
 def report_detail(store: Store, report_pk: int) -> tuple[Report, db.StoredInput] | None:
@@ -305,6 +313,34 @@ def unreadable_inputs(
         UnreadableInput(i.pk, i.source, i.imported_at, i.error or str(status))
         for i in db.rejected_inputs(store, limit, status)
     ]
+
+
+#: the inbox export's columns: the counts by name, an unreadable input's reason and file apart
+INBOX_EXPORT_COLUMNS = ("Date", "Organization", "Domain", "Types", "Successful", "Failed",
+                        "Unreadable", "Source")
+
+
+def inbox_export_rows(store: Store, text_filter: str | None = None,
+                      chunk: int = 1000) -> Iterator[list[object]]:
+    """Every inbox line matching the filter, as the TUI lists them (unreadable inputs first,
+    with a filter also the mail recorded as not a report, then the reports newest first), in
+    INBOX_EXPORT_COLUMNS; read ``chunk`` reports at a time (keyset), never all at once."""
+    needle = (text_filter or "").strip().casefold()
+    found = unreadable_inputs(store, limit=2**31)
+    if needle:
+        found += unreadable_inputs(store, limit=2**31, other=True)
+    for u in found:
+        if not needle or needle in f"{u.source} {u.error}".casefold():
+            yield [str(u.imported_at)[:10], "", "", "", "", "", u.error, u.source]
+    after: tuple[str, int] | None = None
+    while True:
+        page = inbox_page(store, limit=chunk, text_filter=needle or None, after=after)
+        for r in page:
+            yield [r.date, r.organization, r.policy_domains, r.policy_types, r.successful,
+                   r.failed, "", ""]
+        if len(page) < chunk:
+            return
+        after = (page[-1].start, page[-1].pk)
 
 
 def unreadable_count(store: Store, *, other: bool = False) -> int:
@@ -373,6 +409,12 @@ def domain_totals(store: Store) -> list[DomainTotal]:
     return [
         DomainTotal(r[0], int(r[1]), int(r[2] or 0), int(r[3] or 0), r[4]) for r in rows
     ]
+
+
+def busiest_domains(store: Store, limit: int) -> list[str]:
+    """The ``limit`` policy domains with the most reports (most first, then by name)."""
+    busiest = sorted(domain_totals(store), key=lambda t: (-t.reports, t.domain))
+    return [t.domain for t in busiest[:limit]]
 
 
 def find_reports(store: Store, ident: str) -> list[int]:

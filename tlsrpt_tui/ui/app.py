@@ -1,13 +1,17 @@
 """The Textual application: screens, key bindings, and the workers that keep it live.
 
-Workers (async, one exclusive group per domain) call service/ and post typed messages; the
-app routes them to widgets, which update in place. Periodic checks use a one-shot timer that is
-re-armed only after a run finishes, so a slow check can never overlap the next one, and any
-exception becomes a notification plus an error glyph instead of a crash.
+Everything the app shows comes through one injected service (``ui.facade.ReportService``),
+whose calls run store work off the event loop. Workers (async, one exclusive group per
+domain) call it and post typed messages; the app turns those into its live state
+(``ui.live.LiveState``), which the widgets follow, and routes the screens' ``Open*`` messages
+to the screen they ask for. Periodic checks use a one-shot timer that is re-armed only after a
+run finishes, so a slow check can never overlap the next one, and any exception becomes a
+notification plus an error glyph instead of a crash.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,18 +23,38 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from tlsrpt_tui.service.config import Config, default_config_path
-from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.service.supervise import Supervisor
 from tlsrpt_tui.ui import styles
-from tlsrpt_tui.ui.data import DataSource
+from tlsrpt_tui.ui.facade import ReportService
+from tlsrpt_tui.ui.live import LiveState, SyncView
 from tlsrpt_tui.ui.messages import (
     CheckFailed,
     DomainChecked,
+    OpenDomain,
+    OpenPolicy,
+    OpenRawInput,
+    OpenRawReport,
+    OpenReadiness,
+    OpenRecords,
+    OpenReport,
     ReportsIngested,
     SupervisedChanged,
     SyncFinished,
     SyncProgress,
 )
+from tlsrpt_tui.ui.screens.alerts import AlertsScreen
+from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
+from tlsrpt_tui.ui.screens.export import ExportScreen
+from tlsrpt_tui.ui.screens.first_run import FirstRunScreen
+from tlsrpt_tui.ui.screens.help import HelpScreen
+from tlsrpt_tui.ui.screens.policy import PolicyScreen
+from tlsrpt_tui.ui.screens.raw import RawScreen
+from tlsrpt_tui.ui.screens.readiness import ReadinessScreen
+from tlsrpt_tui.ui.screens.records import RecordsScreen
+from tlsrpt_tui.ui.screens.report import ReportScreen
+from tlsrpt_tui.ui.screens.tables import OverviewScreen, PolicySummaryScreen
 from tlsrpt_tui.ui.text import clean
+from tlsrpt_tui.ui.widgets.status_panel import DomainCard, changed_items
 
 #: How often the app looks whether another process (``tlsrpt-tui watch``) changed the store.
 STORE_POLL_SECONDS = 3.0
@@ -59,7 +83,7 @@ class TlsrptApp(App[int]):
 
     def __init__(
         self,
-        store: Store,
+        service: ReportService,
         config: Config,
         *,
         demo: bool = False,
@@ -69,27 +93,29 @@ class TlsrptApp(App[int]):
     ) -> None:
         super().__init__()
         styles.use(self.no_color)
-        self.store = store
+        self.service = service
         self.config = config
         self.demo = demo
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.data = DataSource(store, config, self.clock)
+        self.state = LiveState(self)
         self.checker = checker
         #: live=False: no timers or workers start by themselves (snapshots, benchmarks).
         self.live = live and not demo
         self._check_timers: dict[str, Timer] = {}
         self._checking: set[str] = set()
         self._syncing = False
-        from tlsrpt_tui.service.supervise import Supervisor
-
         #: The IMAP folder watchers run under it; its states feed the sync line.
         self.supervisor = Supervisor(on_change=self._worker_state)
         self._data_version = -1  # PRAGMA data_version last seen (see _poll_store)
         self._channel_failing_shown = False
-        self.last_status: dict[str, Any] = {}
         self.export_dir = Path.cwd()
         if demo:
             self.sub_title = "demo data"
+
+    @property
+    def last_status(self) -> dict[str, Any]:
+        """domain -> the latest check result shown (stored or live)."""
+        return {d: v.status for d, v in self.state.checks.items() if v.status is not None}
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action of the key bindings, by name, in the command palette (Ctrl+P)."""
@@ -120,15 +146,14 @@ class TlsrptApp(App[int]):
 
     # -- start-up ------------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
-        from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
-        from tlsrpt_tui.ui.screens.first_run import FirstRunScreen
-
-        if self.config.is_empty and not self.demo and self.data.is_empty():
+    async def on_mount(self) -> None:
+        if self.config.is_empty and not self.demo and await self.service.is_empty():
             self.push_screen(FirstRunScreen(self.config.path or default_config_path()))
             return
-        self.push_screen(DashboardScreen())
-        self.call_after_refresh(self._load_stored_checks)
+        self.push_screen(
+            DashboardScreen(self.service, self.state, tuple(self.config.domains), self.clock)
+        )
+        self.run_worker(self._load_stored_checks(), group="stored-checks", exit_on_error=False)
         for account in self.config.accounts:
             if account.security == "plain":  # allowed only when configured, never silently
                 self.notify(
@@ -142,22 +167,25 @@ class TlsrptApp(App[int]):
             for domain in self.config.domains:
                 self.start_check(domain)
             self.start_watch()
-            self._data_version = self._store_version()
-            self.set_interval(STORE_POLL_SECONDS, self._poll_store)
-            self.call_after_refresh(self._show_failing_channels)
+            self.run_worker(self._poll_store(first=True), group="store-poll",
+                            exit_on_error=False)
+            self.set_interval(STORE_POLL_SECONDS, self._start_poll)
 
-    def _load_stored_checks(self) -> None:
+    async def _load_stored_checks(self) -> None:
         """Show the last stored result of each domain at once (the demo shows only these)."""
         try:
-            stored = self.data.stored_checks()
+            stored = await self.service.stored_checks(tuple(self.config.domains))
         except Exception as exc:  # a store without check results must still open
             self.notify(f"stored check results unavailable: {clean(exc)}", severity="warning",
                         markup=False)
             return
-        for domain, (status, previous, checked_at) in stored.items():
-            self.post_message(
-                DomainChecked(domain, status, previous, checked_at, notify_changes=False)
-            )
+        for domain, found in stored.items():
+            if self.state.check(domain).status is not None and not self.demo:
+                continue  # a live result came first
+            # shown as is: a live check still running keeps its "checking…" and schedule
+            self.state.update_check(domain, status=found.status, previous=found.previous,
+                                    checked_at=found.checked_at,
+                                    note="stored (demo)" if self.demo else "")
 
     # -- live checks ---------------------------------------------------------------------------
 
@@ -173,17 +201,17 @@ class TlsrptApp(App[int]):
         if timer is not None:
             timer.stop()
         self._checking.add(domain)
-        card = self._card(domain)
-        if card is not None:
-            card.set_checking()
+        self.state.update_check(domain, checking=True)
         self.run_worker(
             self._check(domain), group=f"check:{domain}", exclusive=True, exit_on_error=False
         )
 
     async def _check(self, domain: str) -> None:
         try:
-            checker = self.checker or self.data.check_domain
-            status, previous = await checker(domain)
+            if self.checker is not None:
+                status, previous = await self.checker(domain)
+            else:
+                status, previous = await self.service.check_domain(domain, self.config.checks)
         except Exception as exc:
             self.post_message(CheckFailed(domain, f"{type(exc).__name__}: {exc}"))
         else:
@@ -201,28 +229,19 @@ class TlsrptApp(App[int]):
             return None
         return self.clock() + timedelta(seconds=self.interval)
 
-    def _card(self, domain: str):  # type: ignore[no-untyped-def]
-        from tlsrpt_tui.ui.widgets.status_panel import StatusPanel
-
-        for screen in self.screen_stack:
-            for panel in screen.query(StatusPanel):
-                return panel.card(domain)
-        return None
-
     def on_domain_checked(self, message: DomainChecked) -> None:
-        self.last_status[message.domain] = message.status
-        card = self._card(message.domain)
         self._rearm(message.domain)
-        if card is None:
-            return
-        if self.demo:
-            card.no_schedule_note = "stored (demo)"
-        changed = card.set_status(
-            message.status,
-            message.previous,
-            message.checked_at,
-            self.next_check_at(message.domain),
+        self.state.update_check(
+            message.domain,
+            status=message.status,
+            previous=message.previous,
+            checked_at=message.checked_at,
+            next_at=self.next_check_at(message.domain),
+            checking=message.domain in self._checking,
+            error=None,
+            note="stored (demo)" if self.demo else "",
         )
+        changed = changed_items(message.status, message.previous)
         if changed and message.notify_changes:
             names = ", ".join(clean(i.label) for i in changed)
             worst = max(changed, key=lambda i: i.severity.rank).severity
@@ -236,9 +255,8 @@ class TlsrptApp(App[int]):
 
     def on_check_failed(self, message: CheckFailed) -> None:
         self._rearm(message.domain)
-        card = self._card(message.domain)
-        if card is not None:
-            card.set_error(message.error, self.next_check_at(message.domain))
+        self.state.update_check(message.domain, checking=False, error=message.error,
+                                next_at=self.next_check_at(message.domain))
         self.notify(
             f"{clean(message.domain)}: check failed: {clean(message.error)}",
             severity="error",
@@ -248,7 +266,8 @@ class TlsrptApp(App[int]):
     def action_recheck(self) -> None:
         if self.demo:
             self.notify("demo mode: showing stored check results, no live lookups")
-            self._load_stored_checks()
+            self.run_worker(self._load_stored_checks(), group="stored-checks",
+                            exit_on_error=False)
             return
         if not self.config.domains:
             self.notify("no domains configured; add domains = [...] to the config file")
@@ -301,17 +320,12 @@ class TlsrptApp(App[int]):
 
     def on_supervised_changed(self, message: SupervisedChanged) -> None:
         state = message.state
-        line = self._sync_line()
-        if line is not None and state.failing:
-            line.set_error(clean(state.line()))
+        if state.failing:
+            self.state.set_sync(SyncView("error", state.line()))
 
     async def _sync_once(self) -> None:
-        from tlsrpt_tui.service import sync
-
         try:
-            summary = await sync.sync_all(
-                self.store, self.config.accounts, on_progress=self._sync_event
-            )
+            summary = await self.service.sync_all(self.config.accounts, self._sync_event)
             line = summary.line()
             self.post_message(SyncFinished("all accounts", 0, "; ".join(summary.errors) or None,
                                            f"synced: {line}"))
@@ -321,162 +335,163 @@ class TlsrptApp(App[int]):
             self._syncing = False
 
     async def _watch(self) -> None:
-        from tlsrpt_tui.service import sync
-
         try:
-            await sync.watch(
-                self.store, self.config.accounts, on_progress=self._sync_event,
-                supervisor=self.supervisor,
-            )
+            await self.service.watch(self.config.accounts, self._sync_event, self.supervisor)
         except Exception as exc:
             self.post_message(SyncFinished("watch", 0, f"{type(exc).__name__}: {exc}"))
 
-    def _sync_line(self):  # type: ignore[no-untyped-def]
-        from tlsrpt_tui.ui.widgets.sync_line import SyncLine
-
-        for screen in self.screen_stack:
-            for line in screen.query(SyncLine):
-                return line
-        return None
-
     def on_sync_progress(self, message: SyncProgress) -> None:
-        line = self._sync_line()
-        if line is not None:
-            line.set_progress(message.account, message.done, message.total, message.stage)
+        text = f"syncing {message.account}"
+        if message.stage:
+            text += f": {message.stage}"
+        text += f" {message.done}/{message.total}" if message.total else f" {message.done}"
+        self.state.set_sync(SyncView("progress", text, message.done, message.total))
 
     def on_sync_finished(self, message: SyncFinished) -> None:
-        line = self._sync_line()
         when = self.clock().astimezone(UTC).strftime("%H:%M UTC")
         if message.error:
-            if line is not None:
-                line.set_error(f"{when} {message.account}: {message.error}")
+            self.state.set_sync(SyncView("error", f"{when} {message.account}: {message.error}"))
             self.notify(
                 f"sync {clean(message.account)}: {clean(message.error)}", severity="error",
                 markup=False,
             )
-        elif line is not None:
-            line.set_idle(f"{when} {message.note or 'synced ' + message.account}")
+        else:
+            self.state.set_sync(
+                SyncView("idle", f"{when} {message.note or 'synced ' + message.account}")
+            )
 
     def on_reports_ingested(self, message: ReportsIngested) -> None:
-        from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
-
-        for screen in self.screen_stack:
-            if isinstance(screen, DashboardScreen):
-                try:
-                    screen.refresh_data()
-                except Exception as exc:  # a refresh problem must not take the app down
-                    self.notify(f"could not refresh the inbox: {clean(exc)}", severity="error",
-                                markup=False)
+        self.state.reports_stored()  # the inbox and the charts re-read
         if message.count:
             self.notify(f"{message.count} new report(s)", markup=False)
 
     # -- another process on the same store -----------------------------------------------------
 
-    def _store_version(self) -> int:
-        """SQLite's change counter: it moves when ANOTHER connection commits (watch, import)."""
-        try:
-            return int(self.store.conn.execute("PRAGMA data_version").fetchone()[0])
-        except Exception:
-            return -1
+    def _start_poll(self) -> None:
+        self.run_worker(self._poll_store(), group="store-poll", exclusive=True,
+                        exit_on_error=False)
 
-    def _poll_store(self) -> None:
+    async def _poll_store(self, first: bool = False) -> None:
         """What ``watch`` stored shows up here within a few seconds: the inbox and totals,
-        the alerts screen, and a failing alert channel in the sync line."""
-        version = self._store_version()
+        the alerts screen (they follow the live state), and a failing alert channel in the
+        sync line."""
+        try:
+            version = await self.service.data_version()
+        except Exception:  # a locked or vanished store: next time
+            return
         if version == self._data_version:
             return
         self._data_version = version
-        self.post_message(ReportsIngested(0))
-        from tlsrpt_tui.ui.screens.alerts import AlertsScreen
+        if not first:
+            self.state.reports_stored()
+        await self._show_failing_channels()
 
-        for screen in self.screen_stack:
-            if isinstance(screen, AlertsScreen):
-                screen.refresh_data()
-        self._show_failing_channels()
-
-    def _show_failing_channels(self) -> None:
-        from tlsrpt_tui.service.alerts import failing_channels
-
+    async def _show_failing_channels(self) -> None:
         try:
-            failing = failing_channels(self.store)
+            failing = await self.service.failing_channels()
         except Exception:  # a store without the alert tables yet, a locked store: next time
-            return
-        line = self._sync_line()
-        if line is None:
             return
         if failing:
             name, value = sorted(failing.items())[0]
-            line.set_error(
-                f"alerts: {name} failing since {str(value.get('since', ''))[:16]}: "
-                f"{value.get('error', '')}"
-            )
+            self.state.set_sync(SyncView(
+                "error", f"alerts: {name} failing since {str(value.get('since', ''))[:16]}: "
+                f"{value.get('error', '')}"))
             self._channel_failing_shown = True
         elif self._channel_failing_shown:
             self._channel_failing_shown = False
-            line.set_idle("alerts: every channel delivers again")
+            self.state.set_sync(SyncView("idle", "alerts: every channel delivers again"))
 
     # -- navigation ----------------------------------------------------------------------------
 
     def action_alerts(self) -> None:
-        from tlsrpt_tui.ui.screens.alerts import AlertsScreen
-
         if not isinstance(self.screen, AlertsScreen):
-            self.push_screen(AlertsScreen())
+            self.push_screen(AlertsScreen(self.service, self.state))
 
-    def open_domain(self, domain: str) -> None:
-        """The Report Overview filtered to one domain (what a domain's alert is about)."""
-        from textual.widgets import Input
+    def on_open_domain(self, message: OpenDomain) -> None:
+        self.push_screen(OverviewScreen(self.service, domain=message.domain))
 
-        from tlsrpt_tui.ui.screens.tables import OverviewScreen
-
-        screen = OverviewScreen()
-        self.push_screen(screen)
-
-        def apply() -> None:
-            screen.query_one("#flt-domain", Input).value = domain
-            screen.apply_filters()
-
-        self.call_after_refresh(apply)
+    def on_open_report(self, message: OpenReport) -> None:
+        self.open_report(message.report_pk, message.policy_index)
 
     def open_report(self, report_pk: int, policy_index: int | None = None) -> None:
         """The report's screen; with a policy index, that policy's failures over it (Escape
-        goes back to the report, then to where the user came from)."""
-        from tlsrpt_tui.ui.screens.policy import PolicyScreen
-        from tlsrpt_tui.ui.screens.report import ReportScreen
+        goes back to the report, then to where the user came from). The report is read off
+        the loop first."""
+        self.run_worker(self._open_report(report_pk, policy_index), group="open",
+                        exclusive=True, exit_on_error=False)
 
+    async def _open_report(self, report_pk: int, policy_index: int | None) -> None:
         try:
-            screen = ReportScreen(report_pk)
-        except LookupError as exc:  # removed meanwhile (a reparse, another process)
-            self.notify(clean(exc), severity="warning", markup=False)
+            detail = await self.service.report(report_pk)
+        except Exception as exc:
+            self.notify(f"could not read report {report_pk}: {clean(exc)}", severity="error",
+                        markup=False)
+            return
+        if detail is None:  # removed meanwhile (a reparse, another process)
+            self.notify(f"report {report_pk} is not in the store", severity="warning",
+                        markup=False)
+            return
+        policies = detail.report.policies
+        valid = policy_index is not None and 0 <= policy_index < len(policies)
+        self.push_screen(ReportScreen(detail, select_policy=policy_index if valid else 0))
+        if valid:
+            self.push_screen(PolicyScreen(detail.report, policy_index or 0, self.state))
+
+    def on_open_policy(self, message: OpenPolicy) -> None:
+        self.push_screen(PolicyScreen(message.report, message.index, self.state))
+
+    def on_open_raw_report(self, message: OpenRawReport) -> None:
+        self.run_worker(self._open_raw_report(message.report, message.input_pk), group="open",
+                        exclusive=True, exit_on_error=False)
+
+    async def _open_raw_report(self, report: Any, input_pk: int) -> None:
+        try:
+            raw = await self.service.raw_input(input_pk)
+            # finding the JSON again parses the stored mail: not on the loop
+            screen = await asyncio.to_thread(RawScreen.for_report, report,
+                                             raw.payload if raw is not None else None)
+        except Exception as exc:
+            self.notify(f"could not read input {input_pk}: {clean(exc)}", severity="error",
+                        markup=False)
             return
         self.push_screen(screen)
-        if policy_index is not None and 0 <= policy_index < len(screen.report.policies):
-            screen.select_policy = policy_index
-            self.push_screen(PolicyScreen(screen.report, policy_index))
 
-    def open_raw_input(self, input_pk: int) -> None:
-        from tlsrpt_tui.ui.screens.raw import RawScreen
+    def on_open_raw_input(self, message: OpenRawInput) -> None:
+        self.run_worker(self._open_raw_input(message.input_pk), group="open", exclusive=True,
+                        exit_on_error=False)
 
-        self.push_screen(RawScreen.for_input(self.data, input_pk))
+    async def _open_raw_input(self, input_pk: int) -> None:
+        try:
+            raw = await self.service.raw_input(input_pk)
+        except Exception as exc:
+            self.notify(f"could not read input {input_pk}: {clean(exc)}", severity="error",
+                        markup=False)
+            return
+        if raw is None:
+            self.push_screen(RawScreen("Raw", f"input {input_pk} is not in the store"))
+        else:
+            self.push_screen(RawScreen.for_input(raw.source, raw.error, raw.payload))
 
     def chosen_domain(self) -> str | None:
         """The domain whose card has the focus, else the first configured one."""
-        from tlsrpt_tui.ui.widgets.status_panel import DomainCard
-
         focused = self.focused
         if isinstance(focused, DomainCard):
             return focused.domain
         return self.config.domains[0] if self.config.domains else None
 
-    def open_readiness(self, domain: str | None = None) -> None:
-        from tlsrpt_tui.ui.screens.readiness import ReadinessScreen
+    def on_open_readiness(self, message: OpenReadiness) -> None:
+        self.open_readiness(message.domain)
 
-        self.push_screen(ReadinessScreen(domain))
+    def on_open_records(self, message: OpenRecords) -> None:
+        self.open_records(message.domain)
+
+    def open_readiness(self, domain: str | None = None) -> None:
+        self.push_screen(ReadinessScreen(self.service, domain, tuple(self.config.domains),
+                                         self.clock))
 
     def open_records(self, domain: str) -> None:
-        from tlsrpt_tui.ui.screens.records import RecordsScreen
-
-        self.push_screen(RecordsScreen(domain))
+        self.push_screen(RecordsScreen(self.service, domain, self.config.checks, self.clock,
+                                       live=not self.demo))
 
     def action_readiness(self) -> None:
         self.open_readiness(self.chosen_domain())
@@ -489,26 +504,18 @@ class TlsrptApp(App[int]):
         self.open_records(domain)
 
     def action_help(self) -> None:
-        from tlsrpt_tui.ui.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_overview(self) -> None:
-        from tlsrpt_tui.ui.screens.tables import OverviewScreen
-
         if not isinstance(self.screen, OverviewScreen):
-            self.push_screen(OverviewScreen())
+            self.push_screen(OverviewScreen(self.service))
 
     def action_policies(self) -> None:
-        from tlsrpt_tui.ui.screens.tables import PolicySummaryScreen
-
         if not isinstance(self.screen, PolicySummaryScreen):
-            self.push_screen(PolicySummaryScreen())
+            self.push_screen(PolicySummaryScreen(self.service))
 
     def action_export(self) -> None:
-        from tlsrpt_tui.ui.screens.export import ExportScreen
-
         source = getattr(self.screen, "export_source", None)
         if source is None:
             self.notify("nothing to export on this screen")

@@ -1,68 +1,51 @@
 """Export of the current table to CSV or JSON, in the same formats as the CLI.
 
-Each screen that can export offers an :class:`ExportSource`: a file-name stem and a function
-that renders its rows in a format. The tables use ``core.tables.render`` so a TUI export and
-``tlsrpt-tui overview --format csv`` produce the same bytes; exact data, not the screen's
-truncated cells (CSV and JSON quote/escape it themselves).
+Each screen that can export offers an :class:`ExportSource`: a file-name stem and an async
+``write(path, fmt, overwrite)`` that writes the file off the event loop and returns its size.
+The inbox and the two big tables export through the injected service (every matching row,
+streamed by its thread, the tables in the same bytes as ``tlsrpt-tui overview --format
+csv``); the small tables already on screen are rendered with ``core.tables.render`` and
+written by a thread. Exact data, not the screen's truncated cells (CSV and JSON quote/escape
+it themselves). An existing file is replaced only when asked (``overwrite``), through a
+temporary file, so a failed export never leaves half a file.
 """
 
 from __future__ import annotations
 
-import csv
+import asyncio
 import errno
-import io
-import json
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tlsrpt_tui.core import tables
+from tlsrpt_tui.service.backend import write_chunks
 
 EXPORT_FORMATS = ("csv", "json")
+
+#: write(path, fmt, overwrite) -> bytes written; fmt is "csv" or "json" (the path's suffix)
+Write = Callable[[Path, str, bool], Awaitable[int]]
 
 
 @dataclass(frozen=True, slots=True)
 class ExportSource:
     stem: str
-    render: Callable[[str], Iterator[str]]  # fmt ("csv" | "json") -> text chunks
+    write: Write
 
 
-def rows_export(stem: str, rows: Iterable[tables.Row] | Callable[[], Iterable[tables.Row]],
-                row_type: type[tables.Row]) -> ExportSource:
-    """Export rows of one of the three tables (a callable is re-run per export: fresh data)."""
+def rendered_export(stem: str, render: Callable[[str], Iterator[str]]) -> ExportSource:
+    """An export of data already in memory: render(fmt) -> text chunks, written by a thread."""
 
-    def render(fmt: str) -> Iterator[str]:
-        data = rows() if callable(rows) else rows
-        return tables.render(data, row_type, fmt)
+    async def write(path: Path, fmt: str, overwrite: bool) -> int:
+        return await asyncio.to_thread(lambda: write_chunks(render(fmt), path, overwrite))
 
-    return ExportSource(stem, render)
+    return ExportSource(stem, write)
 
 
-def plain_export(
-    stem: str,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[object]] | Callable[[], Iterable[Sequence[object]]],
-) -> ExportSource:
-    """Export arbitrary columns (the inbox): CSV with a header, JSON as a list of objects.
-    A callable is re-run per export, so the file holds the whole result, not what was loaded
-    on screen."""
-
-    def render(fmt: str) -> Iterator[str]:
-        data = rows() if callable(rows) else rows
-        if fmt == "csv":
-            buf = io.StringIO()
-            writer = csv.writer(buf, lineterminator="\n")
-            writer.writerow(columns)
-            writer.writerows(data)
-            yield buf.getvalue()
-        elif fmt == "json":
-            items = [dict(zip(columns, r, strict=True)) for r in data]
-            yield json.dumps({"rows": items}, ensure_ascii=False, indent=1) + "\n"
-        else:
-            raise ValueError(f"unknown export format {fmt!r}")
-
-    return ExportSource(stem, render)
+def rows_export(stem: str, rows: Iterable[tables.Row], row_type: type[tables.Row]) -> ExportSource:
+    """Export rows of one of the three tables that the screen already holds."""
+    data = list(rows)
+    return rendered_export(stem, lambda fmt: tables.render(data, row_type, fmt))
 
 
 def format_of(path: Path) -> str:
@@ -70,26 +53,6 @@ def format_of(path: Path) -> str:
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"{path}: unknown export format; use a .csv or .json file name")
     return fmt
-
-
-def write_export(source: ExportSource, path: Path, *, overwrite: bool = False) -> int:
-    """Write the export to `path` (format from its suffix); returns the bytes written.
-
-    An existing file is replaced only with ``overwrite`` (FileExistsError otherwise), and then
-    through a temporary file renamed over it, so a failed export never leaves half a file."""
-    fmt = format_of(path)
-    data = "".join(source.render(fmt)).encode("utf-8")
-    if not overwrite:
-        with path.open("xb") as out:  # "x": fails if the file appeared meanwhile
-            out.write(data)
-        return len(data)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return len(data)
 
 
 _PATH_ERRORS = {

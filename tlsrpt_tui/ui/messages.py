@@ -1,8 +1,10 @@
 """Typed messages workers post to the app; widgets update from them in place.
 
-Workers never touch widgets: they call service/, then post one of these, so every widget
-update happens on the UI's own task and a failing worker can only produce an ``*Failed``
-message (a notification and a glyph), never a crash.
+Workers never touch widgets: they call service/, then post one of these; the app turns them
+into its live state (``ui.live``), which the widgets follow, so a failing worker can only
+produce an ``*Failed`` message (a notification and a glyph), never a crash. Screens ask for
+navigation with the ``Open*`` messages and the app, which holds the injected service, reads
+what the next screen shows before pushing it.
 """
 
 from __future__ import annotations
@@ -77,3 +79,65 @@ class SupervisedChanged(Message):
     def __init__(self, state: Any) -> None:
         super().__init__()
         self.state = state  # service.supervise.WorkerState
+
+
+# -- navigation: screens ask, the app (which holds the service) opens --------------------------
+
+
+class OpenReport(Message):
+    """Open a stored report; with ``policy_index``, that policy's failures over it."""
+
+    def __init__(self, report_pk: int, policy_index: int | None = None) -> None:
+        super().__init__()
+        self.report_pk = report_pk
+        self.policy_index = policy_index
+
+
+class OpenDomain(Message):
+    """Open the Report Overview filtered to one domain (what a domain's alert is about)."""
+
+    def __init__(self, domain: str) -> None:
+        super().__init__()
+        self.domain = domain
+
+
+class OpenReadiness(Message):
+    """Open the enforce readiness of a domain (None: every configured or reported domain)."""
+
+    def __init__(self, domain: str | None) -> None:
+        super().__init__()
+        self.domain = domain
+
+
+class OpenRecords(Message):
+    """Open the records to publish for a domain."""
+
+    def __init__(self, domain: str) -> None:
+        super().__init__()
+        self.domain = domain
+
+
+class OpenPolicy(Message):
+    """Open one policy of a report already loaded (its failure details)."""
+
+    def __init__(self, report: Any, index: int) -> None:
+        super().__init__()
+        self.report = report  # core.model.Report
+        self.index = index
+
+
+class OpenRawReport(Message):
+    """Open a report's JSON as received (found again in its stored input) and normalised."""
+
+    def __init__(self, report: Any, input_pk: int) -> None:
+        super().__init__()
+        self.report = report  # core.model.Report
+        self.input_pk = input_pk
+
+
+class OpenRawInput(Message):
+    """Open a stored input as received (the mail of a report, or unreadable mail)."""
+
+    def __init__(self, input_pk: int) -> None:
+        super().__init__()
+        self.input_pk = input_pk

@@ -1,14 +1,14 @@
 """The alerts screen (key ``a``): alerts newest first, with their delivery state per channel.
 
 Alerts are raised by ``tlsrpt-tui watch`` (or this app's own sync) into the store; the list is
-read in a thread and re-read when the store changes (the app polls its change counter). Enter
-opens what an alert is about: its report, or the Report Overview filtered to its domain.
+read through the injected service (off the loop) and re-read when the store changes (the app
+polls its change counter and publishes it in its live state). Enter opens what an alert is
+about: its report, or the Report Overview filtered to its domain.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,11 +17,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui.facade import ReportService
+from tlsrpt_tui.ui.live import LiveState
+from tlsrpt_tui.ui.messages import OpenDomain, OpenReport
 from tlsrpt_tui.ui.text import cell, clean
 
-if TYPE_CHECKING:
-    from tlsrpt_tui.store.alerts import ListedAlert
-    from tlsrpt_tui.ui.app import TlsrptApp
+#: store.alerts.ListedAlert, as the service returns it (ui/ does not import the store)
+ListedAlert = Any
 
 SEVERITY_STYLE = {"error": styles.FAILED, "warning": styles.WARNING, "info": styles.INFO}
 
@@ -52,10 +54,10 @@ class AlertsScreen(Screen):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    app: TlsrptApp  # type: ignore[assignment]
-
-    def __init__(self) -> None:
+    def __init__(self, service: ReportService, live: LiveState | None = None) -> None:
         super().__init__()
+        self.service = service
+        self.live = live
         self.listed: dict[str, ListedAlert] = {}
 
     def compose(self) -> ComposeResult:
@@ -72,15 +74,15 @@ class AlertsScreen(Screen):
             table.add_column(name, width=width)
         table.focus()
         self.refresh_data()
+        if self.live is not None:  # the store changed (this app's sync, or watch)
+            self.live.reports_changed.subscribe(self, lambda _version: self.refresh_data())
 
     def refresh_data(self) -> None:
         self.run_worker(self._load(), group="alerts-load", exclusive=True, exit_on_error=False)
 
     async def _load(self) -> None:
-        from tlsrpt_tui.service.alerts import recent_alerts
-
         try:
-            rows = await asyncio.to_thread(recent_alerts, self.app.store)
+            rows = await self.service.recent_alerts()
         except Exception as exc:  # a store problem is a line on the screen, not a crash
             self.query_one("#alerts-status", Static).update(
                 cell(f"alerts unavailable: {type(exc).__name__}: {exc}", styles.FAILED))
@@ -115,9 +117,9 @@ class AlertsScreen(Screen):
             return
         alert = listed.alert
         if alert.report_pk is not None:
-            self.app.open_report(alert.report_pk)
+            self.post_message(OpenReport(alert.report_pk))
         else:
-            self.app.open_domain(alert.domain)
+            self.post_message(OpenDomain(alert.domain))
 
     def action_back(self) -> None:
         self.app.pop_screen()

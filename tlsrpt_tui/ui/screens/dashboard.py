@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,24 +13,21 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input
 
-from tlsrpt_tui.ui.export import ExportSource, plain_export
+from tlsrpt_tui.ui.export import ExportSource
+from tlsrpt_tui.ui.facade import ReportService
+from tlsrpt_tui.ui.live import LiveState
+from tlsrpt_tui.ui.messages import OpenRawInput, OpenReport
 from tlsrpt_tui.ui.widgets.inbox import InboxTable
 from tlsrpt_tui.ui.widgets.status_panel import StatusPanel
 from tlsrpt_tui.ui.widgets.sync_line import SyncLine
 from tlsrpt_tui.ui.widgets.totals import DomainTotals
 
-if TYPE_CHECKING:
-    from tlsrpt_tui.ui.app import TlsrptApp
-
-
-#: the inbox export's columns: the counts by name, an unreadable input's reason and file apart
-EXPORT_COLUMNS = ("Date", "Organization", "Domain", "Types", "Successful", "Failed",
-                  "Unreadable", "Source")
-#: rows read per query while exporting
-EXPORT_CHUNK = 1000
-
 
 class DashboardScreen(Screen):
+    """Everything on it follows the app's live state and reads through the injected service:
+    the cards and the sync line follow the state, the inbox and the charts re-read when new
+    reports were stored."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", tooltip="Filter the inbox by text"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -39,20 +38,34 @@ class DashboardScreen(Screen):
                 tooltip="The records to publish for the chosen domain"),
     ]
 
-    app: TlsrptApp  # type: ignore[assignment]
+    def __init__(
+        self,
+        service: ReportService,
+        live: LiveState,
+        domains: tuple[str, ...],
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.live = live
+        self.domains = domains
+        self.clock = clock
 
     def compose(self) -> ComposeResult:
-        data = self.app.data
         yield Header(show_clock=False)
         with Horizontal(id="dash"):
             with VerticalScroll(id="left"):
-                yield StatusPanel(self.app.config.domains, clock=self.app.clock, id="status")
-                yield DomainTotals(data.domain_totals(), id="totals")
+                yield StatusPanel(self.domains, self.live, clock=self.clock, id="status")
+                yield DomainTotals(self.service, self.domains, self._today, self.live,
+                                   id="totals")
             with Vertical(id="right"):
-                yield SyncLine(id="sync")
+                yield SyncLine(self.live, id="sync")
                 yield Input(placeholder="filter: organization, domain, report-id…", id="filter")
-                yield InboxTable(data.inbox_page, data.unreadable, id="inbox")
+                yield InboxTable(self.service, self.live, id="inbox")
         yield Footer()
+
+    def _today(self) -> date:
+        return self.clock().astimezone(UTC).date()
 
     def on_mount(self) -> None:
         self.sub_title = "Dashboard"
@@ -64,9 +77,9 @@ class DashboardScreen(Screen):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value or ""
         if key.startswith("r"):
-            self.app.open_report(int(key[1:]))
+            self.post_message(OpenReport(int(key[1:])))
         elif key.startswith("u"):
-            self.app.open_raw_input(int(key[1:]))
+            self.post_message(OpenRawInput(int(key[1:])))
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -89,28 +102,13 @@ class DashboardScreen(Screen):
         if event.input.id == "filter":
             self.query_one(InboxTable).focus()
 
-    def refresh_data(self) -> None:
-        """New reports were stored: re-read the inbox page and the totals in place."""
-        self.query_one(InboxTable).reload()
-        self.query_one(DomainTotals).update_totals(self.app.data.domain_totals())
-
     def export_source(self) -> ExportSource:
         """Every inbox row matching the filter (not just the rows loaded on screen), the
-        unreadable inputs with their reason and source in their own columns."""
-        data = self.app.data
+        unreadable inputs with their reason and source in their own columns; read and
+        written by the service."""
         text_filter = self.query_one(InboxTable).text_filter
 
-        def rows() -> Iterator[list[object]]:
-            for u in data.unreadable(text_filter):
-                yield [u.date, "", "", "", "", "", u.unreadable, u.domain]
-            offset = 0
-            while True:
-                page = data.inbox_page(offset, EXPORT_CHUNK, text_filter)
-                for e in page:
-                    yield [e.date, e.organization, e.domain, e.types, e.successful, e.failed,
-                           "", ""]
-                if len(page) < EXPORT_CHUNK:
-                    return
-                offset += len(page)
+        async def write(path: Path, fmt: str, overwrite: bool) -> int:
+            return await self.service.export_inbox(text_filter, fmt, path, overwrite)
 
-        return plain_export("inbox", EXPORT_COLUMNS, rows)
+        return ExportSource("inbox", write)

@@ -1,13 +1,13 @@
 """The export dialog: a file name (its suffix picks CSV or JSON), Enter writes, Escape cancels.
 
 An existing file is never replaced silently: the first Enter says so, a second Enter on the
-same name replaces it. The rows are read and written in a thread (a whole inbox can be large),
-and a failure is said in words under the name, with the dialog left open to fix it.
+same name replaces it. The rows are read and written off the event loop (the source's async
+``write``: a whole inbox can be large), and a failure is said in words under the name, with
+the dialog left open to fix it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from tlsrpt_tui.ui import styles
-from tlsrpt_tui.ui.export import ExportSource, describe_path_error, write_export
+from tlsrpt_tui.ui.export import ExportSource, describe_path_error, format_of
 from tlsrpt_tui.ui.text import clean
 
 
@@ -54,6 +54,11 @@ class ExportScreen(ModalScreen[Path | None]):
         if self.writing:
             return
         path = Path(event.value.strip()).expanduser()
+        try:
+            fmt = format_of(path)
+        except ValueError as exc:
+            self._say(describe_path_error(exc, path), styles.FAILED)
+            return
         overwrite = path == self.confirmed
         if path.exists() and not path.is_dir() and not overwrite:
             self.confirmed = path
@@ -62,15 +67,18 @@ class ExportScreen(ModalScreen[Path | None]):
             return
         self.writing = True
         self._say("writing…", styles.QUIET)
-        self.run_worker(self._write(path, overwrite), group="export", exit_on_error=False)
+        self.run_worker(self._write(path, fmt, overwrite), group="export",
+                        exit_on_error=False)
 
-    async def _write(self, path: Path, overwrite: bool) -> None:
+    async def _write(self, path: Path, fmt: str, overwrite: bool) -> None:
         try:
-            size = await asyncio.to_thread(write_export, self.source, path, overwrite=overwrite)
-        except (OSError, ValueError) as exc:
+            size = await self.source.write(path, fmt, overwrite)
+        except Exception as exc:  # a bad path in words; anything else (a store error) as is
             self.writing = False
             self.confirmed = None
-            self._say(describe_path_error(exc, path), styles.FAILED)
+            said = describe_path_error(exc, path) if isinstance(exc, OSError | ValueError) \
+                else f"cannot export: {type(exc).__name__}: {exc}"
+            self._say(said, styles.FAILED)
             return
         self.app.notify(f"exported {size:,} bytes to {clean(path)}", markup=False)
         self.dismiss(path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,10 +17,8 @@ from tlsrpt_tui.core.findings import Finding
 from tlsrpt_tui.core.model import FailureDetail, Report
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
+from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.text import cell, clean, number
-
-if TYPE_CHECKING:
-    from tlsrpt_tui.ui.app import TlsrptApp
 
 
 def explaining_findings(detail: FailureDetail, findings: list[Finding]) -> list[Finding]:
@@ -79,10 +77,11 @@ class PolicyScreen(Screen):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    app: TlsrptApp  # type: ignore[assignment]
-
-    def __init__(self, report: Report, index: int) -> None:
+    def __init__(self, report: Report, index: int, live: LiveState | None = None) -> None:
+        """``live``: the app's live state, whose latest check of the policy's domain explains
+        the failures (none: no live check to quote)."""
         super().__init__()
+        self.live = live
         self.report = report
         self.index = index
         self.policy = report.policies[index]
@@ -139,7 +138,8 @@ class PolicyScreen(Screen):
         self._explain(0)
 
     def _findings(self) -> tuple[list[Finding], bool]:
-        status = self.app.last_status.get(self.policy.policy_domain.lower())
+        domain = self.policy.policy_domain.lower()
+        status = self.live.check(domain).status if self.live is not None else None
         if status is None:
             return [], False
         return list(getattr(status, "findings", ()) or ()), True

@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TextArea
 
+from tlsrpt_tui.core.model import Report
 from tlsrpt_tui.core.parse import received_json
 from tlsrpt_tui.core.report_dict import report_to_rfc_dict
 from tlsrpt_tui.ui.text import clean
@@ -65,27 +66,22 @@ class RawScreen(Screen):
         return self.views[self.view][1]
 
     @classmethod
-    def for_report(cls, data, report_pk: int) -> RawScreen:  # type: ignore[no-untyped-def]
-        detail = data.report(report_pk)
-        if detail is None:
-            return cls("Raw", f"report {report_pk} is not in the store")
-        report, source = detail
+    def for_report(cls, report: Report, payload: bytes | None) -> RawScreen:
+        """The report's JSON as received, found again in ``payload`` (the stored input's
+        bytes, read by the app from the service), and its normalised form. Parses the bytes:
+        the app calls it in a thread."""
         name = clean(report.report_id)
         normalised = json.dumps(report_to_rfc_dict(report), indent=2, ensure_ascii=False)
         normal_view = (f"Normalised JSON · {name} · n: as received", normalised)
-        raw = data.raw_input(source.pk)
-        received = as_received(report, raw[2]) if raw is not None else None
+        received = as_received(report, payload) if payload is not None else None
         if received is None:  # an input stored before its bytes were kept, or pruned
             return cls(f"Normalised JSON · {name} · the received bytes are not stored",
                        normalised)
         return cls(f"JSON as received · {name} · n: normalised", received, normal_view)
 
     @classmethod
-    def for_input(cls, data, input_pk: int) -> RawScreen:  # type: ignore[no-untyped-def]
-        raw = data.raw_input(input_pk)
-        if raw is None:
-            return cls("Raw", f"input {input_pk} is not in the store")
-        source, error, payload = raw
+    def for_input(cls, source: str, error: str | None, payload: bytes) -> RawScreen:
+        """A stored input as received (read by the app from the service)."""
         text = payload.decode("utf-8", errors="replace")
         head = f"unreadable: {error}\n\n" if error else ""
         return cls(f"Raw input · {clean(source)}", head + text)

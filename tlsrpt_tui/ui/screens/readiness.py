@@ -1,13 +1,15 @@
 """Enforce readiness of one domain: "can I switch MTA-STS to enforce?", "what does it cost?".
 
-The answer comes from ``service.readiness`` through the app's data source, read in a worker
-thread (the SQL aggregates must never block the loop); the screen only draws the lines of
-``core.readiness.describe``, styled by kind, and re-reads when the window changes.
+The answer comes from ``service.readiness`` through the injected service, which runs the SQL
+aggregates off the loop; the screen only draws the lines of ``core.readiness.describe``,
+styled by kind, and re-reads when the window changes.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -18,10 +20,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tlsrpt_tui.core.readiness import describe
+from tlsrpt_tui.ui.facade import ReportService
+from tlsrpt_tui.ui.messages import OpenRecords
 from tlsrpt_tui.ui.text import clean, styled_lines
-
-if TYPE_CHECKING:
-    from tlsrpt_tui.ui.app import TlsrptApp
 
 WINDOWS = (30, 90, 7)
 _VERDICT_STYLE = {"failing": "bold red", "clean": "bold green", "fixed": "bold green",
@@ -48,10 +49,15 @@ class ReadinessScreen(Screen):
         Binding("D", "records", "Records", tooltip="The records to publish for this domain"),
     ]
 
-    app: TlsrptApp  # type: ignore[assignment]
-
-    def __init__(self, domain: str | None, days: int = WINDOWS[0]) -> None:
+    def __init__(self, service: ReportService, domain: str | None,
+                 configured: tuple[str, ...] = (), clock: Callable[[], datetime] | None = None,
+                 days: int = WINDOWS[0]) -> None:
+        """``domain``: one domain, or None for the ``configured`` ones (every reported domain
+        when none is configured)."""
         super().__init__()
+        self.service = service
+        self.configured = configured
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.domain = domain
         self.days = days
         self.answers: list[Any] | None = None
@@ -70,14 +76,16 @@ class ReadinessScreen(Screen):
         who = clean(self.domain) if self.domain else "all domains"
         self.sub_title = f"Enforce readiness · {who} · last {self.days} days"
 
-    @work(thread=True, exclusive=True, group="readiness", exit_on_error=False)
-    def load(self) -> None:
+    @work(exclusive=True, group="readiness", exit_on_error=False)
+    async def load(self) -> None:
+        domains = [self.domain] if self.domain else (list(self.configured) or None)
+        today = self.clock().astimezone(UTC).date()
         try:
-            answers = self.app.data.readiness(self.domain, self.days)
+            answers = await self.service.readiness(domains, today, self.days)
         except Exception as exc:  # shown on the screen, never a crash
-            self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+            self._failed(f"{type(exc).__name__}: {exc}")
             return
-        self.app.call_from_thread(self._show, answers)
+        self._show(answers)
 
     def _show(self, answers: list[Any]) -> None:
         self.answers = answers
@@ -99,6 +107,6 @@ class ReadinessScreen(Screen):
 
     def action_records(self) -> None:
         if self.domain:
-            self.app.open_records(self.domain)
+            self.post_message(OpenRecords(self.domain))
         else:
             self.app.notify("choose a domain first (Tab to its card on the dashboard)")

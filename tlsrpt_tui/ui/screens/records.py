@@ -1,6 +1,6 @@
 """The records to publish for one domain, beside what is published now (``tlsrpt-tui records``).
 
-The live check runs in an async worker through the app's data source (the same resolver, CA
+The live check runs in an async worker through the injected service (the same resolver, CA
 settings and probe as the DNS status checks); the demo builds from the stored check instead.
 Nothing is written: ``c`` copies the zone lines and the policy file to the terminal's
 clipboard (OSC 52), ``m`` switches the proposed MTA-STS mode.
@@ -8,7 +8,9 @@ clipboard (OSC 52), ``m`` switches the proposed MTA-STS mode.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -19,10 +21,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 from tlsrpt_tui.core.records import describe
+from tlsrpt_tui.service.config import CheckSettings
+from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.text import clean, styled_lines
-
-if TYPE_CHECKING:
-    from tlsrpt_tui.ui.app import TlsrptApp
 
 _STYLES = {"head": "bold", "item": "bold", "label": "dim", "zone": "cyan", "policy": "cyan",
            "diff": "yellow", "advice": "dim italic", "note": "yellow", "verdict": "bold"}
@@ -40,10 +41,15 @@ class RecordsScreen(Screen):
         Binding("c", "copy", "Copy", tooltip="Copy the zone lines and the policy file"),
     ]
 
-    app: TlsrptApp  # type: ignore[assignment]
-
-    def __init__(self, domain: str, mode: str | None = None) -> None:
+    def __init__(self, service: ReportService, domain: str, settings: CheckSettings,
+                 clock: Callable[[], datetime], *, live: bool = True,
+                 mode: str | None = None) -> None:
+        """``live=False`` (the demo): from the last stored check, no lookups."""
         super().__init__()
+        self.service = service
+        self.settings = settings
+        self.clock = clock
+        self.live = live
         self.domain = domain
         self.mode = mode
         self.result: Any | None = None
@@ -67,7 +73,8 @@ class RecordsScreen(Screen):
         body = self.query_one("#records-text", Static)
         body.update(Text(f"checking {clean(self.domain)}…", style="dim"))
         try:
-            result = await self.app.data.records(self.domain, self.mode, live=not self.app.demo)
+            result = await self.service.records(self.domain, self.mode, self.settings,
+                                                self.clock(), live=self.live)
         except Exception as exc:  # a bad domain, no resolver: said on the screen
             body.update(Text(f"could not build the records: {clean(exc)}", style="bold red"))
             return

@@ -12,12 +12,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tlsrpt_tui.core import tables
+from tlsrpt_tui.core.model import Report
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
+from tlsrpt_tui.ui.messages import OpenPolicy, OpenRawInput, OpenRawReport
 from tlsrpt_tui.ui.text import cell, clean, number
 
 if TYPE_CHECKING:
-    from tlsrpt_tui.ui.app import TlsrptApp
+    from tlsrpt_tui.service.backend import ReportDetail
 
 
 def _when(value: object) -> str:
@@ -80,17 +82,13 @@ class ReportScreen(Screen):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    app: TlsrptApp  # type: ignore[assignment]
-
-    def __init__(self, report_pk: int) -> None:
+    def __init__(self, detail: ReportDetail, select_policy: int = 0) -> None:
+        """``detail``: the report and where it came from, already read by the app."""
         super().__init__()
-        self.report_pk = report_pk
-        detail = self.app.data.report(report_pk)
-        if detail is None:
-            raise LookupError(f"report {report_pk} is not in the store")
-        self.report, self.source_input = detail
+        self.detail = detail
+        self.report: Report = detail.report
         #: the policy row the cursor starts on (a Policy Summary row opens its policy)
-        self.select_policy = 0
+        self.select_policy = select_policy
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -101,7 +99,7 @@ class ReportScreen(Screen):
             notes.border_title = f"⚠ {count} note{'' if count == 1 else 's'} on this report"
             notes.display = bool(self.report.notes)
             yield notes
-            yield Static(header_text(self.report, self.source_input.source), id="report-header")
+            yield Static(header_text(self.report, self.detail.source), id="report-header")
             yield Static(Text("Policies (Enter: failure details)", style="bold"),
                          classes="section-title")
             yield DataTable(cursor_type="row", id="policies")
@@ -130,10 +128,8 @@ class ReportScreen(Screen):
         table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        from tlsrpt_tui.ui.screens.policy import PolicyScreen
-
         index = int((event.row_key.value or "p0")[1:])
-        self.app.push_screen(PolicyScreen(self.report, index))
+        self.post_message(OpenPolicy(self.report, index))
 
     def action_cursor_down(self) -> None:
         self.query_one("#policies", DataTable).action_cursor_down()
@@ -142,12 +138,10 @@ class ReportScreen(Screen):
         self.query_one("#policies", DataTable).action_cursor_up()
 
     def action_raw(self) -> None:
-        from tlsrpt_tui.ui.screens.raw import RawScreen
-
-        self.app.push_screen(RawScreen.for_report(self.app.data, self.report_pk))
+        self.post_message(OpenRawReport(self.report, self.detail.input_pk))
 
     def action_mail(self) -> None:
-        self.app.open_raw_input(self.source_input.pk)
+        self.post_message(OpenRawInput(self.detail.input_pk))
 
     def export_source(self) -> ExportSource:
         rows = tables.policy_rows(self.report)

@@ -1,21 +1,21 @@
 """The Report Overview and Policy Summary tables, with a Total row, filterable by domain/date.
 
-Rows come from service.queries (the same as ``tlsrpt-tui overview|policies``). A load reads
-only the rows' keys and counts (in a worker that yields to the event loop every CHUNK rows, so
-keys stay answered on a store of 100,000 reports) and sums the Total row from them; the table
-(widgets.paged.PagedTable) builds the cells of a window of rows around the cursor, so every
-row is reachable by keyboard (PageDown, End) without holding them all. Enter on a row opens
-its report; on a Policy Summary row, that policy's failure details (Escape: the report).
-Export writes every matching row.
+Rows come from service.queries (the same as ``tlsrpt-tui overview|policies``) through the
+injected service, which reads them off the event loop. A load reads only the rows' keys and
+counts, a chunk at a time (the first window shows after the first chunk), and sums the Total
+row from them; the table (widgets.paged.PagedTable) builds the cells of a window of rows around
+the cursor, so every row is reachable by keyboard (PageDown, End) without holding them all.
+Enter on a row opens its report; on a Policy Summary row, that policy's failure details
+(Escape: the report). Export writes every matching row.
 """
 
 from __future__ import annotations
 
-import asyncio
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,19 +26,12 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.service import queries
-from tlsrpt_tui.store.database import Store
 from tlsrpt_tui.ui import styles
-from tlsrpt_tui.ui.export import ExportSource, rows_export
+from tlsrpt_tui.ui.export import ExportSource
+from tlsrpt_tui.ui.facade import ReportService
+from tlsrpt_tui.ui.messages import OpenReport
 from tlsrpt_tui.ui.text import cell, clean, number
 from tlsrpt_tui.ui.widgets.paged import PagedTable
-
-if TYPE_CHECKING:
-    from tlsrpt_tui.ui.app import TlsrptApp
-
-#: keys read between yields to the event loop while a table loads
-CHUNK = 2000
-
-Keys = Callable[[Store, queries.TableFilter], Iterator[tuple[int, int, int]]]
 
 #: On screen, long text columns are cut at these widths and the count columns get short
 #: headers, so that every column, the counts included, fits at 120 columns (wider cells end
@@ -69,17 +62,15 @@ class TableScreen(Screen):
     ]
 
     TITLE_TEXT = ""
-    STEM = ""
-    QUERY = staticmethod(queries.overview_rows)
-    KEYS: Keys = staticmethod(queries.overview_keys)
-    BY_KEY = staticmethod(queries.overview_rows_by_key)
+    #: the service's table kind, also the export's file-name stem
+    STEM = "overview"
     ROW_TYPE: type[tables.Row] = tables.OverviewRow
 
-    app: TlsrptApp  # type: ignore[assignment]
-
-    def __init__(self) -> None:
+    def __init__(self, service: ReportService, domain: str | None = None) -> None:
+        """``domain``: open filtered to it (what a domain's alert is about)."""
         super().__init__()
-        self.filter = queries.TableFilter()
+        self.service = service
+        self.filter = queries.TableFilter(domain=domain)
         self.totals = tables.Totals()
         self.row_total = 0
         self.busy = False
@@ -100,6 +91,8 @@ class TableScreen(Screen):
         for i, name in enumerate(self.ROW_TYPE.COLUMNS):
             label, width = SCREEN_COLUMNS.get(name, (name, None))
             table.add_column(label, key=f"c{i}", width=width)
+        if self.filter.domain:
+            self.query_one("#flt-domain", Input).value = self.filter.domain
         self.load()
         table.focus()
 
@@ -110,11 +103,11 @@ class TableScreen(Screen):
         """The DataTable key of a row: what Enter opens."""
         return f"r{getattr(row, 'report_pk', None)}"
 
-    def _build_rows(self, keys: Sequence[int]) -> list[tuple[str, list[Text]]]:
+    async def _build_rows(self, keys: Sequence[int]) -> list[tuple[str, list[Text]]]:
         """Cells of the rows of these keys (the window on screen), failed rows in red."""
         columns = self.ROW_TYPE.COLUMNS
         out = []
-        for row in self.BY_KEY(self.app.store, keys):
+        for row in await self.service.table_rows(self.STEM, keys):
             failed = bool(row.failed)
             cells = []
             for name, value in zip(columns, tables.row_values(row), strict=True):
@@ -143,8 +136,9 @@ class TableScreen(Screen):
         return total_cells
 
     def load(self) -> None:
-        """(Re)load in a worker: keys stream in, the loop yields every CHUNK rows so keys stay
-        responsive on a big store, and a new filter cancels a load still running."""
+        """(Re)load in a worker: keys stream in a chunk at a time from the service's thread,
+        the first window shows after the first chunk, and a new filter cancels a load still
+        running."""
         table = self.query_one("#table", PagedTable)
         table.set_keys(array("q"))
         self.busy = True
@@ -156,15 +150,19 @@ class TableScreen(Screen):
         totals = tables.Totals()
         keys: array[int] = array("q")
         shown = False
-        for key, successful, failed in self.KEYS(self.app.store, self.filter):
-            keys.append(key)
-            totals.successful += successful
-            totals.failed += failed
-            if len(keys) % CHUNK == 0:
+        try:
+            async for part in self.service.table_keys(self.STEM, self.filter):
+                keys.extend(part.keys)
+                totals.successful += part.successful
+                totals.failed += part.failed
                 if not shown and len(keys) >= table.window:
                     table.set_keys(keys)  # the first rows while the rest are counted
                     shown = True
-                await asyncio.sleep(0)  # let keys and repaints through
+        except Exception as exc:
+            self.busy = False
+            self.query_one("#table-status", Static).update(
+                Text(f"could not read the table: {clean(exc)}", style="red"))
+            return
         if shown:
             table.set_footer(self._total_cells(totals))
         else:
@@ -197,7 +195,7 @@ class TableScreen(Screen):
         if not key.startswith("r"):
             return  # the Total row
         report, _, policy = key[1:].partition(".")
-        self.app.open_report(int(report), int(policy) if policy else None)
+        self.post_message(OpenReport(int(report), int(policy) if policy else None))
 
     def _describe(self) -> str:
         parts = []
@@ -248,26 +246,24 @@ class TableScreen(Screen):
         return True
 
     def export_source(self) -> ExportSource:
-        flt = self.filter
-        store = self.app.store
-        return rows_export(self.STEM, lambda: self.QUERY(store, flt), self.ROW_TYPE)
+        """Every row under the current filter, written by the service (not only the window)."""
+        flt, kind = self.filter, self.STEM
+
+        async def write(path: Path, fmt: str, overwrite: bool) -> int:
+            return await self.service.export_table(kind, flt, fmt, path, overwrite)
+
+        return ExportSource(kind, write)
 
 
 class OverviewScreen(TableScreen):
     TITLE_TEXT = "Report Overview"
     STEM = "overview"
-    QUERY = staticmethod(queries.overview_rows)
-    KEYS = staticmethod(queries.overview_keys)
-    BY_KEY = staticmethod(queries.overview_rows_by_key)
     ROW_TYPE = tables.OverviewRow
 
 
 class PolicySummaryScreen(TableScreen):
     TITLE_TEXT = "Policy Summary"
     STEM = "policies"
-    QUERY = staticmethod(queries.policy_rows)
-    KEYS = staticmethod(queries.policy_keys)
-    BY_KEY = staticmethod(queries.policy_rows_by_key)
     ROW_TYPE = tables.PolicyRow
 
     @staticmethod

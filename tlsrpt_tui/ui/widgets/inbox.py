@@ -1,23 +1,30 @@
 """The report inbox: newest first, paged from the store, failed rows standing out.
 
-With 100,000 reports in the store the table must appear as fast as with none, so it never
-loads everything: it holds one page, and fetches the next when the cursor nears the end.
+With 1,000,000 reports in the store the table must appear as fast as with none, so it never
+loads everything: it holds one page, and fetches the next (below the last row shown: keyset
+paging) when the cursor nears the end.
 Rows are keyed by the report's primary key (``r<pk>``) or the unreadable input's (``u<pk>``),
 so a refresh after new mail keeps the cursor on the same report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 from tlsrpt_tui.ui import styles
-from tlsrpt_tui.ui.text import cell, number
+from tlsrpt_tui.ui.facade import ReportService
+from tlsrpt_tui.ui.live import LiveState
+from tlsrpt_tui.ui.text import cell, clean, number
+
+if TYPE_CHECKING:
+    from tlsrpt_tui.service.queries import InboxRow, UnreadableInput
 
 #: the most rows one fetch adds; a page is the terminal's height (at least MIN_PAGE) up to this
 PAGE = 60
@@ -38,14 +45,47 @@ class InboxEntry:
     unreadable: str | None = None  # the reason, for an input that could not be read
 
 
-#: fetch(offset, limit, text_filter) -> report entries, newest first.
-Fetch = Callable[[int, int, str], Sequence[InboxEntry]]
-#: unreadable(text_filter) -> the inputs that could not be read (listed above the reports).
-Unreadable = Callable[[str], Sequence[InboxEntry]]
+def report_entry(r: InboxRow) -> InboxEntry:
+    return InboxEntry(
+        key=f"r{r.pk}", date=r.date, organization=r.organization, domain=r.policy_domains,
+        types=r.policy_types, successful=r.successful, failed=r.failed,
+    )
+
+
+def unreadable_entries(inputs: Sequence[UnreadableInput], text_filter: str) -> list[InboxEntry]:
+    """Unreadable inputs (and, with a filter, mail recorded as not a report) matching the
+    filter the way reports do (source or reason)."""
+    needle = text_filter.strip().casefold()
+    return [
+        InboxEntry(key=f"u{u.pk}", date=_day(u.imported_at), organization="", domain=u.source,
+                   types="", successful=None, failed=None, unreadable=u.error)
+        for u in inputs
+        if not needle or needle in f"{u.source} {u.error}".casefold()
+    ]
+
+
+async def unreadable_for(service: ReportService, text_filter: str) -> list[InboxEntry]:
+    """The inbox's unreadable lines for a filter: the mail that could not be read, and with a
+    filter also the mail recorded as not a report (its From/Subject/Date match)."""
+    found = await service.unreadable()
+    if text_filter.strip():
+        found += await service.unreadable(other=True)
+    return unreadable_entries(found, text_filter)
+
+
+def _day(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value or "")[:10]
 
 
 class InboxTable(DataTable):
-    """A DataTable over a paged query; Enter posts RowSelected with the row key."""
+    """A DataTable over the paged inbox query; Enter posts RowSelected with the row key.
+
+    Pages are read through the injected service in a worker (off the loop); a new filter or
+    new reports start a reload that supersedes any page still being read."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False),
@@ -62,16 +102,21 @@ class InboxTable(DataTable):
         ("types", "Types", 9),
     )
 
-    def __init__(
-        self, fetch: Fetch, unreadable: Unreadable | None = None, **kwargs: object
-    ) -> None:
+    def __init__(self, service: ReportService, live: LiveState | None = None,
+                 **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
-        self._fetch_page = fetch
-        self._fetch_unreadable = unreadable
+        self.service = service
+        self.live = live
         self.text_filter = ""
+        #: the filter the rows on screen were read for (text_filter while a read is running)
+        self.shown_filter = ""
         self.loaded = 0
         self.exhausted = False
         self.page_size = PAGE
+        #: (start, pk) of the last report row: the next page continues below it
+        self._after: tuple[str, int] | None = None
+        self._generation = 0
+        self._loading_more = False
         self._reloading = False
 
     def _fit_page(self) -> None:
@@ -84,6 +129,8 @@ class InboxTable(DataTable):
         for key, label, width in self.COLUMNS:
             self.add_column(label, key=key, width=width)
         self.reload()
+        if self.live is not None:
+            self.live.reports_changed.subscribe(self, lambda _version: self.reload())
 
     # -- data -------------------------------------------------------------------------------
 
@@ -108,43 +155,79 @@ class InboxTable(DataTable):
             cell(e.types, style),
         ]
 
-    def _append(self, entries: Sequence[InboxEntry], *, count: bool = True) -> None:
+    def _append(self, entries: Sequence[InboxEntry]) -> None:
         for e in entries:
-            if e.key in self.rows:
-                continue
-            self.add_row(*self._row(e), key=e.key)
-        if count:
-            self.loaded += len(entries)
-            if len(entries) < self.page_size:
-                self.exhausted = True
+            if e.key not in self.rows:
+                self.add_row(*self._row(e), key=e.key)
+
+    def _append_reports(self, rows: Sequence[InboxRow], want: int) -> None:
+        self._append([report_entry(r) for r in rows])
+        self.loaded += len(rows)
+        if rows:
+            self._after = (rows[-1].start, rows[-1].pk)
+        if len(rows) < want:
+            self.exhausted = True
 
     def reload(self, text_filter: str | None = None) -> None:
-        """Re-read the first page(s); the cursor stays on the same row key when it still exists."""
+        """Re-read the first page(s) (all pages loaded so far when only new reports came in);
+        the cursor stays on the same row key when it still exists."""
         if text_filter is not None:
             self.text_filter = text_filter
         self._fit_page()
-        keep = self.current_key
         want = max(self.page_size, self.loaded) if text_filter is None else self.page_size
-        entries = self._fetch_page(0, want, self.text_filter)
+        self._generation += 1
+        self.run_worker(self._reload(want, self._generation), group="inbox-load",
+                        exclusive=True, exit_on_error=False)
+
+    async def _reload(self, want: int, generation: int) -> None:
+        text_filter = self.text_filter
+        try:
+            rows = await self.service.inbox_page(want, text_filter)
+            unreadable = await unreadable_for(self.service, text_filter)
+        except Exception as exc:  # the table stays as it was; say why
+            self.notify(f"could not read the inbox: {clean(exc)}", severity="error",
+                        markup=False)
+            return
+        if generation != self._generation:
+            return  # a newer reload is on its way
+        keep = self.current_key
         self._reloading = True
         try:
             self.clear()
             self.loaded = 0
             self.exhausted = False
-            if self._fetch_unreadable is not None:
-                self._append(self._fetch_unreadable(self.text_filter), count=False)
-            self._append(entries)
-            if len(entries) < want:
-                self.exhausted = True
+            self._after = None
+            self.shown_filter = text_filter
+            self._append(unreadable)
+            self._append_reports(rows, want)
         finally:
             self._reloading = False
         if keep is not None and keep in self.rows:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
 
     def load_more(self) -> None:
-        if self.exhausted:
+        if self.exhausted or self._loading_more:
             return
-        self._append(self._fetch_page(self.loaded, self.page_size, self.text_filter))
+        self._loading_more = True
+        self.run_worker(self._load_more(self._generation), group="inbox-more",
+                        exit_on_error=False)
+
+    async def _load_more(self, generation: int) -> None:
+        try:
+            rows = await self.service.inbox_page(self.page_size, self.text_filter, self._after)
+        except Exception as exc:
+            self.notify(f"could not read the inbox: {clean(exc)}", severity="error",
+                        markup=False)
+            return
+        finally:
+            self._loading_more = False
+        if generation != self._generation:
+            return
+        self._reloading = True  # adding rows moves no cursor: no new load from the watcher
+        try:
+            self._append_reports(rows, self.page_size)
+        finally:
+            self._reloading = False
 
     @property
     def current_key(self) -> str | None:

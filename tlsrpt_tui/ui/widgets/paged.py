@@ -5,26 +5,30 @@ A DataTable keeps every row it is given (cells, render caches), so filling it wi
 costs seconds and hundreds of MiB. This table keeps only the row keys (8 bytes each, in an
 ``array``) and builds the cells of a window of rows around the cursor (three screen heights,
 at least WINDOW); moving past either end of the window (arrows, PageUp/PageDown, Home/End)
-rebuilds it around the new position: one by-key query and that many new DataTable rows, whose
-measuring dominates the cost, so the window is kept small. A footer row (the Total) follows
+rebuilds it around the new position: one by-key query (awaited, run off the loop by the
+caller's service) and that many new DataTable rows, whose measuring dominates the cost, so the
+window is kept small. A footer row (the Total) follows
 the last key once it is known.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from tlsrpt_tui.ui.text import clean
+
 #: the fewest rows held in the DataTable at once (more on a tall terminal: 3 screen heights)
 WINDOW = 100
 
-#: build(keys) -> [(row key, cells)] for those keys, in the same order
-Build = Callable[[Sequence[int]], list[tuple[str, list[Text]]]]
+#: build(keys) -> [(row key, cells)] for those keys, in the same order (awaited: the rows are
+#: read off the event loop)
+Build = Callable[[Sequence[int]], Awaitable[list[tuple[str, list[Text]]]]]
 
 
 class PagedTable(DataTable):
@@ -50,6 +54,8 @@ class PagedTable(DataTable):
         self.first_row = 0
         #: how many windows were built (tests and the benchmark read it)
         self.builds = 0
+        #: the position a window being read will put the cursor on
+        self._pending: int | None = None
 
     # -- content ---------------------------------------------------------------------------
 
@@ -60,35 +66,60 @@ class PagedTable(DataTable):
 
     @property
     def position(self) -> int:
+        """The cursor's row over all rows (where it is going while a window is being read)."""
+        if self._pending is not None:
+            return self._pending
         return self.first_row + self.cursor_row
+
+    @property
+    def settled(self) -> bool:
+        """No window is being read: the rows on screen are the ones at the cursor."""
+        return self._pending is None
 
     def set_keys(self, keys: array[int], footer: list[Text] | None = None) -> None:
         """Show these keys from the top (a new load). The loader may keep appending to `keys`
         afterwards: the rows are there as soon as the cursor moves to them."""
         self.keys = keys
         self.footer = footer
-        self.first_row = 0
-        self._fill()
+        self._move_window(0, 0)
 
     def set_footer(self, footer: list[Text]) -> None:
         """The footer (Total), once every key is known; shown at once if the window ends at
         the last key, else when the cursor gets there."""
         self.footer = footer
-        if self.first_row + self.row_count == len(self.keys):
+        if self._pending is None and self.first_row + self.row_count == len(self.keys):
             self.add_row(*footer, key="footer")
 
-    def _fill(self) -> None:
-        """Rebuild the window: `window` keys from first_row, and the footer when the last key
-        is among them (so a table that fits in one window holds all its rows)."""
+    def _move_window(self, first_row: int, position: int) -> None:
+        """Rebuild the window from `first_row` (its rows are read off the loop), then put the
+        cursor on `position`; a newer move supersedes one still reading."""
+        self._pending = position
+        self.run_worker(self._fill(first_row, position), group="paged-window", exclusive=True,
+                        exit_on_error=False)
+
+    async def _fill(self, first_row: int, position: int) -> None:
+        """`window` keys from first_row, and the footer when the last key is among them (so a
+        table that fits in one window holds all its rows)."""
         self.builds += 1
         self._size_window()
+        key_end = min(first_row + self.window, len(self.keys))
+        try:
+            rows = await self._build(self.keys[first_row:key_end]) if first_row < key_end else []
+        except Exception as exc:  # the old window stays; say why
+            self._pending = None
+            self.notify(f"could not read the rows: {clean(exc)}", severity="error",
+                        markup=False)
+            return
         self.clear()
-        key_end = min(self.first_row + self.window, len(self.keys))
-        if self.first_row < key_end:
-            for key, cells in self._build(self.keys[self.first_row:key_end]):
-                self.add_row(*cells, key=key)
+        self.first_row = first_row
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
         if self.footer is not None and key_end == len(self.keys):
             self.add_row(*self.footer, key="footer")
+        self._pending = None
+        if self.row_count:
+            row = max(0, min(position - first_row, self.row_count - 1))
+            self.move_cursor(row=row, animate=False)
 
     def _size_window(self) -> None:
         if self.is_attached:
@@ -99,12 +130,13 @@ class PagedTable(DataTable):
         if self.total_rows == 0:
             return
         position = max(0, min(position, self.total_rows - 1))
-        if not self.first_row <= position < self.first_row + self.row_count:
-            self._size_window()
-            half = self.window // 2
-            self.first_row = max(0, min(position - half, self.total_rows - self.window))
-            self._fill()
-        self.move_cursor(row=position - self.first_row, animate=False)
+        if self._pending is None and \
+                self.first_row <= position < self.first_row + self.row_count:
+            self.move_cursor(row=position - self.first_row, animate=False)
+            return
+        self._size_window()
+        half = self.window // 2
+        self._move_window(max(0, min(position - half, self.total_rows - self.window)), position)
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -112,31 +144,16 @@ class PagedTable(DataTable):
         return max(1, self.scrollable_content_region.height - self.header_height)
 
     def action_cursor_down(self) -> None:
-        if self.cursor_row >= self.row_count - 1 and self.position + 1 < self.total_rows:
-            self.show_row(self.position + 1)
-        else:
-            super().action_cursor_down()
+        self.show_row(self.position + 1)
 
     def action_cursor_up(self) -> None:
-        if self.cursor_row == 0 and self.first_row > 0:
-            self.show_row(self.position - 1)
-        else:
-            super().action_cursor_up()
+        self.show_row(self.position - 1)
 
     def action_page_down(self) -> None:
-        target = self.position + self._page_height()
-        if target < self.first_row + self.row_count or self.first_row + self.row_count >= \
-                self.total_rows:
-            super().action_page_down()
-        else:
-            self.show_row(target)
+        self.show_row(self.position + self._page_height())
 
     def action_page_up(self) -> None:
-        target = self.position - self._page_height()
-        if target >= self.first_row or self.first_row == 0:
-            super().action_page_up()
-        else:
-            self.show_row(target)
+        self.show_row(self.position - self._page_height())
 
     def action_first(self) -> None:
         self.show_row(0)

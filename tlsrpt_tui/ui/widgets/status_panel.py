@@ -21,6 +21,8 @@ from tlsrpt_tui.core.checks.catalogue import HOST_CODES
 from tlsrpt_tui.core.findings import Finding, Severity
 from tlsrpt_tui.core.status_items import StatusItem, group_findings
 from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui.live import CheckView, LiveState
+from tlsrpt_tui.ui.messages import OpenReadiness
 from tlsrpt_tui.ui.text import clean
 
 GLYPH = {
@@ -58,6 +60,27 @@ def policy_mode_of(status: object) -> str | None:
             if key.strip() == "mode":
                 return value.strip() or None
     return None
+
+
+def card_items(status: object) -> list[StatusItem]:
+    """The card lines of one check result."""
+    records = getattr(status, "records", None)
+    return group_findings(getattr(status, "findings", ()) or (), policy_mode_of(status),
+                          records if isinstance(records, dict) else None)
+
+
+def changed_items(status: object, previous: object | None) -> list[StatusItem]:
+    """The card lines of ``status`` whose state differs from ``previous`` (none without one)."""
+    if previous is None:
+        return []
+    before = {
+        i.key: (i.severity, i.summary)
+        for i in group_findings(
+            getattr(previous, "findings", ()) or (),
+            records=getattr(previous, "records", None) or None,
+        )
+    }
+    return [i for i in card_items(status) if before.get(i.key) != (i.severity, i.summary)]
 
 
 def _ago(delta_s: float) -> str:
@@ -103,54 +126,20 @@ class DomainCard(Static, can_focus=True):
         self.no_schedule_note = ""
 
     def action_readiness(self) -> None:
-        self.app.open_readiness(self.domain)  # type: ignore[attr-defined]
+        self.post_message(OpenReadiness(self.domain))
 
-    def set_status(
-        self,
-        status: object,
-        previous: object | None,
-        checked_at: datetime,
-        next_at: datetime | None,
-    ) -> list[StatusItem]:
-        """Show a new result; returns the items whose state changed since `previous`."""
-        findings = list(getattr(status, "findings", ()) or ())
-        records = getattr(status, "records", None)
-        self.items = group_findings(
-            findings, policy_mode_of(status), records if isinstance(records, dict) else None
-        )
-        self.host_findings = [f for f in findings if f.code in HOST_CODES]
-        self.changed = set()
-        changed: list[StatusItem] = []
-        if previous is not None:
-            before = {
-                i.key: (i.severity, i.summary)
-                for i in group_findings(
-                    getattr(previous, "findings", ()) or (),
-                    records=getattr(previous, "records", None) or None,
-                )
-            }
-            for item in self.items:
-                if before.get(item.key) != (item.severity, item.summary):
-                    self.changed.add(item.key)
-                    changed.append(item)
-        self.checked_at = checked_at
-        self.next_at = next_at
-        self.checking = False
-        self.error = None
-        self.refresh_text()
-        panel = self.parent
-        if isinstance(panel, StatusPanel):
-            panel.refresh_host_notes()
-        return changed
-
-    def set_checking(self) -> None:
-        self.checking = True
-        self.refresh_text()
-
-    def set_error(self, error: str, next_at: datetime | None) -> None:
-        self.checking = False
-        self.error = error
-        self.next_at = next_at
+    def apply(self, view: CheckView) -> None:
+        """Show the domain's live state as the app last published it."""
+        if view.status is not None:
+            findings = list(getattr(view.status, "findings", ()) or ())
+            self.items = card_items(view.status)
+            self.host_findings = [f for f in findings if f.code in HOST_CODES]
+            self.changed = {i.key for i in changed_items(view.status, view.previous)}
+        self.checked_at = view.checked_at
+        self.next_at = view.next_at
+        self.checking = view.checking
+        self.error = view.error
+        self.no_schedule_note = view.note
         self.refresh_text()
 
     @property
@@ -237,17 +226,23 @@ class HostNotes(Static):
 
 
 class StatusPanel(Vertical):
-    """All domain cards; ticks once a second so the countdowns stay current."""
+    """All domain cards; ticks once a second so the countdowns stay current. The cards follow
+    the app's live state: its current value on mount, then each change it publishes."""
 
     DEFAULT_CSS = """
     StatusPanel { height: auto; }
     """
 
     def __init__(
-        self, domains: Iterable[str], clock: Callable[[], datetime] | None = None, **kwargs: object
+        self,
+        domains: Iterable[str],
+        live: LiveState,
+        clock: Callable[[], datetime] | None = None,
+        **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.domains = tuple(domains)
+        self.live = live
         self.clock = clock or (lambda: datetime.now(UTC))
         self.can_focus = False
 
@@ -258,8 +253,16 @@ class StatusPanel(Vertical):
 
     def on_mount(self) -> None:
         for card in self.query(DomainCard):
-            card.refresh_text()
+            card.apply(self.live.check(card.domain))
+        self.refresh_host_notes()
+        self.live.check_changed.subscribe(self, self._show)
         self.set_interval(1.0, self._tick)
+
+    def _show(self, view: CheckView) -> None:
+        card = self.card(view.domain)
+        if card is not None:
+            card.apply(view)
+            self.refresh_host_notes()
 
     def _tick(self) -> None:
         for card in self.query(DomainCard):

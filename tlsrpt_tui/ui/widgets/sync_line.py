@@ -1,4 +1,7 @@
-"""The sync status line: what the IMAP sync is doing, with a progress bar while it runs."""
+"""The sync status line: what the IMAP sync is doing, with a progress bar while it runs.
+
+It shows the app's live sync state (``LiveState.sync``) and follows its changes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
+from tlsrpt_tui.ui.live import LiveState, SyncView
 from tlsrpt_tui.ui.text import clean
 
 
@@ -18,24 +22,27 @@ class SyncLine(Horizontal):
     SyncLine.-syncing > ProgressBar { display: block; }
     """
 
+    def __init__(self, live: LiveState, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.live = live
+
     def compose(self) -> ComposeResult:
         yield Static(Text("sync: idle", style="dim"), id="sync-label")
         yield ProgressBar(total=None, show_eta=False, id="sync-bar")
 
-    def set_idle(self, message: str) -> None:
-        self.remove_class("-syncing")
-        self.query_one("#sync-label", Static).update(Text(clean(message), style="dim"))
+    def on_mount(self) -> None:
+        self.show(self.live.sync)
+        self.live.sync_changed.subscribe(self, self.show)
 
-    def set_error(self, message: str) -> None:
+    def show(self, view: SyncView) -> None:
+        label = self.query_one("#sync-label", Static)
+        if view.state == "progress":
+            self.add_class("-syncing")
+            label.update(Text(clean(view.text)))
+            self.query_one("#sync-bar", ProgressBar).update(total=view.total, progress=view.done)
+            return
         self.remove_class("-syncing")
-        self.query_one("#sync-label", Static).update(Text(f"✗ {clean(message)}", style="red"))
-
-    def set_progress(self, account: str, done: int, total: int | None, stage: str = "") -> None:
-        self.add_class("-syncing")
-        label = f"syncing {clean(account)}"
-        if stage:
-            label += f": {clean(stage)}"
-        label += f" {done}/{total}" if total else f" {done}"
-        self.query_one("#sync-label", Static).update(Text(label))
-        bar = self.query_one("#sync-bar", ProgressBar)
-        bar.update(total=total, progress=done)
+        if view.state == "error":
+            label.update(Text(f"✗ {clean(view.text)}", style="red"))
+        else:
+            label.update(Text(clean(view.text), style="dim"))

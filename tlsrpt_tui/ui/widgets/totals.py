@@ -7,8 +7,10 @@ left panel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,7 +18,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
 from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui.facade import ReportService
+from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.text import clean
+
+if TYPE_CHECKING:
+    from tlsrpt_tui.service.queries import DayTotal
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,13 @@ class DomainTotal:
     failed: int
     daily_ok: tuple[int, ...]  # oldest first, one value per day
     daily_failed: tuple[int, ...]
+
+
+def domain_total(domain: str, daily: Sequence[DayTotal]) -> DomainTotal:
+    """A chart's data from the sessions per day (oldest first)."""
+    ok = tuple(d.successful for d in daily)
+    bad = tuple(d.failed for d in daily)
+    return DomainTotal(domain, sum(ok), sum(bad), ok, bad)
 
 
 class DomainTotals(Vertical):
@@ -41,15 +55,47 @@ class DomainTotals(Vertical):
     DomainTotals > Sparkline.ok > .sparkline--min-color { color: $success 30%; }
     """
 
-    def __init__(self, totals: Sequence[DomainTotal], days: int = 30, **kwargs: object) -> None:
+    def __init__(
+        self,
+        service: ReportService,
+        domains: Sequence[str],
+        today: Callable[[], date],
+        live: LiveState | None = None,
+        days: int = 30,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.totals = list(totals)
+        self.service = service
+        self.domains = tuple(domains)
+        self.today = today
+        self.live = live
+        self.totals: list[DomainTotal] = []
         self.days = days
         #: bumped on each rebuild: widget ids of the old set may still be mounted meanwhile
         self.generation = 0
 
     def compose(self) -> ComposeResult:
         yield from self._widgets()
+
+    def on_mount(self) -> None:
+        self.reload()
+        if self.live is not None:
+            self.live.reports_changed.subscribe(self, lambda _version: self.reload())
+
+    def reload(self) -> None:
+        """Re-read the charts (in a worker, off the loop): configured domains, or with none
+        the busiest reported ones, so a store of thousands of domains draws a handful."""
+        self.run_worker(self._reload(), group="totals-load", exclusive=True,
+                        exit_on_error=False)
+
+    async def _reload(self) -> None:
+        try:
+            charts = await self.service.domain_charts(self.domains, self.today(), self.days)
+        except Exception as exc:
+            self.notify(f"could not read the totals: {clean(exc)}", severity="error",
+                        markup=False)
+            return
+        self.update_totals([domain_total(domain, daily) for domain, daily in charts])
 
     def _widgets(self) -> list[Static | Sparkline | Horizontal]:
         g = self.generation

@@ -1,0 +1,71 @@
+"""The app's live state (checks, sync, new reports) and the signals widgets subscribe to.
+
+The app's workers change this state and publish it; the widgets that show it (the status
+cards, the sync line, the inbox and the charts) read the current value when they mount and
+subscribe to the changes. So the app never looks for widgets on its screens to call their
+methods, and a widget mounted later (a screen pushed again) starts from the current state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from textual.dom import DOMNode
+from textual.signal import Signal
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    """What a domain's card shows: the latest result, the one before, and what is going on."""
+
+    domain: str
+    status: Any | None = None  # core.findings.DomainStatus
+    previous: Any | None = None
+    checked_at: datetime | None = None
+    next_at: datetime | None = None
+    checking: bool = False
+    error: str | None = None
+    #: said instead of the countdown when no check is scheduled (the demo)
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncView:
+    """What the sync line shows: ``state`` is "idle", "progress" or "error"."""
+
+    state: str = "idle"
+    text: str = "sync: idle"
+    done: int = 0
+    total: int | None = None
+
+
+class LiveState:
+    """Current values plus one signal per kind of change (published after each change)."""
+
+    def __init__(self, owner: DOMNode) -> None:
+        self.checks: dict[str, CheckView] = {}
+        self.sync = SyncView()
+        #: bumped whenever new reports were stored; the inbox and charts re-read on a change
+        self.reports_version = 0
+        self.check_changed: Signal[CheckView] = Signal(owner, "check-changed")
+        self.sync_changed: Signal[SyncView] = Signal(owner, "sync-changed")
+        self.reports_changed: Signal[int] = Signal(owner, "reports-changed")
+
+    def check(self, domain: str) -> CheckView:
+        return self.checks.get(domain) or CheckView(domain)
+
+    def update_check(self, domain: str, **changes: Any) -> CheckView:
+        view = replace(self.check(domain), **changes)
+        self.checks[domain] = view
+        self.check_changed.publish(view)
+        return view
+
+    def set_sync(self, view: SyncView) -> None:
+        self.sync = view
+        self.sync_changed.publish(view)
+
+    def reports_stored(self) -> None:
+        self.reports_version += 1
+        self.reports_changed.publish(self.reports_version)
