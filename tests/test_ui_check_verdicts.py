@@ -33,7 +33,8 @@ async def run_app(tmp_path: Path, results: dict[str, DomainStatus], size=(160, 4
         return results[domain], None
 
     store = Store(tmp_path / "s.sqlite3")
-    app = TlsrptApp(StoreBackend(store), Config(domains=tuple(results)), clock=lambda: NOW, checker=checker)
+    app = TlsrptApp(StoreBackend(store), Config(domains=tuple(results)), clock=lambda: NOW,
+                    checker=checker)
     try:
         async with app.run_test(size=size) as pilot:
             for _ in range(50):
