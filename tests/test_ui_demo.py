@@ -72,6 +72,7 @@ async def test_demo_readiness_and_records_tell_example_orgs_story(tmp_path: Path
     fixed, and its records screen says what switching to enforce changes."""
     import re
 
+    from tlsrpt_tui.service.backend import StoreBackend
     from tlsrpt_tui.ui.app import TlsrptApp
     from tlsrpt_tui.ui.screen_text import screen_text
     from tlsrpt_tui.ui.screens.readiness import ReadinessScreen
@@ -79,7 +80,7 @@ async def test_demo_readiness_and_records_tell_example_orgs_story(tmp_path: Path
     from tlsrpt_tui.ui.widgets.status_panel import DomainCard
 
     store, _ = build_demo_store(tmp_path / "demo.sqlite3", end=END, now=NOW)
-    app = TlsrptApp(store, demo_config(), demo=True, clock=lambda: NOW)
+    app = TlsrptApp(StoreBackend(store), demo_config(), demo=True, clock=lambda: NOW)
 
     async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.pause()
