@@ -101,7 +101,7 @@ async def test_refused_is_unreachable(tls_peers):
     result = await probe(tls_peers, "refused")
     assert codes(result) == ["tls.unreachable"]
     assert "refused" in result.findings[0].message
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 2.5  # generous; the 3 s timeout was not waited for
     assert not result.reachable
 
 
