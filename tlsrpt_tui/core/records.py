@@ -110,8 +110,19 @@ def _escape(chunk: bytes) -> str:
     return "".join(out)
 
 
-def zone_line(name: str, rtype: str, rdata: str, ttl: int = TTL) -> str:
-    return f"{name}. {ttl} IN {rtype} {rdata}"
+def zone_line(name: str, rtype: str, rdata: str, ttl: int | None = TTL) -> str:
+    """One resource record in zone-file syntax (without a TTL for what is published now: the
+    check does not record it)."""
+    return f"{name}. {ttl} IN {rtype} {rdata}" if ttl is not None else f"{name}. IN {rtype} {rdata}"
+
+
+def published_lines(item: Item) -> list[str]:
+    """What is published now, in the same syntax as the proposal (the policy: its lines)."""
+    if item.rtype == "TXT":
+        return [zone_line(item.name, "TXT", txt_rdata(v), None) for v in item.published]
+    if item.rtype == "TLSA":
+        return [zone_line(item.name, "TLSA", v, None) for v in item.published]
+    return list(item.published)
 
 
 # -- the items ---------------------------------------------------------------------------------
@@ -381,12 +392,13 @@ def describe(rs: RecordSet) -> list[tuple[str, str]]:
         if item.state != "ok":  # what is there now, then what to publish instead
             where = "served now" if policy else "published now"
             out.append(("label", f"  {where}:" if item.published else f"  {where}: nothing"))
-            out += [("value", f"    {v}") for v in item.published]
+            out += [("value", f"    {v}") for v in published_lines(item)]
         if policy and item.proposed:
             out.append(("label", "  serve this file:" if item.state != "ok" else "  served:"))
             out += [("policy", f"    {line}") for line in item.proposed]
         elif item.zone:
-            out.append(("label", "  zone file:" if item.state != "ok" else "  published:"))
+            out.append(("label", "  zone file:" if item.state != "ok"
+                        else "  zone file (as published):"))
             out += [("zone", f"    {line}") for line in item.zone]
         out += [("diff", f"  differs: {d}") for d in item.differences]
         out += [("advice", f"  advice: {a}") for a in item.advice]
