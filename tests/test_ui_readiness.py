@@ -143,7 +143,8 @@ async def test_hostile_text_is_inert_on_the_readiness_and_records_screens(tmp_pa
                "mx": ["10 mx.evil.example"]}
     check_store.save(store, DomainStatus("evil.example", NOW.isoformat(), Severity.OK,
                                          records, []).to_json())
-    app = TlsrptApp(store, Config(domains=("evil.example",)), clock=lambda: NOW, demo=True)
+    app = TlsrptApp(StoreBackend(store), Config(domains=("evil.example",)), clock=lambda: NOW,
+                    demo=True)
     try:
         async with app.run_test(size=(200, 60)) as pilot:
             await settle(pilot)
