@@ -220,6 +220,27 @@ def test_failures_without_details_are_lost_with_an_unknown_cause() -> None:
     assert a.causes[0].live_text == "reported without failure details: the cause is unknown"
 
 
+def test_no_policy_found_beside_a_published_policy_is_unaffected(tmp_path) -> None:
+    from report_factory import no_policy, report, sts_policy, to_json
+
+    from tlsrpt_tui.core.model import Origin, RawInput
+    from tlsrpt_tui.service.ingest import ingest_stream
+    from tlsrpt_tui.store.database import Store
+
+    reps = [report("A", "a1", "2026-11-30", [sts_policy("both.example", 10, 0, mode="testing")]),
+            report("B", "b1", "2026-11-30", [no_policy("both.example", 4)]),
+            report("C", "c1", "2026-11-30", [no_policy("bare.example", 6)])]
+    with Store(tmp_path / "n.sqlite3") as store:
+        ingest_stream(store, [RawInput(r["report-id"], to_json(r), Origin("file", r["report-id"]))
+                              for r in reps])
+        got = _by_key(readiness(store, None, today=date(2026, 12, 1)))
+    both = got[("both.example", "no-policy-found")]
+    assert (both.verdict, both.sessions) == ("unaffected", 4)
+    assert both.summary == ("4 sessions from senders that found no MTA-STS or DANE policy (they "
+                            "do not use one, or could not get it): enforce does not change them")
+    assert got[("bare.example", "no-policy-found")].verdict == "no-policy"
+
+
 def test_no_policy_found_asks_to_publish() -> None:
     a = core.assess(_agg(policy_type="no-policy-found", policy_strings=()), [], [],
                     today=date(2026, 12, 1), days=30)

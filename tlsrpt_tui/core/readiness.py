@@ -184,7 +184,8 @@ class Readiness:
 
     ``question`` is what is being answered: "switch" (testing or none: would enforce lose mail?),
     "cost" (enforce or DANE: what does it lose?), "publish" (senders found no policy) or "none"
-    (no reports). ``verdict``: no-reports | no-policy | too-little-data | clean | fixed | failing.
+    (no reports). ``verdict``: no-reports | no-policy | unaffected | too-little-data | clean |
+    fixed | failing.
     ``ready``: safe to enforce (or enforcing costs nothing now); None when it cannot be said.
     """
 
@@ -435,8 +436,13 @@ def assess(
     days: int,
     status: DomainStatus | None = None,
     histories: dict[tuple[str, str | None], CauseHistory] | None = None,
+    has_policy: bool = False,
 ) -> Readiness:
-    """The answer for one policy domain and type from its aggregates and the live evidence."""
+    """The answer for one policy domain and type from its aggregates and the live evidence.
+
+    ``has_policy``: other reports (or the live check) show the domain publishes a policy; then
+    "no policy found" sessions come from senders that do not use it, and enforce does not
+    change them, so they are not a reason to publish one."""
     since = _window_start(today, days)
     agg = aggregate
     mode_now = live_mode(status) if agg.policy_type == "sts" else None
@@ -480,7 +486,12 @@ def assess(
     figures = f"{count(lost)} of {count(sessions)} sessions"
     if lost:
         figures += f" ({percent(lost, sessions)}), {_cause_phrase(losing)}"
-    if question == "publish":
+    if question == "publish" and has_policy:
+        verdict, ready = "unaffected", None
+        summary = (f"{count(sessions)} sessions from senders that found no MTA-STS or DANE "
+                   "policy (they do not use one, or could not get it): enforce does not "
+                   "change them")
+    elif question == "publish":
         verdict, ready = "no-policy", None
         summary = (f"senders found no MTA-STS or DANE policy for {count(sessions)} sessions: "
                    f"publish one in testing mode first (tlsrpt-tui records {agg.domain})")

@@ -41,6 +41,7 @@ def readiness(
     reporters = db.reporter_aggregates(store, since, today, wanted)
     names = wanted or sorted({a.domain for a in aggregates})
     statuses = {name: _latest(store, name) for name in names}
+    with_policy = {a.domain for a in aggregates if a.policy_type in ("sts", "tlsa")}
     out: list[core.Readiness] = []
     for agg in aggregates:
         key = (agg.domain, agg.policy_type)
@@ -48,9 +49,10 @@ def readiness(
         status = statuses.get(agg.domain)
         causes = {(f.result_type, f.mx) for f in mine} if status is not None else set()
         histories = {(rt, mx): _history(store, agg.domain, rt, mx) for rt, mx in causes}
+        has_policy = agg.domain in with_policy or core.live_mode(status) is not None
         out.append(core.assess(
             agg, mine, [r for r in reporters if (r.domain, r.policy_type) == key],
-            today=today, days=days, status=status, histories=histories,
+            today=today, days=days, status=status, histories=histories, has_policy=has_policy,
         ))
     reported = {a.domain for a in aggregates}
     for name in names:

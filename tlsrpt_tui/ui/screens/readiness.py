@@ -27,7 +27,7 @@ from tlsrpt_tui.ui.text import clean, styled_lines
 WINDOWS = (30, 90, 7)
 _VERDICT_STYLE = {"failing": "bold red", "clean": "bold green", "fixed": "bold green",
                   "too-little-data": "bold yellow", "no-reports": "bold yellow",
-                  "no-policy": "bold yellow"}
+                  "no-policy": "bold yellow", "unaffected": "bold"}
 _STYLES = {"summary": "bold", "figures": "dim", "section": "underline", "cause": "",
            "live": "italic", "reporter": "", "note": "yellow"}
 
