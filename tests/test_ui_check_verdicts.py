@@ -94,3 +94,23 @@ async def test_port25_blocked_is_one_top_line_and_hosts_read_not_checked(tmp_pat
     assert "! this host: no MX of any checked" in text
     assert "? STARTTLS m.a.test: not checked" in text and "? STARTTLS m.b.test: not checked" in text
     assert "✗" not in text  # no domain turns red because of this host's network
+
+
+async def test_help_explains_the_dane_chain_and_the_resolver_warning(tmp_path: Path) -> None:
+    from tlsrpt_tui.ui.screens.help import HelpScreen
+
+    store = Store(tmp_path / "s.sqlite3")
+    app = TlsrptApp(store, Config(domains=("a.test",)), clock=lambda: NOW, demo=True)
+    try:
+        async with app.run_test(size=(120, 80)) as pilot:
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            text = " ".join(line.strip(" │▌▐") for line in screen_text(app).splitlines())
+            text = " ".join(text.split())
+            assert "DANE counts only as senders apply it" in text
+            assert "A/AAAA records and the TLSA records must all be DNSSEC-secure" in text
+            assert "a warning tops the status panel" in text
+            assert "setting [checks] resolver to a validating resolver" in text
+    finally:
+        store.close()

@@ -11,7 +11,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tlsrpt_tui.ui.widgets.status_panel import CHANGED_MARK, GLYPH, PENDING_GLYPH
+from tlsrpt_tui.ui.widgets.status_panel import (
+    CHANGED_MARK,
+    GLYPH,
+    PENDING_GLYPH,
+    UNKNOWN_GLYPH,
+)
 
 KEYS = (
     ("Enter", "drill down: any row → report → policy → failure details"),
@@ -47,7 +52,17 @@ def help_text() -> Text:
         text.append(f"  {glyph}  ", style="bold")
         text.append(f"{sev}\n")
     text.append(f"  {PENDING_GLYPH}  not checked yet\n")
+    text.append(f"  {UNKNOWN_GLYPH}  no verdict from this host (unknown / not checked)\n")
     text.append(f"  {CHANGED_MARK}  changed since the previous check\n")
+    text.append(
+        "\nDANE counts only as senders apply it: the MX records, the MX host's A/AAAA records "
+        "and the TLSA records must all be DNSSEC-secure (RFC 7672). A secure TLSA behind an "
+        "insecure link is not used, and the DANE line says which link (MX, A/AAAA or TLSA) is "
+        "insecure.\n"
+        "\nIf the resolver passes signatures on without validating them (no AD bit), a warning "
+        "tops the status panel and DANE reads \"unknown\" instead of a false \"insecure\". Fix "
+        "it by setting [checks] resolver to a validating resolver, e.g. a local Unbound.\n"
+    )
     text.append(
         "\nChecks re-run on the interval of [checks] interval in the config (default 1 hour); "
         "the card shows when each domain was last checked and the countdown to the next. "
