@@ -33,6 +33,7 @@ SHOTS: dict[str, list[str]] = {
     # Tab to example.org's card (testing mode): its readiness, and its records for enforce
     "readiness": ["tab", "tab", "tab", "tab", "enter"],
     "records": ["tab", "tab", "tab", "tab", "D", "m"],
+    "alerts": ["a"],  # newest first, delivery per channel, the highlighted one in full
 }
 
 

@@ -115,3 +115,7 @@ def test_first_run(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-unt
                     clock=lambda: NOW)
     assert snap_compare(app, terminal_size=(80, 24), run_before=press_and_settle())
     store.close()
+
+
+def test_alerts(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(demo_app, terminal_size=(120, 40), run_before=press_and_settle("a"))

@@ -72,11 +72,16 @@ async def test_alerts_screen_newest_first_with_delivery_and_enter_opens_the_subj
                        and app.screen.query_one(DataTable).row_count == 2)
         text = screen_text(app)
         assert text.index("report.gap") < text.index("report.failures")  # newest first
-        assert "mail#1 ✓" in text and "webhook#1 ✗ 1 tries: HTTP 503" in text
-        assert "webhook#1 … pending" in text
-        assert "Evil [31m Org" in text  # the ESC itself is gone (safe_line)
+        assert "mail#1 ✓ webhook#1 ✗1" in text
+        assert "webhook#1 …" in text
+        # The highlighted alert in full under the table: subject, each channel, its text.
+        assert "[tlsrpt-tui] example.com: no report from Microsoft for 80 hours" in text
         # Enter on the failures alert: its report.
         await pilot.press("j")
+        await wait_for(pilot, lambda: "waiting, 1 failed attempt(s): HTTP 503"
+                       in screen_text(app))
+        assert "Failures by result type:" in screen_text(app)
+        assert "reported by Evil [31m Org" in screen_text(app)  # the ESC itself is gone
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen))
         await pilot.press("escape")

@@ -173,12 +173,13 @@ def _demo_alerts(store: Store, now: datetime, statuses: list[tuple[DomainStatus,
     for (pk,) in reversed(failed):
         alerter.report_failures(int(pk))
     ids = [int(r[0]) for r in store.conn.execute("SELECT id FROM alerts ORDER BY id")]
+    at = now.replace(microsecond=0).isoformat()
     with store.transaction():
         for pk in ids[:-1]:
             for channel in DEMO_ALERTS.channels:
-                alert_store.mark_delivered(store, pk, channel.name)
+                alert_store.mark_delivered(store, pk, channel.name, at)
         if ids:
-            alert_store.mark_delivered(store, ids[-1], DEMO_ALERTS.mail[0].name)
+            alert_store.mark_delivered(store, ids[-1], DEMO_ALERTS.mail[0].name, at)
             alert_store.mark_failed(store, ids[-1], DEMO_ALERTS.webhook[0].name, "HTTP 503")
 
 

@@ -72,11 +72,11 @@ def pending_count(store: Store, channel: str) -> int:
     ).fetchone()[0])
 
 
-def mark_delivered(store: Store, alert_pk: int, channel: str) -> None:
+def mark_delivered(store: Store, alert_pk: int, channel: str, at: str | None = None) -> None:
     store.conn.execute(
         "UPDATE alert_deliveries SET state = 'delivered', attempts = attempts + 1,"
         " delivered_at = ?, last_error = NULL WHERE alert_id = ? AND channel = ?",
-        (now_iso(), alert_pk, channel),
+        (at or now_iso(), alert_pk, channel),
     )
 
 

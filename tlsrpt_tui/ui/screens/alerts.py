@@ -25,29 +25,39 @@ from tlsrpt_tui.ui.text import cell, clean
 #: store.alerts.ListedAlert, as the service returns it (ui/ does not import the store)
 ListedAlert = Any
 
+#: Lines of the highlighted alert's text shown under the table.
+DETAIL_LINES = 12
+
 SEVERITY_STYLE = {"error": styles.FAILED, "warning": styles.WARNING, "info": styles.INFO}
 
 
 def delivery_text(listed: ListedAlert) -> Text:
-    """``mail#1 ✓  webhook#1 … 3 tries: HTTP 503`` — one mark per channel."""
-    out = Text()
+    """``mail#1 ✓ webhook#1 ✗3 HTTP 503`` — one mark per channel (✓ delivered, … waiting,
+    ✗N failed N times so far, with the last error)."""
+    out = Text(overflow="ellipsis", no_wrap=True)
     if not listed.deliveries:
-        return Text("not sent (no channel)", style="dim")
+        out.append("no channel", style="dim")
+        return out
     for i, d in enumerate(listed.deliveries):
         if i:
-            out.append("  ")
+            out.append(" ")
         name = clean(d.channel.split(" (", 1)[0])
         if d.state == "delivered":
             out.append(f"{name} ✓", style=styles.OK)
         elif d.attempts:
-            out.append(f"{name} ✗ {d.attempts} tries: {clean(d.last_error or '')}",
+            out.append(f"{name} ✗{d.attempts} {clean(d.last_error or '')}",
                        style=styles.FAILED)
         else:
-            out.append(f"{name} … pending", style=styles.WARNING)
+            out.append(f"{name} …", style=styles.WARNING)
     return out
 
 
 class AlertsScreen(Screen):
+    DEFAULT_CSS = """
+    AlertsScreen > #alerts { height: 1fr; }
+    AlertsScreen > #alert-detail { height: auto; max-height: 18; border-top: solid $primary;
+                                   padding: 0 1; }
+    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("j", "cursor_down", "Down", show=False),
@@ -64,13 +74,14 @@ class AlertsScreen(Screen):
         yield Header()
         yield Static(Text("loading…", style="dim"), id="alerts-status")
         yield DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
+        yield Static(id="alert-detail")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = "Alerts"
         table = self.query_one("#alerts", DataTable)
-        for name, width in (("Raised (UTC)", 16), ("Alert", 15), ("Severity", 8),
-                            ("Domain", 18), ("Summary", 44), ("Delivery", None)):
+        for name, width in (("Raised (UTC)", 16), ("Alert", 15), ("Level", 7),
+                            ("Domain", 12), ("Delivery", 24), ("Summary", 30)):
             table.add_column(name, width=width)
         table.focus()
         self.refresh_data()
@@ -96,11 +107,11 @@ class AlertsScreen(Screen):
             key = f"a{a.pk}"
             self.listed[key] = listed
             style = SEVERITY_STYLE.get(a.severity, "")
-            summary = cell(a.summary, style)
-            summary.overflow = "ellipsis"
+            summary, domain = cell(a.summary, style), cell(a.domain)
+            summary.overflow = domain.overflow = "ellipsis"
             table.add_row(
                 cell(a.raised_at[:16].replace("T", " ")), cell(a.code), cell(a.severity, style),
-                cell(a.domain), summary, delivery_text(listed), key=key,
+                domain, delivery_text(listed), summary, key=key,
             )
         if rows:
             table.move_cursor(row=min(keep, len(rows) - 1))
@@ -110,6 +121,23 @@ class AlertsScreen(Screen):
             note = ("no alerts yet: 'tlsrpt-tui watch' raises them (failures in new reports, "
                     "DNS changes, silent senders)")
         self.query_one("#alerts-status", Static).update(Text(note, style="dim"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted alert in full: its mail subject, each channel's state, its text."""
+        listed = self.listed.get(event.row_key.value or "") if event.row_key else None
+        detail = self.query_one("#alert-detail", Static)
+        if listed is None:
+            detail.update("")
+            return
+        text = Text(clean(listed.alert.subject) + "\n", style="bold")
+        for d in listed.deliveries:
+            state = (f"delivered {d.delivered_at}" if d.state == "delivered" else
+                     f"waiting, {d.attempts} failed attempt(s): {d.last_error}" if d.attempts
+                     else "waiting")
+            text.append(clean(f"{d.channel}: {state}") + "\n", style="dim")
+        body = listed.alert.body.splitlines()[:DETAIL_LINES]
+        text.append("\n".join(clean(line) for line in body))
+        detail.update(text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         listed = self.listed.get(event.row_key.value or "")
