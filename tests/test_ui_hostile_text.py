@@ -17,6 +17,7 @@ from report_factory import failure, report, sts_policy, to_json
 from tlsrpt_tui.core.checks.catalogue import finding, worst
 from tlsrpt_tui.core.findings import DomainStatus
 from tlsrpt_tui.core.model import Origin, RawInput
+from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.service.ingest import ingest_stream
 from tlsrpt_tui.store.database import Store
@@ -70,7 +71,8 @@ async def test_every_screen_shows_hostile_text_inert(tmp_path: Path) -> None:
         previous = DomainStatus(domain, NOW.isoformat(), worst(good), {}, good)
         return DomainStatus(domain, NOW.isoformat(), worst(bad), {}, bad), previous
 
-    app = TlsrptApp(store, Config(domains=("evil.example",)), clock=lambda: NOW, checker=checker)
+    app = TlsrptApp(StoreBackend(store), Config(domains=("evil.example",)), clock=lambda: NOW,
+                    checker=checker)
     try:
         async with app.run_test(size=(160, 50), notifications=True) as pilot:
             for _ in range(40):

@@ -53,7 +53,7 @@ async def test_a_watcher_that_keeps_failing_says_retrying_since_in_the_sync_line
 
     monkeypatch.setenv(PASSWORD_ENV, "not the password")
     with Store(tmp_path / "s.sqlite3") as store:
-        app = TlsrptApp(store, Config(accounts=(_account(dovecot),)), live=True)
+        app = TlsrptApp(StoreBackend(store), Config(accounts=(_account(dovecot),)), live=True)
         async with app.run_test(size=(140, 40), notifications=True) as pilot:
             await wait_for(pilot, lambda: "retrying since" in screen_text(app))
             text = screen_text(app)
