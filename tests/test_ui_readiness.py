@@ -164,3 +164,43 @@ async def test_hostile_text_is_inert_on_the_readiness_and_records_screens(tmp_pa
             assert '"v=STSv1; id=id[bold red]M[/]\\027[31m' in text
     finally:
         store.close()
+
+
+async def test_a_recheck_that_finds_the_mx_fixed_updates_the_readiness(store) -> None:
+    """r on the readiness screen: the live check (here a checker that stores what a real one
+    would: mx2's certificate now fine) finishes, and the screen reads the answer again."""
+    from tlsrpt_tui.core.checks.catalogue import finding, worst
+    from tlsrpt_tui.core.findings import DomainStatus
+    from tlsrpt_tui.store import checks as check_store
+
+    now = datetime.combine(TODAY, time(9, 0), UTC)
+    mxs = ("mx1.testing.example", "mx2.testing.example")
+
+    async def checker(domain: str):  # type: ignore[no-untyped-def]
+        previous = DomainStatus.from_json(check_store.latest(store, domain) or
+                                          {"domain": domain, "checked_at": "", "status": "ok"})
+        if domain != "testing.example":
+            return previous, previous
+        findings = [finding("tls.ok", mx) for mx in mxs]
+        records = {"mx": [f"10 {mxs[0]}", f"20 {mxs[1]}"], "probe": {m: {} for m in mxs},
+                   "policy": previous.records.get("policy")}
+        status = DomainStatus(domain, now.isoformat(), worst(findings), records, findings)
+        check_store.save(store, status.to_json())
+        return status, previous
+
+    config = Config(domains=DOMAINS, checks=CheckSettings(interval=3600.0))
+    app = TlsrptApp(StoreBackend(store), config, clock=lambda: now, checker=checker, live=False)
+    async with app.run_test(size=(140, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")  # no card focused: the first configured domain
+        await settle(pilot)
+        assert "testing.example MTA-STS (testing, from the live check) NOT READY" in shown(app)
+        await pilot.press("r")
+        for _ in range(50):
+            await settle(pilot)
+            if "READY (FIXED)" in shown(app):
+                break
+        text = shown(app)
+        assert "testing.example MTA-STS (testing, from the live check) READY (FIXED)" in text
+        assert (f"mx2.testing.example's certificate now covers its name: fixed since "
+                f"{TODAY.isoformat()}") in text

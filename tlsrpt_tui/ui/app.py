@@ -487,7 +487,7 @@ class TlsrptApp(App[int]):
 
     def open_readiness(self, domain: str | None = None) -> None:
         self.push_screen(ReadinessScreen(self.service, domain, tuple(self.config.domains),
-                                         self.clock))
+                                         self.clock, live=self.state))
 
     def open_records(self, domain: str) -> None:
         self.push_screen(RecordsScreen(self.service, domain, self.config.checks, self.clock,

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Static
 
 from tlsrpt_tui.core.readiness import describe
 from tlsrpt_tui.ui.facade import ReportService
+from tlsrpt_tui.ui.live import CheckView, LiveState
 from tlsrpt_tui.ui.messages import OpenRecords
 from tlsrpt_tui.ui.text import clean, styled_lines
 
@@ -51,10 +52,12 @@ class ReadinessScreen(Screen):
 
     def __init__(self, service: ReportService, domain: str | None,
                  configured: tuple[str, ...] = (), clock: Callable[[], datetime] | None = None,
-                 days: int = WINDOWS[0]) -> None:
+                 days: int = WINDOWS[0], live: LiveState | None = None) -> None:
         """``domain``: one domain, or None for the ``configured`` ones (every reported domain
-        when none is configured)."""
+        when none is configured). ``live``: the app's state; the answer is read again when a
+        check of the domain finishes or new reports are stored, so it is always today's."""
         super().__init__()
+        self.live = live
         self.service = service
         self.configured = configured
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -71,6 +74,15 @@ class ReadinessScreen(Screen):
     def on_mount(self) -> None:
         self._title()
         self.load()
+        if self.live is not None:
+            self.live.check_changed.subscribe(self, self._check_changed)
+            self.live.reports_changed.subscribe(self, lambda _version: self.load())
+
+    def _check_changed(self, view: CheckView) -> None:
+        if view.checking or view.status is None:
+            return
+        if self.domain is None or view.domain == self.domain:
+            self.load()
 
     def _title(self) -> None:
         who = clean(self.domain) if self.domain else "all domains"
