@@ -310,6 +310,21 @@ class World:
         )
 
 
+def cli_check(
+    world: World, tmp_path: Path, *args: str, resolver: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``tlsrpt-tui check ARGS --no-store`` against the matrix's peers, private targets allowed
+    through the normal config option (the peers live on loopback)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[checks]\nallow_private_targets = true\n")
+    argv = [
+        sys.executable, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--no-store", *args,
+        "--resolver", resolver or world.dns.resolver, "--ca-file", world.tls.ca_file,
+        "--timeout", str(TIMEOUT),
+    ]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
 @pytest.fixture(scope="module")
 def world(tls_peers: TlsPeers, dns_peers_factory) -> Iterator[World]:  # noqa: F811
     all_cases = cases(tls_peers)
@@ -536,23 +551,15 @@ def test_resolver_that_does_not_validate(world: World) -> None:
 
 def test_cli_says_the_resolver_warning_once(world: World, tmp_path: Path) -> None:
     plain = world.dns.start_plain_resolver()
-    cfg = tmp_path / "config.toml"
-    cfg.write_text("[checks]\nallow_private_targets = true\n")
-    argv = [
-        sys.executable, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--no-store",
-        "good.test", "insec.test", "--resolver", plain, "--ca-file", world.tls.ca_file,
-        "--timeout", str(TIMEOUT),
-    ]  # fmt: skip
-    text = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    text = cli_check(world, tmp_path, "good.test", "insec.test", resolver=plain)
     assert text.returncode == 0, text.stderr
     out = text.stdout
     assert out.startswith("this host\n") and out.count("dns.resolver-not-validating") == 1
     assert "fix: set [checks] resolver" in out
     assert "? DANE mx1.good.test: unknown" in out and "? DANE mx.insecure.test: unknown" in out
     assert "dane.insecure" not in out and "dane.ok" not in out
-    as_json = subprocess.run(
-        [*argv, "--format", "json"], capture_output=True, text=True, timeout=60
-    )
+    as_json = cli_check(world, tmp_path, "good.test", "insec.test", "--format", "json",
+                        resolver=plain)  # fmt: skip
     data = json.loads(as_json.stdout)
     assert all("dns.resolver-not-validating" in {f["code"] for f in d["findings"]} for d in data)
 
@@ -578,14 +585,7 @@ def test_port25_blocked(world: World, tmp_path: Path) -> None:
     assert "tls.unreachable" in mixed[0].codes
     assert not any("tls.probe-blocked" in r.codes for r in mixed)
     # The CLI says it once, above the domains, and the per-host items read "not checked".
-    cfg = tmp_path / "config.toml"
-    cfg.write_text("[checks]\nallow_private_targets = true\n")
-    argv = [
-        sys.executable, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--no-store",
-        "blk1.test", "blk2.test", "--resolver", world.dns.resolver,
-        "--ca-file", world.tls.ca_file, "--timeout", str(TIMEOUT),
-    ]  # fmt: skip
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    proc = cli_check(world, tmp_path, "blk1.test", "blk2.test")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("this host\n") and proc.stdout.count("tls.probe-blocked") == 1
     assert "? STARTTLS mx2.blk2.test: not checked" in proc.stdout

@@ -63,14 +63,14 @@ async def test_client_refuses_a_downgraded_starttls(
     attack: StarttlsDowngradeProxy,
     dovecot: Dovecot,  # noqa: F811
 ) -> None:
-    with pytest.raises(ImapTLSError, match=EXPECTED[attack.mode]):
+    with pytest.raises(ImapTLSError, match=EXPECTED[attack.attack]):
         client = await ImapClient.connect(
             attack.address, attack.port, security="starttls", ca_file=str(dovecot.ca_file),
             timeout=5.0,
         )  # fmt: skip
         await client.login(dovecot.user, dovecot.password)  # never reached
     assert_no_credential_in_clear(attack, dovecot)
-    if attack.mode == "refuse":
+    if attack.attack == "refuse":
         assert b"STARTTLS" in bytes(attack.client_sent).upper()  # it asked, and stopped
 
 
@@ -88,7 +88,7 @@ async def test_sync_stops_with_a_clear_error(
     with Store(tmp_path / "s.sqlite3") as store, pytest.raises(ImapTLSError) as info:
         await asyncio.wait_for(sync_account(store, account, timeout=5.0), 30)
     message = str(info.value)
-    assert EXPECTED[attack.mode] in message and attack.address in message
+    assert EXPECTED[attack.attack] in message and attack.address in message
     assert dovecot.password not in message
     assert_no_credential_in_clear(attack, dovecot)
 

@@ -83,6 +83,7 @@ class DnsPeers:
         self.knot_port = 0
         self.unbound_port = 0
         self.top_ds: list[str] = []
+        self._plain = ""  # the non-validating resolver, once started
         self._procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -333,8 +334,11 @@ class DnsPeers:
     def start_plain_resolver(self) -> str:
         """A second Unbound over the same Knot WITHOUT the validator (``module-config:
         "iterator"``): it passes RRSIGs on but never sets AD, like a resolver that does not
-        validate (systemd-resolved without DNSSEC, many cloud resolvers). Its "HOST:PORT"."""
-        return f"127.0.0.1:{self._run_unbound('unbound-plain', validating=False)}"
+        validate (systemd-resolved without DNSSEC, many cloud resolvers). Its "HOST:PORT";
+        started once, later calls return the same one."""
+        if not self._plain:
+            self._plain = f"127.0.0.1:{self._run_unbound('unbound-plain', validating=False)}"
+        return self._plain
 
     def _run_unbound(self, name: str, *, validating: bool) -> int:
         udir = self.tmp / name

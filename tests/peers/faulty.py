@@ -559,7 +559,7 @@ class ImapFaultProxy:
             raise ValueError(f"unknown IMAP proxy mode {mode!r}; known: {IMAP_MODES}")
         self.mode, self.nth, self.keep, self.garbage = mode, nth, keep, garbage
 
-    def start(self) -> ImapFaultProxy:
+    def start(self) -> Self:
         self._t.spawn(self._accept)
         return self
 
@@ -580,9 +580,12 @@ class ImapFaultProxy:
             upstream.settimeout(None)
             self._t.sock(client)
             self._t.sock(upstream)
-            mode, nth, keep, garbage = self.mode, self.nth, self.keep, self.garbage
-            self._t.spawn(self._pump_up, client, upstream)
-            self._t.spawn(self._pump_down, upstream, client, mode, nth, keep, garbage)
+            self._spawn_pumps(client, upstream)
+
+    def _spawn_pumps(self, client: socket.socket, upstream: socket.socket) -> None:
+        mode, nth, keep, garbage = self.mode, self.nth, self.keep, self.garbage
+        self._t.spawn(self._pump_up, client, upstream)
+        self._t.spawn(self._pump_down, upstream, client, mode, nth, keep, garbage)
 
     @staticmethod
     def _close(*socks: socket.socket) -> None:
@@ -638,7 +641,7 @@ class ImapFaultProxy:
         self._close(src, dst)
 
 
-class StarttlsDowngradeProxy:
+class StarttlsDowngradeProxy(ImapFaultProxy):
     """A man in the middle of a plaintext IMAP connection to Dovecot that attacks STARTTLS.
 
     ``mode``: ``strip`` removes STARTTLS from every capability list the server sends;
@@ -646,6 +649,7 @@ class StarttlsDowngradeProxy:
     ``inject`` forwards the server's ``OK`` to STARTTLS with plaintext responses appended in
     the same packet (the CVE-2011-0411 injection: bytes the client must not read as protected).
     ``client_sent`` holds every byte the client sent, to prove no credential left in clear.
+    The accept loop is ImapFaultProxy's; only the two pumps differ.
     """
 
     MODES = ("strip", "refuse", "inject")
@@ -654,44 +658,20 @@ class StarttlsDowngradeProxy:
     def __init__(self, address: str, target_port: int, mode: str) -> None:
         if mode not in self.MODES:
             raise ValueError(f"unknown STARTTLS attack {mode!r}; known: {self.MODES}")
-        self.address = address
-        self.target_port = target_port
-        self.mode = mode
+        super().__init__(address, target_port)
+        self.attack = mode
         self.client_sent = bytearray()
-        self._t = _Threads()
-        self._sock = self._t.sock(_listen(address, 0))
-        self.port = int(self._sock.getsockname()[1])
 
-    def start(self) -> StarttlsDowngradeProxy:
-        self._t.spawn(self._accept)
-        return self
-
-    def stop(self) -> None:
-        self._t.stop()
-
-    def _accept(self) -> None:
-        while not self._t.stopped.is_set():
-            try:
-                client, _ = self._sock.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            self._t.sock(client)
-            self._t.sock(upstream)
-            self._t.spawn(self._pump_up, client, upstream)
-            self._t.spawn(self._pump_down, upstream, client)
+    def _spawn_pumps(self, client: socket.socket, upstream: socket.socket) -> None:
+        self._t.spawn(self._pump_up, client, upstream)
+        self._t.spawn(self._attack_down, upstream, client)
 
     def _pump_up(self, src: socket.socket, dst: socket.socket) -> None:
         buf = b""
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
                 self.client_sent += data
-                if self.mode != "refuse":
+                if self.attack != "refuse":
                     dst.sendall(data)
                     continue
                 buf += data
@@ -702,21 +682,21 @@ class StarttlsDowngradeProxy:
                         src.sendall(tag + b" NO [ALERT] STARTTLS is not available here\r\n")
                     else:
                         dst.sendall(line + b"\r\n")
-        ImapFaultProxy._close(src, dst)
+        self._close(src, dst)
 
-    def _pump_down(self, src: socket.socket, dst: socket.socket) -> None:
+    def _attack_down(self, src: socket.socket, dst: socket.socket) -> None:
         injected = False
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
-                if self.mode == "strip":
+                if self.attack == "strip":
                     data = re.sub(rb"(?i) STARTTLS\b", b"", data)
-                elif self.mode == "inject" and not injected:
+                elif self.attack == "inject" and not injected:
                     ok = re.search(rb"(?im)^\S+ OK [^\r\n]*Begin TLS[^\r\n]*\r\n", data)
                     if ok:
                         data = data[: ok.end()] + self.INJECTED + data[ok.end() :]
                         injected = True
                 dst.sendall(data)
-        ImapFaultProxy._close(src, dst)
+        self._close(src, dst)
 
 
 # ----------------------------------------------------------------------------------------------
