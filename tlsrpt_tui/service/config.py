@@ -210,16 +210,7 @@ def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
         if isinstance(acc, dict) and isinstance(acc.get("folders"), list):
             acc = {**acc, "folders": tuple(acc["folders"])}
         account = _section(acc, AccountSettings, cfg_path, where)
-        if account.security not in SECURITY_MODES:
-            raise ConfigError(
-                f"{cfg_path}: {where}.security must be one of {', '.join(SECURITY_MODES)}"
-            )
-        if account.password is not None and _readable_by_others(cfg_path):
-            raise ConfigError(
-                f"{cfg_path}: {where} holds a plain password but the file is readable by "
-                f"group or others; run 'chmod 600 {cfg_path}' or use password_env/"
-                "password_command/keyring"
-            )
+        _check_connection(account, cfg_path, where)
         accounts.append(account)
     names = [a.name for a in accounts]
     if len(set(names)) != len(names):
@@ -280,16 +271,7 @@ def _alerts(raw: Any, cfg_path: Path) -> AlertSettings:
         if "name" in item:
             raise ConfigError(f"{cfg_path}: unknown key(s) in [{where}]: name")
         channel = _section(item, MailChannel, cfg_path, where)
-        if channel.security not in SECURITY_MODES:
-            raise ConfigError(
-                f"{cfg_path}: {where}.security must be one of {', '.join(SECURITY_MODES)}"
-            )
-        if channel.password is not None and _readable_by_others(cfg_path):
-            raise ConfigError(
-                f"{cfg_path}: {where} holds a plain password but the file is readable by "
-                f"group or others; run 'chmod 600 {cfg_path}' or use password_env/"
-                "password_command/keyring"
-            )
+        _check_connection(channel, cfg_path, where)
         mails.append(replace(channel, name=f"mail#{i + 1} ({channel.host})"))
     hooks = []
     for i, item in enumerate(hook_raw):
@@ -302,6 +284,21 @@ def _alerts(raw: Any, cfg_path: Path) -> AlertSettings:
             raise ConfigError(f"{cfg_path}: {where}.url must be an https:// (or http://) URL")
         hooks.append(replace(hook, name=f"webhook#{i + 1} ({parts.hostname})"))
     return replace(base, mail=tuple(mails), webhook=tuple(hooks))
+
+
+def _check_connection(section: AccountSettings | MailChannel, cfg_path: Path, where: str) -> None:
+    """An IMAP account or SMTP channel: a known security mode, and a plain password only in a
+    file nobody else can read."""
+    if section.security not in SECURITY_MODES:
+        raise ConfigError(
+            f"{cfg_path}: {where}.security must be one of {', '.join(SECURITY_MODES)}"
+        )
+    if section.password is not None and _readable_by_others(cfg_path):
+        raise ConfigError(
+            f"{cfg_path}: {where} holds a plain password but the file is readable by "
+            f"group or others; run 'chmod 600 {cfg_path}' or use password_env/"
+            "password_command/keyring"
+        )
 
 
 def _readable_by_others(path: Path) -> bool:

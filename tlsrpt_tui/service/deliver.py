@@ -95,6 +95,20 @@ class Deliverer:
         alert = db.next_pending(self.store, self.channel)
         if alert is None or alert.pk is None:
             return False
+        error = await self._attempt(alert)
+        if error is not None:
+            wait = self._delay
+            self._delay = min(self.retry_max, self._delay * 2)
+            log.warning("%s: alert %s not delivered: %s; retrying in %.0fs",
+                        self.channel, alert.key, error, wait)
+            await asyncio.sleep(wait)
+            return True
+        self._delay = self.retry_first
+        return True
+
+    async def _attempt(self, alert: Alert) -> str | None:
+        """Send one alert and record the outcome; the error line, or None when delivered."""
+        assert alert.pk is not None
         try:
             await self.send(alert)
         except asyncio.CancelledError:
@@ -102,12 +116,7 @@ class Deliverer:
         except Exception as exc:
             error = str(exc) if isinstance(exc, _send_errors()) else type(exc).__name__
             self._failed(alert.pk, error)
-            wait = self._delay
-            self._delay = min(self.retry_max, self._delay * 2)
-            log.warning("%s: alert %s not delivered: %s; retrying in %.0fs",
-                        self.channel, alert.key, error, wait)
-            await asyncio.sleep(wait)
-            return True
+            return error
         with self.store.transaction():
             db.mark_delivered(self.store, alert.pk, self.channel)
             was_failing = db.get_state(self.store, f"channel:{self.channel}")
@@ -115,10 +124,9 @@ class Deliverer:
                 db.delete_state(self.store, f"channel:{self.channel}")
         if was_failing is not None:
             log.info("%s: delivers again (failing since %s)", self.channel, was_failing["since"])
-        self._delay = self.retry_first
         self.delivered += 1
         log.info("%s: delivered %s", self.channel, alert.log_line())
-        return True
+        return None
 
     def _failed(self, alert_pk: int, error: str) -> None:
         with self.store.transaction():
@@ -135,17 +143,10 @@ class Deliverer:
             alert = db.next_pending(self.store, self.channel)
             if alert is None or alert.pk is None:
                 return sent
-            try:
-                await self.send(alert)
-            except Exception as exc:
-                error = str(exc) if isinstance(exc, _send_errors()) else type(exc).__name__
-                self._failed(alert.pk, error)
+            error = await self._attempt(alert)
+            if error is not None:
                 log.warning("%s: alert %s not delivered: %s", self.channel, alert.key, error)
                 return sent
-            with self.store.transaction():
-                db.mark_delivered(self.store, alert.pk, self.channel)
-                db.delete_state(self.store, f"channel:{self.channel}")
-            log.info("%s: delivered %s", self.channel, alert.log_line())
             sent += 1
 
 
