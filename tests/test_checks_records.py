@@ -228,3 +228,25 @@ def test_dane_chain_findings_name_the_insecure_link() -> None:
         "mx.example.net", "secure", [EE], "", DaneChain(address=False, cname="h.example.org")
     )
     assert "A/AAAA records of mx.example.net (via CNAME h.example.org)" in addr.message
+
+
+def test_port25_evidence_expires() -> None:
+    """An accepted connection proves port 25 open for PORT25_EVIDENCE_SECONDS, then not."""
+    import time
+
+    from tlsrpt_tui.core.findings import DomainStatus
+    from tlsrpt_tui.service.checks import PORT25_EVIDENCE_SECONDS, Port25Memory, judge_port25
+
+    def refused() -> DomainStatus:
+        probe = {"10.0.0.1": {"attempted": True, "connected": False, "port": 25}}
+        unreachable = finding("tls.unreachable", "mx.example.com", "connection refused")
+        records = {"probe": {"mx.example.com": probe}}
+        return DomainStatus("example.com", "t", Severity.ERROR, records, [unreachable])
+
+    memory = Port25Memory(last_open=time.monotonic() - 10)
+    status = refused()
+    assert not judge_port25([status], memory)
+    assert codes(status.findings) == {"tls.unreachable"}
+    memory.last_open = time.monotonic() - PORT25_EVIDENCE_SECONDS - 1
+    assert judge_port25([status], memory)
+    assert codes(status.findings) == {"tls.probe-blocked"} and status.status is Severity.WARNING

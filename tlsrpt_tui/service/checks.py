@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -394,13 +395,34 @@ async def check_domains(
 
 
 # -- port 25 blocked from here ------------------------------------------------------------
-def judge_port25(statuses: list[DomainStatus]) -> bool:
+#: How long an accepted port-25 connection proves the port open from this host: the TUI and
+#: ``watch`` check one domain at a time, and a domain whose MX are all dead must not be called
+#: "blocked here" when another domain's MX answered a minute ago.
+PORT25_EVIDENCE_SECONDS = 3600.0
+
+
+@dataclass(slots=True)
+class Port25Memory:
+    """When this process last saw an MX accept a TCP connection on the SMTP port."""
+
+    last_open: float | None = None
+
+    def open_recently(self, now: float) -> bool:
+        return self.last_open is not None and now - self.last_open < PORT25_EVIDENCE_SECONDS
+
+
+PORT25 = Port25Memory()
+
+
+def judge_port25(statuses: list[DomainStatus], memory: Port25Memory = PORT25) -> bool:
     """tls.probe-blocked: when no probed MX address of any of ``statuses`` accepted a TCP
     connection on the SMTP port, the cause is almost surely this host's network (outbound port
     25 is blocked on most cloud hosts and home lines), not every MX at once. Then each result
     gets one tls.probe-blocked (subject "this host") instead of a tls.unreachable per MX
     address, and its STARTTLS (and DANE match) items read "not checked". DNS worked: the MX
-    addresses that were probed came from it. Returns whether it judged the port blocked."""
+    addresses that were probed came from it. Nor is it blocked if an MX of another check
+    accepted a connection within ``PORT25_EVIDENCE_SECONDS`` (``memory``). Returns whether it
+    judged the port blocked."""
     probes = [
         (status, host, p)
         for status in statuses
@@ -408,7 +430,11 @@ def judge_port25(statuses: list[DomainStatus]) -> bool:
         for p in per_address.values()
     ]
     tried = [p for _, _, p in probes if p.get("attempted")]
-    if not tried or any(p.get("connected") for p in tried):
+    now = time.monotonic()
+    if any(p.get("connected") for p in tried):
+        memory.last_open = now
+        return False
+    if not tried or memory.open_recently(now):
         return False
     for status in statuses:
         blocked = {
