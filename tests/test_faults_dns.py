@@ -240,3 +240,23 @@ async def test_many_domains_with_dead_dns_run_in_parallel(
     for r in results:
         assert codes(r) == (HEALTHY - {"tlsrpt.ok"}) | {"tlsrpt.lookup-failed"}, r.domain
     assert took < T + 1.5, f"{took:.2f} s for 10 domains"
+
+
+async def test_resolver_that_strips_signatures_is_not_validating(
+    faulty_peers: FaultyPeers,  # noqa: F811
+    tls_peers: TlsPeers,
+) -> None:
+    """A resolver that passes no RRSIG at all (no DO support) and never sets AD, for a TLD
+    that publishes a DNSKEY: it cannot be validating, so the DANE items read "unknown"."""
+    dns = faulty_peers.dns
+    assert dns is not None
+    dns.add("stripped", "DNSKEY", "257 3 13 " + "A" * 86 + "==")
+    domain = "sig.stripped"
+    add_domain(dns, tls_peers, domain)
+    dns.add(f"_25._tcp.mx1.{domain}", "TLSA", "3 1 1 " + "ab" * 32)
+    assert await Resolver(dns.resolver, timeout=T).validates("stripped.") is False
+    assert await Resolver(dns.resolver, timeout=T).validates("test.") is None  # no DNSKEY
+    status = await check_domain(domain, options(faulty_peers, tls_peers))
+    got = codes(status)
+    assert "dns.resolver-not-validating" in got and "dane.insecure" not in got, got
+    assert status.records["tlsa"][f"mx1.{domain}"]["state"] == "unknown"

@@ -147,14 +147,18 @@ class Resolver:
     async def validates(self, zone: str) -> bool | None:
         """Does this resolver validate DNSSEC? Asked of a signed zone (a TLD): True when its
         SOA comes back with the AD bit, False when it comes with RRSIGs but without AD (the
-        resolver passes signatures on without checking them), None when the zone is not
-        signed or the lookup failed (no evidence either way)."""
+        resolver passes signatures on without checking them) or when the zone publishes a
+        DNSKEY that comes back without AD (a resolver that strips signatures), None when the
+        zone is not signed or the lookups failed (no evidence either way)."""
         outcome = await self.lookup(zone, "SOA")
-        if not isinstance(outcome, Answer):
+        if isinstance(outcome, Answer) and (outcome.secure or outcome.signed):
+            return outcome.secure
+        # No signatures came: the zone is unsigned, or the resolver strips them. A published
+        # DNSKEY tells which; without the AD bit on it, the resolver does not validate.
+        keys = await self.lookup(zone, "DNSKEY")
+        if not isinstance(keys, Answer):
             return None
-        if outcome.secure:
-            return True
-        return False if outcome.signed else None
+        return keys.secure
 
     @property
     def address(self) -> str:
