@@ -14,6 +14,7 @@ import asyncio
 import sys
 import time
 
+from tlsrpt_tui.core.terminal_text import visible
 from tlsrpt_tui.service.config import ConfigError, load_config
 
 HELP = "sync TLS-RPT report mail from the configured IMAP accounts (--watch: keep watching)"
@@ -38,8 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def _clean(text: str) -> str:
-    """Server and report text on a terminal: no escapes or control characters."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
+    """Server and report text on a terminal: the CLI's one sanitiser (controls made visible)."""
+    return visible(text)
 
 
 def run(args: argparse.Namespace) -> int:
