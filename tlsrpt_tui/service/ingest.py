@@ -334,12 +334,14 @@ class _PreparePool:
 
     CHUNK = 50
 
-    def __init__(self, workers: int, limits: Limits) -> None:
+    def __init__(self, workers: int, limits: Limits, method: str = "fork") -> None:
+        """``method``: how workers start ("fork" for a single-threaded import; "forkserver"
+        from a process that runs threads, where forking it could copy a held lock)."""
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        context = multiprocessing.get_context(method if method in methods else None)
         self.limits = limits
         self.fallbacks = 0  # chunks prepared here because a worker was lost
         self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,7 +36,8 @@ from tlsrpt_tui.net.imap import (
 )
 from tlsrpt_tui.service import secrets
 from tlsrpt_tui.service.config import AccountSettings
-from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, ingest_batch
+from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, Prepared, ingest_batch
+from tlsrpt_tui.service.pipeline import DEPTH, IngestPipeline, PreparedHandle
 from tlsrpt_tui.service.supervise import Body, Handle, Supervisor, describe
 from tlsrpt_tui.store import imap_state
 from tlsrpt_tui.store.database import Store
@@ -163,8 +165,18 @@ async def sync_folder(
     on_progress: ProgressCallback = _noop,
     summary: FolderSummary | None = None,
     select: bool = True,
+    pipeline: IngestPipeline | None = None,
 ) -> FolderSummary:
-    """Bring one folder up to date on an authenticated connection."""
+    """Bring one folder up to date on an authenticated connection.
+
+    Bodies are read here, on the loop; each batch is parsed by ``pipeline``'s worker
+    processes and committed with the folder's new position by its writer thread (one is
+    made for this call when none is given), at most ``pipeline.DEPTH`` batches ahead of the
+    last finished commit."""
+    if pipeline is None:
+        async with IngestPipeline(store) as own:
+            return await sync_folder(store, client, account, folder, on_progress=on_progress,
+                                     summary=summary, select=select, pipeline=own)
     summary = summary or FolderSummary(account.name, folder)
     if account.archive_folder is not None and account.archive_folder in account.folders:
         # Moving a folder's mail into a folder we also sync would fetch it again every time.
@@ -177,9 +189,7 @@ async def sync_folder(
         info = await client.select(folder, readonly=readonly)
     else:
         info = client.selected
-    with store.transaction():
-        before = imap_state.get(store, account.name, folder)
-        state = imap_state.begin(store, account.name, folder, info.uidvalidity)
+    before, state = await pipeline.write(_begin, account.name, folder, info.uidvalidity)
     summary.uidvalidity = info.uidvalidity
     if before is not None and before.uidvalidity != info.uidvalidity:
         summary.resync = True
@@ -200,8 +210,7 @@ async def sync_folder(
     summary.pending = len(uids)
     on_progress(SyncEvent("progress", summary, f"{account.name}/{folder}: {len(uids)} to fetch"))
     if not uids:
-        with store.transaction():
-            imap_state.touch(store, account.name, folder)
+        await pipeline.write(_touch, account.name, folder)
         return summary
     sizes = await client.sizes(uids)
     batches = plan_batches(
@@ -209,8 +218,21 @@ async def sync_folder(
         max_message=_max_message_bytes(),
     )
     # The next batch's FETCH is sent before this batch is parsed and committed, so the server
-    # reads and sends it while we work. Only the commit moves the stored position.
+    # reads and sends it while we work; the batch goes to the parsers and the writer, and at
+    # most DEPTH batches wait for their commit (backpressure). Only a commit moves the stored
+    # position, and commits happen in fetch order.
     pending: asyncio.Future[_Fetched] | None = await _start_fetch(client, batches[0])
+    in_flight: deque[tuple[Batch, asyncio.Future[_Committed]]] = deque()
+
+    async def finish_oldest() -> _Committed:
+        batch, commit = in_flight.popleft()
+        committed = await commit
+        committed.apply(summary)  # only now, after COMMIT, does what the caller shows change
+        summary.pending -= len(batch.uids)
+        on_progress(SyncEvent("batch", summary, summary.line(),
+                              new_reports=committed.new_reports))
+        return committed
+
     try:
         for index, batch in enumerate(batches):
             assert pending is not None
@@ -218,18 +240,13 @@ async def sync_folder(
             pending = None
             if index + 1 < len(batches) and not account.archive_folder:
                 pending = await _start_fetch(client, batches[index + 1])
-            reports_before = summary.new_reports
-            stored_uids = _commit_batch(
-                store, account, folder, info.uidvalidity, batch, fetched, summary
-            )
-            summary.pending -= len(batch.uids)
-            on_progress(
-                SyncEvent(
-                    "batch", summary, summary.line(),
-                    new_reports=summary.new_reports - reports_before,
-                )
-            )
+            raws = _raw_inputs(account, folder, info.uidvalidity, batch, fetched)
+            prepared = pipeline.prepare(list(raws.values()))
+            in_flight.append((batch, pipeline.write(
+                _commit_batch, account, folder, info.uidvalidity, batch, fetched, raws, prepared,
+            )))
             if account.archive_folder:
+                stored_uids = (await finish_oldest()).stored
                 if stored_uids and asyncio.get_running_loop().time() >= summary.move_retry_at:
                     await _move(
                         store, client, account, folder, info.uidvalidity, stored_uids, summary,
@@ -237,12 +254,37 @@ async def sync_folder(
                     )
                 if index + 1 < len(batches):
                     pending = await _start_fetch(client, batches[index + 1])
+            elif len(in_flight) >= DEPTH:
+                await finish_oldest()
+        while in_flight:
+            await finish_oldest()
     finally:
         if pending is not None:  # a failed commit or move: drop the FETCH in flight
             pending.cancel()
             with contextlib.suppress(BaseException):
                 await pending
+        # Batches already fetched whole are still committed, in order (as if each had been
+        # committed before the next FETCH); a failure among them ends the wait, the rest of
+        # the queue then refuses to write.
+        while in_flight:
+            try:
+                await finish_oldest()
+            except BaseException:
+                break
     return summary
+
+
+def _begin(store: Store, account: str, folder: str,
+           uidvalidity: int) -> tuple[imap_state.FolderState | None, imap_state.FolderState]:
+    """(the folder's stored state before, after noting the server's UIDVALIDITY)."""
+    with store.transaction():
+        before = imap_state.get(store, account, folder)
+        return before, imap_state.begin(store, account, folder, uidvalidity)
+
+
+def _touch(store: Store, account: str, folder: str) -> None:
+    with store.transaction():
+        imap_state.touch(store, account, folder)
 
 
 @dataclass(slots=True)
@@ -316,6 +358,41 @@ async def _start_fetch(client: ImapClient, batch: Batch) -> asyncio.Future[_Fetc
     return task
 
 
+def _raw_inputs(account: AccountSettings, folder: str, uidvalidity: int, batch: Batch,
+                fetched: _Fetched) -> dict[int, RawInput]:
+    """uid -> the fetched message as an input, for each whole body (what the parsers get)."""
+    out = {}
+    for uid in batch.fetch:
+        data = fetched.bodies.get(uid)
+        if data is not None:
+            out[uid] = RawInput(
+                source=f"imap:{account.name}/{folder};UIDVALIDITY={uidvalidity}/;UID={uid}",
+                data=data,
+                origin=Origin(kind="imap", account=account.name, folder=folder,
+                              uidvalidity=uidvalidity, uid=uid),
+            )
+    return out
+
+
+@dataclass(slots=True)
+class _Committed:
+    """What one committed batch changed (applied to the folder's summary on the loop)."""
+
+    stored: list[int] = field(default_factory=list)  # UIDs stored (archive candidates)
+    counts: dict[str, int] = field(default_factory=dict)
+    new_reports: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def apply(self, summary: FolderSummary) -> None:
+        summary.seen += self.counts["seen"]
+        summary.new += self.counts["new"]
+        summary.duplicate += self.counts["duplicate"]
+        summary.rejected += self.counts["rejected"]
+        summary.not_report += self.counts["not_report"]
+        summary.new_reports += self.new_reports
+        summary.problems.extend(self.problems)
+
+
 def _commit_batch(
     store: Store,
     account: AccountSettings,
@@ -323,14 +400,19 @@ def _commit_batch(
     uidvalidity: int,
     batch: Batch,
     fetched: _Fetched,
-    summary: FolderSummary,
-) -> list[int]:
-    """Store one fetched batch and the new position in one transaction; returns UIDs stored.
+    raws: dict[int, RawInput],
+    prepared: PreparedHandle,
+) -> _Committed:
+    """Store one fetched batch and the new position in one transaction (on the writer thread).
 
-    UIDs the server no longer has (expunged meanwhile) are simply passed. Identical bytes
-    already stored from this account (a resync, a message moved between folders) count as
-    duplicates without storing them again.
+    ``raws`` are the batch's whole bodies as inputs and ``prepared`` their parsing, done by
+    the worker processes meanwhile (None: parsed here). UIDs the server no longer has
+    (expunged meanwhile) are simply passed. Identical bytes already stored from this account
+    (a resync, a message moved between folders) count as duplicates without storing them
+    again.
     """
+    ready = prepared()  # waits for the parsers here, on the writer thread
+    by_uid = dict(zip(raws, ready, strict=True)) if ready is not None else {}
     counts = {"seen": 0, "new": 0, "duplicate": 0, "rejected": 0, "not_report": 0}
     stored: list[int] = []
     problems: list[str] = []
@@ -355,14 +437,14 @@ def _commit_batch(
                     counts["duplicate"] += 1
                 stored.append(uid)
                 continue
-            origin = Origin(
-                kind="imap", account=account.name, folder=folder, uidvalidity=uidvalidity, uid=uid
-            )
-            source = f"imap:{account.name}/{folder};UIDVALIDITY={uidvalidity}/;UID={uid}"
-            raw = RawInput(source=source, data=data, origin=origin)
-            if uid in batch.oversized:
+            raw = raws.get(uid)
+            if raw is None or uid in batch.oversized:
+                origin = Origin(kind="imap", account=account.name, folder=folder,
+                                uidvalidity=uidvalidity, uid=uid)
+                source = f"imap:{account.name}/{folder};UIDVALIDITY={uidvalidity}/;UID={uid}"
+                raw = RawInput(source=source, data=data, origin=origin)
                 error = (
-                    f"message is {batch.oversized[uid]} bytes, over the "
+                    f"message is {batch.oversized.get(uid, len(data))} bytes, over the "
                     f"{_max_message_bytes()} byte limit; only its header was stored"
                 )
                 _store_rejected(store, raw, error)
@@ -371,7 +453,8 @@ def _commit_batch(
                 stored.append(uid)
                 continue
             todo.append(raw)
-        for raw, outcome in zip(todo, _ingest_safely(store, todo), strict=True):
+        todo_prepared = [by_uid[r.origin.uid] for r in todo] if by_uid else None  # type: ignore[index]
+        for raw, outcome in zip(todo, _ingest_safely(store, todo, todo_prepared), strict=True):
             new_reports += outcome.new_reports
             if outcome.kind is OutcomeKind.NEW:
                 counts["new"] += 1
@@ -396,18 +479,11 @@ def _commit_batch(
         )
         if account.archive_folder and stored:
             imap_state.add_pending_moves(store, account.name, folder, uidvalidity, stored)
-    # Only now, after COMMIT, does the summary (and what the caller shows) change.
-    summary.seen += counts["seen"]
-    summary.new += counts["new"]
-    summary.duplicate += counts["duplicate"]
-    summary.rejected += counts["rejected"]
-    summary.not_report += counts["not_report"]
-    summary.new_reports += new_reports
-    summary.problems.extend(problems)
-    return sorted(stored)
+    return _Committed(sorted(stored), counts, new_reports, problems)
 
 
-def _ingest_safely(store: Store, inputs: list[RawInput]) -> list[IngestOutcome]:
+def _ingest_safely(store: Store, inputs: list[RawInput],
+                   prepared: list[Prepared] | None = None) -> list[IngestOutcome]:
     """ingest_batch, but one input that makes the parser or store raise cannot block the rest.
 
     The batch is tried whole inside a SAVEPOINT; if anything raises, it is redone one input
@@ -419,7 +495,7 @@ def _ingest_safely(store: Store, inputs: list[RawInput]) -> list[IngestOutcome]:
     conn = store.conn
     conn.execute("SAVEPOINT sync_batch")
     try:
-        outcomes = ingest_batch(store, inputs)
+        outcomes = ingest_batch(store, inputs, prepared=prepared)
     except Exception:
         conn.execute("ROLLBACK TO sync_batch")
     else:

@@ -1,0 +1,148 @@
+"""The ingest pipeline of an IMAP sync: network on the loop, parsing in worker processes, one
+SQLite writer thread.
+
+Why: a sync used to parse and commit each batch on the event loop that also reads the next
+FETCH, and in the TUI also draws the screen and reads keys; a 30,000-mail first sync made
+every key wait behind a batch's parsing. Now the three stages overlap:
+
+1. the caller (sync_folder) reads bodies from the server on the loop;
+2. a batch of any size is handed to worker processes (``ingest._PreparePool``, the machinery
+   of ``import --jobs``) for the CPU-bound part: parsing, hashing, compressing;
+3. ONE writer thread with its own SQLite connection stores each batch, its prepared results
+   and the folder's new UIDVALIDITY/UID position in one transaction, in the order the batches
+   were fetched.
+
+Backpressure: the caller keeps at most ``depth`` batches between stage 1 and a finished
+commit (``submit`` + ``drain``), so a fast server cannot fill memory while the parser or the
+disk lag behind. Crash-safety is unchanged: the position moves only inside a batch's commit,
+so a kill at any point loses at most the batches not yet committed, which the next sync
+fetches again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from tlsrpt_tui.core.model import RawInput
+from tlsrpt_tui.core.parse import Limits
+from tlsrpt_tui.service.ingest import Prepared, _PreparePool, default_limits
+from tlsrpt_tui.store.database import Store
+
+T = TypeVar("T")
+
+#: Batches smaller than this are parsed by the writer thread itself: handing a handful of
+#: messages (an IDLE wake-up) to another process costs more than it saves.
+MIN_BATCH_FOR_WORKERS = 20
+
+#: Batches between the network and a finished commit (fetched, being parsed, being written).
+DEPTH = 2
+
+#: handle() -> prepared results in input order, or None when they must be computed while
+#: storing (called on the writer thread; it may block there, never on the loop).
+PreparedHandle = Callable[[], list[Prepared] | None]
+
+
+def default_workers() -> int:
+    """Parser processes: the CPUs but one (the loop and the writer need one), at least 1."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class IngestPipeline:
+    """Parser processes and the writer thread of one sync (use as an async context manager).
+
+    ``store`` names the database: the writer opens its own connection to the same file (an
+    in-memory store has no second connection, so its one connection is then used by the
+    writer thread, and the caller must not use it meanwhile).
+    """
+
+    def __init__(self, store: Store, *, workers: int | None = None,
+                 limits: Limits | None = None) -> None:
+        self.store = store
+        self.workers = default_workers() if workers is None else workers
+        self.limits = limits if limits is not None else default_limits()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-writer")
+        self._conn: Store | None = None
+        self._pool: _PreparePool | None = None
+        self._failed: str | None = None
+        #: the writer waits for a lock held elsewhere as long as the caller's store would
+        self._busy_ms = int(store.conn.execute("PRAGMA busy_timeout").fetchone()[0])
+
+    # -- stage 2: parsing ------------------------------------------------------------------
+
+    def prepare(self, raws: list[RawInput]) -> PreparedHandle:
+        """Start preparing ``raws`` in the worker processes; small batches are left to the
+        writer (the handle then says None)."""
+        if self.workers <= 0 or len(raws) < MIN_BATCH_FOR_WORKERS:
+            return lambda: None
+        try:
+            if self._pool is None:
+                # forkserver: the workers are forked from a clean server process, never from
+                # this one (which runs threads: the loop, the writer, a UI).
+                self._pool = _PreparePool(self.workers, self.limits, method="forkserver")
+            handle = self._pool.submit(raws)
+        except Exception:  # no processes on this system: the writer parses
+            return lambda: None
+
+        def result() -> list[Prepared] | None:
+            try:
+                return handle()
+            except Exception:  # a parser crash inside a chunk: the writer redoes it per input
+                return None
+
+        return result
+
+    # -- stage 3: the writer -----------------------------------------------------------------
+
+    def _writer_store(self) -> Store:
+        """The writer's connection (on the writer thread only)."""
+        if self._conn is None:
+            memory = str(self.store.path) == ":memory:"
+            self._conn = self.store if memory else Store(self.store.path)
+            self._conn.conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        return self._conn
+
+    def write(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Queue fn(writer store, *args) on the writer thread; writes run in the order they
+        were queued. Once one raised, every later one raises too without running: a batch
+        must never be committed (and the folder's position moved past) after an earlier
+        batch failed to commit."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._writer, functools.partial(self._run, fn, args))
+
+    def _run(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._failed is not None:
+            raise RuntimeError(f"not written: an earlier batch failed ({self._failed})")
+        try:
+            return fn(self._writer_store(), *args)
+        except BaseException as exc:
+            self._failed = f"{type(exc).__name__}: {exc}"
+            raise
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Wait for queued writes, then stop the workers and the writer."""
+
+        def shut() -> None:
+            if self._conn is not None and self._conn is not self.store:
+                self._conn.close()
+            self._conn = None
+
+        with contextlib.suppress(RuntimeError):
+            await asyncio.get_running_loop().run_in_executor(self._writer, shut)
+        self._writer.shutdown(wait=False)
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.to_thread(pool.close)
+
+    async def __aenter__(self) -> IngestPipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
