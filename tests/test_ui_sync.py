@@ -62,3 +62,33 @@ async def test_a_watcher_that_keeps_failing_says_retrying_since_in_the_sync_line
             state = app.supervisor.states["imap tui/INBOX"]
             assert state.failing and state.failures >= 1
             assert app.is_running
+
+
+async def test_a_check_that_cannot_run_is_retried_with_backoff_and_notified_once(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from tlsrpt_tui.core.findings import DomainStatus, Severity
+
+    calls: list[float] = []
+
+    async def checker(domain: str):  # type: ignore[no-untyped-def]
+        import time
+
+        calls.append(time.monotonic())
+        if len(calls) <= 2:
+            raise OSError("resolver unreachable")
+        return DomainStatus(domain, datetime.now(UTC).isoformat(), Severity.OK), None
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        app = TlsrptApp(store, Config(domains=("example.com",)), live=True, checker=checker)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            await wait_for(pilot, lambda: len(calls) >= 3, timeout=20)
+            await wait_for(pilot, lambda: app.supervisor.states["check example.com"].state
+                           == "running")
+            failures = [m for m in messages(app) if "check failed" in m]
+            assert len(failures) == 1 and "resolver unreachable" in failures[0]
+            # 1 s then 2 s of backoff (with 10% jitter at most), not the 1-hour interval.
+            assert 0.8 < calls[1] - calls[0] < 5 and calls[2] - calls[1] > calls[1] - calls[0]
+            assert app.is_running

@@ -152,8 +152,6 @@ class Supervisor:
 
     async def _run(self, name: str, body: Body, min_wait: MinWait) -> None:
         handle = Handle(self, name)
-        delay = self.backoff_first
-        failures = 0
         try:
             while True:
                 try:
@@ -161,24 +159,8 @@ class Supervisor:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    if self.states[name].state == "running":
-                        delay, failures = self.backoff_first, 0
-                    failures += 1
-                    reason = describe(exc)
-                    wait = max(delay, min_wait(exc))
-                    log.warning("%s: %s; retrying in %.0fs", name, reason, wait)
-                    log.debug("%s: failure details", name, exc_info=exc)
-                    now = self.clock()
-                    old = self.states[name]
-                    since = old.since if old.state == "retrying" else now
-                    self._publish(
-                        WorkerState(
-                            name, "retrying", since, reason, failures,
-                            retry_at=now + timedelta(seconds=wait), last_ok=old.last_ok,
-                        )
-                    )
+                    wait = self.failed(name, exc, min_wait)
                     await asyncio.sleep(wait * random.uniform(0.9, 1.1))
-                    delay = min(self.backoff_max, delay * 2)
                     continue
                 # A body that returns has finished its work (e.g. ``--once``).
                 self._publish(replace(self.states[name], state="stopped", since=self.clock()))
@@ -186,6 +168,34 @@ class Supervisor:
         finally:
             if self.states[name].state != "stopped":
                 self.states[name] = replace(self.states[name], state="stopped")
+
+    def failed(self, name: str, exc: BaseException, min_wait: MinWait | None = None) -> float:
+        """Record a failure of worker ``name``: log it, show it as retrying (since the FIRST
+        failure of the series) and return how long to wait: the backoff doubles from
+        ``backoff_first`` per consecutive failure, capped at ``backoff_max``.
+
+        The supervised loop calls it; so does a front that schedules a worker itself (the
+        TUI's timed checks), so both back off and show their state the same way."""
+        old = self.states.get(name) or WorkerState(name, "starting", self.clock())
+        failures = 1 if old.state != "retrying" else old.failures + 1
+        delay = min(self.backoff_max, self.backoff_first * 2 ** (failures - 1))
+        wait = max(delay, (min_wait or self.min_wait)(exc))
+        reason = describe(exc)
+        log.warning("%s: %s; retrying in %.0fs", name, reason, wait)
+        log.debug("%s: failure details", name, exc_info=exc)
+        now = self.clock()
+        since = old.since if old.state == "retrying" else now
+        self._publish(
+            WorkerState(
+                name, "retrying", since, reason, failures,
+                retry_at=now + timedelta(seconds=wait), last_ok=old.last_ok,
+            )
+        )
+        return wait
+
+    def succeeded(self, name: str) -> None:
+        """Record that worker ``name`` made progress (the counterpart of ``failed``)."""
+        self._set_running(name)
 
     async def stop(self) -> None:
         """Cancel every worker and wait for them (each body cleans up in its finally)."""

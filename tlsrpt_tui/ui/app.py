@@ -63,6 +63,10 @@ STORE_POLL_SECONDS = 3.0
 Checker = Callable[[str], Awaitable[tuple[Any, Any | None]]]
 
 
+class CheckError(Exception):
+    """A live check that could not run (for the supervisor's state and log)."""
+
+
 class TlsrptApp(App[int]):
     """tlsrpt-tui: live DNS status, the TLS-RPT inbox and its drill-downs."""
 
@@ -106,6 +110,7 @@ class TlsrptApp(App[int]):
         self._syncing = False
         #: The IMAP folder watchers run under it; its states feed the sync line.
         self.supervisor = Supervisor(on_change=self._worker_state)
+        self._next_check: dict[str, datetime] = {}
         self._data_version = -1  # PRAGMA data_version last seen (see _poll_store)
         self._channel_failing_shown = False
         self.export_dir = Path.cwd()
@@ -217,19 +222,25 @@ class TlsrptApp(App[int]):
         else:
             self.post_message(DomainChecked(domain, status, previous, self.clock()))
 
-    def _rearm(self, domain: str) -> None:
+    def _rearm(self, domain: str, wait: float | None = None) -> None:
+        """The next check: after the interval, or sooner after a failure (the supervisor's
+        backoff, capped at the interval)."""
         self._checking.discard(domain)
+        delay = self.interval if wait is None else min(wait, self.interval)
+        self._next_check[domain] = self.clock() + timedelta(seconds=delay)
         if self.live:
             self._check_timers[domain] = self.set_timer(
-                self.interval, lambda: self.start_check(domain)
+                delay, lambda: self.start_check(domain)
             )
 
     def next_check_at(self, domain: str) -> datetime | None:
         if not self.live:
             return None
-        return self.clock() + timedelta(seconds=self.interval)
+        return self._next_check.get(domain) or self.clock() + timedelta(seconds=self.interval)
 
     def on_domain_checked(self, message: DomainChecked) -> None:
+        if message.domain in self._checking:  # a live check (not a stored result) succeeded
+            self.supervisor.succeeded(f"check {message.domain}")
         self._rearm(message.domain)
         self.state.update_check(
             message.domain,
@@ -254,14 +265,20 @@ class TlsrptApp(App[int]):
             )
 
     def on_check_failed(self, message: CheckFailed) -> None:
-        self._rearm(message.domain)
+        """A check that could not run is retried like any supervised worker (backoff from
+        1 s, capped at the interval); the card says so, and a notification comes once per
+        series of failures, not at every retry."""
+        name = f"check {message.domain}"
+        wait = self.supervisor.failed(name, CheckError(message.error))
+        self._rearm(message.domain, wait)
         self.state.update_check(message.domain, checking=False, error=message.error,
                                 next_at=self.next_check_at(message.domain))
-        self.notify(
-            f"{clean(message.domain)}: check failed: {clean(message.error)}",
-            severity="error",
-            markup=False,
-        )
+        if self.supervisor.states[name].failures == 1:
+            self.notify(
+                f"{clean(message.domain)}: check failed: {clean(message.error)}",
+                severity="error",
+                markup=False,
+            )
 
     def action_recheck(self) -> None:
         if self.demo:
@@ -320,7 +337,7 @@ class TlsrptApp(App[int]):
 
     def on_supervised_changed(self, message: SupervisedChanged) -> None:
         state = message.state
-        if state.failing:
+        if state.failing and state.name.startswith("imap "):  # checks show on their cards
             self.state.set_sync(SyncView("error", state.line()))
 
     async def _sync_once(self) -> None:
