@@ -33,6 +33,17 @@ Example::
     tls_key = "/etc/tlsrpt-tui/key.pem"
     trusted_proxies = ["127.0.0.1"]         # X-Forwarded-For is read from these only
     rate_limit = 60                         # requests per minute per client (0: no limit)
+
+    [alerts]                 # tlsrpt-tui watch (see ../shared/spec/alerts.md)
+    min_severity = "warning"
+    [[alerts.mail]]
+    host = "smtp.example.com"
+    from = "tlsrpt-tui <alerts@example.com>"
+    to = ["postmaster@example.com"]
+    username = "alerts@example.com"
+    password_env = "TLSRPT_SMTP_PASSWORD"
+    [[alerts.webhook]]
+    url = "https://hooks.example.com/tlsrpt"
 """
 
 from __future__ import annotations
