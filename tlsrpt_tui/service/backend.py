@@ -21,7 +21,7 @@ from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -173,8 +173,9 @@ class StoreBackend:
 
         def charts(s: Store) -> list[tuple[str, list[queries.DayTotal]]]:
             names = list(domains)
-            if not names:
-                names = queries.busiest_domains(s, unconfigured)
+            if not names:  # the busiest over the charts' own window
+                since = today - timedelta(days=max(days, 1) - 1)
+                names = queries.busiest_domains(s, unconfigured, since)
             return [(d, queries.daily_totals(s, d, days, today)) for d in names]
 
         return await self._read(charts)

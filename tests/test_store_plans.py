@@ -1,0 +1,107 @@
+"""The queries behind the screens at a million reports: each reads an index in the order it
+returns rows (EXPLAIN QUERY PLAN), never a scan plus a sort of the whole table.
+
+A sort of 1,000,000 rows (``USE TEMP B-TREE FOR ORDER BY``) holds the first row back for
+seconds; a plain table scan makes a filter keystroke cost the table. The store here is small
+but ANALYZEd with the shape of a big one (bench/bench_store.py's generator), so the planner
+chooses as it would there; the timings themselves belong to bench/.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tlsrpt_tui.service import queries as q
+from tlsrpt_tui.store.database import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from bench_store import fill
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    s = Store(tmp_path_factory.mktemp("plans") / "s.sqlite3")
+    fill(s, 3000)
+    yield s
+    s.close()
+
+
+def plan(store: Store, sql: str, params: list[object] | tuple[object, ...] = ()) -> str:
+    return "\n".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+
+def overview_keys_sql(flt: q.TableFilter) -> tuple[str, list[object]]:
+    return q._overview_sql(flt, "r.id, r.successful, r.failed")
+
+
+def policy_keys_sql(flt: q.TableFilter) -> tuple[str, list[object]]:
+    where, params = q._policy_where(flt)
+    return "SELECT p.id, p.successful, p.failed FROM policies p" + where + q._POLICY_ORDER, params
+
+
+def test_the_big_tables_stream_from_their_order_index(store: Store) -> None:
+    got = plan(store, *overview_keys_sql(q.TableFilter()))
+    assert "COVERING INDEX reports_day" in got and "TEMP B-TREE" not in got, got
+    got = plan(store, *policy_keys_sql(q.TableFilter()))
+    assert "COVERING INDEX policies_day" in got and "TEMP B-TREE" not in got, got
+    # the rows of all policies (export, CLI): the same order, each report by its key
+    where, params = q._policy_where(q.TableFilter())
+    got = plan(store, f"SELECT {q._POLICY_COLUMNS}{q._POLICY_FROM}{where}{q._POLICY_ORDER}",
+               params)
+    assert "INDEX policies_day" in got and "TEMP B-TREE" not in got, got
+    assert "SEARCH r USING INTEGER PRIMARY KEY" in got, got
+    # a domain: only its rows are read (the domain index), then sorted
+    got = plan(store, *policy_keys_sql(q.TableFilter(domain="d7.example")))
+    assert "INDEX policies_domain (policy_domain=?)" in got, got
+
+
+def test_a_window_of_rows_is_read_by_primary_key(store: Store) -> None:
+    sql = f"SELECT {q._OVERVIEW_COLUMNS} FROM reports r WHERE r.id IN (?, ?, ?)"
+    assert "USING INTEGER PRIMARY KEY" in plan(store, sql, [1, 2, 3])
+    sql = f"SELECT {q._POLICY_COLUMNS}{q._POLICY_FROM} WHERE p.id IN (?, ?, ?)"
+    got = plan(store, sql, [1, 2, 3])
+    assert got.count("USING INTEGER PRIMARY KEY") == 2, got
+
+
+def test_the_inbox_pages_and_filters_along_the_start_index(store: Store) -> None:
+    first = ("SELECT id FROM reports WHERE instr(search, ?) > 0"
+             " ORDER BY start DESC, id DESC LIMIT ?")
+    got = plan(store, first, ["microsoft", 24])
+    assert "COVERING INDEX reports_start" in got and "TEMP B-TREE" not in got, got
+    # the next page continues below the last row shown (keyset), not after an OFFSET
+    nxt = ("SELECT id FROM reports WHERE instr(search, ?) > 0 AND (start, id) < (?, ?)"
+           " ORDER BY start DESC, id DESC LIMIT ?")
+    got = plan(store, nxt, ["microsoft", "2025-06-01", 10, 24])
+    assert "COVERING INDEX reports_start (start<?)" in got and "TEMP B-TREE" not in got, got
+
+
+def test_the_charts_read_thirty_days_not_the_store(store: Store) -> None:
+    got = plan(store, "SELECT substr(start, 1, 10), sum(successful), sum(failed) FROM policies"
+               " WHERE policy_domain = ? AND start >= ? AND start < ? GROUP BY 1",
+               ["d7.example", "2025-05-01", "2025-06-01"])
+    assert "COVERING INDEX policies_domain (policy_domain=? AND start>? AND start<?)" in got
+    got = plan(store, "SELECT substr(start, 1, 10), sum(successful), sum(failed) FROM reports"
+               " WHERE start >= ? AND start < ? GROUP BY 1", ["2025-05-01", "2025-06-01"])
+    assert "INDEX reports_start (start>? AND start<?)" in got, got
+    # no configured domain: the busiest of the charts' window, bounded by the day index
+    got = plan(store, "SELECT lower(policy_domain), count(*) FROM policies"
+               " WHERE substr(start, 1, 10) >= ? GROUP BY lower(policy_domain)"
+               " ORDER BY 2 DESC, 1 LIMIT ?", ["2025-05-01", 5])
+    assert "COVERING INDEX policies_day (<expr>>?)" in got, got
+    busiest = q.busiest_domains(store, 5, date(2025, 5, 1))
+    assert len(busiest) == 5 and all(d.endswith(".example") for d in busiest)
+
+
+def test_the_check_can_fail() -> None:
+    """Guard against a plan check that cannot fail: without the day index, SQLite sorts."""
+    s = Store(":memory:")
+    try:
+        fill(s, 200)
+        s.conn.execute("DROP INDEX reports_day")
+        assert "TEMP B-TREE FOR ORDER BY" in plan(s, *overview_keys_sql(q.TableFilter()))
+    finally:
+        s.close()
