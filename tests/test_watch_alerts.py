@@ -311,6 +311,25 @@ def test_a_locked_store_and_a_restarted_dovecot_leave_the_service_running_and_ca
         assert service.stop() == 0
 
 
+def test_a_store_locked_when_the_service_starts_is_waited_for_not_an_exit(
+    dovecot: Dovecot,  # noqa: F811
+    alert_peers: AlertPeers,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A fresh store whose migrations are due while another process holds the write lock
+    longer than the busy timeout: the service waits and then runs, it does not exit 2."""
+    cfg = write_config(tmp_path, dovecot, alert_peers)
+    db = tmp_path / "s.sqlite3"
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db), "13"],
+                              stdout=subprocess.PIPE)
+    assert locker.stdout is not None and locker.stdout.readline().strip() == b"locked"
+    done = run_once(cfg, db, dovecot)
+    locker.wait(30)
+    assert "is locked by another process" in done.stderr, done.stderr
+    assert done.returncode == 0, done.stderr
+    assert first_sync_done(db)
+
+
 def test_metrics_endpoint_serves_worker_alert_and_session_figures(
     dovecot: Dovecot,  # noqa: F811
     alert_peers: AlertPeers,  # noqa: F811

@@ -3,7 +3,8 @@
 Runs until SIGTERM or SIGINT, then stops what is in flight and exits 0. ``--once`` runs one
 round (every check, one sync of every folder, every alert due) and exits (0, or 1 when
 something failed), for cron. Exit 2 on a config or store error, with one line naming the file,
-key and reason. One plain log line per event on stderr (journald-friendly, no colour). Network,
+key and reason; a store merely locked by another process is waited for, not an error. One
+plain log line per event on stderr (journald-friendly, no colour). Network,
 IMAP, SMTP, DNS and store errors never end it: they are logged, retried and become alerts.
 """
 
@@ -14,9 +15,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
+import time
 
 from tlsrpt_tui.service.config import ConfigError, load_config
+from tlsrpt_tui.store.database import Store, StoreError, open_store
 
 HELP = "run as a service: live checks, IMAP IDLE sync and alerts by mail/webhook"
 
@@ -57,7 +61,6 @@ def _check_metrics(spec: str | None) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlsrpt_tui.commands.import_cmd import open_store_arg
     from tlsrpt_tui.service.monitor import Monitor
 
     try:
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _setup_logging(args.verbose)
     log = logging.getLogger("tlsrpt_tui.watch")
-    store = open_store_arg(args)
+    store = _open_store_patiently(args, log)
     if store is None:
         return 2
     with store:
@@ -98,6 +101,43 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(_run_until_signal(monitor))
         log.info("stopped")
     return 0
+
+
+#: Waits between attempts to open a store another process holds locked: 1 s doubling to 1 min.
+OPEN_RETRY_FIRST = 1.0
+OPEN_RETRY_MAX = 60.0
+
+
+def _open_store_patiently(args: argparse.Namespace, log: logging.Logger) -> Store | None:
+    """The store, waiting out a lock held by another process (an `import`, a migration).
+
+    A service started at boot must not exit because a long import holds the write lock while
+    a migration is due; every other store problem (not a database, no permission) is a
+    configuration error and ends it with exit 2 as before. SIGTERM while waiting exits 0.
+    """
+    from tlsrpt_tui.commands.import_cmd import open_store_arg
+
+    wait = OPEN_RETRY_FIRST
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            try:
+                return open_store(getattr(args, "db", None))
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    break
+                log.warning("store %s is locked by another process (%s); retrying in %.0f s",
+                            args.db or "(default)", exc, wait)
+            except (StoreError, OSError, sqlite3.Error):
+                break
+            try:
+                time.sleep(wait)
+            except KeyboardInterrupt:
+                sys.exit(0)
+            wait = min(wait * 2, OPEN_RETRY_MAX)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return open_store_arg(args)  # says why, in the usual words
 
 
 async def _run_until_signal(monitor) -> None:  # type: ignore[no-untyped-def]
