@@ -174,12 +174,11 @@ def test_safe_line_and_alert_shapes() -> None:
 
 
 def test_report_forged_when_the_input_carries_a_failed_dkim_verdict(tmp_path: Path) -> None:
-    """The extension point for DKIM verdicts stored with the input (issue 12): a ``dkim_result``
-    column of raw_inputs saying "fail" turns the report's failures into one report.forged."""
+    """The DKIM verdict stored with the input (raw_inputs.dkim_result) saying "fail" turns the
+    report's failures into one report.forged (tests/test_dkim.py does it with real signatures)."""
     with Store(tmp_path / "s.sqlite3") as store:
         a = alerter(store, datetime.now(UTC))
-        assert a.scan_reports() == []  # no DKIM column: nothing is forged
-        store.conn.execute("ALTER TABLE raw_inputs ADD COLUMN dkim_result TEXT")
+        assert a.scan_reports() == []
         ingest(store, fresh_report(1), "forged")
         ingest(store, fresh_report(2), "signed")
         store.conn.execute("UPDATE raw_inputs SET dkim_result = 'fail' WHERE source = 'forged'")

@@ -405,3 +405,39 @@ def test_cli_refuses_to_start_without_an_address_or_with_a_bad_certificate(
     assert "cannot load the TLS certificate" in cert.stderr and "Traceback" not in cert.stderr
     addr = run_cli("receive", "--listen", "nowhere", db=db)
     assert addr.returncode == 2 and "HOST:PORT" in addr.stderr
+
+
+def test_watch_runs_the_receiver_from_the_config(tmp_path: Path) -> None:
+    """``[receiver] listen`` makes ``watch`` serve the endpoint as one of its supervised tasks."""
+    cfg = tmp_path / "config.toml"
+    # (a domain too: watch refuses a config with nothing else to do)
+    cfg.write_text('domains = ["receiver.invalid"]\n[checks]\nprobe = false\n'
+                   '[receiver]\nlisten = "127.0.0.1:0"\nrate_limit = 0\n')
+    db = tmp_path / "store.sqlite3"
+    log = tmp_path / "watch.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TLSRPT_TUI_")}
+    env["PYTHONPATH"] = str(REPO)
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tlsrpt_tui", "watch", "--config", str(cfg), "--db", str(db)],
+            stderr=err, stdout=subprocess.DEVNULL, env=env,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        url = None
+        while url is None and time.monotonic() < deadline and proc.poll() is None:
+            m = re.search(r"receiver listening on (http://\S+)", log.read_text(errors="replace"))
+            url = m.group(1) if m else None
+            time.sleep(0.1)
+        assert url is not None, log.read_text(errors="replace")
+        with httpx.Client() as client:
+            assert client.post(url, content=gzip.compress(a_report(60)), headers=GZ
+                               ).status_code == 201
+            assert client.get(url).status_code == 405
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0
+    text = log.read_text(errors="replace")
+    assert "receiver: 127.0.0.1: 201 stored 1 report" in text
+    assert counts(db)["reports"] == 1

@@ -52,7 +52,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo store, built once per module through the real ingest; tests get a copy."""
     path = tmp_path_factory.mktemp("demo") / "demo.sqlite3"
     store, summary = build_demo_store(path, end=END, now=NOW)
-    assert summary.new == 420 and summary.rejected == 1
+    assert summary.new == 421 and summary.rejected == 1
     store.close()  # checkpoints the WAL into the file
     return path
 
@@ -106,9 +106,9 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
         # the unreadable message is listed first, with its reason
         assert keys[0].startswith("u")
         first = plain_row(table, 0)
-        assert first[0] == "unreadable" and "gzip" in first[3]
+        assert first[1] == "unreadable" and "gzip" in first[4]
         # reports follow, newest first
-        dates = [plain_row(table, i)[0] for i in range(1, table.row_count)]
+        dates = [plain_row(table, i)[1] for i in range(1, table.row_count)]
         assert dates == sorted(dates, reverse=True)
         assert dates[0] == END.isoformat()
         # paged: never the whole store; moving to the end of a page loads the next one
@@ -117,12 +117,20 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
         table.move_cursor(row=table.row_count - 1)
         await settle(pilot)
         assert table.row_count == 2 * table.page_size + 1
-        # failed rows stand out (bold date cell, the failure style), healthy rows do not
+        # failed rows stand out (bold date cell, the failure style, after the signature mark),
+        # healthy rows do not; a forged report is struck through, its failures not marked
+        forged = 0
         for i in range(1, 15):
             row = table.get_row_at(i)
-            failed = int(row[1].plain or 0)
-            assert (str(row[0].style) == styles.FAILED) == bool(failed)
-            assert bool(Style.parse(str(row[0].style)).bold) == bool(failed)
+            failed = int(row[2].plain.replace(",", "") or 0)
+            if row[0].plain == "✗":
+                forged += 1
+                assert str(row[1].style) == styles.FORGED == str(row[2].style)
+                continue
+            assert row[0].plain in ("✓", "?")
+            assert (str(row[1].style) == styles.FAILED) == bool(failed)
+            assert bool(Style.parse(str(row[1].style)).bold) == bool(failed)
+        assert forged == 1  # the demo's forged "Google" report
         text = screen_text(app)
         assert "example.net" in text and "STARTTLS mx2.example.net" in text
 
@@ -133,7 +141,8 @@ async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> N
         await settle(pilot)
         table = inbox(app)
         # first failed report row
-        index = next(i for i in range(1, table.row_count) if int(plain_row(table, i)[1] or 0))
+        index = next(i for i in range(1, table.row_count)
+                     if plain_row(table, i)[2] not in ("", "0") and plain_row(table, i)[0] != "✗")
         table.move_cursor(row=index)
         await pilot.press("enter")
         await settle(pilot)
@@ -182,7 +191,7 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
         await settle(pilot)
         assert isinstance(app.screen, OverviewScreen)
         table = app.screen.query_one("#table", PagedTable)
-        assert table.total_rows == 420 + 1
+        assert table.total_rows == 421 + 1
         await pilot.press("end")  # the Total row closes the table
         await settle(pilot)
         total = plain_row(table, table.cursor_row)
@@ -222,13 +231,13 @@ async def test_inbox_filter_and_escape(demo_store: Store) -> None:
         await pilot.press(*"microsoft")
         await settle(pilot)
         table = inbox(app)
-        orgs = {plain_row(table, i)[3] for i in range(table.row_count)}
+        orgs = {plain_row(table, i)[4] for i in range(table.row_count)}
         assert orgs == {"Microsoft Corporation"}
         assert table.row_count == min(table.page_size,
                                       queries.inbox_count(demo_store, "microsoft"))
         await pilot.press("escape")
         await settle(pilot)
-        orgs = {plain_row(table, i)[3] for i in range(table.row_count)}
+        orgs = {plain_row(table, i)[4] for i in range(table.row_count)}
         assert "Google Inc." in orgs and table.row_count >= table.page_size
 
 
@@ -243,8 +252,8 @@ async def test_live_update_when_a_report_is_ingested(demo_store: Store) -> None:
         app.post_message(ReportsIngested(1))
         await settle(pilot)
         await settle(pilot)
-        assert plain_row(table, 1)[3] == "New Sender Ltd"
-        assert plain_row(table, 1)[1] == "3"
+        assert plain_row(table, 1)[4] == "New Sender Ltd"
+        assert plain_row(table, 1)[2] == "3"
         # the cursor stays on the same report, which moved down one row
         assert table.ordered_rows[table.cursor_row].key.value == key
         assert table.cursor_row == 6
@@ -273,7 +282,7 @@ async def test_untrusted_text_is_literal_and_escapes_are_stripped(demo_store: St
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         table = inbox(app)
-        assert plain_row(table, 1)[3] == "[bold red]X[/]EVIL"
+        assert plain_row(table, 1)[4] == "[bold red]X[/]EVIL"
         text = screen_text(app)
         assert "[bold red]X[/]EVIL" in text
         assert "\x1b" not in text and "\x07" not in text
@@ -334,7 +343,7 @@ async def test_export_overview_matches_cli_format(demo_store: Store, tmp_path: P
         await pilot.press("enter")
         await settle(pilot)
         data = json.loads((tmp_path / "o.json").read_text())
-        assert len(data["rows"]) == 420 and "successful" in data["total"]
+        assert len(data["rows"]) == 421 and "successful" in data["total"]
 
 
 async def test_checks_never_overlap_and_errors_become_glyphs(tmp_path: Path) -> None:
@@ -478,3 +487,48 @@ def test_run_tui_refuses_a_bad_config_with_one_line(tmp_path: Path, capsys) -> N
     assert run_tui(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and str(bad) in err and "domains" in err
+
+
+async def test_forged_report_is_marked_everywhere(demo_store: Store) -> None:
+    """The demo's forged "Google" report: ✗ in the inbox, said on its screen, marked in the
+    Report Overview; a verified report says who signed it; help explains the column."""
+    from tlsrpt_tui.demo.generate import FORGED_REPORT_ID
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = inbox(app)
+        marks = {plain_row(table, i)[0] for i in range(1, table.row_count)}
+        assert marks == {"✓", "✗", "?"}  # pass (big senders), forged, unsigned relay
+        forged = next(i for i in range(1, table.row_count) if plain_row(table, i)[0] == "✗")
+        table.move_cursor(row=forged)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ReportScreen)
+        assert app.screen.report.report_id == FORGED_REPORT_ID
+        text = screen_text(app)
+        assert "Signature: ✗ DKIM FAIL: the signature of d=google.example" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        verified = next(i for i in range(1, table.row_count) if plain_row(table, i)[0] == "✓")
+        table.move_cursor(row=verified)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "DKIM pass: signed by d=" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("o")
+        await settle(pilot)
+        overview = app.screen.query_one("#table", PagedTable)
+        await pilot.press("end")  # oldest first: the forged report is among the last rows
+        await pilot.pause()
+        rows = [plain_row(overview, i) for i in range(overview.row_count)]
+        marked = [r for r in rows if r[0].startswith("✗ ")]
+        assert [r[2] for r in marked] == [FORGED_REPORT_ID]
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        shown = str(app.screen.query_one("#help-text").render())  # the whole (scrolled) text
+        assert "Inbox signature column" in shown and "altered or forged" in shown

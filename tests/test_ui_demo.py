@@ -31,6 +31,10 @@ def test_demo_store_tells_its_story(tmp_path: Path) -> None:
         assert {r.date for r in net} == streak
         assert {r.result_type for r in net} == {"certificate-expired"}
         com = list(queries.failure_rows(store, queries.TableFilter(domain="example.com")))
+        # the forged "Google" report (its DKIM fails) claims 9,000 from one address
+        forged = [r for r in com if r.sending_mta_ip == "203.0.113.66"]
+        assert [(r.result_type, r.failed) for r in forged] == [("certificate-expired", 9000)]
+        com = [r for r in com if r.sending_mta_ip != "203.0.113.66"]
         assert {r.result_type for r in com} == {"validation-failure"} and len(com) == 2
         # example.org (testing mode) failed on MISMATCH_DAYS only: its readiness story
         org_fail = list(queries.failure_rows(store, queries.TableFilter(domain="example.org")))

@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "--jobs", type=int, default=None, metavar="N",
         help="parser processes working ahead of the store writer (default: CPUs - 1; 0: none)",
     )
+    parser.add_argument(
+        "--no-dkim", action="store_true",
+        help="do not verify DKIM signatures of mail (offline; the inbox then shows '?')",
+    )
 
 
 def open_store_arg(args: argparse.Namespace) -> Store | None:
@@ -55,6 +59,20 @@ def run(args: argparse.Namespace) -> int:
         print("tlsrpt-tui import: --jobs must be between 0 and 64", file=sys.stderr)
         return 2
     jobs = args.jobs if args.jobs is not None else min(4, max(0, (os.cpu_count() or 1) - 1))
+    dkim = None
+    if not args.no_dkim:
+        from tlsrpt_tui.service.config import ConfigError, load_config
+        from tlsrpt_tui.service.dkim import checker_for
+
+        try:
+            resolver = load_config(args.config).checks.resolver
+        except ConfigError as exc:
+            print(f"tlsrpt-tui import: {exc}", file=sys.stderr)
+            return 2
+        dkim = checker_for(resolver)
+        if dkim is None:
+            print("tlsrpt-tui import: no DNS resolver: DKIM signatures are not verified "
+                  "(--no-dkim says so quietly)", file=sys.stderr)
     store = open_store_arg(args)
     if store is None:
         return 2
@@ -68,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     with store:
         summary = import_paths(
-            store, args.paths, on_outcome=show, batch_size=args.batch_size, workers=jobs
+            store, args.paths, on_outcome=show, batch_size=args.batch_size, workers=jobs,
+            dkim=dkim,
         )
     print(summary.line())
     return 0 if summary.ok else 1

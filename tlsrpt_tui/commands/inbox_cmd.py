@@ -20,10 +20,11 @@ class InboxTableRow:
     """An inbox row in the shape core.tables renders (COLUMNS + successful/failed counts)."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
-        "ID", "Date", "Organization", "Report ID", "Policy Domains", "Policy Types",
+        "ID", "Sig", "Date", "Organization", "Report ID", "Policy Domains", "Policy Types",
         "Successful Sessions", "Failed Sessions",
     )
     id: int
+    sig: str  # ✓ DKIM pass and aligned, ✗ DKIM fail (forged or altered), ? anything else
     date: str
     organization: str
     report_id: str
@@ -45,7 +46,8 @@ def _count(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--filter", metavar="TEXT", help="organization, domain, report-id or "
-                        "contact containing TEXT (case-insensitive)")
+                        "contact containing TEXT (case-insensitive); dkim:RESULT (pass, fail, "
+                        "none, temperror, permerror, unknown) selects by signature")
     parser.add_argument("--limit", type=_count, default=50, metavar="N",
                         help="at most N rows (default 50; 0 = all)")
     parser.add_argument("--offset", type=_count, default=0, metavar="N", help="skip N rows")
@@ -73,15 +75,27 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_inbox(store, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
     from tlsrpt_tui.core import tables
+    from tlsrpt_tui.core.signature import mark
     from tlsrpt_tui.service import queries
 
     limit = args.limit or queries.inbox_count(store, args.filter)
     page = queries.inbox_page(store, offset=args.offset, limit=limit, text_filter=args.filter)
     rows = [
-        InboxTableRow(r.pk, r.date, r.organization, r.report_id, r.policy_domains,
-                      r.policy_types, r.successful, r.failed)
+        InboxTableRow(r.pk, mark(r.dkim), r.date, r.organization, r.report_id,
+                      r.policy_domains, r.policy_types, r.successful, r.failed)
         for r in page
     ]
+    if args.format == "json":  # the rows as objects, each with its full DKIM verdict
+        dicts = []
+        for row, item in zip(rows, page, strict=True):
+            d = tables.row_dict(row)  # type: ignore[arg-type]
+            d["dkim"] = item.dkim.to_json() if item.dkim is not None else None  # type: ignore[assignment]
+            dicts.append(d)
+        total = {"successful": sum(r.successful for r in rows),
+                 "failed": sum(r.failed for r in rows)}
+        json.dump({"rows": dicts, "total": total}, sys.stdout, indent=1, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return
     for chunk in tables.render(rows, InboxTableRow, args.format):  # type: ignore[arg-type]
         sys.stdout.write(chunk)
 

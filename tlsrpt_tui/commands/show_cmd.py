@@ -73,6 +73,7 @@ def _as_json(pk: int, detail: Any) -> dict[str, Any]:
         "submitter": report.submitter,
         "generated_at": iso_z(report.generated_at),
         "notes": list(report.notes),
+        "dkim": meta.dkim.to_json() if meta.dkim is not None else None,
         "report": report_to_rfc_dict(report),
     }
 
@@ -81,6 +82,7 @@ def _print_text(pk: int, report: Any, meta: Any) -> None:
     from tlsrpt_tui.core import tables
     from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES
     from tlsrpt_tui.core.report_dict import iso_z
+    from tlsrpt_tui.core.signature import describe, mark
     from tlsrpt_tui.core.terminal_text import visible as safe
 
     fields = [
@@ -93,6 +95,7 @@ def _print_text(pk: int, report: Any, meta: Any) -> None:
         ("Submitter", report.submitter),
         ("Report domain", report.report_domain),
         ("Source", f"{meta.source} (imported {meta.imported_at[:19]})"),
+        ("Signature", f"{mark(meta.dkim)} {describe(meta.dkim)}"),
         ("Sessions", f"{report.successful_sessions} successful, {report.failed_sessions} failed"),
     ]
     print(f"Report {pk}")

@@ -45,6 +45,7 @@ def _clean(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.commands.import_cmd import open_store_arg
+    from tlsrpt_tui.service.dkim import checker_for
     from tlsrpt_tui.service.sync import SyncEvent, sync_all, watch
 
     try:
@@ -100,9 +101,13 @@ def run(args: argparse.Namespace) -> int:
         ):
             print(_clean(event.message), file=sys.stderr)
 
+    dkim = checker_for(config.checks.resolver)
+    if dkim is None:
+        print("tlsrpt-tui sync: no DNS resolver: DKIM signatures are not verified",
+              file=sys.stderr)
     with store:
         summary = asyncio.run(
-            sync_all(store, accounts, on_progress=on_progress, timeout=args.timeout)
+            sync_all(store, accounts, on_progress=on_progress, timeout=args.timeout, dkim=dkim)
         )
         for fs in summary.folders:
             print(_clean(fs.line()))
@@ -111,5 +116,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"tlsrpt-tui sync: {_clean(err)}", file=sys.stderr)
         if args.watch:
             print("watching for new mail (Ctrl-C to stop)", file=sys.stderr)
-            asyncio.run(watch(store, accounts, on_progress=on_progress, timeout=args.timeout))
+            asyncio.run(watch(store, accounts, on_progress=on_progress, timeout=args.timeout,
+                              dkim=checker_for(config.checks.resolver)))
     return 0 if summary.ok and summary.total("rejected") == 0 else 1

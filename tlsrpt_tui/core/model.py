@@ -131,6 +131,42 @@ class Origin:
     uid: int | None = None
 
 
+#: DKIM results (RFC 8601 wording), best first.
+DKIM_RESULTS = ("pass", "fail", "none", "temperror", "permerror")
+
+
+@dataclass(frozen=True, slots=True)
+class DkimVerdict:
+    """Whether report mail was really signed by its sender (RFC 8460 §3), decided at arrival.
+
+    Stored with the input because keys rotate: a signature that verified when the mail came
+    may have no key in DNS a year later. ``authserv_id`` names the trusted server whose
+    Authentication-Results header gave the verdict, when it did not come from our own check.
+    """
+
+    result: str  # one of DKIM_RESULTS
+    domain: str | None = None  # d= of the signature the verdict is about
+    selector: str | None = None  # s=
+    aligned: bool = False  # the signer is the reporting organization (or a parent domain)
+    authserv_id: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "result": self.result,
+            "domain": self.domain,
+            "selector": self.selector,
+            "aligned": self.aligned,
+        }
+        if self.authserv_id is not None:
+            out["authserv_id"] = self.authserv_id
+        return out
+
+    @property
+    def trusted(self) -> bool:
+        """Signed by the reporting organization and verified: ✓ in the inbox."""
+        return self.result == "pass" and self.aligned
+
+
 @dataclass(frozen=True, slots=True)
 class RawInput:
     """One input's bytes as received, before any parsing: what the store keeps first."""
@@ -138,3 +174,5 @@ class RawInput:
     source: str  # the name used in error lines
     data: bytes
     origin: Origin
+    #: The DKIM verdict decided at arrival (mail only; None: not mail, or not verified).
+    dkim: DkimVerdict | None = None

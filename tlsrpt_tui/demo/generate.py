@@ -4,8 +4,13 @@ The demo must look like a real inbox without shipping anyone's real reports: thr
 the styles real ones use (a Google-like one with mx-host lists and ISO report-ids, a
 Microsoft-like one with FILETIME report-ids and no ``mx-host``, a self-hosted Postfix/Stalwart-
 like one with ``contact-info: null``), several domains, 60 days of healthy traffic with a
-failure streak, and one message that claims to be a report but cannot be read. Everything is
+failure streak, one message that claims to be a report but cannot be read, and one forged
+"Google" report claiming thousands of failures whose DKIM signature does not match. Everything is
 deterministic for a given end date so snapshots and tests stay stable.
+
+The signatures are not real and the demo does no DNS: each mail carries the verdict a check on
+arrival would have stored (pass for the big senders, none for the unsigned relay, fail for the
+forgery), so the inbox's signature column and the report screen show all three.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from tlsrpt_tui.core.model import Origin, RawInput
+from tlsrpt_tui.core.model import DkimVerdict, Origin, RawInput
 
 DEMO_DOMAINS: tuple[str, ...] = ("example.com", "example.net", "example.org")
 DEMO_DAYS = 60
@@ -208,7 +213,10 @@ def demo_inputs(end: date | None = None, days: int = DEMO_DAYS) -> list[RawInput
                 report = report_json(sender, domain, day, back, rng)
                 sent = datetime.combine(day + timedelta(days=1), time(6, 30), tzinfo=UTC)
                 uid += 1
-                inputs.append(_raw(report_mail(sender, domain, report, sent=sent), uid))
+                inputs.append(_raw(report_mail(sender, domain, report, sent=sent), uid,
+                                   _verdict(sender)))
+    uid += 1
+    inputs.append(forged_input(end, uid))
     # A message that claims to be a TLS-RPT report but whose attachment is not gzip or JSON.
     broken_sender = SENDERS[2]
     broken = report_json(broken_sender, "example.com", end, 0, rng)
@@ -220,6 +228,34 @@ def demo_inputs(end: date | None = None, days: int = DEMO_DAYS) -> list[RawInput
     return inputs
 
 
-def _raw(data: bytes, uid: int) -> RawInput:
+#: The forged report's id (tests and the README name it).
+FORGED_REPORT_ID = "forged-certificate-storm_example.com"
+
+
+def forged_input(end: date, uid: int) -> RawInput:
+    """Anyone can mail the rua address: a "Google" report of 9,000 expired-certificate failures,
+    signed ``d=google.example`` but altered after signing, so its DKIM check fails."""
+    sender = SENDERS[0]
+    report = report_json(sender, "example.com", end - timedelta(days=1), 99, random.Random(12))
+    report["report-id"] = FORGED_REPORT_ID
+    report["policies"][0]["summary"]["total-failure-session-count"] = 9000
+    report["policies"][0]["failure-details"] = [{
+        "result-type": "certificate-expired",
+        "sending-mta-ip": "203.0.113.66",
+        "receiving-mx-hostname": "mx1.example.com",
+        "failed-session-count": 9000,
+    }]
+    sent = datetime.combine(end, time(6, 45), tzinfo=UTC)
+    verdict = DkimVerdict("fail", sender.submitter, "demo", aligned=True)
+    return _raw(report_mail(sender, "example.com", report, sent=sent), uid, verdict)
+
+
+def _verdict(sender: Sender) -> DkimVerdict:
+    if sender.key == "selfhosted":
+        return DkimVerdict("none")
+    return DkimVerdict("pass", sender.submitter, "demo", aligned=True)
+
+
+def _raw(data: bytes, uid: int, dkim: DkimVerdict | None = None) -> RawInput:
     origin = Origin(kind="imap", account="demo", folder="INBOX", uidvalidity=1, uid=uid)
-    return RawInput(source=f"demo:INBOX/{uid}", data=data, origin=origin)
+    return RawInput(source=f"demo:INBOX/{uid}", data=data, origin=origin, dkim=dkim)

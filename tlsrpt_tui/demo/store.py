@@ -162,11 +162,18 @@ def demo_config(path: Path | None = None) -> Config:
 def _demo_alerts(store: Store, now: datetime, statuses: list[tuple[DomainStatus, DomainStatus]]
                  ) -> None:
     """A few alerts raised by the real alert engine: each domain's two checks (what broke
-    between them), the two latest reports with failures; the first delivered, one retrying."""
+    between them), the forged report, the two latest reports with failures; the first
+    delivered, one retrying."""
     alerter = Alerter(store, DEMO_ALERTS, clock=lambda: now)
     for previous, latest in statuses:
         alerter.store_check(previous)
         alerter.store_check(latest)
+    # The forged "Google" report: its failures are not announced, one report.forged is.
+    for (pk,) in store.conn.execute(
+        "SELECT r.id FROM reports r JOIN raw_inputs i ON i.id = r.input_id"
+        " WHERE i.dkim_result = 'fail'"
+    ).fetchall():
+        alerter.report_failures(int(pk))
     failed = store.conn.execute(
         "SELECT id FROM reports WHERE failed > 0 ORDER BY start DESC, id DESC LIMIT 2"
     ).fetchall()

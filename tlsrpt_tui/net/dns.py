@@ -39,6 +39,7 @@ class Answer:
     secure: bool
     cnames: list[str] = field(default_factory=list)  # the alias chain followed, if any
     signed: bool = False  # RRSIGs came with it (the zone is signed, whatever the AD bit says)
+    ttl: int | None = None  # of the answer's RRset (for callers that cache, like DKIM keys)
 
     @property
     def texts(self) -> list[str]:
@@ -210,7 +211,7 @@ def _interpret(
         rrset = response.get_rrset(response.answer, current, dns.rdataclass.IN, rtype)
         if rrset is not None:
             signed = any(r.rdtype == dns.rdatatype.RRSIG for r in response.answer)
-            return Answer(name, rdtype, list(rrset), secure, cnames, signed)
+            return Answer(name, rdtype, list(rrset), secure, cnames, signed, ttl=int(rrset.ttl))
         alias = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
         if alias is None or rtype == dns.rdatatype.CNAME:
             break

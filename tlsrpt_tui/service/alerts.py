@@ -141,17 +141,7 @@ class Alerter:
         key = f"{row['dedup_who']}|{row['report_id']}|{row['start']}|{row['end']}"
         verdict = forged.get(int(row["input_id"]))
         if verdict:
-            return [self._raise(Alert(
-                "report.forged", f"report.forged:{row['input_id']}", "warning", domains[0],
-                f"report from {safe_line(row['organization'], 80)} failed DKIM ({verdict}): "
-                "its failures are not announced",
-                {"organization": row["organization"], "report_id": row["report_id"],
-                 "dkim": verdict},
-                body=f"The report mail {row['report_id']} claiming to come from "
-                     f"{row['organization']} failed DKIM ({verdict}). Its failures are not "
-                     f"announced as real.\n\nMore: tlsrpt-tui show {row['id']}",
-                raised_at=_iso(self.clock()), report_pk=int(row["id"]),
-            ))]
+            return [self._raise(self._forged_alert(row, domains, verdict))]
         if int(row["failed"]) <= 0:
             return []
         end, arrived = _parse(row["end"]), _parse(row["imported_at"])
@@ -165,15 +155,35 @@ class Alerter:
         with self.store.transaction():
             row = self.store.conn.execute(
                 'SELECT r.id, r.organization, r.report_id, r.dedup_who, r.start, r."end",'
-                " r.successful, r.failed, r.policy_domains FROM reports r WHERE r.id = ?",
+                " r.successful, r.failed, r.policy_domains, r.input_id FROM reports r"
+                " WHERE r.id = ?",
                 (report_pk,),
             ).fetchone()
             if row is None or int(row["failed"]) <= 0:
                 return []
             domains = [d for d in str(row["policy_domains"]).split(",") if d.strip()] or ["?"]
-            key = f"{row['dedup_who']}|{row['report_id']}|{row['start']}|{row['end']}"
-            raised = [self._raise(self._failures_alert(row, domains, key))]
+            verdict = _forged_verdicts(self.store, [int(row["input_id"])],
+                                       self.settings.require_aligned_dkim).get(int(row["input_id"]))
+            if verdict:  # a DKIM-failing report never announces its failures
+                raised = [self._raise(self._forged_alert(row, domains, verdict))]
+            else:
+                key = f"{row['dedup_who']}|{row['report_id']}|{row['start']}|{row['end']}"
+                raised = [self._raise(self._failures_alert(row, domains, key))]
         return self._announce(raised)
+
+    def _forged_alert(self, row: Any, domains: list[str], verdict: str) -> Alert:
+        """One per input: the report's failures are not announced as real."""
+        return Alert(
+            "report.forged", f"report.forged:{row['input_id']}", "warning", domains[0],
+            f"report from {safe_line(row['organization'], 80)} failed DKIM ({verdict}): "
+            "its failures are not announced",
+            {"organization": row["organization"], "report_id": row["report_id"],
+             "dkim": verdict},
+            body=f"The report mail {row['report_id']} claiming to come from "
+                 f"{row['organization']} failed DKIM ({verdict}). Its failures are not "
+                 f"announced as real.\n\nMore: tlsrpt-tui show {row['id']}",
+            raised_at=_iso(self.clock()), report_pk=int(row["id"]),
+        )
 
     def _failures_alert(self, row: Any, domains: list[str], key: str) -> Alert:
         pk = int(row["id"])
@@ -494,30 +504,21 @@ def _expiry_of(f: Finding) -> str:
 
 # -- report.forged: the DKIM verdict of an input ------------------------------------------------
 
-#: Columns of raw_inputs that may hold a DKIM verdict (issue 12 stores it with the input).
-DKIM_COLUMNS = ("dkim_result", "dkim")
-ALIGNED_COLUMNS = ("dkim_aligned",)
-
-
 def _forged_verdicts(store: Store, input_pks: list[int], require_aligned: bool) -> dict[int, str]:
-    """input pk -> why its report is treated as forged ("fail", "unaligned"), for the inputs
-    whose stored DKIM verdict says so. Extension point: without a DKIM column (no verifier
-    yet), nothing is forged."""
-    columns = {r[1] for r in store.conn.execute("PRAGMA table_info(raw_inputs)")}
-    result_col = next((c for c in DKIM_COLUMNS if c in columns), None)
-    if result_col is None or not input_pks:
+    """input pk -> why its report is treated as forged ("fail", "unaligned"), from the DKIM
+    verdict stored with each input on arrival (service/dkim.py). Inputs that are not mail (or
+    were not verified) have no verdict and are never forged."""
+    if not input_pks:
         return {}
-    aligned_col = next((c for c in ALIGNED_COLUMNS if c in columns), None)
     marks = ",".join("?" * len(input_pks))
-    select = f"id, {result_col}" + (f", {aligned_col}" if aligned_col else ", NULL")
     out: dict[int, str] = {}
     for pk, result, aligned in store.conn.execute(
-        f"SELECT {select} FROM raw_inputs WHERE id IN ({marks})", input_pks
+        f"SELECT id, dkim_result, dkim_aligned FROM raw_inputs WHERE id IN ({marks})"
+        " AND dkim_result IS NOT NULL", input_pks
     ):
-        verdict = str(result or "").lower()
-        if verdict == "fail" or verdict.startswith("fail"):
+        if result == "fail":
             out[int(pk)] = "fail"
-        elif require_aligned and aligned is not None and not aligned:
+        elif require_aligned and not aligned:
             out[int(pk)] = "unaligned"
     return out
 

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.findings import DomainStatus
-from tlsrpt_tui.core.model import Report
+from tlsrpt_tui.core.model import DkimVerdict, Report
 from tlsrpt_tui.service import queries
 from tlsrpt_tui.service.config import AccountSettings, CheckSettings
 from tlsrpt_tui.store import checks as stored_checks
@@ -72,6 +72,8 @@ class ReportDetail:
     report: Report
     input_pk: int
     source: str
+    #: The DKIM verdict stored with the input on arrival (None: not mail, or not verified).
+    dkim: DkimVerdict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class StoreBackend:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-store")
         self._reader: Store | None = None
         self._closed = False
+        self._dkim_checkers: dict[str | None, Any] = {}
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class StoreBackend:
             if found is None:
                 return None
             report, meta = found
-            return ReportDetail(report, meta.pk, meta.source)
+            return ReportDetail(report, meta.pk, meta.source, meta.dkim)
 
         return await self._read(detail)
 
@@ -238,6 +241,10 @@ class StoreBackend:
         """The rows of these keys, in the order given."""
         by_key = TABLES[kind][1]
         return await self._read(by_key, list(keys))
+
+    async def forged_reports(self, report_pks: Sequence[int]) -> set[int]:
+        """Which of these reports came in mail whose DKIM failed (marked in the tables)."""
+        return await self._read(queries.forged_report_pks, list(report_pks))
 
     async def export_table(self, kind: str, flt: queries.TableFilter, fmt: str, path: Path,
                            overwrite: bool = False) -> int:
@@ -341,19 +348,31 @@ class StoreBackend:
 
     # -- IMAP -----------------------------------------------------------------------------
 
+    def _dkim(self, resolver: str | None) -> Any:
+        """The DKIM checker for arriving mail: one per resolver, so its key cache lasts."""
+        from tlsrpt_tui.service.dkim import checker_for
+
+        if resolver not in self._dkim_checkers:
+            self._dkim_checkers[resolver] = checker_for(resolver)
+        return self._dkim_checkers[resolver]
+
     async def sync_all(self, accounts: Sequence[AccountSettings],
-                       on_progress: Callable[[Any], None]) -> Any:
+                       on_progress: Callable[[Any], None],
+                       resolver: str | None = None) -> Any:
         from tlsrpt_tui.service import sync
 
-        return await sync.sync_all(self.store, accounts, on_progress=on_progress)
+        return await sync.sync_all(self.store, accounts, on_progress=on_progress,
+                                   dkim=self._dkim(resolver))
 
     async def watch(self, accounts: Sequence[AccountSettings],
-                    on_progress: Callable[[Any], None], supervisor: Any = None) -> None:
+                    on_progress: Callable[[Any], None], supervisor: Any = None,
+                    resolver: str | None = None) -> None:
         """Keep every folder in sync (IMAP IDLE) until cancelled, under ``supervisor``
         (service.supervise.Supervisor) when given."""
         from tlsrpt_tui.service import sync
 
-        await sync.watch(self.store, accounts, on_progress=on_progress, supervisor=supervisor)
+        await sync.watch(self.store, accounts, on_progress=on_progress, supervisor=supervisor,
+                         dkim=self._dkim(resolver))
 
 
 def write_chunks(chunks: Iterable[str], path: Path, overwrite: bool = False) -> int:

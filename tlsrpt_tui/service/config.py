@@ -25,6 +25,7 @@ Example::
     password_env = "TLSRPT_IMAP_PASSWORD"  # or password_command = "..." or keyring = true
     folders = ["INBOX"]
     archive_folder = "TLSRPT/processed"
+    trusted_authserv_id = "mx.example.com"  # optional: believe this MTA's DKIM result
 
     [receiver]               # HTTPS reports (rua=https:…): tlsrpt-tui receive, or inside watch
     listen = "127.0.0.1:8443"
@@ -106,6 +107,9 @@ class AccountSettings:
     auth: str = "login"  # login | xoauth2
     oauth_token_command: str | None = None
     batch_size: int = 200
+    #: Your MTA's authserv-id: its Authentication-Results header decides DKIM when our own
+    #: check cannot (the key is gone from DNS, DNS fails) (RFC 8601).
+    trusted_authserv_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

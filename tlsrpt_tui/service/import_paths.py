@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tlsrpt_tui.core.parse import DEFAULT_LIMITS, Limits
+from tlsrpt_tui.service.dkim import DkimChecker, annotate_stream
 from tlsrpt_tui.service.ingest import (
     IngestOutcome,
     IngestSummary,
@@ -29,13 +30,16 @@ def import_paths(
     batch_size: int = 500,
     on_outcome: Callable[[IngestOutcome], None] | None = None,
     workers: int = 0,
+    dkim: DkimChecker | None = None,
 ) -> IngestSummary:
     """Ingest every input found under ``paths``; one committed transaction per batch.
 
-    ``workers`` parser processes run one batch ahead of the writer (see ingest_stream)."""
+    ``workers`` parser processes run one batch ahead of the writer (see ingest_stream).
+    With ``dkim``, mail is DKIM-verified as it is read and the verdict stored with it."""
+    inputs = iter_inputs(paths, limits)
     return ingest_stream(
         store,
-        iter_inputs(paths, limits),
+        annotate_stream(inputs, dkim) if dkim is not None else inputs,
         limits,
         batch_size=batch_size,
         on_progress=on_progress,

@@ -181,7 +181,7 @@ def _store_failed(store: Store, raw: RawInput, version: str, exc: Exception) -> 
     error = f"cannot store: {type(exc).__name__}: {exc}"
     pk, _ = db.store_raw_input(
         store, source=raw.source, data=raw.data, origin=raw.origin,
-        status=InputStatus.REJECTED, error=error, parser_version=version,
+        status=InputStatus.REJECTED, error=error, parser_version=version, dkim=raw.dkim,
     )
     return IngestOutcome(raw.source, OutcomeKind.REJECTED, error=error, input_pk=pk)
 
@@ -215,6 +215,7 @@ def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) ->
         parser_version=version,
         digest=ready.digest,
         compressed=ready.compressed,
+        dkim=raw.dkim,
     )
     if status is InputStatus.REJECTED:
         return IngestOutcome(

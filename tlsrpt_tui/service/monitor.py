@@ -48,6 +48,12 @@ class Monitor:
 
     def __post_init__(self) -> None:
         self._check_slots: asyncio.Semaphore | None = None
+        from tlsrpt_tui.service.dkim import checker_for
+
+        #: DKIM of arriving mail, through [checks] resolver; one key cache for every folder.
+        self.dkim = checker_for(self.config.checks.resolver)
+        if self.dkim is None and self.config.accounts:
+            log.warning("no DNS resolver: DKIM signatures of report mail are not verified")
         self.alerter = Alerter(
             self.store, self.config.alerts, clock=self.clock, on_raised=self._raised
         )
@@ -136,7 +142,7 @@ class Monitor:
             if self.config.accounts:
                 watch = asyncio.create_task(
                     sync.watch(self.store, self.config.accounts, on_progress=self.on_sync,
-                               supervisor=sup)
+                               supervisor=sup, dkim=self.dkim)
                 )
             await asyncio.Event().wait()
         finally:
@@ -148,9 +154,13 @@ class Monitor:
     async def _receiver(self, handle: Handle) -> None:
         from tlsrpt_tui.service.receiver import serve
 
-        handle.ok()
-        await serve(self.store.path, self.config.receiver,
-                    on_listening=lambda where: log.info("receiver listening on %s", where))
+        def listening(server) -> None:  # type: ignore[no-untyped-def]
+            handle.ok()
+            for url in server.urls:
+                log.info("receiver listening on %s%s", url, self.config.receiver.path)
+
+        await serve(self.store.path, self.config.receiver, on_listening=listening,
+                    on_event=lambda event: log.info("%s", event.line()))
 
     async def run_once(self) -> int:
         """``--once``: every check, one sync of every folder, every alert due; returns the
@@ -164,7 +174,7 @@ class Monitor:
                 log.error("check %s: %s: %s", domain, type(exc).__name__, exc)
         if self.config.accounts:
             summary = await sync.sync_all(self.store, self.config.accounts,
-                                          on_progress=self.on_sync)
+                                          on_progress=self.on_sync, dkim=self.dkim)
             for error in summary.errors:
                 problems += 1
                 log.error("%s", error)

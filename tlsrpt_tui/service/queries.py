@@ -8,13 +8,14 @@ that paging and filtering an inbox of 100,000s of reports stays within tens of m
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TypeVar
 
 from tlsrpt_tui.core import tables
-from tlsrpt_tui.core.model import InputStatus, Report
+from tlsrpt_tui.core.model import DKIM_RESULTS, DkimVerdict, InputStatus, Report
 from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
 
@@ -235,13 +236,41 @@ class InboxRow:
     policy_types: str  # "STS, TLSA"
     successful: int
     failed: int
+    #: The DKIM verdict of the mail the report came in (None: not mail, or not verified).
+    dkim: DkimVerdict | None = None
+
+    @property
+    def forged(self) -> bool:
+        """The signature did not match: the report's figures are not to be believed."""
+        return self.dkim is not None and self.dkim.result == "fail"
+
+
+#: ``dkim:RESULT`` in an inbox filter selects by the DKIM verdict (``dkim:unknown``: none).
+DKIM_FILTER_VALUES = (*DKIM_RESULTS, "unknown")
+_DKIM_TOKEN = re.compile(r"(?:^|\s)dkim:(\S*)", re.IGNORECASE)
 
 
 def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
-    needle = (text_filter or "").strip().casefold()
-    if not needle:
-        return "", []
-    return "instr(search, ?) > 0", [needle]
+    """A WHERE condition (no ``WHERE``) for an inbox filter: a case-insensitive substring,
+    and/or ``dkim:RESULT``; ("", []) for no filter.
+
+    An unknown ``dkim:`` value matches nothing (rather than everything), so a typo shows an
+    empty inbox instead of a reassuring full one."""
+    text = text_filter or ""
+    clauses: list[str] = []
+    params: list[object] = []
+    for m in _DKIM_TOKEN.finditer(text):
+        value = m.group(1).lower()
+        if value == "unknown":
+            clauses.append("input_id IN (SELECT id FROM raw_inputs WHERE dkim_result IS NULL)")
+        else:
+            clauses.append("input_id IN (SELECT id FROM raw_inputs WHERE dkim_result = ?)")
+            params.append(value if value in DKIM_RESULTS else "\x00no such result")
+    needle = _DKIM_TOKEN.sub(" ", text).strip().casefold()
+    if needle:
+        clauses.insert(0, "instr(search, ?) > 0")
+        params.insert(0, needle)
+    return " AND ".join(clauses), params
 
 
 def inbox_page(
@@ -251,9 +280,11 @@ def inbox_page(
     """A page of the inbox, newest first (start DESC, pk DESC).
 
     ``text_filter`` is a case-insensitive substring of organization, policy domains, report-id,
-    submitter, report domain or contact. ``after`` is the (start, pk) of the last row already
+    submitter, report domain or contact, and may hold ``dkim:RESULT`` (pass, fail, none,
+    temperror, permerror, unknown). ``after`` is the (start, pk) of the last row already
     shown: the page continues below it (keyset paging: the next page costs ``limit`` rows of
-    the start index however deep it is, where an ``offset`` costs that many rows more).
+    the start index however deep it is, where an ``offset`` costs that many rows more). Each
+    row's DKIM verdict is one primary-key look-up of its input.
     """
     where, params = _text_clause(text_filter)
     clauses = [where] if where else []
@@ -261,15 +292,19 @@ def inbox_page(
         clauses.append("(start, id) < (?, ?)")
         params += [after[0], after[1]]
     rows = store.conn.execute(
-        "SELECT id, start, organization, report_id, policy_domains, policy_types, successful,"
-        " failed FROM reports" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        + " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
+        "SELECT p.*, i.dkim_result, i.dkim_domain, i.dkim_selector, i.dkim_aligned,"
+        " i.dkim_authserv FROM (SELECT id, start, organization, report_id, policy_domains,"
+        " policy_types, successful, failed, input_id FROM reports"
+        + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        + " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?) p"
+        " JOIN raw_inputs i ON i.id = p.input_id ORDER BY p.start DESC, p.id DESC",
         [*params, max(0, limit), max(0, offset)],
     ).fetchall()
     return [
         InboxRow(
             pk=r[0], date=r[1][:10], start=r[1], organization=r[2], report_id=r[3],
             policy_domains=r[4], policy_types=r[5], successful=r[6], failed=r[7],
+            dkim=db.dkim_from_row(r[9], r[10], r[11], r[12], r[13]),
         )
         for r in rows
     ]
@@ -279,6 +314,19 @@ def inbox_count(store: Store, text_filter: str | None = None) -> int:
     where, params = _text_clause(text_filter)
     sql = "SELECT count(*) FROM reports" + (" WHERE " + where if where else "")
     return int(store.conn.execute(sql, params).fetchone()[0])
+
+
+def forged_report_pks(store: Store, report_pks: Iterable[int]) -> set[int]:
+    """Which of these reports came in mail whose DKIM signature failed (forged or altered)."""
+    pks = list(report_pks)
+    out: set[int] = set()
+    for i in range(0, len(pks), 500):
+        chunk = pks[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(r[0] for r in store.conn.execute(
+            f"SELECT r.id FROM reports r JOIN raw_inputs i ON i.id = r.input_id"
+            f" WHERE r.id IN ({marks}) AND i.dkim_result = 'fail'", chunk))
+    return out
 
 
 def report_detail(store: Store, report_pk: int) -> tuple[Report, db.StoredInput] | None:

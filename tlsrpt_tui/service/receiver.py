@@ -213,7 +213,9 @@ class ReceiverEvent:
     text: str
 
     def line(self) -> str:
-        return f"receiver: {self.client}: {self.status} {self.text}"
+        """One printable line (the reason may quote what a client sent)."""
+        text = f"receiver: {self.client}: {self.status} {self.text}"
+        return "".join(c if c.isprintable() else "?" for c in text)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from tlsrpt_tui.net.imap import (
 )
 from tlsrpt_tui.service import secrets
 from tlsrpt_tui.service.config import AccountSettings
+from tlsrpt_tui.service.dkim import DkimChecker
 from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, Prepared, ingest_batch
 from tlsrpt_tui.service.pipeline import DEPTH, IngestPipeline, PreparedHandle
 from tlsrpt_tui.service.supervise import Body, Handle, Supervisor, describe
@@ -166,17 +167,19 @@ async def sync_folder(
     summary: FolderSummary | None = None,
     select: bool = True,
     pipeline: IngestPipeline | None = None,
+    dkim: DkimChecker | None = None,
 ) -> FolderSummary:
     """Bring one folder up to date on an authenticated connection.
 
     Bodies are read here, on the loop; each batch is parsed by ``pipeline``'s worker
     processes and committed with the folder's new position by its writer thread (one is
     made for this call when none is given), at most ``pipeline.DEPTH`` batches ahead of the
-    last finished commit."""
+    last finished commit. With ``dkim``, each batch's mail is DKIM-verified first (keys
+    fetched concurrently, verification off the loop) and the verdict is stored with it."""
     if pipeline is None:
         async with IngestPipeline(store) as own:
             return await sync_folder(store, client, account, folder, on_progress=on_progress,
-                                     summary=summary, select=select, pipeline=own)
+                                     summary=summary, select=select, pipeline=own, dkim=dkim)
     summary = summary or FolderSummary(account.name, folder)
     if account.archive_folder is not None and account.archive_folder in account.folders:
         # Moving a folder's mail into a folder we also sync would fetch it again every time.
@@ -241,6 +244,11 @@ async def sync_folder(
             if index + 1 < len(batches) and not account.archive_folder:
                 pending = await _start_fetch(client, batches[index + 1])
             raws = _raw_inputs(account, folder, info.uidvalidity, batch, fetched)
+            if dkim is not None and raws:  # the verdict travels with the input to the writer
+                verified = await dkim.annotate(
+                    list(raws.values()), trusted_authserv_id=account.trusted_authserv_id
+                )
+                raws = dict(zip(raws, verified, strict=True))
             prepared = pipeline.prepare(list(raws.values()))
             in_flight.append((batch, pipeline.write(
                 _commit_batch, account, folder, info.uidvalidity, batch, fetched, raws, prepared,
@@ -650,6 +658,7 @@ async def sync_account(
     *,
     on_progress: ProgressCallback = _noop,
     timeout: float = 30.0,
+    dkim: DkimChecker | None = None,
 ) -> SyncSummary:
     """One pass over every folder of an account. Connection/auth errors raise ImapError."""
     result = SyncSummary()
@@ -660,7 +669,8 @@ async def sync_account(
             result.folders.append(fs)
             try:
                 await sync_folder(
-                    store, client, account, folder, on_progress=on_progress, summary=fs
+                    store, client, account, folder, on_progress=on_progress, summary=fs,
+                    dkim=dkim,
                 )
             except ImapFolderError as exc:
                 # One missing folder does not stop the others (the connection is still fine).
@@ -681,12 +691,14 @@ async def sync_all(
     *,
     on_progress: ProgressCallback = _noop,
     timeout: float = 30.0,
+    dkim: DkimChecker | None = None,
 ) -> SyncSummary:
     """Sync each account in turn; one account's failure is recorded and the others still run."""
     total = SyncSummary()
     for account in accounts:
         try:
-            one = await sync_account(store, account, on_progress=on_progress, timeout=timeout)
+            one = await sync_account(store, account, on_progress=on_progress, timeout=timeout,
+                                     dkim=dkim)
         except (ImapError, secrets.SecretError) as exc:
             total.errors.append(str(exc))
             on_progress(SyncEvent("error", None, str(exc)))
@@ -720,6 +732,7 @@ async def watch(
     backoff_first: float = BACKOFF_FIRST,
     backoff_max: float = BACKOFF_MAX,
     supervisor: Supervisor | None = None,
+    dkim: DkimChecker | None = None,
 ) -> None:
     """Keep every folder of every account in sync until cancelled: one IDLE connection each.
 
@@ -734,7 +747,8 @@ async def watch(
     tasks = []
     for account in accounts:
         for folder in account.folders:
-            body = _folder_watcher(store, account, folder, on_progress, timeout, idle_seconds)
+            body = _folder_watcher(store, account, folder, on_progress, timeout, idle_seconds,
+                                   dkim)
             tasks.append(
                 sup.spawn(folder_worker_name(account, folder), body, min_wait=imap_min_wait)
             )
@@ -755,6 +769,7 @@ def _folder_watcher(
     on_progress: ProgressCallback,
     timeout: float,
     idle_seconds: float,
+    dkim: DkimChecker | None = None,
 ) -> Body:
     """The body the supervisor runs (again after each failure) for one folder."""
     summary = FolderSummary(account.name, folder)
@@ -769,7 +784,8 @@ def _folder_watcher(
         try:
             client = await open_account(account, timeout=timeout)
             await sync_folder(
-                store, client, account, folder, on_progress=on_progress, summary=summary
+                store, client, account, folder, on_progress=on_progress, summary=summary,
+                dkim=dkim,
             )
             handle.ok()
             while True:
@@ -777,7 +793,7 @@ def _folder_watcher(
                 await client.idle(idle_seconds)
                 await sync_folder(
                     store, client, account, folder, on_progress=on_progress, summary=summary,
-                    select=False,
+                    select=False, dkim=dkim,
                 )
                 handle.ok()
         except asyncio.CancelledError:

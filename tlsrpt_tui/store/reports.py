@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tlsrpt_tui.core.model import (
+    DkimVerdict,
     FailureDetail,
     InputStatus,
     Origin,
@@ -85,6 +86,32 @@ class StoredInput:
     error: str | None
     part_errors: tuple[str, ...]
     parser_version: str
+    #: Decided when the mail arrived; None for inputs that were not mail (or not verified).
+    dkim: DkimVerdict | None = None
+
+
+def dkim_values(verdict: DkimVerdict | None) -> tuple[object, ...]:
+    """The five dkim_* column values of a verdict (all NULL for none)."""
+    if verdict is None:
+        return (None, None, None, None, None)
+    return (verdict.result, verdict.domain, verdict.selector, int(verdict.aligned),
+            verdict.authserv_id)
+
+
+def dkim_from_row(result: str | None, domain: str | None, selector: str | None,
+                  aligned: int | None, authserv: str | None) -> DkimVerdict | None:
+    if result is None:
+        return None
+    return DkimVerdict(result, domain, selector, bool(aligned), authserv)
+
+
+def set_input_dkim(store: Store, input_pk: int, verdict: DkimVerdict | None) -> None:
+    """Replace an input's stored verdict (``reparse --reverify``)."""
+    store.conn.execute(
+        "UPDATE raw_inputs SET dkim_result = ?, dkim_domain = ?, dkim_selector = ?,"
+        " dkim_aligned = ?, dkim_authserv = ? WHERE id = ?",
+        (*dkim_values(verdict), input_pk),
+    )
 
 
 def find_raw_input(store: Store, sha256: bytes, key: str) -> int | None:
@@ -107,12 +134,15 @@ def store_raw_input(
     received_at: str | None = None,
     digest: bytes | None = None,
     compressed: bytes | None = None,
+    dkim: DkimVerdict | None = None,
 ) -> tuple[int, bool]:
     """Store one input's bytes (or refresh the parse result of identical stored bytes).
 
     Returns (pk, created). Identical bytes from the same origin are kept once: the existing row
     gets the new parse status, error and parser version instead. ``digest`` (SHA-256) and
     ``compressed`` (zlib at ZLIB_LEVEL) may be computed beforehand, off the writing process.
+    ``dkim`` is the verdict decided at arrival; identical bytes stored again keep the stored
+    verdict unless a new one is given.
     """
     if digest is None:
         digest = hashlib.sha256(data).digest()
@@ -133,14 +163,15 @@ def store_raw_input(
     cur = store.conn.execute(
         "INSERT INTO raw_inputs (source, origin_kind, origin_path, origin_account, origin_folder,"
         " origin_uidvalidity, origin_uid, origin_key, sha256, size, data_zlib, received_at,"
-        " imported_at, status, error, part_errors, parser_version)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " imported_at, status, error, part_errors, parser_version, dkim_result, dkim_domain,"
+        " dkim_selector, dkim_aligned, dkim_authserv)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (sha256, origin_key) DO NOTHING",
         (
             source, origin.kind, origin.path, origin.account, origin.folder,
             origin.uidvalidity, origin.uid, key, digest, len(data),
             compressed, received_at, utc_now_iso(),
-            str(status), error, errors_json, parser_version,
+            str(status), error, errors_json, parser_version, *dkim_values(dkim),
         ),
     )
     if cur.rowcount == 1:
@@ -152,6 +183,8 @@ def store_raw_input(
         " source = ? WHERE id = ?",
         (str(status), error, errors_json, parser_version, source, existing),
     )
+    if dkim is not None:
+        set_input_dkim(store, existing, dkim)
     return existing, False
 
 
@@ -182,7 +215,7 @@ def raw_bytes(store: Store, input_pk: int) -> bytes | None:
 _INPUT_COLUMNS = (
     "id, source, origin_kind, origin_path, origin_account, origin_folder, origin_uidvalidity,"
     " origin_uid, sha256, size, received_at, imported_at, status, error, part_errors,"
-    " parser_version"
+    " parser_version, dkim_result, dkim_domain, dkim_selector, dkim_aligned, dkim_authserv"
 )
 
 
@@ -206,6 +239,8 @@ def _stored_input(row) -> StoredInput:  # type: ignore[no-untyped-def]
         error=row["error"],
         part_errors=tuple(json.loads(row["part_errors"] or "[]")),
         parser_version=row["parser_version"],
+        dkim=dkim_from_row(row["dkim_result"], row["dkim_domain"], row["dkim_selector"],
+                           row["dkim_aligned"], row["dkim_authserv"]),
     )
 
 

@@ -342,7 +342,8 @@ class TlsrptApp(App[int]):
 
     async def _sync_once(self) -> None:
         try:
-            summary = await self.service.sync_all(self.config.accounts, self._sync_event)
+            summary = await self.service.sync_all(self.config.accounts, self._sync_event,
+                                                  resolver=self.config.checks.resolver)
             line = summary.line()
             self.post_message(SyncFinished("all accounts", 0, "; ".join(summary.errors) or None,
                                            f"synced: {line}"))
@@ -353,7 +354,8 @@ class TlsrptApp(App[int]):
 
     async def _watch(self) -> None:
         try:
-            await self.service.watch(self.config.accounts, self._sync_event, self.supervisor)
+            await self.service.watch(self.config.accounts, self._sync_event, self.supervisor,
+                                     resolver=self.config.checks.resolver)
         except Exception as exc:
             self.post_message(SyncFinished("watch", 0, f"{type(exc).__name__}: {exc}"))
 

@@ -26,6 +26,8 @@ WARNING = "#ffaf00"
 INFO = "#00afaf"
 #: zero counts, notes, times
 QUIET = "dim"
+#: a report whose DKIM signature failed (forged or altered): struck through, never red
+FORGED = "dim strike"
 
 _COLOUR = {
     "FAILED": FAILED,
@@ -34,6 +36,7 @@ _COLOUR = {
     "WARNING": WARNING,
     "INFO": INFO,
     "QUIET": QUIET,
+    "FORGED": FORGED,
 }
 _NO_COLOUR = {
     "FAILED": "bold",
@@ -42,6 +45,7 @@ _NO_COLOUR = {
     "WARNING": "underline",
     "INFO": "",
     "QUIET": "dim",
+    "FORGED": "dim strike",
 }
 
 

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tlsrpt_tui.core.signature import FAIL_MARK, PASS_MARK, UNKNOWN_MARK
 from tlsrpt_tui.ui.widgets.status_panel import (
     CHANGED_MARK,
     GLYPH,
@@ -23,7 +24,7 @@ KEYS = (
     ("PgUp/PgDn", "a page up / down; Home / End: the first / last row"),
     ("Escape", "back (or close the filter / this help)"),
     ("j / k", "down / up in tables"),
-    ("/", "filter the inbox (organization, domain, report-id…)"),
+    ("/", "filter the inbox (organization, domain, report-id…, dkim:fail)"),
     ("o", "Report Overview table (one row per report, Total row)"),
     ("p", "Policy Summary table (one row per policy, Total row)"),
     ("d / f / t", "in the tables: filter by domain / from date / to date"),
@@ -54,6 +55,13 @@ def help_text() -> Text:
     text.append(f"  {PENDING_GLYPH}  not checked yet\n")
     text.append(f"  {UNKNOWN_GLYPH}  no verdict from this host (unknown / not checked)\n")
     text.append(f"  {CHANGED_MARK}  changed since the previous check\n")
+    text.append("\nInbox signature column (the first): DKIM of the report mail, checked on "
+                "arrival\n", style="bold underline")
+    text.append(f"  {PASS_MARK}  signed by the reporting organization and verified\n")
+    text.append(f"  {FAIL_MARK}  the signature does not match: altered or forged mail; the row is "
+                "struck through and its failures are not announced\n")
+    text.append(f"  {UNKNOWN_MARK}  unsigned, signed by another domain, key gone or DNS failed, "
+                "or not mail (file, HTTPS): the figures are unverified\n")
     text.append(
         "\nDANE counts only as senders apply it: the MX records, the MX host's A/AAAA records "
         "and the TLSA records must all be DNSSEC-secure (RFC 7672). A secure TLSA behind an "

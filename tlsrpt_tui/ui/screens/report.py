@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.model import Report
+from tlsrpt_tui.core.signature import FAIL_MARK, PASS_MARK, describe, mark
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.messages import OpenPolicy, OpenRawInput, OpenRawReport
@@ -29,8 +30,10 @@ def _when(value: object) -> str:
     return text.replace("+00:00", "Z")
 
 
-def header_text(report, source: str) -> Text:  # type: ignore[no-untyped-def]
-    """The report's header as literal text: every value comes from the sender."""
+def header_text(report, source: str, dkim=None) -> Text:  # type: ignore[no-untyped-def]
+    """The report's header as literal text: every value comes from the sender.
+
+    ``dkim`` (the input's verdict) adds a Signature line saying what was verified."""
     fields: list[tuple[str, object]] = [
         ("Organization", report.organization),
         ("Contact", report.contact or "(none)"),
@@ -45,6 +48,7 @@ def header_text(report, source: str) -> Text:  # type: ignore[no-untyped-def]
     if report.report_domain:
         fields.append(("Report domain", report.report_domain))
     fields.append(("Source", source))
+    fields.append(("Signature", f"{mark(dkim)} {describe(dkim)}"))
     fields.append(
         ("Sessions", f"{report.successful_sessions:,} successful, "
                      f"{report.failed_sessions:,} failed")
@@ -53,6 +57,9 @@ def header_text(report, source: str) -> Text:  # type: ignore[no-untyped-def]
     for label, value in fields:
         text.append(f"{label:>17}: ", style="bold")
         style = styles.FAILED if label == "Sessions" and report.failed_sessions else ""
+        if label == "Signature":
+            style = {PASS_MARK: styles.OK, FAIL_MARK: styles.FAILED}.get(mark(dkim),
+                                                                         styles.WARNING)
         text.append(clean(value), style=style)
         text.append("\n")
     text.rstrip()
@@ -99,7 +106,8 @@ class ReportScreen(Screen):
             notes.border_title = f"⚠ {count} note{'' if count == 1 else 's'} on this report"
             notes.display = bool(self.report.notes)
             yield notes
-            yield Static(header_text(self.report, self.detail.source), id="report-header")
+            yield Static(header_text(self.report, self.detail.source, self.detail.dkim),
+                         id="report-header")
             yield Static(Text("Policies (Enter: failure details)", style="bold"),
                          classes="section-title")
             yield DataTable(cursor_type="row", id="policies")

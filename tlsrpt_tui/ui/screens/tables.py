@@ -107,11 +107,21 @@ class TableScreen(Screen):
         """Cells of the rows of these keys (the window on screen), failed rows in red."""
         columns = self.ROW_TYPE.COLUMNS
         out = []
-        for row in await self.service.table_rows(self.STEM, keys):
+        rows = await self.service.table_rows(self.STEM, keys)
+        forged = await self.service.forged_reports(
+            [pk for r in rows if (pk := getattr(r, "report_pk", None)) is not None]
+        )
+        for row in rows:
             failed = bool(row.failed)
+            is_forged = getattr(row, "report_pk", None) in forged
             cells = []
             for name, value in zip(columns, tables.row_values(row), strict=True):
-                if isinstance(value, int):
+                if is_forged:  # DKIM failed: marked, struck through, its failures not in red
+                    text = (number(value, styles.FORGED) if isinstance(value, int) else
+                            cell(f"✗ {value}" if name == "Date" else value, styles.FORGED))
+                    text.overflow = "ellipsis"
+                    cells.append(text)
+                elif isinstance(value, int):
                     style = styles.failed_count(value) if name.startswith("Failed") else ""
                     cells.append(number(value, style))
                 else:

@@ -18,6 +18,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from tlsrpt_tui.core.signature import FAIL_MARK, PASS_MARK, mark
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState
@@ -29,6 +30,16 @@ if TYPE_CHECKING:
 #: the most rows one fetch adds; a page is the terminal's height (at least MIN_PAGE) up to this
 PAGE = 60
 MIN_PAGE = 20
+
+
+def sig_style(mark: str) -> str:
+    """✓ in the success colour, ✗ as the failure mark, ? as a warning (read at call time:
+    the styles follow the colour mode)."""
+    if mark == PASS_MARK:
+        return styles.OK
+    if mark == FAIL_MARK:
+        return styles.FAILED_MARK
+    return styles.WARNING
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +54,13 @@ class InboxEntry:
     successful: int | None
     failed: int | None
     unreadable: str | None = None  # the reason, for an input that could not be read
+    sig: str = "?"  # ✓ DKIM pass + aligned, ✗ DKIM fail (forged or altered), ? anything else
 
 
 def report_entry(r: InboxRow) -> InboxEntry:
     return InboxEntry(
         key=f"r{r.pk}", date=r.date, organization=r.organization, domain=r.policy_domains,
-        types=r.policy_types, successful=r.successful, failed=r.failed,
+        types=r.policy_types, successful=r.successful, failed=r.failed, sig=mark(r.dkim),
     )
 
 
@@ -92,12 +104,14 @@ class InboxTable(DataTable):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    #: Failed and OK come right after the date so they stay visible at 80 columns.
+    #: Failed and OK come right after the date so they stay visible at 80 columns; the
+    #: signature mark comes first: a forged report's figures are not to be read as real.
     COLUMNS = (
+        ("sig", "✓", 1),  # the DKIM signature mark; "?" help explains it
         ("date", "Date", 10),
         ("failed", "Failed", 6),
         ("ok", "OK", 6),
-        ("org", "Organization", 22),
+        ("org", "Organization", 20),
         ("domain", "Domain", 16),
         ("types", "Types", 9),
     )
@@ -138,6 +152,7 @@ class InboxTable(DataTable):
         if e.unreadable is not None:
             style = f"italic {styles.WARNING}".strip()
             return [
+                cell("", style),
                 cell("unreadable", style),
                 cell("", style),
                 cell("", style),
@@ -145,8 +160,20 @@ class InboxTable(DataTable):
                 cell(e.domain, style),
                 cell("", style),
             ]
+        if e.sig == FAIL_MARK:  # forged or altered: its failures are not announced as real
+            style = styles.FORGED
+            return [
+                cell(e.sig, sig_style(e.sig)),
+                cell(e.date, style),
+                number(e.failed, style),
+                number(e.successful, style),
+                cell(e.organization, style),
+                cell(e.domain, style),
+                cell(e.types, style),
+            ]
         style = styles.FAILED if e.failed else ""
         return [
+            cell(e.sig, sig_style(e.sig)),
             cell(e.date, style),
             number(e.failed, styles.failed_count(e.failed)),
             number(e.successful, "" if e.failed else styles.OK),
