@@ -201,7 +201,8 @@ def _watch_cmdlines(proc: subprocess.Popen[bytes]) -> dict[int, bytes]:
     """Poll /proc while ``proc`` runs: pid → command line, for it and all its children."""
     seen: dict[int, bytes] = {}
     while proc.poll() is None:
-        for pid in _descendants(proc.pid):
+        ours = _descendants(proc.pid)
+        for pid in ours:
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmd = f.read()
@@ -209,8 +210,15 @@ def _watch_cmdlines(proc: subprocess.Popen[bytes]) -> dict[int, bytes]:
                 continue
             if cmd:
                 seen[pid] = cmd.replace(b"\0", b" ")
+        # `ps` listings count too, our processes' lines: the machine is shared, and another
+        # run's own test helpers may hold the peers' fixed test password on their command line.
         ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, check=False)
-        seen[-len(seen) - 1] = ps.stdout  # whole `ps` listings count too
+        mine = [
+            line for line in ps.stdout.splitlines()
+            if line.split(maxsplit=1)[:1] and line.split()[0].isdigit()
+            and int(line.split()[0]) in ours
+        ]  # fmt: skip
+        seen[-len(seen) - 1] = b"\n".join(mine)
         time.sleep(0.01)
     return seen
 
