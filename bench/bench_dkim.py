@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from peers.tlsrpt_mail import google_report  # noqa: E402
+from peers.tlsrpt_mail import google_report
 
-from tlsrpt_tui.core import dkim as ours  # noqa: E402
+from tlsrpt_tui.core import dkim as ours
 
 HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"tls-report-domain",
            b"tls-report-submitter", b"mime-version", b"content-type"]

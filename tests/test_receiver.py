@@ -410,9 +410,7 @@ def test_cli_refuses_to_start_without_an_address_or_with_a_bad_certificate(
 def test_watch_runs_the_receiver_from_the_config(tmp_path: Path) -> None:
     """``[receiver] listen`` makes ``watch`` serve the endpoint as one of its supervised tasks."""
     cfg = tmp_path / "config.toml"
-    # (a domain too: watch refuses a config with nothing else to do)
-    cfg.write_text('domains = ["receiver.invalid"]\n[checks]\nprobe = false\n'
-                   '[receiver]\nlisten = "127.0.0.1:0"\nrate_limit = 0\n')
+    cfg.write_text('[receiver]\nlisten = "127.0.0.1:0"\nrate_limit = 0\n')  # nothing else
     db = tmp_path / "store.sqlite3"
     log = tmp_path / "watch.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TLSRPT_TUI_")}

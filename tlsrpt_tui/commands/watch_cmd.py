@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tlsrpt-tui watch: {exc}", file=sys.stderr)
         return 2
-    if config.is_empty and not config.alerts.channels:
-        print(f"tlsrpt-tui watch: {config.path}: nothing to watch (no domains, no [[accounts]])",
-              file=sys.stderr)
+    if config.is_empty and not config.alerts.channels and not config.receiver.listen:
+        print(f"tlsrpt-tui watch: {config.path}: nothing to watch (no domains, no [[accounts]],"
+              " no [receiver] listen)", file=sys.stderr)
         return 2
     _setup_logging(args.verbose)
     log = logging.getLogger("tlsrpt_tui.watch")
