@@ -301,6 +301,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--db", metavar="PATH",
+                        help="the full store: filled with --reports on first use, then reused "
+                             "(a million reports take minutes to generate)")
     parser.add_argument("--profile", metavar="FILE",
                         help="write a pyinstrument profile of the filter keystrokes (1st run)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -319,12 +322,20 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-tui-") as tmp:
         empty = Path(tmp) / "empty.sqlite3"
-        full = Path(tmp) / "full.sqlite3"
+        full = Path(args.db) if args.db else Path(tmp) / "full.sqlite3"
         fill(empty, 0)
-        t = time.perf_counter()
-        fill(full, args.reports)
-        print(f"filled {args.reports:,} reports in {time.perf_counter() - t:.1f}s "
-              f"({full.stat().st_size / 2**20:.1f} MiB)")
+        if not full.exists():
+            t = time.perf_counter()
+            fill(full, args.reports)
+            print(f"filled {args.reports:,} reports in {time.perf_counter() - t:.1f}s "
+                  f"({full.stat().st_size / 2**20:.1f} MiB)")
+        else:
+            from tlsrpt_tui.store.database import Store
+
+            with Store(full) as store:  # brings an older store's schema up to date first
+                args.reports = int(store.conn.execute("SELECT count(*) FROM reports")
+                                   .fetchone()[0])
+            print(f"reusing {full}: {args.reports:,} reports")
         results: dict[str, list[dict]] = {"bare": [], "empty": [], "full": []}
         for run in range(args.runs):  # interleaved, so load changes hit all three alike
             results["bare"].append(spawn("bare"))
