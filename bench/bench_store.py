@@ -11,6 +11,7 @@ reports (the TUI's target); no peer tool does this, so the figures are absolute.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import statistics
 import sys
@@ -76,6 +77,23 @@ def timed(label: str, fn: Callable[[], object], runs: int = 7) -> None:
     print(f"{label:<44} {statistics.median(times) * 1e3:8.2f} ms   ({size})")
 
 
+def export_rss(path: Path, n: int) -> None:
+    """``tlsrpt-tui overview --format csv`` of the whole store to /dev/null, as a child: its
+    wall time and peak RSS (the rows are streamed, never held)."""
+    import os
+    import subprocess
+
+    t = time.perf_counter()
+    with open(os.devnull, "wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "tlsrpt_tui", "overview", "--db",
+                                 str(path), "--format", "csv"], stdout=sink, cwd=REPO)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    rc = os.waitstatus_to_exitcode(status)
+    print(f"{'overview --format csv, all ' + format(n, ',') + ' rows (CLI)':<44} "
+          f"{wall * 1e3:8.0f} ms   peak RSS {usage.ru_maxrss / 1024:.1f} MiB (exit {rc})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reports", type=int, default=100_000)
@@ -94,6 +112,9 @@ def main() -> int:
         today = date(2026, 8, 1)
         timed("inbox_page first page (50)", lambda: q.inbox_page(store, offset=0, limit=50))
         timed("inbox_page at offset n/2", lambda: q.inbox_page(store, offset=n // 2, limit=50))
+        mid = q.inbox_page(store, offset=n // 2, limit=1)[0]
+        timed("inbox_page after row n/2 (keyset, as the TUI)",
+              lambda: q.inbox_page(store, limit=50, after=(mid.start, mid.pk)))
         timed("inbox_count", lambda: q.inbox_count(store))
         timed("inbox_page filter 'd7.' (2% match)",
               lambda: q.inbox_page(store, limit=50, text_filter="d7."))
@@ -112,7 +133,13 @@ def main() -> int:
               lambda: list(q.policy_rows(store, q.TableFilter("d7.example"))), runs=3)
         timed("overview_rows everything (all rows)", lambda: list(q.overview_rows(store)),
               runs=3)
+        timed("overview_keys first 2,000 (a table's first rows)",
+              lambda: list(itertools.islice(q.overview_keys(store), 2000)))
+        timed("policy_keys first 2,000", lambda: list(itertools.islice(q.policy_keys(store), 2000)))
+        timed("busiest domains of the last 30 days",
+              lambda: q.busiest_domains(store, 5, today - timedelta(days=29)))
         store.close()
+        export_rss(path, n)
     return 0
 
 
