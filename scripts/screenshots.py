@@ -34,6 +34,8 @@ SHOTS: dict[str, list[str]] = {
     "readiness": ["tab", "tab", "tab", "tab", "enter"],
     "records": ["tab", "tab", "tab", "tab", "D", "m"],
     "alerts": ["a"],  # newest first, delivery per channel, the highlighted one in full
+    # the forged "Google" report (inbox row 8: ✗, struck through): its DKIM FAIL line
+    "forged": ["down"] * 8 + ["enter"],
 }
 
 
