@@ -187,7 +187,7 @@ def child_app(db: str, filter_runs: bool, profile: str | None = None) -> dict:
                     profiler.stop()
                 times.append(wall)
                 cpu.append(used)
-                rows = [table.get_row_at(i)[3].plain.casefold() for i in range(table.row_count)]
+                rows = [table.get_row_at(i)[5].plain.casefold() for i in range(table.row_count)]
                 assert all(r.startswith("microsoft") for r in rows if typed == "microsoft"), rows
             if profiler is not None:
                 Path(profile).write_text(profiler.output_text(unicode=True, color=False))

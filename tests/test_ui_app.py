@@ -106,7 +106,7 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
         # the unreadable message is listed first, with its reason
         assert keys[0].startswith("u")
         first = plain_row(table, 0)
-        assert first[1] == "unreadable" and "gzip" in first[4]
+        assert first[1] == "unreadable" and "gzip" in first[5]
         # reports follow, newest first
         dates = [plain_row(table, i)[1] for i in range(1, table.row_count)]
         assert dates == sorted(dates, reverse=True)
@@ -122,10 +122,10 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
         forged = 0
         for i in range(1, 15):
             row = table.get_row_at(i)
-            failed = int(row[2].plain.replace(",", "") or 0)
+            failed = int(row[3].plain.replace(",", "") or 0)
             if row[0].plain == "✗":
                 forged += 1
-                assert str(row[1].style) == styles.FORGED == str(row[2].style)
+                assert str(row[1].style) == styles.FORGED == str(row[3].style)
                 continue
             assert row[0].plain in ("✓", "?")
             assert (str(row[1].style) == styles.FAILED) == bool(failed)
@@ -142,7 +142,7 @@ async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> N
         table = inbox(app)
         # first failed report row
         index = next(i for i in range(1, table.row_count)
-                     if plain_row(table, i)[2] not in ("", "0") and plain_row(table, i)[0] != "✗")
+                     if plain_row(table, i)[3] not in ("", "0") and plain_row(table, i)[0] != "✗")
         table.move_cursor(row=index)
         await pilot.press("enter")
         await settle(pilot)
@@ -196,7 +196,7 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
         await settle(pilot)
         total = plain_row(table, table.cursor_row)
         assert total[0] == "Total"
-        assert total[5] == f"{expected.successful:,}" and total[6] == f"{expected.failed:,}"
+        assert total[1] == f"{expected.successful:,}" and total[2] == f"{expected.failed:,}"
         # filter by domain and dates
         await pilot.press("d")
         await pilot.press(*"example.org")
@@ -220,7 +220,12 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
         await settle(pilot)
         assert isinstance(app.screen, PolicySummaryScreen)
         table = app.screen.query_one("#table", PagedTable)
-        assert table.total_rows == len(list(queries.policy_rows(demo_store))) + 1
+        # the filter carried over from the Overview, and says so
+        flt = queries.TableFilter(domain="example.org", since=date(2026, 5, 25),
+                                  until=date(2026, 5, 31))
+        assert table.total_rows == len(list(queries.policy_rows(demo_store, flt))) + 1
+        assert app.screen.query_one("#flt-since", Input).value == "2026-05-25"
+        assert "FILTER" in screen_text(app) and "domain contains example.org" in screen_text(app)
 
 
 async def test_inbox_filter_and_escape(demo_store: Store) -> None:
@@ -231,13 +236,13 @@ async def test_inbox_filter_and_escape(demo_store: Store) -> None:
         await pilot.press(*"microsoft")
         await settle(pilot)
         table = inbox(app)
-        orgs = {plain_row(table, i)[4] for i in range(table.row_count)}
+        orgs = {plain_row(table, i)[5] for i in range(table.row_count)}
         assert orgs == {"Microsoft Corporation"}
         assert table.row_count == min(table.page_size,
                                       queries.inbox_count(demo_store, "microsoft"))
         await pilot.press("escape")
         await settle(pilot)
-        orgs = {plain_row(table, i)[4] for i in range(table.row_count)}
+        orgs = {plain_row(table, i)[5] for i in range(table.row_count)}
         assert "Google Inc." in orgs and table.row_count >= table.page_size
 
 
@@ -252,8 +257,8 @@ async def test_live_update_when_a_report_is_ingested(demo_store: Store) -> None:
         app.post_message(ReportsIngested(1))
         await settle(pilot)
         await settle(pilot)
-        assert plain_row(table, 1)[4] == "New Sender Ltd"
-        assert plain_row(table, 1)[2] == "3"
+        assert plain_row(table, 1)[5] == "New Sender Ltd"
+        assert plain_row(table, 1)[3] == "3"
         # the cursor stays on the same report, which moved down one row
         assert table.ordered_rows[table.cursor_row].key.value == key
         assert table.cursor_row == 6
@@ -282,7 +287,7 @@ async def test_untrusted_text_is_literal_and_escapes_are_stripped(demo_store: St
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         table = inbox(app)
-        assert plain_row(table, 1)[4] == "[bold red]X[/]EVIL"
+        assert plain_row(table, 1)[5] == "[bold red]X[/]EVIL"
         text = screen_text(app)
         assert "[bold red]X[/]EVIL" in text
         assert "\x1b" not in text and "\x07" not in text
@@ -383,9 +388,10 @@ async def test_checks_never_overlap_and_errors_become_glyphs(tmp_path: Path) -> 
         assert peak == 1
         assert calls == 2  # one per domain: the extra presses found a check running
         panel = app.screen.query_one(StatusPanel)
-        broken = panel.card("broken.example").render_text().plain
+        broken = panel.card("broken.example").render_text().plain  # compact or not
         assert "could not check" in broken and "resolver unreachable" in broken
         assert "next in 1s" in broken  # retried soon (backoff from 1 s), not after the interval
+        panel.set_compact(False)
         assert "✓ TLS-RPT" in panel.card("ok.example").render_text().plain
         assert app.is_running
     store.close()
@@ -438,7 +444,8 @@ async def test_keyboard_only_with_no_color(demo_store: Store, monkeypatch) -> No
         await settle(pilot)
         assert app.no_color
         text = screen_text(app)
-        assert "✓ TLS-RPT" in text and "i example.com" in text
+        # 80 columns: one line per domain, a glyph per item, the worst item's text
+        assert "i example.com ✓✓✓✓i" in text and "✗ example.net" in text
         await pilot.press("j", "j", "k")
         await settle(pilot)
         assert inbox(app).cursor_row == 1

@@ -17,6 +17,7 @@ from rich.style import Style
 from test_ui_app import make_app, settle
 
 from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui.screen_text import screen_text
 
 #: the demo store fixtures of test_ui_app (built once per module, a copy per test)
 demo_template = test_ui_app.demo_template
@@ -264,3 +265,146 @@ def test_demo_certificate_story_matches_its_reports(demo_store) -> None:  # type
     assert f"expired {expired_days[0]} 00:00 UTC" in message(latest, "tls.expired")
     assert f"expires {expired_days[0]} UTC" in message(previous, "tls.expiring-soon")
     assert previous["checked_at"][:10] < expired_days[0] <= latest["checked_at"][:10]
+
+
+# -- layout at any size, keys the same everywhere -------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_dashboard_shows_every_domain_and_the_inbox_domain(
+    demo_store, size: tuple[int, int]  # type: ignore[no-untyped-def]
+) -> None:
+    """At every size: each demo domain's state and why it fails, the newest inbox rows with
+    their Domain; narrow terminals get one line per domain."""
+    app = make_app(demo_store)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        for card in ("i example.com", "✗ example.net", "i example.org"):
+            assert card in text, (card, text)  # each domain's card, with its state
+        assert "✗ example.net" in text and "STARTTLS mx2.example.net" in text
+        header = next(line for line in text.splitlines() if " Date " in line)
+        assert "Domain" in header and "Failed" in header and "OK" in header
+        newest = test_ui_app.END.isoformat()
+        assert sum(newest in line and "example." in line for line in text.splitlines()) >= 3
+        if size[0] < 100:
+            assert "✓ TLS-RPT" not in text  # compact: a glyph per item
+        else:
+            assert "✓ TLS-RPT" in text and "expired 2026-05-24 00:00" in text  # wrapped, whole
+
+
+async def test_status_card_enter_opens_the_finding_with_fix_and_change(
+    demo_store,  # type: ignore[no-untyped-def]
+) -> None:
+    """Tab reaches the domain cards (focus visible), Enter shows the findings in full: the
+    fix, the RFC 8460 result type, what changed since the previous check with both times."""
+    from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
+    from tlsrpt_tui.ui.screens.finding import FindingScreen
+    from tlsrpt_tui.ui.widgets.status_panel import DomainCard
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for _ in range(8):
+            if isinstance(app.focused, DomainCard) and app.focused.domain == "example.net":
+                break
+            await pilot.press("tab")
+        assert isinstance(app.focused, DomainCard) and app.focused.domain == "example.net"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, FindingScreen)
+        text = screen_text(app)
+        assert "tls.expired" in text and "fix:" in text
+        assert "senders report: certificate-expired" in text
+        assert "changed since the previous check" in text
+        assert "2026-05-20 22:00 UTC" in text and "2026-06-01 07:53 UTC" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_zoom_gives_the_focused_pane_the_screen(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """z on the status panel at 80x24: the whole cards and the charts; z again: both panes."""
+    from tlsrpt_tui.ui.widgets.status_panel import DomainCard
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query(DomainCard).first().focus()
+        await pilot.press("z")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "✓ TLS-RPT" in text and "Date " not in text
+        await pilot.press("z")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Date " in text and "✓ TLS-RPT" not in text
+
+
+#: the table screens' keys as data: (keys pressed on the Overview, what the screen then shows)
+TABLE_KEYS = [
+    (["S"], "oldest first"),
+    (["S", "S"], "newest first"),
+    (["d", *"net", "enter"], "domain contains net"),
+    (["f", *"2026-05-31", "enter", "t", *"2026-05-01", "enter"], "newest first"),
+    (["end"], "row 420"),
+    (["end", "home"], "row 1\n"),
+    (["pagedown"], "row "),
+]
+
+
+@pytest.mark.parametrize(("keys", "shown"), TABLE_KEYS, ids=lambda v: "-".join(v)
+                         if isinstance(v, list) else None)
+async def test_table_keys(demo_store, keys: list[str], shown: str) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        await pilot.press(*keys)
+        await settle(pilot)
+        text = screen_text(app)
+        assert shown in text, text
+        # the numbers never leave the screen: the counts' columns and the docked Total
+        assert "Successful" in text and "Failed" in text
+        total = next(line for line in text.splitlines()
+                     if line.strip().startswith("Total") and "rows" in line)
+        assert "successful" in total and any(c.isdigit() for c in total)
+
+
+async def test_table_screens_switch_and_keep_the_filter(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """o p o p o is one screen (one Escape back); a substring domain filter carries over and
+    stays visible; a From after To is refused in words; newest rows first."""
+    from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
+    from tlsrpt_tui.ui.screens.tables import OverviewScreen, PolicySummaryScreen
+    from tlsrpt_tui.ui.widgets.paged import PagedTable
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        first = app.screen.query_one("#table", PagedTable).get_row_at(0)[0].plain
+        assert first == test_ui_app.END.isoformat()  # newest first
+        await pilot.press("d", *"net", "enter")
+        await settle(pilot)
+        await pilot.press("p", "o", "p")
+        await settle(pilot)
+        assert isinstance(app.screen, PolicySummaryScreen)
+        text = screen_text(app)
+        assert "FILTER" in text and "domain contains net" in text
+        from tlsrpt_tui.service import queries
+
+        net = queries.TableFilter(domain="example.net")
+        expected = len(list(queries.policy_rows(demo_store, net)))
+        assert f"{expected} rows" in text  # example.net's policies: 'net' matched as a part
+        await pilot.press("f", *"2026-05-31", "enter", "t", *"2026-05-01", "enter")
+        await pilot.pause(0.2)
+        toasts = " ".join(str(t.render()) for t in app.screen.query("Toast"))
+        assert "is after to" in toasts
+        await pilot.press("o")
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)

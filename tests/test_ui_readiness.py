@@ -49,13 +49,13 @@ def shown(app: TlsrptApp) -> str:
     return re.sub(r"\s+", " ", screen_text(app))
 
 
-async def test_enter_on_a_domain_card_opens_its_readiness(store) -> None:
+async def test_r_on_a_domain_card_opens_its_readiness(store) -> None:
     app = make_app(store)
     async with app.run_test(size=(140, 50)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, DashboardScreen)
         app.screen.query(DomainCard).first().focus()  # testing.example, the first card
-        await pilot.press("enter")
+        await pilot.press("R")  # (Enter on a card opens its findings: test_ui_daily)
         await settle(pilot)
         assert isinstance(app.screen, ReadinessScreen)
         text = shown(app)
@@ -109,7 +109,7 @@ async def test_enforce_domain_and_domain_without_reports(store) -> None:
         assert "DANE deferred 0 of 5,000 sessions: DANE costs nothing" in text
         await pilot.press("escape")
         cards[2].focus()
-        await pilot.press("enter")
+        await pilot.press("R")
         await settle(pilot)
         text = shown(app)
         assert "none.example NO REPORTS" in text

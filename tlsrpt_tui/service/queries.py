@@ -33,6 +33,21 @@ class TableFilter:
     domain: str | None = None
     since: date | None = None
     until: date | None = None
+    #: the TUI's choices (the CLI keeps the defaults): `domain` as a part of the policy
+    #: domain ("net" finds example.net), and the newest rows first
+    domain_substring: bool = False
+    newest_first: bool = False
+
+    def domain_clause(self, column: str) -> tuple[str, str]:
+        """SQL comparing `column` with the domain filter, and its parameter."""
+        if self.domain_substring:
+            return f"instr({column}, ?) > 0", normalise_domain(self.domain or "")
+        return f"{column} = ?", normalise_domain(self.domain or "")
+
+    def order(self, *terms: str) -> str:
+        """ `` ORDER BY`` the terms, each descending when newest first."""
+        suffix = " DESC" if self.newest_first else ""
+        return " ORDER BY " + ", ".join(t + suffix for t in terms)
 
 
 def normalise_domain(domain: str) -> str:
@@ -70,14 +85,13 @@ def _overview_sql(flt: TableFilter, select: str) -> tuple[str, list[object]]:
     where, params = _report_where(flt)
     clauses = [where] if where else []
     if flt.domain:
-        clauses.append(
-            "r.id IN (SELECT report_pk FROM policies WHERE policy_domain = ?)"
-        )
-        params.append(normalise_domain(flt.domain))
+        clause, value = flt.domain_clause("policy_domain")
+        clauses.append(f"r.id IN (SELECT report_pk FROM policies WHERE {clause})")
+        params.append(value)
     sql = (
         f"SELECT {select} FROM reports r"
         + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        + " ORDER BY substr(r.start, 1, 10), r.id"
+        + flt.order("substr(r.start, 1, 10)", "r.id")
     )
     return sql, params
 
@@ -135,8 +149,9 @@ def _policy_where(flt: TableFilter) -> tuple[str, list[object]]:
     where, params = _report_where(flt, "p")  # a policy's start is its report's
     clauses = [where] if where else []
     if flt.domain:
-        clauses.append("p.policy_domain = ?")
-        params.append(normalise_domain(flt.domain))
+        clause, value = flt.domain_clause("p.policy_domain")
+        clauses.append(clause)
+        params.append(value)
     return (" WHERE " + " AND ".join(clauses) if clauses else "", params)
 
 
@@ -146,8 +161,8 @@ _POLICY_COLUMNS = (
 )
 _POLICY_FROM = " FROM policies p JOIN reports r ON r.id = p.report_pk"
 #: by the policies' own copy of the report's start and pk, so the policies_day index gives the
-#: order (the keys then need no join at all)
-_POLICY_ORDER = " ORDER BY substr(p.start, 1, 10), p.report_pk, p.ordinal"
+#: order (the keys then need no join at all); descending when newest first (TableFilter.order)
+_POLICY_ORDER = ("substr(p.start, 1, 10)", "p.report_pk", "p.ordinal")
 
 
 def _policy_row(row: Sequence) -> tables.PolicyRow:  # type: ignore[type-arg]
@@ -166,8 +181,9 @@ def _policy_row(row: Sequence) -> tables.PolicyRow:  # type: ignore[type-arg]
 
 def policy_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.PolicyRow]:
     """One row per policy, by date then report order then the policy's place in the report."""
-    where, params = _policy_where(flt or TableFilter())
-    sql = f"SELECT {_POLICY_COLUMNS}" + _POLICY_FROM + where + _POLICY_ORDER
+    flt = flt or TableFilter()
+    where, params = _policy_where(flt)
+    sql = f"SELECT {_POLICY_COLUMNS}" + _POLICY_FROM + where + flt.order(*_POLICY_ORDER)
     for row in _stream(store, sql, params):
         yield _policy_row(row)
 
@@ -175,8 +191,9 @@ def policy_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables
 def policy_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[int, int, int]]:
     """(policy pk, successful, failed) for each row of policy_rows(flt), in the same order
     (see overview_keys)."""
-    where, params = _policy_where(flt or TableFilter())
-    sql = "SELECT p.id, p.successful, p.failed FROM policies p" + where + _POLICY_ORDER
+    flt = flt or TableFilter()
+    where, params = _policy_where(flt)
+    sql = "SELECT p.id, p.successful, p.failed FROM policies p" + where + flt.order(*_POLICY_ORDER)
     yield from _stream(store, sql, params)
 
 

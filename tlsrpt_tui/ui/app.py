@@ -52,7 +52,7 @@ from tlsrpt_tui.ui.screens.raw import RawScreen
 from tlsrpt_tui.ui.screens.readiness import ReadinessScreen
 from tlsrpt_tui.ui.screens.records import RecordsScreen
 from tlsrpt_tui.ui.screens.report import ReportScreen
-from tlsrpt_tui.ui.screens.tables import OverviewScreen, PolicySummaryScreen
+from tlsrpt_tui.ui.screens.tables import OverviewScreen, PolicySummaryScreen, TableScreen
 from tlsrpt_tui.ui.text import clean
 from tlsrpt_tui.ui.widgets.status_panel import DomainCard, changed_items
 
@@ -73,6 +73,8 @@ class TlsrptApp(App[int]):
     TITLE = "tlsrpt-tui"
     CSS_PATH = "app.tcss"
     ENABLE_COMMAND_PALETTE = True
+    #: Below 100 columns the dashboard stacks its panes (app.tcss: Screen.-narrow).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", tooltip="Leave tlsrpt-tui"),
@@ -114,6 +116,8 @@ class TlsrptApp(App[int]):
         self._data_version = -1  # PRAGMA data_version last seen (see _poll_store)
         self._channel_failing_shown = False
         self.export_dir = Path.cwd()
+        #: the tables' filter and order, shared so `o` / `p` keep them (ui.screens.tables)
+        self.table_filter: Any = None
         if demo:
             self.sub_title = "demo data"
 
@@ -526,13 +530,20 @@ class TlsrptApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def _open_table(self, screen_type: type[TableScreen]) -> None:
+        """A table screen; from another table it replaces that one (o p o p: one Escape back)."""
+        if isinstance(self.screen, screen_type):
+            return
+        if isinstance(self.screen, TableScreen):
+            self.switch_screen(screen_type(self.service))
+        else:
+            self.push_screen(screen_type(self.service))
+
     def action_overview(self) -> None:
-        if not isinstance(self.screen, OverviewScreen):
-            self.push_screen(OverviewScreen(self.service))
+        self._open_table(OverviewScreen)
 
     def action_policies(self) -> None:
-        if not isinstance(self.screen, PolicySummaryScreen):
-            self.push_screen(PolicySummaryScreen(self.service))
+        self._open_table(PolicySummaryScreen)
 
     def action_export(self) -> None:
         source = getattr(self.screen, "export_source", None)

@@ -36,6 +36,7 @@ class DashboardScreen(Screen):
                 tooltip="Enforce readiness of the chosen domain (Tab to its card)"),
         Binding("D", "app.records", "Records",
                 tooltip="The records to publish for the chosen domain"),
+        Binding("z", "zoom", "Zoom", tooltip="The focused pane on the whole screen (again: back)"),
     ]
 
     def __init__(
@@ -50,6 +51,10 @@ class DashboardScreen(Screen):
         self.live = live
         self.domains = domains
         self.clock = clock
+
+    #: below this width the status panel is one line per domain (see app.tcss)
+    NARROW = 100
+
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -66,6 +71,24 @@ class DashboardScreen(Screen):
 
     def _today(self) -> date:
         return self.clock().astimezone(UTC).date()
+
+    def on_resize(self) -> None:
+        self._fit_status()
+
+    def _fit_status(self) -> None:
+        compact = self.size.width < self.NARROW and not self.has_class("-zoom-left")
+        self.query_one(StatusPanel).set_compact(compact)
+
+    def action_zoom(self) -> None:
+        """z: the pane holding the focus fills the screen; z again shows both."""
+        if self.has_class("-zoom-left") or self.has_class("-zoom-right"):
+            self.remove_class("-zoom-left", "-zoom-right")
+        else:
+            left = self.query_one("#left")
+            focused = self.focused
+            inside = focused is not None and (focused is left or left in focused.ancestors)
+            self.add_class("-zoom-left" if inside else "-zoom-right")
+        self._fit_status()
 
     def on_mount(self) -> None:
         self.sub_title = "Dashboard"

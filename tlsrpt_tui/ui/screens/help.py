@@ -33,7 +33,7 @@ KEYS = (
     ("r", "re-check the DNS records now"),
     ("s", "sync the IMAP accounts now"),
     ("a", "alerts newest first, delivery per channel (Enter: its report or domain)"),
-    ("R", "enforce readiness of the chosen domain (Tab to its card; Enter on it too)"),
+    ("R", "enforce readiness of the chosen domain (Tab to its card)"),
     ("D", "the records to publish for the chosen domain, beside what is published"),
     ("w / m / c", "readiness: 30/90/7-day window; records: testing/enforce, copy zone lines"),
     ("Ctrl+P", "command palette: every action by name"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import ClassVar
@@ -47,8 +48,25 @@ SCREEN_COLUMNS: dict[str, tuple[str, int | None]] = {
 }
 
 
+#: On screen the counts come right after the date (and the policy domain), so they are never
+#: cut off at 80 columns; the CLI and exports keep the seed's column order.
+FIRST_ON_SCREEN = ("Date", "Policy Domain", "Successful Sessions", "Failed Sessions")
+#: from this width the text columns get the width of their content
+WIDE = 160
+
+
+def screen_order(columns: Sequence[str]) -> list[int]:
+    """Indexes of `columns` in their on-screen order."""
+    first = [columns.index(c) for c in FIRST_ON_SCREEN if c in columns]
+    return first + [i for i in range(len(columns)) if i not in first]
+
+
 class TableScreen(Screen):
-    """Shared by both tables; subclasses name the query and the row type."""
+    """Shared by both tables; subclasses name the query and the row type.
+
+    The filter (domain part, from, to) and the sort order are the app's, so they carry over
+    when `o` / `p` switch between the tables; the status line always says which filter is
+    applied, and Escape in a box puts back the applied value."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
@@ -56,6 +74,7 @@ class TableScreen(Screen):
         Binding("f", "focus_filter('flt-since')", "From"),
         Binding("t", "focus_filter('flt-until')", "To"),
         Binding("slash", "focus_filter('flt-domain')", "Filter", show=False),
+        Binding("S", "sort", "Sort", tooltip="Newest or oldest first"),
         Binding("e", "app.export", "Export"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
@@ -70,7 +89,11 @@ class TableScreen(Screen):
         """``domain``: open filtered to it (what a domain's alert is about)."""
         super().__init__()
         self.service = service
-        self.filter = queries.TableFilter(domain=domain)
+        self.filter = queries.TableFilter(domain_substring=True, newest_first=True)
+        #: a domain to open filtered to (an alert's), over the shared filter
+        self.open_domain = domain
+        #: the rows of the window on screen by key (the detail line reads them)
+        self.window_rows: dict[str, tables.Row] = {}
         self.totals = tables.Totals()
         self.row_total = 0
         self.busy = False
@@ -83,18 +106,33 @@ class TableScreen(Screen):
             yield Input(placeholder="to YYYY-MM-DD", id="flt-until")
         yield Static(id="table-status")
         yield PagedTable(self._build_rows, id="table")
+        yield Static(id="table-detail")
+        yield Static(id="table-total")
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
+        shared = getattr(self.app, "table_filter", None)
+        if isinstance(shared, queries.TableFilter):
+            self.filter = shared
+        if self.open_domain:
+            self.filter = replace(self.filter, domain=self.open_domain)
+            self.app.table_filter = self.filter  # type: ignore[attr-defined]
+        self._show_filter()
         table = self.query_one("#table", PagedTable)
-        for i, name in enumerate(self.ROW_TYPE.COLUMNS):
-            label, width = SCREEN_COLUMNS.get(name, (name, None))
-            table.add_column(label, key=f"c{i}", width=width)
-        if self.filter.domain:
-            self.query_one("#flt-domain", Input).value = self.filter.domain
+        wide = self.app.size.width >= WIDE
+        columns = self.ROW_TYPE.COLUMNS
+        for i in screen_order(columns):
+            label, width = SCREEN_COLUMNS.get(columns[i], (columns[i], None))
+            table.add_column(label, key=f"c{i}", width=None if wide else width)
         self.load()
         table.focus()
+
+    def _show_filter(self) -> None:
+        """The boxes say what is applied (after Escape, after a switch of table)."""
+        self.query_one("#flt-domain", Input).value = self.filter.domain or ""
+        self.query_one("#flt-since", Input).value = str(self.filter.since or "")
+        self.query_one("#flt-until", Input).value = str(self.filter.until or "")
 
     # -- rows -----------------------------------------------------------------------------------
 
@@ -106,7 +144,9 @@ class TableScreen(Screen):
     async def _build_rows(self, keys: Sequence[int]) -> list[tuple[str, list[Text]]]:
         """Cells of the rows of these keys (the window on screen), failed rows in red."""
         columns = self.ROW_TYPE.COLUMNS
+        order = screen_order(columns)
         out = []
+        self.window_rows = {}
         rows = await self.service.table_rows(self.STEM, keys)
         forged = await self.service.forged_reports(
             [pk for r in rows if (pk := getattr(r, "report_pk", None)) is not None]
@@ -115,7 +155,8 @@ class TableScreen(Screen):
             failed = bool(row.failed)
             is_forged = getattr(row, "report_pk", None) in forged
             cells = []
-            for name, value in zip(columns, tables.row_values(row), strict=True):
+            values = tables.row_values(row)
+            for name, value in ((columns[i], values[i]) for i in order):
                 if is_forged:  # DKIM failed: marked, struck through, its failures not in red
                     text = (number(value, styles.FORGED) if isinstance(value, int) else
                             cell(f"✗ {value}" if name == "Date" else value, styles.FORGED))
@@ -129,11 +170,14 @@ class TableScreen(Screen):
                     text.overflow = "ellipsis"  # cut at SCREEN_COLUMNS widths with a "…"
                     cells.append(text)
             out.append((self.row_key(row), cells))
+            self.window_rows[self.row_key(row)] = row
         return out
 
     def _total_cells(self, totals: tables.Totals) -> list[Text]:
         total_cells: list[Text] = []
-        for i, name in enumerate(self.ROW_TYPE.COLUMNS):
+        columns = self.ROW_TYPE.COLUMNS
+        for i in screen_order(columns):
+            name = columns[i]
             if i == 0:
                 total_cells.append(Text("Total", style="bold"))
             elif name == "Successful Sessions":
@@ -181,21 +225,49 @@ class TableScreen(Screen):
         self.row_total = len(keys)
         self.busy = False
         self._update_status()
+        self._update_total()
+
+    def _update_total(self) -> None:
+        """The Total, docked under the table: always on screen, whatever row the cursor is on."""
+        t = self.totals
+        text = Text("Total", style="bold")
+        text.append(f"  {self.row_total:,} rows  successful ")
+        text.append(f"{t.successful:,}", style="bold")
+        text.append("  failed ")
+        text.append(f"{t.failed:,}", style=styles.FAILED_MARK if t.failed else "bold")
+        self.query_one("#table-total", Static).update(text)
+
+    def _update_detail(self, key: str | None) -> None:
+        """The cursor row's every field, uncut (cells are cut at the column widths)."""
+        row = self.window_rows.get(key or "")
+        text = Text(no_wrap=False)
+        if row is not None:
+            for name, value in zip(self.ROW_TYPE.COLUMNS, tables.row_values(row), strict=True):
+                if isinstance(value, str) and value and name != "Date":
+                    text.append(f"{name}: ", style="bold")
+                    text.append(f"{clean(value)}  ")
+        self.query_one("#table-detail", Static).update(text)
 
     def _update_status(self) -> None:
+        """``FILTER domain contains net · 120 rows · newest first · row 7``: the filter first,
+        so a narrow terminal cuts the row number, never the fact that rows are filtered."""
         table = self.query_one("#table", PagedTable)
         if self.busy:
             return
-        status = Text(f"{self.row_total:,} rows", style="dim")
-        if self.row_total > table.window:
-            status.append(f" · row {min(table.position + 1, self.row_total):,}"
-                          " · PgDn/PgUp, Home/End")
+        status = Text()
         described = self._describe()
         if described:
-            status.append(f" · {described}")
+            status.append(" FILTER ", style="bold reverse")
+            status.append(f" {described} · ")
+        status.append(f"{self.row_total:,} rows", style="dim")
+        status.append(" · newest first" if self.filter.newest_first else " · oldest first",
+                      style="dim")
+        if self.row_total > table.window:
+            status.append(f" · row {min(table.position + 1, self.row_total):,}", style="dim")
         self.query_one("#table-status", Static).update(status)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._update_detail(event.row_key.value if event.row_key else None)
         if self.row_total > self.query_one("#table", PagedTable).window:
             self._update_status()
 
@@ -210,7 +282,7 @@ class TableScreen(Screen):
     def _describe(self) -> str:
         parts = []
         if self.filter.domain:
-            parts.append(f"domain {clean(self.filter.domain)}")
+            parts.append(f"domain contains {clean(self.filter.domain)}")
         if self.filter.since:
             parts.append(f"from {self.filter.since}")
         if self.filter.until:
@@ -222,6 +294,7 @@ class TableScreen(Screen):
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):
+            self._show_filter()  # typed but not applied: the boxes say what is applied
             self.query_one("#table", PagedTable).focus()
         else:
             self.app.pop_screen()
@@ -250,14 +323,27 @@ class TableScreen(Screen):
                 self.notify(f"{label} date {clean(value)!r}: {clean(exc)}", severity="error",
                             markup=False)
                 return False
-        self.filter = queries.TableFilter(domain=domain, since=dates[0], until=dates[1])
-        self.load()
-        self.query_one("#table", PagedTable).focus()
+        if dates[0] and dates[1] and dates[0] > dates[1]:
+            self.notify(f"from {dates[0]} is after to {dates[1]}: no day is in that range",
+                        severity="error", markup=False)
+            return False
+        self._set_filter(replace(self.filter, domain=domain, since=dates[0], until=dates[1]))
         return True
 
+    def _set_filter(self, flt: queries.TableFilter) -> None:
+        self.filter = flt
+        self.app.table_filter = flt  # type: ignore[attr-defined]
+        self.load()
+        self.query_one("#table", PagedTable).focus()
+
+    def action_sort(self) -> None:
+        """S: newest first ↔ oldest first (the CLI keeps the seed's oldest-first order)."""
+        self._set_filter(replace(self.filter, newest_first=not self.filter.newest_first))
+
     def export_source(self) -> ExportSource:
-        """Every row under the current filter, written by the service (not only the window)."""
-        flt, kind = self.filter, self.STEM
+        """Every row under the current filter, written by the service (not only the window),
+        in the CLI's order (the same bytes as ``tlsrpt-tui overview``)."""
+        flt, kind = replace(self.filter, newest_first=False), self.STEM
 
         async def write(path: Path, fmt: str, overwrite: bool) -> int:
             return await self.service.export_table(kind, flt, fmt, path, overwrite)

@@ -104,15 +104,15 @@ class InboxTable(DataTable):
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
-    #: Failed and OK come right after the date so they stay visible at 80 columns; the
-    #: signature mark comes first: a forged report's figures are not to be read as real.
+    #: Date, Domain and the counts come first so they stay visible at 80 columns; the
+    #: signature mark before them: a forged report's figures are not to be read as real.
     COLUMNS = (
         ("sig", "✓", 1),  # the DKIM signature mark; "?" help explains it
         ("date", "Date", 10),
+        ("domain", "Domain", 16),
         ("failed", "Failed", 6),
         ("ok", "OK", 6),
         ("org", "Organization", 20),
-        ("domain", "Domain", 16),
         ("types", "Types", 9),
     )
 
@@ -154,10 +154,10 @@ class InboxTable(DataTable):
             return [
                 cell("", style),
                 cell("unreadable", style),
+                cell(e.domain, style),  # the file or mail it was
                 cell("", style),
                 cell("", style),
-                cell(e.unreadable, style),
-                cell(e.domain, style),
+                cell(e.unreadable, style),  # why, under the widest column
                 cell("", style),
             ]
         if e.sig == FAIL_MARK:  # forged or altered: its failures are not announced as real
@@ -165,20 +165,20 @@ class InboxTable(DataTable):
             return [
                 cell(e.sig, sig_style(e.sig)),
                 cell(e.date, style),
+                cell(e.domain, style),
                 number(e.failed, style),
                 number(e.successful, style),
                 cell(e.organization, style),
-                cell(e.domain, style),
                 cell(e.types, style),
             ]
         style = styles.FAILED if e.failed else ""
         return [
             cell(e.sig, sig_style(e.sig)),
             cell(e.date, style),
+            cell(e.domain, style),
             number(e.failed, styles.failed_count(e.failed)),
             number(e.successful, "" if e.failed else styles.OK),
             cell(e.organization, style),
-            cell(e.domain, style),
             cell(e.types, style),
         ]
 
@@ -231,6 +231,12 @@ class InboxTable(DataTable):
             self._reloading = False
         if keep is not None and keep in self.rows:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
+
+    def on_resize(self) -> None:
+        """A window that grows gets its rows at once, not on the next cursor move."""
+        self._fit_page()
+        if not self.exhausted and self.row_count < self.size.height:
+            self.load_more()
 
     def load_more(self) -> None:
         if self.exhausted or self._loading_more:

@@ -94,22 +94,38 @@ def _ago(delta_s: float) -> str:
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
+def _checked_at(status: object | None) -> datetime | None:
+    value = getattr(status, "checked_at", None)
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return None
+
+
 class DomainCard(Static, can_focus=True):
     """The status of one domain; updated in place when a check result arrives.
 
-    Focusable (Tab, or a click) so the domain can be chosen: Enter opens its enforce
-    readiness, and the dashboard's readiness and records keys act on the focused card."""
+    Focusable (Tab, or a click) so the domain can be chosen: Enter opens its findings in full
+    (ui.screens.finding), and the dashboard's readiness (R) and records (D) keys act on the
+    focused card."""
 
     DEFAULT_CSS = """
     DomainCard {
         height: auto; padding: 0 0 0 1; margin-bottom: 1;
-        text-wrap: nowrap; text-overflow: ellipsis;
+        border-left: blank;
     }
-    DomainCard:focus { background: $boost; }
+    DomainCard:focus { border-left: thick $accent; background: $boost; }
+    DomainCard.-compact {
+        margin-bottom: 0; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "readiness", "Readiness", show=False),
-    ]
+    #: Enter: the card's findings (full text, fix, result type, what changed)
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Findings")]
 
     def __init__(self, domain: str, clock: Callable[[], datetime], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -118,6 +134,9 @@ class DomainCard(Static, can_focus=True):
         self.items: list[StatusItem] = []
         self.host_findings: list[Finding] = []  # about this host, shown atop the panel
         self.changed: set[str] = set()
+        #: the previous check's items by key, and when it ran (the finding screen's "was")
+        self.previous_items: dict[str, StatusItem] = {}
+        self.previous_at: datetime | None = None
         self.checked_at: datetime | None = None
         self.next_at: datetime | None = None
         self.checking = False
@@ -135,6 +154,9 @@ class DomainCard(Static, can_focus=True):
             self.items = card_items(view.status)
             self.host_findings = [f for f in findings if f.code in HOST_CODES]
             self.changed = {i.key for i in changed_items(view.status, view.previous)}
+            self.previous_items = (
+                {} if view.previous is None else {i.key: i for i in card_items(view.previous)})
+            self.previous_at = _checked_at(view.previous)
         self.checked_at = view.checked_at
         self.next_at = view.next_at
         self.checking = view.checking
@@ -150,8 +172,48 @@ class DomainCard(Static, can_focus=True):
             return None
         return max((i.severity for i in self.items), key=lambda s: s.rank)
 
-    def render_text(self) -> Text:
+    @property
+    def compact(self) -> bool:
+        """One line for the domain (narrow terminals: the inbox needs the room)."""
+        return self.has_class("-compact")
+
+    def render_compact(self) -> Text:
+        """``✗ example.net ✓✓✓✓i✓iΔ✗ STARTTLS mx2.example.net: the MX certificate is…``:
+        the domain's glyph, one glyph per item (Δ before a changed one), then the worst item."""
         text = Text(no_wrap=True, overflow="ellipsis")
+        worst = self.worst
+        text.append(GLYPH[worst] if worst is not None else PENDING_GLYPH,
+                    style=glyph_style(worst) if worst else styles.QUIET)
+        text.append(" ")
+        text.append(clean(self.domain), style="bold")
+        text.append(" ")
+        if self.error:
+            text.append(self.times(), style=styles.QUIET)
+            text.append(" could not check: ", style=styles.FAILED)
+            text.append(clean(self.error))
+            return text
+        if not self.items:
+            text.append("checking…" if self.checking else "not checked yet", style=styles.QUIET)
+            return text
+        for item in self.items:
+            if item.key in self.changed:
+                text.append(CHANGED_MARK, style="bold")
+            if item.unknown:
+                text.append(UNKNOWN_GLYPH, style=styles.QUIET)
+            else:
+                text.append(GLYPH[item.severity], style=glyph_style(item.severity))
+        known = [i for i in self.items if not i.unknown]
+        top = max(known, key=lambda i: i.severity.rank) if known else None
+        if top is not None and top.severity is not Severity.OK:
+            failing = top.severity is Severity.ERROR
+            text.append(f" {clean(top.label)}: {clean(top.summary)}",
+                        style=styles.FAILED if failing else "")
+        return text
+
+    def render_text(self) -> Text:
+        if self.compact:
+            return self.render_compact()
+        text = Text()
         worst = self.worst
         glyph = GLYPH[worst] if worst is not None else PENDING_GLYPH
         text.append(glyph, style=glyph_style(worst) if worst else styles.QUIET)
@@ -183,6 +245,11 @@ class DomainCard(Static, can_focus=True):
             if item.severity is not Severity.OK:
                 text.append(f": {clean(item.summary)}", style=styles.FAILED if failing else "")
             text.append("\n")
+        text.append(self.times(), style="dim")
+        return text
+
+    def times(self) -> str:
+        """``checked 7m00s ago · next in 52m``."""
         now = self.clock()
         times = []
         if self.checked_at is not None:
@@ -192,11 +259,16 @@ class DomainCard(Static, can_focus=True):
             times.append(f"next in {_ago(left)}" if left > 0 else "next: due")
         elif self.no_schedule_note:
             times.append(self.no_schedule_note)
-        text.append(" · ".join(times) or "", style="dim")
-        return text
+        return " · ".join(times)
 
     def refresh_text(self) -> None:
         self.update(self.render_text())
+
+    def action_open(self) -> None:
+        """Enter: this domain's findings in full (ui.screens.finding)."""
+        from tlsrpt_tui.ui.screens.finding import FindingScreen
+
+        self.app.push_screen(FindingScreen(self))
 
 
 class HostNotes(Static):
@@ -254,6 +326,7 @@ class StatusPanel(Vertical):
     def on_mount(self) -> None:
         for card in self.query(DomainCard):
             card.apply(self.live.check(card.domain))
+        self.set_compact(self.compact)
         self.refresh_host_notes()
         self.live.check_changed.subscribe(self, self._show)
         self.set_interval(1.0, self._tick)
@@ -263,6 +336,15 @@ class StatusPanel(Vertical):
         if card is not None:
             card.apply(view)
             self.refresh_host_notes()
+
+    #: set by the dashboard from the terminal's width (one line per domain when narrow)
+    compact = False
+
+    def set_compact(self, compact: bool) -> None:
+        self.compact = compact
+        for card in self.query(DomainCard):
+            card.set_class(compact, "-compact")
+            card.refresh_text()
 
     def _tick(self) -> None:
         for card in self.query(DomainCard):
