@@ -402,6 +402,8 @@ async def test_table_screens_switch_and_keep_the_filter(demo_store) -> None:  # 
         await pilot.pause(0.2)
         toasts = " ".join(str(t.render()) for t in app.screen.query("Toast"))
         assert "is after to" in toasts
+        await pilot.press("escape")  # leaves the box: it reads the applied (empty) date again
+        assert app.screen.query_one("#flt-until").value == ""
         await pilot.press("o")
         await settle(pilot)
         assert isinstance(app.screen, OverviewScreen)
