@@ -76,6 +76,14 @@ class Tmux:
                        timeout=20, check=False)
 
 
+def newest_day(text: str) -> str:
+    """The latest YYYY-MM-DD among the first two words of the screen's lines (the first
+    may be the signature mark)."""
+    days = [w for line in text.splitlines() for w in line.split()[:2]
+            if len(w) == 10 and w[4] == w[7] == "-" and w[:4].isdigit()]
+    return max(days)
+
+
 @pytest.fixture
 def tmux_factory() -> Iterator[Callable[..., Tmux]]:
     started: list[Tmux] = []
@@ -90,7 +98,23 @@ def tmux_factory() -> Iterator[Callable[..., Tmux]]:
         t.close()
 
 
-def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux]) -> None:
+def demo_totals(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The Total the demo's Overview must show: the demo built for today, summed here."""
+    from datetime import UTC, datetime
+
+    from tlsrpt_tui.core import tables
+    from tlsrpt_tui.demo.store import build_demo_store
+    from tlsrpt_tui.service import queries
+
+    store, _ = build_demo_store(tmp_path / "demo.sqlite3", now=datetime.now(UTC))
+    totals = tables.Totals()
+    for row in queries.overview_rows(store):
+        totals.add(row)
+    store.close()
+    return totals
+
+
+def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux], tmp_path: Path) -> None:
     assert EXE.exists(), f"{EXE.name} is not installed in .venv"
     tui = tmux_factory(f"{shlex.quote(str(EXE))} --demo")
     text = tui.wait_for(
@@ -99,6 +123,14 @@ def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux]) -> None:
         "the dashboard with the stored checks and the unreadable message",
     )
     assert "Google Inc." in text and "Microsoft Co" in text  # 80 columns: names are cut
+    # 80x24: every domain's state on one line each, the failing item named
+    for card in ("i example.com ", "✗ example.net ", "i example.org "):
+        assert card in text, text
+    assert "STARTTLS mx2.example.net" in text
+    # the newest rows, with their Domain (after the signature mark)
+    assert any("Date" in line and "Domain" in line for line in text.splitlines()), text
+    newest = [line for line in text.splitlines() if newest_day(text) in line.split()[:2]]
+    assert len(newest) >= 3 and all("example." in line for line in newest), text
     tui.keys("Down", "Enter")
     text = tui.wait_for(lambda s: "Report-ID" in s, 20, "the report screen")
     assert "Date range" in text and "Policies" in text
@@ -112,10 +144,14 @@ def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux]) -> None:
     tui.wait_for(lambda s: "Dashboard" in s, 20, "the dashboard")
     tui.keys("o")
     text = tui.wait_for(lambda s: "Report Overview" in s and "421 rows" in s, 20, "the overview")
-    assert "Organization" in text and "Total" not in text  # 421 rows: the Total is at the end
+    # the counts beside the date and the Total with its numbers, docked: all on screen at once
+    assert "Successful" in text and "Failed" in text
+    total = next(line for line in text.splitlines() if line.strip().startswith("Total"))
+    expected = demo_totals(tmp_path)
+    assert "421 rows" in total, total
+    assert f"successful {expected.successful:,}" in total and f"failed {expected.failed:,}" in total
     tui.keys("End")
-    text = tui.wait_for(lambda s: "Total" in s, 20, "the Total row after End")
-    assert "row 421" in text
+    text = tui.wait_for(lambda s: "row 421" in s, 20, "the last row after End")
     tui.keys("Escape", "?")
     tui.wait_for(lambda s: "tlsrpt-tui help" in s, 20, "the help screen")
     tui.keys("Escape", "q")

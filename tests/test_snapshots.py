@@ -1,4 +1,4 @@
-"""Snapshot tests of the main screens at 80x24 and 120x40 on the demo data.
+"""Snapshots of the main screens at 80x24, 120x40 and 200x60 (and NO_COLOR), on the demo data.
 
 Clock and config are pinned (the demo store is built for a fixed date and the app reads time
 only through its injected clock), so a snapshot changes only when the UI does. Update with
@@ -17,6 +17,7 @@ from tlsrpt_tui.demo.store import build_demo_store, demo_config
 from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.app import TlsrptApp
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -43,9 +44,21 @@ def press_and_settle(*keys: str):  # type: ignore[no-untyped-def]
     return run_before
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", [*SIZES, (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_dashboard(snap_compare, demo_app, size) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(demo_app, terminal_size=size, run_before=press_and_settle())
+
+
+def test_dashboard_no_color(snap_compare, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """NO_COLOR: failures bold and reversed, the rest plain (Textual reads it at start)."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    store, _ = build_demo_store(tmp_path / "demo.sqlite3", end=END, now=NOW)
+    app = TlsrptApp(store, demo_config(Path("config.toml")), demo=True, clock=lambda: NOW)
+    try:
+        assert snap_compare(app, terminal_size=(120, 40))
+    finally:
+        store.close()
+        styles.use(False)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -64,7 +77,7 @@ def test_report_notes(snap_compare, demo_app) -> None:  # type: ignore[no-untype
                                                     "enter"))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", [*SIZES, (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_overview(snap_compare, demo_app, size) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(demo_app, terminal_size=size, run_before=press_and_settle("o"))
 

@@ -95,7 +95,7 @@ async def test_failures_stand_out_with_and_without_colour(
         monkeypatch.delenv("NO_COLOR", raising=False)
     app = make_app(demo_store)
     try:
-        async with app.run_test(size=(120, 40)) as pilot:
+        async with app.run_test(size=(200, 60)) as pilot:
             await settle(pilot)
             assert app.no_color is no_color
             segs = list(_segments(app))
