@@ -113,7 +113,7 @@ def focus_card_and_press(domain: str, *keys: str):  # type: ignore[no-untyped-de
 def test_readiness(snap_compare, demo_app, size) -> None:  # type: ignore[no-untyped-def]
     # example.org: testing mode, a reported mismatch fixed since, DANE clean
     assert snap_compare(demo_app, terminal_size=size,
-                        run_before=focus_card_and_press("example.org", "enter"))
+                        run_before=focus_card_and_press("example.org", "R"))
 
 
 def test_records(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]
