@@ -53,9 +53,10 @@ def test_dashboard_no_color(snap_compare, tmp_path: Path, monkeypatch) -> None: 
     """NO_COLOR: failures bold and reversed, the rest plain (Textual reads it at start)."""
     monkeypatch.setenv("NO_COLOR", "1")
     store, _ = build_demo_store(tmp_path / "demo.sqlite3", end=END, now=NOW)
-    app = TlsrptApp(store, demo_config(Path("config.toml")), demo=True, clock=lambda: NOW)
+    app = TlsrptApp(StoreBackend(store), demo_config(Path("config.toml")), demo=True,
+                    clock=lambda: NOW)
     try:
-        assert snap_compare(app, terminal_size=(120, 40))
+        assert snap_compare(app, terminal_size=(120, 40), run_before=press_and_settle())
     finally:
         store.close()
         styles.use(False)
