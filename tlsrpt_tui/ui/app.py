@@ -31,6 +31,7 @@ from tlsrpt_tui.ui.messages import (
     CheckFailed,
     DomainChecked,
     OpenDomain,
+    OpenFindings,
     OpenPolicy,
     OpenRawInput,
     OpenRawReport,
@@ -45,6 +46,7 @@ from tlsrpt_tui.ui.messages import (
 from tlsrpt_tui.ui.screens.alerts import AlertsScreen
 from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
 from tlsrpt_tui.ui.screens.export import ExportScreen
+from tlsrpt_tui.ui.screens.finding import FindingScreen
 from tlsrpt_tui.ui.screens.first_run import FirstRunScreen
 from tlsrpt_tui.ui.screens.help import HelpScreen
 from tlsrpt_tui.ui.screens.policy import PolicyScreen
@@ -504,6 +506,9 @@ class TlsrptApp(App[int]):
 
     def on_open_readiness(self, message: OpenReadiness) -> None:
         self.open_readiness(message.domain)
+
+    def on_open_findings(self, message: OpenFindings) -> None:
+        self.push_screen(FindingScreen(message.card))
 
     def on_open_records(self, message: OpenRecords) -> None:
         self.open_records(message.domain)

@@ -109,6 +109,14 @@ class OpenReadiness(Message):
         self.domain = domain
 
 
+class OpenFindings(Message):
+    """Open a domain card's findings in full (fix, result type, what changed)."""
+
+    def __init__(self, card: Any) -> None:
+        super().__init__()
+        self.card = card  # ui.widgets.status_panel.DomainCard
+
+
 class OpenRecords(Message):
     """Open the records to publish for a domain."""
 

@@ -22,7 +22,7 @@ from tlsrpt_tui.core.findings import Finding, Severity
 from tlsrpt_tui.core.status_items import StatusItem, group_findings
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.live import CheckView, LiveState
-from tlsrpt_tui.ui.messages import OpenReadiness
+from tlsrpt_tui.ui.messages import OpenFindings, OpenReadiness
 from tlsrpt_tui.ui.text import clean
 
 GLYPH = {
@@ -265,10 +265,8 @@ class DomainCard(Static, can_focus=True):
         self.update(self.render_text())
 
     def action_open(self) -> None:
-        """Enter: this domain's findings in full (ui.screens.finding)."""
-        from tlsrpt_tui.ui.screens.finding import FindingScreen
-
-        self.app.push_screen(FindingScreen(self))
+        """Enter: this domain's findings in full (the app opens ui.screens.finding)."""
+        self.post_message(OpenFindings(self))
 
 
 class HostNotes(Static):
