@@ -54,6 +54,14 @@ def test_the_big_tables_stream_from_their_order_index(store: Store) -> None:
                params)
     assert "INDEX policies_day" in got and "TEMP B-TREE" not in got, got
     assert "SEARCH r USING INTEGER PRIMARY KEY" in got, got
+    # the TUI's newest first walks the same indexes backwards: still no sort
+    newest = q.TableFilter(newest_first=True)
+    got = plan(store, *overview_keys_sql(newest))
+    assert "COVERING INDEX reports_day" in got and "TEMP B-TREE" not in got, got
+    where, params = q._policy_where(newest)
+    got = plan(store, "SELECT p.id, p.successful, p.failed FROM policies p" + where
+               + newest.order(*q._POLICY_ORDER_TERMS), params)
+    assert "COVERING INDEX policies_day" in got and "TEMP B-TREE" not in got, got
     # a domain: only its rows are read (the domain index), then sorted
     got = plan(store, *policy_keys_sql(q.TableFilter(domain="d7.example")))
     assert "INDEX policies_domain (policy_domain=?)" in got, got

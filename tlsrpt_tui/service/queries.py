@@ -162,7 +162,8 @@ _POLICY_COLUMNS = (
 _POLICY_FROM = " FROM policies p JOIN reports r ON r.id = p.report_pk"
 #: by the policies' own copy of the report's start and pk, so the policies_day index gives the
 #: order (the keys then need no join at all); descending when newest first (TableFilter.order)
-_POLICY_ORDER = ("substr(p.start, 1, 10)", "p.report_pk", "p.ordinal")
+_POLICY_ORDER_TERMS = ("substr(p.start, 1, 10)", "p.report_pk", "p.ordinal")
+_POLICY_ORDER = TableFilter().order(*_POLICY_ORDER_TERMS)
 
 
 def _policy_row(row: Sequence) -> tables.PolicyRow:  # type: ignore[type-arg]
@@ -183,7 +184,7 @@ def policy_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables
     """One row per policy, by date then report order then the policy's place in the report."""
     flt = flt or TableFilter()
     where, params = _policy_where(flt)
-    sql = f"SELECT {_POLICY_COLUMNS}" + _POLICY_FROM + where + flt.order(*_POLICY_ORDER)
+    sql = f"SELECT {_POLICY_COLUMNS}" + _POLICY_FROM + where + flt.order(*_POLICY_ORDER_TERMS)
     for row in _stream(store, sql, params):
         yield _policy_row(row)
 
@@ -193,7 +194,8 @@ def policy_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[
     (see overview_keys)."""
     flt = flt or TableFilter()
     where, params = _policy_where(flt)
-    sql = "SELECT p.id, p.successful, p.failed FROM policies p" + where + flt.order(*_POLICY_ORDER)
+    order = flt.order(*_POLICY_ORDER_TERMS)
+    sql = "SELECT p.id, p.successful, p.failed FROM policies p" + where + order
     yield from _stream(store, sql, params)
 
 
