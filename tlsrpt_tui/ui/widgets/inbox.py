@@ -235,8 +235,8 @@ class InboxTable(DataTable):
     def on_resize(self) -> None:
         """A window that grows gets its rows at once, not on the next cursor move."""
         self._fit_page()
-        if not self.exhausted and self.row_count < self.size.height:
-            self.load_more()
+        if self.loaded and not self.exhausted and self.row_count < self.size.height:
+            self.load_more()  # only after the first page: before, reload() reads it
 
     def load_more(self) -> None:
         if self.exhausted or self._loading_more:
