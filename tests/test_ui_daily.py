@@ -26,6 +26,15 @@ demo_store = test_ui_app.demo_store
 UI = Path(__file__).resolve().parent.parent / "tlsrpt_tui" / "ui"
 
 
+def _style_at(text, offset: int) -> Style:  # type: ignore[no-untyped-def]
+    """The style a Text gives the character at `offset` (its spans combined)."""
+    style = Style.parse(str(text.style or ""))
+    for span in text.spans:
+        if span.start <= offset < span.end:
+            style += Style.parse(str(span.style))
+    return style
+
+
 def _segments(app):  # type: ignore[no-untyped-def]
     for strip in app.screen._compositor.render_strips():
         yield from strip
@@ -89,6 +98,8 @@ async def test_failures_stand_out_with_and_without_colour(
 ) -> None:
     """The ✗ glyph and failed counts: white on red in colour; bold reverse without colour
     (Textual greys every colour under NO_COLOR, and red became the darkest grey)."""
+    from tlsrpt_tui.ui.widgets.status_panel import DomainCard
+
     if no_color:
         monkeypatch.setenv("NO_COLOR", "1")
     else:
@@ -99,10 +110,13 @@ async def test_failures_stand_out_with_and_without_colour(
             await settle(pilot)
             assert app.no_color is no_color
             segs = list(_segments(app))
-            crosses = [s.style for s in segs if s.text.strip() == "✗"]
             failed = [s.style for s in segs if s.text.strip().startswith("failed ")
                       and s.text.strip() != "failed 0"]
-            checks = [s.style for s in segs if s.text.strip() == "✓"]
+            # the status panel's glyphs (the inbox's ✓/✗ are DKIM marks, styled apart)
+            glyphs = [(ch, _style_at(text, i)) for card in app.screen.query(DomainCard)
+                      for text in [card.render_text()] for i, ch in enumerate(text.plain)]
+            crosses = [style for glyph, style in glyphs if glyph == "✗"]
+            checks = [style for glyph, style in glyphs if glyph == "✓"]
             assert crosses and failed and checks
             for style in crosses + failed:
                 assert style.bold
