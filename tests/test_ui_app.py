@@ -527,11 +527,11 @@ async def test_forged_report_is_marked_everywhere(demo_store: Store) -> None:
         await pilot.press("o")
         await settle(pilot)
         overview = app.screen.query_one("#table", PagedTable)
-        await pilot.press("end")  # oldest first: the forged report is among the last rows
-        await pilot.pause()
+        # newest first: the forged report is among the first rows (the window holds them)
         rows = [plain_row(overview, i) for i in range(overview.row_count)]
         marked = [r for r in rows if r[0].startswith("✗ ")]
-        assert [r[2] for r in marked] == [FORGED_REPORT_ID]
+        report_id = [c.label.plain for c in overview.columns.values()].index("Report ID")
+        assert [r[report_id] for r in marked] == [FORGED_REPORT_ID]
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("question_mark")
