@@ -23,20 +23,26 @@ NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 END = date(2026, 5, 31)
 SIZE = (120, 36)
 
-#: file name → keys pressed from the dashboard
+#: file name → keys pressed from the dashboard (and the terminal size, when not SIZE)
 SHOTS: dict[str, list[str]] = {
     "dashboard": [],
+    # the same dashboard on a small and a big terminal: one line per domain below 100 columns
+    "dashboard-80x24": [],
+    "dashboard-200x60": [],
     "report": ["down", "down", "down", "down", "enter"],
     "failures": ["down", "down", "down", "down", "enter", "enter"],
-    "overview": ["o", "end"],  # the latest reports, the failure streak and the Total row
-    "policy-summary": ["p", "end"],
+    # Tab to example.net's card: its findings in full (fix, result type, what changed)
+    "findings": ["tab", "tab", "tab", "enter"],
+    "overview": ["o"],  # newest first, the counts beside the date, the Total docked
+    "policy-summary": ["p"],
     # Tab to example.org's card (testing mode): its readiness, and its records for enforce
-    "readiness": ["tab", "tab", "tab", "tab", "enter"],
+    "readiness": ["tab", "tab", "tab", "tab", "R"],
     "records": ["tab", "tab", "tab", "tab", "D", "m"],
     "alerts": ["a"],  # newest first, delivery per channel, the highlighted one in full
     # the forged "Google" report (inbox row 8: ✗, struck through): its DKIM FAIL line
     "forged": ["down"] * 8 + ["enter"],
 }
+SIZES = {"dashboard-80x24": (80, 24), "dashboard-200x60": (200, 60)}
 
 
 async def shoot(store_path: Path, name: str, keys: list[str], out: Path) -> None:
@@ -46,7 +52,7 @@ async def shoot(store_path: Path, name: str, keys: list[str], out: Path) -> None
     store = Store(store_path)
     app = TlsrptApp(StoreBackend(store), demo_config(), demo=True, clock=lambda: NOW)
     try:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SIZES.get(name, SIZE)) as pilot:
             await settle(pilot)
             for key in keys:  # each screen reads through the service in workers
                 await pilot.press(key)

@@ -20,16 +20,20 @@ from tlsrpt_tui.ui.widgets.status_panel import (
 )
 
 KEYS = (
-    ("Enter", "drill down: any row → report → policy → failure details"),
+    ("Enter", "drill down: any row → report → policy → failure details; on a domain card: "
+              "its findings (fix, result type, what changed)"),
+    ("Tab", "between the panes and the domain cards (Shift+Tab: back)"),
+    ("z", "zoom the focused pane (again: both panes)"),
     ("PgUp/PgDn", "a page up / down; Home / End: the first / last row"),
-    ("Escape", "back (or close the filter / this help)"),
+    ("Escape", "back one level (or close the filter / this help)"),
     ("j / k", "down / up in tables"),
     ("/", "filter the inbox (organization, domain, report-id…, dkim:fail)"),
-    ("o", "Report Overview table (one row per report, Total row)"),
-    ("p", "Policy Summary table (one row per policy, Total row)"),
-    ("d / f / t", "in the tables: filter by domain / from date / to date"),
+    ("o", "Report Overview table (one row per report, Total docked below)"),
+    ("p", "Policy Summary table (one row per policy; o and p switch, not stack)"),
+    ("d / f / t", "in the tables: filter by part of the domain / from / to (kept, shown)"),
+    ("S", "in the tables: newest first / oldest first"),
     ("v / m", "on a report: its JSON as received (n: normalised) / the mail as received"),
-    ("e", "export the current table to CSV or JSON"),
+    ("e", "export every row of the current (filtered) table to CSV or JSON"),
     ("r", "re-check the DNS records now"),
     ("s", "sync the IMAP accounts now"),
     ("a", "alerts newest first, delivery per channel (Enter: its report or domain)"),
@@ -74,7 +78,8 @@ def help_text() -> Text:
     text.append(
         "\nChecks re-run on the interval of [checks] interval in the config (default 1 hour); "
         "the card shows when each domain was last checked and the countdown to the next. "
-        "Failed inbox rows are drawn in bold red; unreadable messages are listed with why.\n"
+        "Failed rows are bold red (bold, counts reversed, under NO_COLOR); unreadable messages "
+        "are listed with why.\n"
     )
     return text
 
