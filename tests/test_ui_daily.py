@@ -451,3 +451,25 @@ def test_footer_keys_are_in_the_help_and_the_readme() -> None:
         key = names.get(b.key, b.key_display or b.key)
         assert key in helped or key == "?", (key, helped)
         assert key in keys_section, key
+
+
+def test_chart_bars_share_one_labelled_scale() -> None:
+    """One scale for every domain: 4 failures are lower than 114, none is blank, the top is
+    full; the dashboard labels the lines, the axis and the scale (test below)."""
+    from tlsrpt_tui.ui.widgets.totals import BARS, bar_line
+
+    line = bar_line([0, 1, 4, 114, 9000], 9000)
+    assert line[0] == " " and line[1] == BARS[0] and line[-1] == BARS[-1]
+    assert BARS.index(line[2]) < BARS.index(line[3]) < BARS.index(line[4])
+
+
+async def test_dashboard_chart_has_axis_scale_and_labels(demo_store) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(demo_store)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot)
+        await settle(pilot)
+        text = screen_text(app)
+        assert "today" in text and "one log scale" in text and "sessions/day" in text
+        lines = text.splitlines()
+        assert sum(line.strip().startswith("ok ") for line in lines) == 3
+        assert sum(line.strip().startswith("✗ ") for line in lines) >= 3

@@ -1,12 +1,14 @@
-"""Per-domain totals with a 30-day success/failure chart (two Sparklines per domain).
+"""Per-domain totals with a 30-day success/failure chart: two bar lines per domain.
 
-Each domain's line is two widgets: the counts keep their width and the domain name gives way
-(cut with an ellipsis), so large counts never wrap onto a line of their own in the narrow
-left panel.
+Every bar of every domain is drawn on one logarithmic scale (said under the charts), so 4
+failures never look as tall as 114 and a day of thousands does not flatten the rest; the lines
+are labelled ``ok`` and ``✗`` so they read without colour, a date axis runs under them, and
+today's column is drawn dim as the partial day it is.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.facade import ReportService
@@ -42,17 +44,32 @@ def domain_total(domain: str, daily: Sequence[DayTotal]) -> DomainTotal:
     return DomainTotal(domain, sum(ok), sum(bad), ok, bad)
 
 
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def bar_line(values: Sequence[int], scale: int) -> str:
+    """One character per value on a shared logarithmic scale (1 to `scale` sessions): a
+    space for none, ▁ for one, █ for `scale`; a log scale because one day of thousands (a
+    forged report) would flatten every other day of every domain on a linear one."""
+    out = []
+    top = math.log(scale + 1) if scale > 0 else 0.0
+    for v in values:
+        if v <= 0 or top <= 0:
+            out.append(" ")
+        else:
+            level = math.ceil(math.log(v + 1) / top * len(BARS)) - 1
+            out.append(BARS[max(0, min(len(BARS) - 1, level))])
+    return "".join(out)
+
+
 class DomainTotals(Vertical):
     DEFAULT_CSS = """
     DomainTotals { height: auto; padding: 0 1; }
     DomainTotals > .totals-label { height: 1; }
     DomainTotals .totals-domain { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     DomainTotals .totals-counts { width: auto; text-wrap: nowrap; }
-    DomainTotals > Sparkline { height: 1; margin-bottom: 0; }
-    DomainTotals > Sparkline.failed > .sparkline--max-color { color: $error; }
-    DomainTotals > Sparkline.failed > .sparkline--min-color { color: $error 30%; }
-    DomainTotals > Sparkline.ok > .sparkline--max-color { color: $success; }
-    DomainTotals > Sparkline.ok > .sparkline--min-color { color: $success 30%; }
+    DomainTotals > .totals-chart { height: 2; text-wrap: nowrap; }
+    DomainTotals > .totals-axis { height: 2; text-wrap: nowrap; }
     """
 
     def __init__(
@@ -97,9 +114,36 @@ class DomainTotals(Vertical):
             return
         self.update_totals([domain_total(domain, daily) for domain, daily in charts])
 
-    def _widgets(self) -> list[Static | Sparkline | Horizontal]:
+    @property
+    def scale(self) -> int:
+        """The most sessions of one kind on one day, over every domain: the full bar."""
+        return max((v for t in self.totals for v in (*t.daily_ok, *t.daily_failed)), default=0)
+
+    def _chart(self, t: DomainTotal) -> Text:
+        """``ok ▅▆▇…`` and ``✗  ▁ █…`` on the shared scale; today's bar (the last) is a
+        partial day and drawn dim."""
+        text = Text(no_wrap=True)
+        for label, values, style in (("ok ", t.daily_ok, styles.OK),
+                                     ("✗  ", t.daily_failed, styles.FAILED)):
+            text.append(label, style=style if label.startswith("✗") and t.failed else "")
+            bars = bar_line(values, self.scale)
+            text.append(bars[:-1], style=style)
+            text.append(bars[-1:], style=styles.QUIET)
+            text.append("\n")
+        text.rstrip()
+        return text
+
+    def _axis(self) -> Text:
+        first = self.today().toordinal() - self.days + 1
+        start = date.fromordinal(first).strftime("%m-%d")
+        text = Text(no_wrap=True, style=styles.QUIET)
+        text.append("   " + start + "today".rjust(self.days - len(start)) + "\n")
+        text.append(f"   one log scale: ▁ 1 … █ {self.scale:,} sessions/day; today so far")
+        return text
+
+    def _widgets(self) -> list[Static | Horizontal]:
         g = self.generation
-        out: list[Static | Sparkline | Horizontal] = [
+        out: list[Static | Horizontal] = [
             Static(Text(f"Last {self.days} days", style="bold"), classes="totals-title")
         ]
         for i, t in enumerate(self.totals):
@@ -108,10 +152,9 @@ class DomainTotals(Vertical):
                 Static(self._label(t), id=f"totals-{g}-{i}", classes="totals-counts"),
                 classes="totals-label",
             ))
-            out.append(Sparkline(list(t.daily_ok), id=f"spark-ok-{g}-{i}", classes="ok"))
-            out.append(
-                Sparkline(list(t.daily_failed), id=f"spark-failed-{g}-{i}", classes="failed")
-            )
+            out.append(Static(self._chart(t), id=f"chart-{g}-{i}", classes="totals-chart"))
+        if self.totals:
+            out.append(Static(self._axis(), id=f"axis-{g}", classes="totals-axis"))
         return out
 
     @staticmethod
@@ -136,5 +179,6 @@ class DomainTotals(Vertical):
         g = self.generation
         for i, t in enumerate(totals):
             self.query_one(f"#totals-{g}-{i}", Static).update(self._label(t))
-            self.query_one(f"#spark-ok-{g}-{i}", Sparkline).data = list(t.daily_ok)
-            self.query_one(f"#spark-failed-{g}-{i}", Sparkline).data = list(t.daily_failed)
+            self.query_one(f"#chart-{g}-{i}", Static).update(self._chart(t))
+        if totals:
+            self.query_one(f"#axis-{g}", Static).update(self._axis())
