@@ -14,13 +14,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.messages import OpenDomain, OpenReport
 from tlsrpt_tui.ui.text import cell, clean
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
 #: store.alerts.ListedAlert, as the service returns it (ui/ does not import the store)
 ListedAlert = Any
@@ -75,7 +76,7 @@ class AlertsScreen(Screen):
         yield Static(Text("loading…", style="dim"), id="alerts-status")
         yield DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
         yield Static(id="alert-detail")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Alerts"

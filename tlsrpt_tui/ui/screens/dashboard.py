@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Header, Input
 
 from tlsrpt_tui.ui.export import ExportSource
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.messages import OpenRawInput, OpenReport
 from tlsrpt_tui.ui.widgets.inbox import InboxTable
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 from tlsrpt_tui.ui.widgets.status_panel import StatusPanel
 from tlsrpt_tui.ui.widgets.sync_line import SyncLine
 from tlsrpt_tui.ui.widgets.totals import DomainTotals
@@ -67,7 +68,7 @@ class DashboardScreen(Screen):
                 yield SyncLine(self.live, id="sync")
                 yield Input(placeholder="filter: organization, domain, report-id…", id="filter")
                 yield InboxTable(self.service, self.live, id="inbox")
-        yield Footer()
+        yield KeysFooter()
 
     def _today(self) -> date:
         return self.clock().astimezone(UTC).date()

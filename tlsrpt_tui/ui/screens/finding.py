@@ -16,11 +16,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from tlsrpt_tui.core.findings import Severity
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.text import clean
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
 if TYPE_CHECKING:
     from tlsrpt_tui.ui.widgets.status_panel import DomainCard, StatusItem
@@ -83,7 +84,7 @@ class FindingScreen(Screen):
         yield Header()
         with VerticalScroll(id="finding-body"):
             yield Static(findings_text(self.card), id="finding-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"DNS findings · {clean(self.card.domain)}"

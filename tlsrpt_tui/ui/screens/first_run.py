@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from tlsrpt_tui.ui.text import clean
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
 EXAMPLE = """domains = ["example.com"]
 
@@ -55,7 +56,7 @@ class FirstRunScreen(Screen):
         yield Header()
         with VerticalScroll(id="first-run"):
             yield Static(first_run_text(self.config_path), id="first-run-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "first run"

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES
@@ -19,6 +19,7 @@ from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.text import cell, clean, number
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
 
 def explaining_findings(detail: FailureDetail, findings: list[Finding]) -> list[Finding]:
@@ -92,7 +93,7 @@ class PolicyScreen(Screen):
             yield Static(self._head(), id="policy-header")
             yield DataTable(cursor_type="row", id="failures")
             yield Static(id="failure-explain")
-        yield Footer()
+        yield KeysFooter()
 
     def _head(self) -> Text:
         p = self.policy

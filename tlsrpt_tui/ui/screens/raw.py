@@ -16,12 +16,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TextArea
+from textual.widgets import Header, TextArea
 
 from tlsrpt_tui.core.model import Report
 from tlsrpt_tui.core.parse import received_json
 from tlsrpt_tui.core.report_dict import report_to_rfc_dict
 from tlsrpt_tui.ui.text import clean
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
 
 def pretty_json(data: bytes) -> str:
@@ -94,7 +95,7 @@ class RawScreen(Screen):
         yield Header()
         yield TextArea(self._shown(self.body), read_only=True, show_line_numbers=False,
                        id="raw-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = Text(self.title_text).plain

@@ -17,13 +17,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from tlsrpt_tui.core.readiness import describe
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import CheckView, LiveState
 from tlsrpt_tui.ui.messages import OpenRecords
 from tlsrpt_tui.ui.text import clean, styled_lines
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
 WINDOWS = (30, 90, 7)
 _VERDICT_STYLE = {"failing": "bold red", "clean": "bold green", "fixed": "bold green",
@@ -69,7 +70,7 @@ class ReadinessScreen(Screen):
         yield Header()
         with VerticalScroll(id="readiness-body"):
             yield Static(Text("reading the reports…", style="dim"), id="readiness-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._title()

@@ -18,12 +18,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from tlsrpt_tui.core.records import describe
 from tlsrpt_tui.service.config import CheckSettings
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.text import clean, styled_lines
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
 _STYLES = {"head": "bold", "item": "bold", "label": "dim", "zone": "cyan", "policy": "cyan",
            "diff": "yellow", "advice": "dim italic", "note": "yellow", "verdict": "bold"}
@@ -58,7 +59,7 @@ class RecordsScreen(Screen):
         yield Header()
         with VerticalScroll(id="records-body"):
             yield Static(Text("checking…", style="dim"), id="records-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self._title()

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.model import Report
@@ -18,6 +18,7 @@ from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.messages import OpenPolicy, OpenRawInput, OpenRawReport
 from tlsrpt_tui.ui.text import cell, clean, number
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
 if TYPE_CHECKING:
     from tlsrpt_tui.service.backend import ReportDetail
@@ -111,7 +112,7 @@ class ReportScreen(Screen):
             yield Static(Text("Policies (Enter: failure details)", style="bold"),
                          classes="section-title")
             yield DataTable(cursor_type="row", id="policies")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"Report {clean(self.report.report_id)}"

@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.service import queries
@@ -32,6 +32,7 @@ from tlsrpt_tui.ui.export import ExportSource
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.messages import OpenReport
 from tlsrpt_tui.ui.text import cell, clean, number
+from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 from tlsrpt_tui.ui.widgets.paged import PagedTable
 
 #: On screen, long text columns are cut at these widths and the count columns get short
@@ -108,7 +109,7 @@ class TableScreen(Screen):
         yield PagedTable(self._build_rows, id="table")
         yield Static(id="table-detail")
         yield Static(id="table-total")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
