@@ -473,3 +473,21 @@ async def test_dashboard_chart_has_axis_scale_and_labels(demo_store) -> None:  #
         lines = text.splitlines()
         assert sum(line.strip().startswith("ok ") for line in lines) == 3
         assert sum(line.strip().startswith("✗ ") for line in lines) >= 3
+
+
+async def test_home_and_end_move_the_cursor_in_the_inbox(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """Home/End are rows everywhere: End goes to the last row held and the next page follows;
+    Home back to the first."""
+    from tlsrpt_tui.ui.widgets.inbox import InboxTable
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(InboxTable)
+        held = table.row_count
+        await pilot.press("end")
+        await settle(pilot)
+        assert table.cursor_row == held - 1 and table.row_count > held
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.cursor_row == 0

@@ -22,6 +22,7 @@ from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.messages import OpenDomain, OpenReport
 from tlsrpt_tui.ui.text import cell, clean
 from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
+from tlsrpt_tui.ui.widgets.row_table import RowTable
 
 #: store.alerts.ListedAlert, as the service returns it (ui/ does not import the store)
 ListedAlert = Any
@@ -74,7 +75,7 @@ class AlertsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text("loading…", style="dim"), id="alerts-status")
-        yield DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="alerts", cursor_type="row", zebra_stripes=True)
         yield Static(id="alert-detail")
         yield KeysFooter()
 

@@ -20,6 +20,7 @@ from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.text import cell, clean, number
 from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
+from tlsrpt_tui.ui.widgets.row_table import RowTable
 
 
 def explaining_findings(detail: FailureDetail, findings: list[Finding]) -> list[Finding]:
@@ -91,7 +92,7 @@ class PolicyScreen(Screen):
         yield Header()
         with VerticalScroll(id="policy-body"):
             yield Static(self._head(), id="policy-header")
-            yield DataTable(cursor_type="row", id="failures")
+            yield RowTable(cursor_type="row", id="failures")
             yield Static(id="failure-explain")
         yield KeysFooter()
 

@@ -19,6 +19,7 @@ from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.messages import OpenPolicy, OpenRawInput, OpenRawReport
 from tlsrpt_tui.ui.text import cell, clean, number
 from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
+from tlsrpt_tui.ui.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
     from tlsrpt_tui.service.backend import ReportDetail
@@ -111,7 +112,7 @@ class ReportScreen(Screen):
                          id="report-header")
             yield Static(Text("Policies (Enter: failure details)", style="bold"),
                          classes="section-title")
-            yield DataTable(cursor_type="row", id="policies")
+            yield RowTable(cursor_type="row", id="policies")
         yield KeysFooter()
 
     def on_mount(self) -> None:

@@ -12,17 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
 
 from tlsrpt_tui.core.signature import FAIL_MARK, PASS_MARK, mark
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.text import cell, clean, number
+from tlsrpt_tui.ui.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
     from tlsrpt_tui.service.queries import InboxRow, UnreadableInput
@@ -93,16 +92,11 @@ def _day(value: object) -> str:
     return str(value or "")[:10]
 
 
-class InboxTable(DataTable):
+class InboxTable(RowTable):
     """A DataTable over the paged inbox query; Enter posts RowSelected with the row key.
 
     Pages are read through the injected service in a worker (off the loop); a new filter or
     new reports start a reload that supersedes any page still being read."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
 
     #: Date, Domain and the counts come first so they stay visible at 80 columns; the
     #: signature mark before them: a forged report's figures are not to be read as real.
