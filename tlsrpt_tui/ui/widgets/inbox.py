@@ -135,7 +135,9 @@ class InboxTable(RowTable):
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
-            self.add_column(label, key=key, width=width)
+            # the ✓ header is a label, not a verdict: never drawn like a mark
+            self.add_column(Text(label, style="not bold") if key == "sig" else label, key=key,
+                            width=width)
         self.reload()
         if self.live is not None:
             self.live.reports_changed.subscribe(self, lambda _version: self.reload())
