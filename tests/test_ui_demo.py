@@ -100,7 +100,7 @@ async def test_demo_readiness_and_records_tell_example_orgs_story(tmp_path: Path
             await settle(pilot)
             [org] = [c for c in app.screen.query(DomainCard) if c.domain == "example.org"]
             org.focus()
-            await pilot.press("enter")
+            await pilot.press("R")  # (Enter on a card: its findings)
             await settle(pilot)
             assert isinstance(app.screen, ReadinessScreen)
             text = shown()

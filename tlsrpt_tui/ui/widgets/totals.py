@@ -2,7 +2,7 @@
 
 Every bar of every domain is drawn on one logarithmic scale (said under the charts), so 4
 failures never look as tall as 114 and a day of thousands does not flatten the rest; the lines
-are labelled ``ok`` and ``✗`` so they read without colour, a date axis runs under them, and
+are labelled ``ok`` and ``fail`` so they read without colour, a date axis runs under them, and
 today's column is drawn dim as the partial day it is.
 """
 
@@ -120,12 +120,12 @@ class DomainTotals(Vertical):
         return max((v for t in self.totals for v in (*t.daily_ok, *t.daily_failed)), default=0)
 
     def _chart(self, t: DomainTotal) -> Text:
-        """``ok ▅▆▇…`` and ``✗  ▁ █…`` on the shared scale; today's bar (the last) is a
+        """``ok   ▅▆▇…`` and ``fail ▁ █…`` on the shared scale; today's bar (the last) is a
         partial day and drawn dim."""
         text = Text(no_wrap=True)
-        for label, values, style in (("ok ", t.daily_ok, styles.OK),
-                                     ("✗  ", t.daily_failed, styles.FAILED)):
-            text.append(label, style=style if label.startswith("✗") and t.failed else "")
+        for label, values, style in (("ok   ", t.daily_ok, styles.OK),
+                                     ("fail ", t.daily_failed, styles.FAILED)):
+            text.append(label, style=style if label.startswith("fail") and t.failed else "")
             bars = bar_line(values, self.scale)
             text.append(bars[:-1], style=style)
             text.append(bars[-1:], style=styles.QUIET)
@@ -137,8 +137,8 @@ class DomainTotals(Vertical):
         first = self.today().toordinal() - self.days + 1
         start = date.fromordinal(first).strftime("%m-%d")
         text = Text(no_wrap=True, style=styles.QUIET)
-        text.append("   " + start + "today".rjust(self.days - len(start)) + "\n")
-        text.append(f"   one log scale: ▁ 1 … █ {self.scale:,} sessions/day; today so far")
+        text.append("     " + start + "today".rjust(self.days - len(start)) + "\n")
+        text.append(f"     one log scale: ▁ 1 … █ {self.scale:,} sessions/day; today so far")
         return text
 
     def _widgets(self) -> list[Static | Horizontal]:
