@@ -14,6 +14,7 @@ import dataclasses
 import signal
 import sys
 
+from tlsrpt_tui.core.terminal_text import visible
 from tlsrpt_tui.service.config import ConfigError, load_config
 
 HELP = "receive TLS-RPT reports by HTTPS POST (RFC 8460 rua=https:...)"
@@ -35,10 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "--rate-limit", type=int, metavar="N",
         help="requests per minute per client before 429 (default 60; 0: no limit)",
     )
-
-
-def _clean(text: str) -> str:
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             await serve(
                 db_path, settings,
-                on_event=lambda e: print(_clean(e.line()), file=sys.stderr, flush=True),
+                on_event=lambda e: print(visible(e.line()), file=sys.stderr, flush=True),
                 on_listening=listening,
             )
         except ReceiverError as exc:
