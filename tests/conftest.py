@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from peers.postgres import (  # noqa: F401  (fixtures: the PostgreSQL peer, both backends)
+    db_backend,
+    db_location,
+    new_db,
+    pg_location,
+    postgres_server,
+)
 from peers.tls import tls_peers  # noqa: F401  (session fixture: HTTPS + STARTTLS peers)
 
 REPO = Path(__file__).resolve().parent.parent

@@ -79,8 +79,9 @@ def test_alerts_config_channels_and_errors_name_file_key_reason(tmp_path: Path) 
 
 def test_a_daily_sender_going_silent_is_one_gap_alert_cleared_by_its_next_report(
     tmp_path: Path,
+    new_db,
 ) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         # Google reports daily for 7 days (Nov 20..26); Microsoft only twice (no rhythm).
         for i in range(7):
             ingest(store, fresh_report(i, failures=False, start=DAY0 + timedelta(days=i)), f"g{i}")
@@ -107,8 +108,9 @@ def test_a_daily_sender_going_silent_is_one_gap_alert_cleared_by_its_next_report
 
 def test_late_reports_and_file_imports_raise_nothing_fresh_http_reports_do(
     tmp_path: Path,
+    new_db,
 ) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         a = alerter(store, datetime.now(UTC))
         ingest(store, fresh_report(1, start=datetime.now(UTC) - timedelta(days=30)), "late")
         ingest(store, fresh_report(2), "f", kind="file")
@@ -123,13 +125,13 @@ def test_late_reports_and_file_imports_raise_nothing_fresh_http_reports_do(
         assert listed[0].alert.report_pk is not None and listed[0].deliveries == ()
 
 
-def test_expiring_certificate_once_then_reminded_and_item_changes(tmp_path: Path) -> None:
+def test_expiring_certificate_once_then_reminded_and_item_changes(tmp_path: Path, new_db) -> None:
     def status(findings: list[Finding]) -> DomainStatus:
         return DomainStatus("example.com", NOW.isoformat(), Severity.WARNING, {}, findings)
 
     soon = Finding("tls.expiring-soon", Severity.WARNING, "mx1.example.com",
                    "mx1.example.com: expires 2026-12-10 UTC (9 days left)", "renew it now")
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         a = alerter(store, remind_hours=24)
         _, raised = a.store_check(status([soon]))
         assert sorted(x.code for x in raised) == ["check.changed", "check.expiring"]
@@ -146,11 +148,12 @@ def test_expiring_certificate_once_then_reminded_and_item_changes(tmp_path: Path
 
 def test_sync_failing_after_30_minutes_and_its_recovery_and_a_failing_channel(
     tmp_path: Path,
+    new_db,
 ) -> None:
     since = NOW - timedelta(minutes=31)
     failing = {"imap reports/INBOX": WorkerState("imap reports/INBOX", "retrying", since,
                                                  "login refused", 5)}
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         settings = {"mail": (), "webhook": ()}
         a = alerter(store, **settings)
         assert [x.code for x in a.workers(failing)] == ["sync.failing"]
@@ -173,10 +176,10 @@ def test_safe_line_and_alert_shapes() -> None:
         Alert("report.nope", "k", "info", "d", "s")
 
 
-def test_report_forged_when_the_input_carries_a_failed_dkim_verdict(tmp_path: Path) -> None:
+def test_report_forged_when_the_input_carries_a_failed_dkim_verdict(tmp_path: Path, new_db) -> None:
     """The DKIM verdict stored with the input (raw_inputs.dkim_result) saying "fail" turns the
     report's failures into one report.forged (tests/test_dkim.py does it with real signatures)."""
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         a = alerter(store, datetime.now(UTC))
         assert a.scan_reports() == []
         ingest(store, fresh_report(1), "forged")

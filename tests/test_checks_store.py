@@ -17,8 +17,8 @@ def _status(when: str, codes: list[str], **records) -> DomainStatus:
     return DomainStatus("example.com", when, worst, dict(records), findings)
 
 
-def test_latest_and_previous_round_trip(tmp_path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+def test_latest_and_previous_round_trip(tmp_path, new_db) -> None:
+    with Store(new_db("s")) as store:
         assert check_store.latest(store, "example.com") is None
         first = _status("2026-11-28T10:00:00+00:00", ["tlsrpt.ok"], mx=["10 mx.example.com"])
         second = _status("2026-11-28T11:00:00+00:00", ["tlsrpt.missing"], mx=[])

@@ -55,8 +55,8 @@ def dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
     q = store.conn.execute
     return {
         "inputs": sorted(
-            tuple(r)
-            for r in q("SELECT origin_key, hex(sha256), size, status, error FROM raw_inputs")
+            (r[0], bytes(r[1]).hex(), *r[2:])
+            for r in q("SELECT origin_key, sha256, size, status, error FROM raw_inputs")
         ),
         "reports": sorted(
             tuple(r)
@@ -83,13 +83,14 @@ async def test_500_mixed_messages_exact_counts_no_seen_and_incremental(
     dovecot: Dovecot,  # noqa: F811
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
+    new_db,
 ) -> None:
     messages, expected = mixed(500)
     dovecot.append_maildir(messages)
     flags_before = dovecot.flags()
     assert len(flags_before) == 500
     events: list[SyncEvent] = []
-    with open_store(tmp_path / "s.sqlite3") as store:
+    with open_store(new_db("s")) as store:
         summary = await sync_account(store, account_for(), on_progress=events.append)
         assert summary.total("seen") == 500
         assert summary.total("new") == expected["report"]
@@ -136,9 +137,10 @@ async def test_starttls_and_plain(
     tmp_path: Path,
     security: str,
     caplog: pytest.LogCaptureFixture,
+    new_db,
 ) -> None:
     dovecot.append([google_report(1), microsoft_report(2), ordinary_mail(3)])
-    with open_store(tmp_path / "s.sqlite3") as store:
+    with open_store(new_db("s")) as store:
         acct = account_for(security=security, port=dovecot.imap_port)
         with caplog.at_level(logging.WARNING):
             summary = await sync_account(store, acct)
@@ -155,10 +157,11 @@ async def test_uidvalidity_change_resyncs_without_duplicates(
     dovecot: Dovecot,  # noqa: F811
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
+    new_db,
 ) -> None:
     messages, expected = mixed(40)
     dovecot.append(messages)
-    with open_store(tmp_path / "s.sqlite3") as store:
+    with open_store(new_db("s")) as store:
         first = await sync_account(store, account_for())
         assert first.total("seen") == 40
         before = dump(store)
@@ -185,16 +188,17 @@ async def test_connection_dropped_mid_batch_then_resumed_equals_clean_sync(
     dovecot: Dovecot,  # noqa: F811
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
+    new_db,
 ) -> None:
     messages, _ = mixed(160)
     dovecot.append_maildir(messages)
-    with open_store(tmp_path / "clean.sqlite3") as clean:
+    with open_store(new_db("clean")) as clean:
         await sync_account(clean, account_for(batch_size=20))
         want = dump(clean)
 
     proxy = DropProxy(dovecot.imaps_port, drop_after=90_000)
     try:
-        with open_store(tmp_path / "cut.sqlite3") as store:
+        with open_store(new_db("cut")) as store:
             acct = account_for(port=proxy.port, batch_size=20, ca_file=str(dovecot.ca_file))
             with pytest.raises(ImapConnectionLost, match="connection lost during UID FETCH"):
                 await sync_account(store, acct)
@@ -218,12 +222,13 @@ async def test_new_message_during_watch_is_ingested_and_drops_reconnect(
     dovecot: Dovecot,  # noqa: F811
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
+    new_db,
 ) -> None:
     dovecot.append([google_report(1)])
     proxy = DropProxy(dovecot.imaps_port)
     events: list[SyncEvent] = []
     try:
-        with open_store(tmp_path / "s.sqlite3") as store:
+        with open_store(new_db("s")) as store:
             acct = account_for(port=proxy.port)
             task = asyncio.create_task(
                 watch(store, [acct], on_progress=events.append, backoff_first=0.2)
@@ -267,6 +272,7 @@ async def test_archive_moves_only_committed_batches_and_retries_owed_moves(
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    new_db,
 ) -> None:
     messages, expected = mixed(48)  # 6 batches of 8
     dovecot.append(messages)
@@ -280,7 +286,7 @@ async def test_archive_moves_only_committed_batches_and_retries_owed_moves(
             raise RuntimeError("disk full (simulated) in the third batch's transaction")
         real_advance(*args, **kw)  # type: ignore[arg-type]
 
-    with open_store(tmp_path / "s.sqlite3") as store:
+    with open_store(new_db("s")) as store:
         monkeypatch.setattr(imap_state, "advance", failing_advance)
         with pytest.raises(RuntimeError, match="disk full"):
             await sync_account(store, acct)
@@ -328,6 +334,7 @@ async def test_a_message_that_crashes_the_parser_is_stored_rejected_and_passed(
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    new_db,
 ) -> None:
     from tlsrpt_tui.core import parse
 
@@ -340,7 +347,7 @@ async def test_a_message_that_crashes_the_parser_is_stored_rejected_and_passed(
 
     monkeypatch.setattr(parse, "parse_bytes", fragile)
     dovecot.append([google_report(1), google_report(2), microsoft_report(3)])
-    with open_store(tmp_path / "s.sqlite3") as store:
+    with open_store(new_db("s")) as store:
         summary = await sync_account(store, account_for())
         assert (summary.total("new"), summary.total("rejected")) == (2, 1)
         err = store.conn.execute(
@@ -357,12 +364,13 @@ async def test_non_ascii_folder_names_and_archive_folder_checks(
     dovecot: Dovecot,  # noqa: F811
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
+    new_db,
 ) -> None:
     # "Rapports/Reçus" in IMAP's modified UTF-7, spelled out (RFC 3501 §5.1.3).
     dovecot.create("Rapports/Re&AOc-us")
     dovecot.append([google_report(1), ordinary_mail(2)], folder="Rapports/Re&AOc-us")
     acct = account_for(folders=("Rapports/Reçus",), archive_folder="Archivé")
-    with open_store(tmp_path / "s.sqlite3") as store:
+    with open_store(new_db("s")) as store:
         summary = await sync_account(store, acct)
         assert (summary.total("new"), summary.total("not_report")) == (1, 1)
         assert len(dovecot.uids("Archiv&AOk-")) == 1  # created on first move (TRYCREATE)
@@ -411,13 +419,14 @@ async def test_oversized_message_is_stored_as_header_with_reason_and_passed(
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    new_db,
 ) -> None:
     from tlsrpt_tui.service import sync
 
     monkeypatch.setattr(sync, "_max_message_bytes", lambda: 20_000)
     big = google_report(2).replace(b"\r\n\r\n", b"\r\nX-Pad: " + b"p" * 30_000 + b"\r\n\r\n", 1)
     dovecot.append([google_report(1), big, microsoft_report(3)])
-    with open_store(tmp_path / "s.sqlite3") as store:
+    with open_store(new_db("s")) as store:
         summary = await sync_account(store, account_for())
         assert (summary.total("new"), summary.total("rejected")) == (2, 1)
         problem = summary.folders[0].problems[0]
@@ -433,10 +442,11 @@ async def test_a_missing_folder_is_reported_and_the_others_still_sync(
     dovecot: Dovecot,  # noqa: F811
     account_for: Callable[..., AccountSettings],
     tmp_path: Path,
+    new_db,
 ) -> None:
     dovecot.append([google_report(1)])
     acct = account_for(folders=("No/Such", "INBOX"))
-    with open_store(tmp_path / "s.sqlite3") as store:
+    with open_store(new_db("s")) as store:
         summary = await sync_account(store, acct)
         assert summary.total("new") == 1
         assert len(summary.errors) == 1

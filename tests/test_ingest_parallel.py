@@ -14,12 +14,13 @@ from tlsrpt_tui.service.ingest import OutcomeKind, ingest_stream
 from tlsrpt_tui.store.database import Store
 
 DUMP_QUERIES = (
-    "SELECT id, source, sha256, size, data_zlib, status, error, part_errors FROM raw_inputs",
+    "SELECT id, source, sha256, size, data_zlib, status, error, part_errors FROM raw_inputs"
+    " ORDER BY id",
     "SELECT id, input_id, input_index, organization, report_id, start, successful, failed,"
-    " notes, search FROM reports",
+    " notes, search FROM reports ORDER BY id",
     "SELECT id, report_pk, ordinal, policy_type, policy_domain, policy_strings, mx_hosts,"
-    " successful, failed FROM policies",
-    "SELECT * FROM failure_details",
+    " successful, failed FROM policies ORDER BY id",
+    "SELECT * FROM failure_details ORDER BY id",
 )
 
 
@@ -71,20 +72,19 @@ def _count_fallbacks(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
     return counts
 
 
-def test_workers_store_exactly_what_a_sequential_import_stores(tmp_path: Path,
-                                                               monkeypatch) -> None:
+def test_workers_store_exactly_what_a_sequential_import_stores(new_db, monkeypatch) -> None:
     pools = _count_fallbacks(monkeypatch)
-    seq_outcomes, seq_line = _run(tmp_path / "seq.db", workers=0)
+    seq_outcomes, seq_line = _run(new_db("seq"), workers=0)
     assert pools == []  # no pool without workers
-    par_outcomes, par_line = _run(tmp_path / "par.db", workers=2)
+    par_outcomes, par_line = _run(new_db("par"), workers=2)
     assert pools == [0]  # one pool, every chunk prepared by a worker
     assert par_outcomes == seq_outcomes  # same order, same verdicts
     assert par_line == seq_line
     assert "rejected" in seq_line and not seq_line.startswith("0 new")
-    assert _dump(tmp_path / "par.db") == _dump(tmp_path / "seq.db")
+    assert _dump(new_db("par")) == _dump(new_db("seq"))
 
 
-def test_a_dying_worker_loses_nothing(tmp_path: Path, monkeypatch) -> None:
+def test_a_dying_worker_loses_nothing(new_db, monkeypatch) -> None:
     parent = os.getpid()
     real = ingest.prepare_all
 
@@ -95,9 +95,9 @@ def test_a_dying_worker_loses_nothing(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(ingest, "prepare_all", dies_in_a_worker)
     pools = _count_fallbacks(monkeypatch)
-    outcomes, line = _run(tmp_path / "dying.db", workers=1)
+    outcomes, line = _run(new_db("dying"), workers=1)
     assert pools[0] > 0  # the worker did die, and its chunks were prepared here
     monkeypatch.setattr(ingest, "prepare_all", real)
-    expected, expected_line = _run(tmp_path / "seq.db", workers=0)
+    expected, expected_line = _run(new_db("seq"), workers=0)
     assert (outcomes, line) == (expected, expected_line)
-    assert _dump(tmp_path / "dying.db") == _dump(tmp_path / "seq.db")
+    assert _dump(new_db("dying")) == _dump(new_db("seq"))

@@ -66,6 +66,7 @@ async def test_worker_processes_and_one_writer_thread_store_what_a_serial_sync_s
     account_for: Callable[..., AccountSettings],  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    new_db,
 ) -> None:
     messages, expected = mixed(N)
     dovecot.append(messages)
@@ -78,12 +79,12 @@ async def test_worker_processes_and_one_writer_thread_store_what_a_serial_sync_s
 
     monkeypatch.setattr(sync, "_commit_batch", commit)
 
-    with Store(tmp_path / "serial.sqlite3") as serial:
+    with Store(new_db("serial")) as serial:
         async with IngestPipeline(serial, workers=0) as inline:
             await _sync(serial, account_for(), inline)
         want = dump(serial)
 
-    with Store(tmp_path / "piped.sqlite3") as store:
+    with Store(new_db("piped")) as store:
         pipeline = Watched(store, workers=1)
         async with pipeline:
             await _sync(store, account_for(), pipeline)
@@ -104,6 +105,7 @@ async def test_a_failed_commit_stops_the_batches_queued_behind_it(
     account_for: Callable[..., AccountSettings],  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    new_db,
 ) -> None:
     """A batch committed after an earlier one failed would move the position past mail that
     was never stored: the writer refuses every write queued behind a failure."""
@@ -120,7 +122,7 @@ async def test_a_failed_commit_stops_the_batches_queued_behind_it(
         return real_commit(store, *args)
 
     monkeypatch.setattr(sync, "_commit_batch", commit)
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         with pytest.raises(OSError, match="disk full"):
             async with IngestPipeline(store, workers=0) as pipeline:
                 await _sync(store, account_for(), pipeline)

@@ -20,8 +20,8 @@ def _raw(data: bytes, name: str) -> RawInput:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "q.db")
+def store(tmp_path, new_db):
+    s = Store(new_db("q"))
     items = [_raw(to_json(r), n) for n, r in sorted(fixture_set().items())]
     items.append(_raw(b"\x1f\x8b\x08\x00broken", "z_broken.json.gz"))
     ingest_stream(s, items)
@@ -93,10 +93,10 @@ def test_domain_totals(store):
     assert org.last_start == "2026-05-02T00:00:00+00:00"
 
 
-def test_reparse_recovers_rejected_inputs_and_is_idempotent(tmp_path):
+def test_reparse_recovers_rejected_inputs_and_is_idempotent(tmp_path, new_db):
     good = report("Fixed Inc.", "fix-1", "2026-05-04", [no_policy("example.org", 9)])
     # Stored as rejected by an "older parser": the row exists, its reports do not.
-    with Store(tmp_path / "r.db") as store:
+    with Store(new_db("r")) as store:
         with store.transaction():
             pk, _ = db.store_raw_input(
                 store, source="old.json", data=to_json(good), origin=Origin("file", "old.json"),
@@ -116,11 +116,11 @@ def test_reparse_recovers_rejected_inputs_and_is_idempotent(tmp_path):
         assert q.inbox_page(store, text_filter="google")[0].pk == before_pk
 
 
-def test_reparse_rewrites_a_stale_derived_report(tmp_path):
+def test_reparse_rewrites_a_stale_derived_report(tmp_path, new_db):
     rep = report("Stale Inc.", "st-1", "2026-05-05", [
         sts_policy("example.org", 1, 1, details=[failure("dnssec-invalid", 1)])
     ])
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         ingest_stream(store, [_raw(to_json(rep), "s.json")])
         store.conn.execute("UPDATE reports SET successful = 999, policy_types = 'BOGUS'")
         store.conn.execute("DELETE FROM failure_details")

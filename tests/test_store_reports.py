@@ -64,10 +64,10 @@ def test_old_version_store_is_upgraded_in_place(tmp_path):
         assert db.raw_bytes(store, 1) == b"old"
 
 
-def test_report_round_trips_through_the_store(tmp_path):
+def test_report_round_trips_through_the_store(tmp_path, new_db):
     data = to_json(_rep())
     parsed = parse_bytes(data, "r.json")
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         with store.transaction():
             [outcome] = ingest_batch(store, [_raw(data)])
         assert outcome.kind is OutcomeKind.NEW and outcome.new_reports == 1
@@ -84,9 +84,9 @@ def test_report_round_trips_through_the_store(tmp_path):
         assert meta.size == len(data)
 
 
-def test_same_report_twice_is_a_duplicate_and_same_bytes_same_origin_stored_once(tmp_path):
+def test_same_report_twice_is_a_duplicate_and_same_bytes_same_origin_stored_once(tmp_path, new_db):
     data = to_json(_rep())
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         first = ingest_stream(store, [_raw(data)])
         again = ingest_stream(store, [_raw(data)])
         elsewhere = ingest_stream(store, [_raw(data, "copy/r.json")])
@@ -101,21 +101,21 @@ def test_same_report_twice_is_a_duplicate_and_same_bytes_same_origin_stored_once
         assert counts["failure_details"] == 2
 
 
-def test_dedup_key_is_case_insensitive_on_the_sender_and_distinguishes_ranges(tmp_path):
+def test_dedup_key_is_case_insensitive_on_the_sender_and_distinguishes_ranges(tmp_path, new_db):
     items = [
         _raw(to_json(_rep(org="Sender Inc.")), "a.json"),
         _raw(to_json(_rep(org="SENDER INC.")), "b.json"),  # same report, other spelling
         _raw(to_json(_rep(day="2026-05-02")), "c.json"),  # same id, other range: new
         _raw(to_json(_rep(rid="rid-2")), "d.json"),  # other id: new
     ]
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         summary = ingest_stream(store, items)
     assert (summary.new, summary.duplicate) == (3, 1)
 
 
-def test_rejected_input_is_stored_with_its_error_and_not_report_is_not(tmp_path):
+def test_rejected_input_is_stored_with_its_error_and_not_report_is_not(tmp_path, new_db):
     bad = b'{"organization-name": "X", "policies": ['
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         with store.transaction():
             outcomes = ingest_batch(
                 store, [_raw(bad, "bad.json"), _raw(DMARC_MAIL, "dmarc.eml")]
@@ -129,11 +129,11 @@ def test_rejected_input_is_stored_with_its_error_and_not_report_is_not(tmp_path)
         assert db.raw_bytes(store, outcomes[0].input_pk) == bad
 
 
-def test_mail_keeps_envelope_fields_and_imap_origin(tmp_path):
+def test_mail_keeps_envelope_fields_and_imap_origin(tmp_path, new_db):
     rep = _rep()
     mail = to_mail(rep, submitter="google.example", msgid=7)
     origin = Origin("imap", account="acct", folder="INBOX", uidvalidity=99, uid=7)
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         with store.transaction():
             [o] = ingest_batch(store, [RawInput("acct/INBOX/7", mail, origin)])
         assert o.kind is OutcomeKind.NEW
@@ -149,8 +149,8 @@ def test_mail_keeps_envelope_fields_and_imap_origin(tmp_path):
         assert db.counts(store)["raw_inputs"] == 1
 
 
-def test_batch_is_all_or_nothing_inside_the_callers_transaction(tmp_path):
-    with Store(tmp_path / "s.db") as store:
+def test_batch_is_all_or_nothing_inside_the_callers_transaction(tmp_path, new_db):
+    with Store(new_db("s")) as store:
         with pytest.raises(RuntimeError), store.transaction():
             ingest_batch(store, [_raw(to_json(_rep()))])
             raise RuntimeError("sync state write failed")
@@ -159,10 +159,10 @@ def test_batch_is_all_or_nothing_inside_the_callers_transaction(tmp_path):
         }
 
 
-def test_ingest_stream_commits_per_batch_and_reports_progress(tmp_path):
+def test_ingest_stream_commits_per_batch_and_reports_progress(tmp_path, new_db):
     items = [_raw(to_json(_rep(rid=f"r{i}")), f"{i}.json") for i in range(7)]
     seen: list[tuple[int, int]] = []
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         summary = ingest_stream(
             store, iter(items), batch_size=3,
             on_progress=lambda s: seen.append((s.inputs, s.new)),
@@ -173,13 +173,13 @@ def test_ingest_stream_commits_per_batch_and_reports_progress(tmp_path):
     assert summary.ok
 
 
-def test_datetimes_are_stored_as_sortable_utc_text(tmp_path):
+def test_datetimes_are_stored_as_sortable_utc_text(tmp_path, new_db):
     rep = _rep()
     rep["date-range"] = {
         "start-datetime": "2026-05-01T02:00:00+02:00",
         "end-datetime": "2026-05-02T01:59:59+02:00",
     }
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         ingest_stream(store, [_raw(to_json(rep))])
         start, end = store.conn.execute('SELECT start, "end" FROM reports').fetchone()
         loaded, _ = db.load_report(store, 1)
@@ -197,10 +197,10 @@ def test_stored_dedup_sender_matches_the_models_dedup_key():
     assert db.dedup_who(no_org) == no_org.dedup_key[0] == "sub.example"
 
 
-def test_same_report_by_mail_and_as_json_file_is_one_report(tmp_path):
+def test_same_report_by_mail_and_as_json_file_is_one_report(tmp_path, new_db):
     """The mail's submitter header differs from the JSON organization; the JSON decides."""
     rep = _rep(org="Example Sender Inc.", rid="cross-channel")
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         first = ingest_stream(store, [_raw(to_mail(rep, submitter="sender.example"))])
         second = ingest_stream(store, [_raw(to_json(rep))])
         count = store.conn.execute("SELECT count(*) FROM reports").fetchone()[0]
@@ -211,12 +211,12 @@ def test_same_report_by_mail_and_as_json_file_is_one_report(tmp_path):
     assert count == 1
 
 
-def test_counts_beyond_64_bits_reject_the_input_not_the_batch(tmp_path):
+def test_counts_beyond_64_bits_reject_the_input_not_the_batch(tmp_path, new_db):
     huge = _rep(rid="huge")
     huge["policies"][1]["summary"]["total-successful-session-count"] = 2**63 - 1  # sum overflows
     items = [_raw(to_json(_rep(rid="ok-1")), "1.json"), _raw(to_json(huge), "2.json"),
              _raw(to_json(_rep(rid="ok-3")), "3.json")]
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         summary = ingest_stream(store, items)
         assert (summary.new, summary.rejected) == (2, 1)
         assert summary.problems == ["2.json: report 'huge': sum of the session counts is too"
@@ -225,7 +225,7 @@ def test_counts_beyond_64_bits_reject_the_input_not_the_batch(tmp_path):
         assert status.fetchone()[0] == "rejected"
 
 
-def test_a_store_failure_rolls_back_only_that_input(tmp_path, monkeypatch):
+def test_a_store_failure_rolls_back_only_that_input(tmp_path, monkeypatch, new_db):
     real_insert = db.insert_report
 
     def flaky(store, report, input_pk, input_index=0):
@@ -236,7 +236,7 @@ def test_a_store_failure_rolls_back_only_that_input(tmp_path, monkeypatch):
 
     monkeypatch.setattr(db, "insert_report", flaky)
     items = [_raw(to_json(_rep(rid="boom")), "boom.json"), _raw(to_json(_rep(rid="ok")), "ok.json")]
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         with store.transaction():
             outcomes = ingest_batch(store, items)
         assert [o.kind for o in outcomes] == [OutcomeKind.REJECTED, OutcomeKind.NEW]
@@ -245,9 +245,9 @@ def test_a_store_failure_rolls_back_only_that_input(tmp_path, monkeypatch):
         assert db.counts(store)["policies"] == 2  # only ok's two policies
 
 
-def test_non_utf8_file_names_are_stored(tmp_path):
+def test_non_utf8_file_names_are_stored(tmp_path, new_db):
     name = os.fsdecode(b"caf\xe9.json")  # latin-1 byte: a lone surrogate in str
-    with Store(tmp_path / "s.db") as store:
+    with Store(new_db("s")) as store:
         summary = ingest_stream(store, [_raw(to_json(_rep()), name)])
         assert summary.new == 1
         [(source,)] = store.conn.execute("SELECT source FROM raw_inputs").fetchall()

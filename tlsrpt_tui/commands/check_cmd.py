@@ -116,10 +116,11 @@ def run(args: argparse.Namespace) -> int:
 
     store = None
     if not args.no_store:
+        from tlsrpt_tui.service.store_location import resolve
         from tlsrpt_tui.store.database import StoreError, open_store
 
         try:
-            store = open_store(getattr(args, "db", None))
+            store = open_store(resolve(getattr(args, "db", None), config))
         except (StoreError, OSError) as exc:
             print(f"{prog}: results not stored: {exc}", file=sys.stderr)
     try:

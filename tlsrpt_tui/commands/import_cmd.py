@@ -12,7 +12,7 @@ import os
 import sqlite3
 import sys
 
-from tlsrpt_tui.store.database import Store, StoreError, default_db_path, open_store
+from tlsrpt_tui.store.database import Store, StoreError, open_store
 
 HELP = "import TLS-RPT reports from files, directories, mboxes or Maildirs"
 
@@ -36,15 +36,19 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def open_store_arg(args: argparse.Namespace) -> Store | None:
-    """The store named by --db (or $TLSRPT_TUI_DB, or the default); None after printing why."""
+    """The store named by --db (or $TLSRPT_TUI_DB, or [store] url, or the default); None
+    after printing why."""
+    from tlsrpt_tui.service.store_location import resolve_from_args
+
+    location = None
     try:
-        return open_store(getattr(args, "db", None))
+        location = resolve_from_args(getattr(args, "db", None), getattr(args, "config", None))
+        return open_store(location)
     except (StoreError, OSError) as exc:
         print(f"tlsrpt-tui: {exc}", file=sys.stderr)
         return None
     except sqlite3.Error as exc:  # e.g. the file is not an SQLite database
-        print(f"tlsrpt-tui: {args.db or default_db_path()}: cannot use the store: {exc}",
-              file=sys.stderr)
+        print(f"tlsrpt-tui: {location}: cannot use the store: {exc}", file=sys.stderr)
         return None
 
 

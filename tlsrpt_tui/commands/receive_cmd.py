@@ -41,7 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.commands.import_cmd import open_store_arg
     from tlsrpt_tui.service.receiver import ReceiverError, serve
-    from tlsrpt_tui.store.database import default_db_path
 
     try:
         config = load_config(args.config)
@@ -71,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if store is None:
         return 2
     store.close()
-    db_path = getattr(args, "db", None) or default_db_path()
+    db_path = store.location
 
     def listening(server) -> None:  # type: ignore[no-untyped-def]
         for url in server.urls:

@@ -19,7 +19,7 @@ import sqlite3
 import sys
 import time
 
-from tlsrpt_tui.service.config import ConfigError, load_config
+from tlsrpt_tui.service.config import Config, ConfigError, load_config
 from tlsrpt_tui.store.database import Store, StoreError, open_store
 
 HELP = "run as a service: live checks, IMAP IDLE sync and alerts by mail/webhook"
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _setup_logging(args.verbose)
     log = logging.getLogger("tlsrpt_tui.watch")
-    store = _open_store_patiently(args, log)
+    store = _open_store_patiently(args, log, config)
     if store is None:
         return 2
     with store:
@@ -108,7 +108,8 @@ OPEN_RETRY_FIRST = 1.0
 OPEN_RETRY_MAX = 60.0
 
 
-def _open_store_patiently(args: argparse.Namespace, log: logging.Logger) -> Store | None:
+def _open_store_patiently(args: argparse.Namespace, log: logging.Logger,
+                          config: Config) -> Store | None:
     """The store, waiting out a lock held by another process (an `import`, a migration).
 
     A service started at boot must not exit because a long import holds the write lock while
@@ -116,13 +117,14 @@ def _open_store_patiently(args: argparse.Namespace, log: logging.Logger) -> Stor
     configuration error and ends it with exit 2 as before. SIGTERM while waiting exits 0.
     """
     from tlsrpt_tui.commands.import_cmd import open_store_arg
+    from tlsrpt_tui.service.store_location import resolve
 
     wait = OPEN_RETRY_FIRST
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
             try:
-                return open_store(getattr(args, "db", None))
+                return open_store(resolve(getattr(args, "db", None), config))
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     break

@@ -33,6 +33,7 @@ from tlsrpt_tui.service.config import AccountSettings, CheckSettings
 from tlsrpt_tui.store import checks as stored_checks
 from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store, StoreError, open_store
+from tlsrpt_tui.store.location import StoreLocation
 
 __all__ = ["StoreBackend", "StoreError", "open_backend"]
 
@@ -109,7 +110,7 @@ class StoreBackend:
             if str(self.store.path) == ":memory:":
                 self._reader = self.store
             else:
-                self._reader = Store(self.store.path)
+                self._reader = self.store.reopen()
         return self._reader
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -341,10 +342,9 @@ class StoreBackend:
         return await self._read(failing_channels)
 
     async def data_version(self) -> int:
-        """SQLite's change counter as the reader connection sees it: it moves whenever ANOTHER
-        connection commits (``watch``, ``import``, this app's own sync)."""
-        return await self._read(
-            lambda s: int(s.conn.execute("PRAGMA data_version").fetchone()[0]))
+        """The store's change counter as the reader connection sees it: it moves whenever
+        ANOTHER connection commits (``watch``, ``import``, this app's own sync)."""
+        return await self._read(lambda s: s.data_version())
 
     # -- IMAP -----------------------------------------------------------------------------
 
@@ -402,7 +402,7 @@ def _copy(chunks: Iterable[str], out: BinaryIO) -> int:
     return size
 
 
-def open_backend(db_path: Path | str | None = None) -> StoreBackend:
+def open_backend(db_path: StoreLocation | Path | str | None = None) -> StoreBackend:
     """Open the store (``StoreError`` if it cannot be) and the backend over it."""
     return StoreBackend(open_store(db_path), owns_store=True)
 

@@ -45,6 +45,10 @@ Example::
     password_env = "TLSRPT_SMTP_PASSWORD"
     [[alerts.webhook]]
     url = "https://hooks.example.com/tlsrpt"
+
+    [store]                  # optional: a shared PostgreSQL store instead of the SQLite file
+    url = "postgresql://tlsrpt@db.example.com:5432/tlsrpt"   # sslmode=verify-full by default
+    password_env = "TLSRPT_DB_PASSWORD"     # or password_command / keyring = true / ~/.pgpass
 """
 
 from __future__ import annotations
@@ -128,6 +132,17 @@ class ReceiverSettings:
     max_body_bytes: int = 10 * 1024 * 1024
 
 
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """``[store]``: where the store lives when ``--db``/``$TLSRPT_TUI_DB`` do not say: an
+    SQLite path or a ``postgresql://`` URL (no password in it), and where its password is."""
+
+    url: str | None = None
+    password_env: str | None = None
+    password_command: str | None = None
+    keyring: bool = False
+
+
 SEVERITIES = ("info", "warning", "error")
 
 
@@ -184,6 +199,7 @@ class Config:
     accounts: tuple[AccountSettings, ...] = ()
     receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     @property
     def is_empty(self) -> bool:
@@ -245,7 +261,20 @@ def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
         accounts=tuple(accounts),
         receiver=receiver,
         alerts=_alerts(raw.get("alerts", {}), cfg_path),
+        store=_store(raw.get("store", {}), cfg_path),
     )
+
+
+def _store(raw: Any, cfg_path: Path) -> StoreSettings:
+    from tlsrpt_tui.store.location import LocationError, parse_location
+
+    settings = _section(raw, StoreSettings, cfg_path, "store")
+    if settings.url is not None:
+        try:
+            parse_location(settings.url)
+        except LocationError as exc:
+            raise ConfigError(f"{cfg_path}: store.url: {exc}") from None
+    return settings
 
 
 def _alerts(raw: Any, cfg_path: Path) -> AlertSettings:

@@ -9,7 +9,6 @@ error and shows as "unreadable: why" — nothing is dropped. Mail that is not TL
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -168,7 +167,7 @@ def ingest_batch(
         conn.execute("SAVEPOINT ingest_one")
         try:
             outcome = _store_parsed(store, raw, ready, version)
-        except (sqlite3.DataError, sqlite3.IntegrityError, OverflowError, ValueError,
+        except (*store.data_errors, OverflowError, ValueError,
                 UnicodeError) as exc:
             conn.execute("ROLLBACK TO ingest_one")
             outcome = _store_failed(store, raw, version, exc)

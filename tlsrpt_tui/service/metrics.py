@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from tlsrpt_tui.core.findings import Severity
 from tlsrpt_tui.core.status_items import group_findings
+from tlsrpt_tui.store.database import StoreError
 
 _STATES = ("starting", "running", "retrying", "stopped")
 
@@ -76,9 +77,13 @@ class MonitorCollector(Collector):
             labels=["channel"],
         )
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        except sqlite3.Error:
+            if self.monitor.store.dialect == "sqlite":
+                conn: Any = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            else:  # a connection of its own: the scrape runs on the metrics server's thread
+                conn = self.monitor.store.reopen().conn
+        except (sqlite3.Error, StoreError):
             return
+        errors = (sqlite3.Error, self.monitor.store.Error)
         try:
             since = (datetime.now(UTC) - timedelta(days=7)).replace(microsecond=0).isoformat()
             for domain, org, ok, bad in conn.execute(
@@ -98,7 +103,7 @@ class MonitorCollector(Collector):
             ).fetchall())
             for channel in [c.name for c in self.monitor.config.alerts.channels]:
                 failing.add_metric([channel], 1.0 if f"channel:{channel}" in states else 0.0)
-        except sqlite3.Error:
+        except errors:
             pass
         finally:
             conn.close()

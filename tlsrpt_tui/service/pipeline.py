@@ -71,7 +71,8 @@ class IngestPipeline:
         self._pool: _PreparePool | None = None
         self._failed: str | None = None
         #: the writer waits for a lock held elsewhere as long as the caller's store would
-        self._busy_ms = int(store.conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        self._busy_ms = (int(store.conn.execute("PRAGMA busy_timeout").fetchone()[0])
+                         if store.dialect == "sqlite" else 0)
 
     # -- stage 2: parsing ------------------------------------------------------------------
 
@@ -103,8 +104,9 @@ class IngestPipeline:
         """The writer's connection (on the writer thread only)."""
         if self._conn is None:
             memory = str(self.store.path) == ":memory:"
-            self._conn = self.store if memory else Store(self.store.path)
-            self._conn.conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+            self._conn = self.store if memory else self.store.reopen()
+            if self._conn.dialect == "sqlite":
+                self._conn.conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
         return self._conn
 
     def write(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:

@@ -284,7 +284,7 @@ def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
             clauses.append("input_id IN (SELECT id FROM raw_inputs WHERE dkim_result IS NULL)")
         else:
             clauses.append("input_id IN (SELECT id FROM raw_inputs WHERE dkim_result = ?)")
-            params.append(value if value in DKIM_RESULTS else "\x00no such result")
+            params.append(value if value in DKIM_RESULTS else "(no such result)")
     needle = _DKIM_TOKEN.sub(" ", text).strip().casefold()
     if needle:
         clauses.insert(0, "instr(search, ?) > 0")

@@ -18,7 +18,7 @@ import shlex
 import subprocess
 from collections.abc import Mapping
 
-from tlsrpt_tui.service.config import AccountSettings
+from tlsrpt_tui.service.config import AccountSettings, StoreSettings
 
 KEYRING_SERVICE = "tlsrpt-tui"
 COMMAND_TIMEOUT = 30.0
@@ -102,25 +102,50 @@ def run_secret_command(command: str, what: str, timeout: float = COMMAND_TIMEOUT
 
 
 def _from_keyring(account: AccountSettings) -> str:
+    return _keyring_value(f"account {account.name}", [account.name, account.username],
+                          account.name)
+
+
+def get_store_password(settings: StoreSettings, *,
+                       env: Mapping[str, str] | None = None) -> str | None:
+    """The PostgreSQL store's password from ``[store]``; None when no source is configured
+    (libpq then looks in ``~/.pgpass``/``$PGPASSFILE``, or the server needs none)."""
+    env = os.environ if env is None else env
+    if settings.password_env:
+        value = env.get(settings.password_env)
+        if not value:
+            raise SecretError(f"[store]: environment variable {settings.password_env}"
+                              " (password_env) is not set")
+        return value
+    if settings.password_command:
+        return run_secret_command(settings.password_command, "[store] password_command")
+    if settings.keyring:
+        return _keyring_value("[store]", [STORE_KEYRING_USER], STORE_KEYRING_USER)
+    return None
+
+
+#: the keyring user name of the store's password (service ``tlsrpt-tui``)
+STORE_KEYRING_USER = "store"
+
+
+def _keyring_value(who: str, users: list[str], hint_user: str) -> str:
     try:
         import keyring
         import keyring.errors
     except ImportError:
-        raise SecretError(
-            f"account {account.name}: keyring = true but the keyring package is missing"
-        ) from None
+        raise SecretError(f"{who}: keyring = true but the keyring package is missing") from None
+    value = None
     try:
-        value = keyring.get_password(KEYRING_SERVICE, account.name)
-        if value is None:
-            value = keyring.get_password(KEYRING_SERVICE, account.username)
+        for user in users:
+            value = keyring.get_password(KEYRING_SERVICE, user)
+            if value is not None:
+                break
     except keyring.errors.KeyringError as exc:
-        raise SecretError(
-            f"account {account.name}: keyring unavailable ({type(exc).__name__})"
-        ) from None
+        raise SecretError(f"{who}: keyring unavailable ({type(exc).__name__})") from None
     if not value:
         raise SecretError(
-            f"account {account.name}: no password in the keyring; store one with "
-            f"'keyring set {KEYRING_SERVICE} {account.name}'"
+            f"{who}: no password in the keyring; store one with "
+            f"'keyring set {KEYRING_SERVICE} {hint_user}'"
         )
     return value
 

@@ -24,17 +24,19 @@ def now_iso() -> str:
 def insert(store: Store, alert: Alert, channels: list[str]) -> int | None:
     """Store an alert and its pending deliveries; None if its key was already raised."""
     cur = store.conn.execute(
-        "INSERT OR IGNORE INTO alerts (key, code, severity, domain, summary, details_json, body,"
-        " raised_at, report_pk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO alerts (key, code, severity, domain, summary, details_json, body,"
+        " raised_at, report_pk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (key) DO NOTHING RETURNING id",
         (
             alert.key, alert.code, alert.severity, alert.domain, alert.summary,
             details_json(alert.details), alert.body, alert.raised_at or now_iso(),
             alert.report_pk,
         ),
     )
-    if cur.rowcount != 1:
+    row = cur.fetchone()
+    if row is None:
         return None
-    pk = int(cur.lastrowid or 0)
+    pk = int(row[0])
     store.conn.executemany(
         "INSERT INTO alert_deliveries (alert_id, channel, state) VALUES (?, ?, 'pending')",
         [(pk, ch) for ch in channels],

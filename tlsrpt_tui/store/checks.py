@@ -22,7 +22,7 @@ def insert(store: Store, result: dict[str, Any]) -> int:
     """``save`` inside the caller's transaction (with the alerts the result raises)."""
     cur = store.conn.execute(
         "INSERT INTO check_results (domain, checked_at, status, records_json, findings_json)"
-        " VALUES (?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?) RETURNING id",
         (
             result["domain"],
             result["checked_at"],
@@ -31,7 +31,7 @@ def insert(store: Store, result: dict[str, Any]) -> int:
             json.dumps(result.get("findings", [])),
         ),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
 def _rows(store: Store, domain: str, limit: int) -> list[dict[str, Any]]:

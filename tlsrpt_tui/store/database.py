@@ -1,8 +1,18 @@
-"""Opening the SQLite store: location, pragmas, permissions and forward migrations.
+"""Opening the store: location, pragmas, permissions and forward migrations.
+
+The store is an SQLite file (the default, this module) or a PostgreSQL database
+(``store/postgres.py``): ``Store(location)`` opens whichever the location names, and both give
+the same API to store/ and service/: ``store.conn.execute(sql, params)`` with ``?``
+placeholders, rows readable by index and by column name, ``store.transaction()``, savepoints.
+SQL is written once in the dialect both understand (``ON CONFLICT``, ``RETURNING id``, no
+``INSERT OR IGNORE``, no scalar ``max(a, b)``); where they truly differ, ``store.dialect``
+says which one to use.
 
 Each subsystem owns one migration module under ``store/migrations/`` (``mNNN_name.py`` with a
-``SQL`` string). They are applied in order inside one transaction each and the count applied is
-kept in ``PRAGMA user_version``, so an old store is upgraded in place and never rebuilt.
+``SQL`` string, and a ``PG_SQL`` string when PostgreSQL needs different SQL). They are applied
+in order inside one transaction each and the count applied is kept in ``PRAGMA user_version``
+(SQLite) or the ``tlsrpt_schema`` table (PostgreSQL), so an old store is upgraded in place and
+never rebuilt: one version sequence for both.
 """
 
 from __future__ import annotations
@@ -15,10 +25,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
 from tlsrpt_tui.store import migrations as _migrations_pkg
+from tlsrpt_tui.store.location import LocationError, StoreLocation, parse_location
 
 APP_NAME = "tlsrpt-tui"
 DB_ENV = "TLSRPT_TUI_DB"
@@ -28,10 +40,11 @@ class StoreError(Exception):
     """The store cannot be opened or is newer than this program."""
 
 
-def default_db_path() -> Path:
+def default_db_path() -> Path | str:
+    """$TLSRPT_TUI_DB (a path or a PostgreSQL URL), else the SQLite file in the data dir."""
     env = os.environ.get(DB_ENV)
     if env:
-        return Path(env)
+        return env if "://" in env else Path(env)
     return Path(platformdirs.user_data_dir(APP_NAME)) / "tlsrpt.sqlite3"
 
 
@@ -40,6 +53,8 @@ class Migration:
     version: int
     name: str
     sql: str
+    #: PostgreSQL's SQL when it differs from ``sql`` (None: ``sql`` runs on both)
+    pg_sql: str | None = None
 
 
 def load_migrations() -> list[Migration]:
@@ -48,7 +63,8 @@ def load_migrations() -> list[Migration]:
         if not (info.name.startswith("m") and info.name[1:4].isdigit()):
             continue
         module = importlib.import_module(f"{_migrations_pkg.__name__}.{info.name}")
-        found.append(Migration(int(info.name[1:4]), info.name, module.SQL))
+        found.append(Migration(int(info.name[1:4]), info.name, module.SQL,
+                               getattr(module, "PG_SQL", None)))
     found.sort(key=lambda m: m.version)
     for expected, migration in enumerate(found, start=1):
         if migration.version != expected:
@@ -57,10 +73,37 @@ def load_migrations() -> list[Migration]:
 
 
 class Store:
-    """One SQLite connection with the app's pragmas; use from one thread/task at a time."""
+    """One store connection; use from one thread/task at a time.
 
-    def __init__(self, path: Path | str) -> None:
+    ``Store(path)`` opens SQLite with the app's pragmas (this class); ``Store(url)`` with a
+    ``postgresql://`` URL or a PostgreSQL :class:`StoreLocation` opens a
+    :class:`~tlsrpt_tui.store.postgres.PgStore` instead, so every caller that opens "the store
+    at this location" (a writer thread, a reader, the receiver) works on both backends.
+    """
+
+    dialect = "sqlite"
+    #: what the driver raises (``except store.Error``)
+    Error: type[Exception] = sqlite3.Error
+    #: a value the store cannot hold, or a constraint it breaks (an input is then rejected)
+    data_errors: tuple[type[Exception], ...] = (sqlite3.DataError, sqlite3.IntegrityError)
+
+    def __new__(cls, location: StoreLocation | Path | str) -> Store:
+        if cls is Store:
+            try:
+                parsed = parse_location(location)
+            except LocationError as exc:
+                raise StoreError(str(exc)) from None
+            if parsed.is_postgres:
+                from tlsrpt_tui.store.postgres import PgStore
+
+                return super().__new__(PgStore)
+        return super().__new__(cls)
+
+    def __init__(self, location: StoreLocation | Path | str) -> None:
+        path = location.path if isinstance(location, StoreLocation) else location
+        assert path is not None
         self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
+        self.location = StoreLocation("sqlite", path=self.path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             if not self.path.exists():
@@ -82,6 +125,15 @@ class Store:
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
+    def reopen(self) -> Store:
+        """Another connection to the same store (for another thread or process)."""
+        return Store(self.location)
+
+    def data_version(self) -> int:
+        """A number that moves whenever ANOTHER connection commits a change (SQLite's
+        ``PRAGMA data_version``); the TUI polls it to refresh what it shows."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     def migrate(self) -> None:
         migrations = load_migrations()
         current = self.schema_version
@@ -97,7 +149,7 @@ class Store:
                 self.conn.execute(f"PRAGMA user_version={migration.version}")
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         """BEGIN IMMEDIATE … COMMIT; rolls back on any exception so a batch is all or nothing."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -123,5 +175,5 @@ def _split_sql(sql: str) -> list[str]:
     return [s.strip() for s in sql.split(";") if s.strip()]
 
 
-def open_store(path: Path | str | None = None) -> Store:
-    return Store(path if path is not None else default_db_path())
+def open_store(location: StoreLocation | Path | str | None = None) -> Store:
+    return Store(location if location is not None else default_db_path())

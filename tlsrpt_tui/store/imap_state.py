@@ -94,14 +94,15 @@ def advance(
 ) -> None:
     """Record a committed batch: new position and running totals. Call inside its transaction."""
     cur = store.conn.execute(
-        "UPDATE imap_folders SET last_uid = MAX(last_uid, ?), last_sync = ?,"
+        "UPDATE imap_folders SET last_uid = CASE WHEN last_uid > ? THEN last_uid ELSE ? END,"
+        " last_sync = ?,"
         " messages_seen = messages_seen + ?, messages_new = messages_new + ?,"
         " messages_duplicate = messages_duplicate + ?,"
         " messages_rejected = messages_rejected + ?,"
         " messages_not_report = messages_not_report + ?"
         " WHERE account = ? AND folder = ? AND uidvalidity = ?",
         (
-            last_uid, _now(), counts.seen, counts.new, counts.duplicate, counts.rejected,
+            last_uid, last_uid, _now(), counts.seen, counts.new, counts.duplicate, counts.rejected,
             counts.not_report, account, folder, uidvalidity,
         ),
     )
@@ -121,8 +122,8 @@ def add_pending_moves(
     store: Store, account: str, folder: str, uidvalidity: int, uids: Iterable[int]
 ) -> None:
     store.conn.executemany(
-        "INSERT OR IGNORE INTO imap_pending_moves (account, folder, uidvalidity, uid)"
-        " VALUES (?, ?, ?, ?)",
+        "INSERT INTO imap_pending_moves (account, folder, uidvalidity, uid)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [(account, folder, uidvalidity, uid) for uid in uids],
     )
 

@@ -9,7 +9,7 @@ are compared lower-cased and without a final dot, as senders spell them as they 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 from tlsrpt_tui.core.readiness import FailureAggregate, PolicyAggregate, ReporterAggregate
@@ -42,7 +42,8 @@ def policy_aggregates(store: Store, since: date, until: date,
     where, params = _where(since, until, domains)
     rows = store.conn.execute(
         f"SELECT {_DOMAIN}, p.policy_type, count(DISTINCT p.report_pk),"
-        " sum(p.successful), sum(p.failed), sum(max(0, p.failed - p.detail_failed)),"
+        " sum(p.successful), sum(p.failed),"
+        " sum(CASE WHEN p.failed > p.detail_failed THEN p.failed - p.detail_failed ELSE 0 END),"
         " count(DISTINCT substr(p.start, 1, 10)), min(p.start), max(p.start)"
         f" FROM policies p{where} GROUP BY 1, 2 ORDER BY 1, 2",
         params,
@@ -65,7 +66,7 @@ def _newest_policy_strings(store: Store, since: date, until: date,
     rows = store.conn.execute(
         f"SELECT d, t, s FROM (SELECT {_DOMAIN} AS d, p.policy_type AS t,"
         f" p.policy_strings AS s, row_number() OVER (PARTITION BY {_DOMAIN},"
-        f" p.policy_type ORDER BY p.start DESC, p.id DESC) AS n FROM policies p{where})"
+        f" p.policy_type ORDER BY p.start DESC, p.id DESC) AS n FROM policies p{where}) newest"
         " WHERE n = 1",
         params,
     ).fetchall()
@@ -115,21 +116,31 @@ def reporter_aggregates(store: Store, since: date, until: date,
     ]
 
 
+#: per dialect: the SQL of a finding's field, and the set of a check's findings (rows ``j``)
+_JSON: dict[str, tuple[Callable[[str], str], str]] = {
+    "sqlite": (lambda name: f"json_extract(j.value, '$.{name}')",
+               "json_each(c.findings_json)"),
+    "postgresql": (lambda name: f"(j ->> '{name}')",
+                   "json_array_elements(c.findings_json::json)"),
+}
+
+
 def last_check_with(store: Store, domain: str, result_type: str,
                     subjects: Sequence[str] | None) -> str | None:
     """When the newest stored check of ``domain`` that had a warning or error finding with this
     result type (and one of these subjects, when given) ran; None if none ever had one."""
+    field, each = _JSON[store.dialect]
     subject_clause, params = "", [domain, result_type]
     if subjects:
         subject_clause = (
-            f" AND lower(json_extract(j.value, '$.subject')) IN ({','.join('?' * len(subjects))})"
+            f" AND lower({field('subject')}) IN ({','.join('?' * len(subjects))})"
         )
         params += [s.lower() for s in subjects]
     row = store.conn.execute(
         "SELECT c.checked_at FROM check_results c WHERE c.domain = ? AND EXISTS ("
-        " SELECT 1 FROM json_each(c.findings_json) j"
-        " WHERE json_extract(j.value, '$.result_type') = ?"
-        " AND json_extract(j.value, '$.severity') IN ('warning', 'error')"
+        f" SELECT 1 FROM {each} j"
+        f" WHERE {field('result_type')} = ?"
+        f" AND {field('severity')} IN ('warning', 'error')"
         f"{subject_clause}) ORDER BY c.checked_at DESC, c.id DESC LIMIT 1",
         params,
     ).fetchone()

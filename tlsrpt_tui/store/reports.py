@@ -1,4 +1,4 @@
-"""Reports in SQLite: raw inputs, de-duplicated reports, their policies and failure details.
+"""Reports in the store: raw inputs, de-duplicated reports, their policies and failure details.
 
 Every function takes a :class:`~tlsrpt_tui.store.database.Store` and does no transaction
 handling: callers wrap them in ``with store.transaction():`` so that, for instance, the IMAP
@@ -35,7 +35,7 @@ ZLIB_LEVEL = 1
 
 
 def storable_text(value: str | None) -> str | None:
-    """Text SQLite can bind: lone surrogates (a non-UTF-8 file name decoded by the OS layer
+    """Text the store can bind: lone surrogates (a non-UTF-8 file name decoded by the OS layer
     with surrogateescape) become backslash escapes instead of making the insert raise."""
     if value is None:
         return None
@@ -166,7 +166,7 @@ def store_raw_input(
         " imported_at, status, error, part_errors, parser_version, dkim_result, dkim_domain,"
         " dkim_selector, dkim_aligned, dkim_authserv)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (sha256, origin_key) DO NOTHING",
+        " ON CONFLICT (sha256, origin_key) DO NOTHING RETURNING id",
         (
             source, origin.kind, origin.path, origin.account, origin.folder,
             origin.uidvalidity, origin.uid, key, digest, len(data),
@@ -174,8 +174,9 @@ def store_raw_input(
             str(status), error, errors_json, parser_version, *dkim_values(dkim),
         ),
     )
-    if cur.rowcount == 1:
-        return int(cur.lastrowid or 0), True
+    row = cur.fetchone()
+    if row is not None:
+        return int(row[0]), True
     existing = find_raw_input(store, digest, key)
     assert existing is not None  # the conflict says it exists
     store.conn.execute(
@@ -379,12 +380,13 @@ def insert_report(store: Store, report: Report, input_pk: int, input_index: int 
         ' submitter, dedup_who, start, "end", generated_at, notes, successful, failed,'
         " policy_domains, policy_types, search, input_id, input_index)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ' ON CONFLICT (dedup_who, report_id, start, "end") DO NOTHING',
+        ' ON CONFLICT (dedup_who, report_id, start, "end") DO NOTHING RETURNING id',
         (*_report_values(report), input_pk, input_index),
     )
-    if cur.rowcount != 1:
+    row = cur.fetchone()
+    if row is None:
         return None
-    pk = int(cur.lastrowid or 0)
+    pk = int(row[0])
     _insert_policies(store, pk, report)
     return pk
 
@@ -457,15 +459,15 @@ def _insert_policies(store: Store, report_pk: int, report: Report) -> None:
         cur = conn.execute(
             "INSERT INTO policies (report_pk, ordinal, policy_type, policy_type_raw,"
             " policy_domain, start, policy_strings, mx_hosts, successful, failed, detail_failed)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 report_pk, ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain, start,
                 json.dumps(list(p.policy_strings)), json.dumps(list(p.mx_hosts)),
                 p.successful_sessions, p.failed_sessions, p.detail_failed_sum,
             ),
         )
+        policy_pk = cur.fetchone()[0]
         if p.failure_details:
-            policy_pk = cur.lastrowid
             conn.executemany(
                 "INSERT INTO failure_details (policy_pk, ordinal, result_type,"
                 " failed_session_count, sending_mta_ip, receiving_mx_hostname,"

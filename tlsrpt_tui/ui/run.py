@@ -17,6 +17,7 @@ from pathlib import Path
 def run_tui(args: argparse.Namespace) -> int:
     from tlsrpt_tui.service.backend import StoreError, open_backend
     from tlsrpt_tui.service.config import ConfigError, load_config
+    from tlsrpt_tui.service.store_location import resolve
 
     # The screen shows what the services log (notifications, the sync line, the alerts
     # screen); a log line written to the terminal under the TUI would only garble it.
@@ -25,7 +26,7 @@ def run_tui(args: argparse.Namespace) -> int:
         return _run_demo()
     try:
         config = load_config(args.config)
-        backend = open_backend(args.db)
+        backend = open_backend(resolve(args.db, config))
     except (ConfigError, StoreError) as exc:
         print(f"tlsrpt-tui: {exc}", file=sys.stderr)
         return 2

@@ -35,3 +35,30 @@ CREATE TABLE imap_pending_moves (
 CREATE INDEX raw_inputs_imap_sha ON raw_inputs (origin_account, sha256)
     WHERE origin_kind = 'imap'
 """
+
+#: PostgreSQL: UIDVALIDITY and UIDs are unsigned 32-bit, beyond INTEGER: BIGINT.
+PG_SQL = """
+CREATE TABLE imap_folders (
+    account TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    uidvalidity BIGINT NOT NULL,
+    last_uid BIGINT NOT NULL DEFAULT 0,
+    last_sync TEXT,
+    messages_seen BIGINT NOT NULL DEFAULT 0,
+    messages_new BIGINT NOT NULL DEFAULT 0,
+    messages_duplicate BIGINT NOT NULL DEFAULT 0,
+    messages_rejected BIGINT NOT NULL DEFAULT 0,
+    messages_not_report BIGINT NOT NULL DEFAULT 0,
+    resyncs BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, folder)
+);
+CREATE TABLE imap_pending_moves (
+    account TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    uidvalidity BIGINT NOT NULL,
+    uid BIGINT NOT NULL,
+    PRIMARY KEY (account, folder, uidvalidity, uid)
+);
+CREATE INDEX raw_inputs_imap_sha ON raw_inputs (origin_account, sha256)
+    WHERE origin_kind = 'imap'
+"""
