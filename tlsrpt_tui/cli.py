@@ -42,9 +42,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, sub: bool = False) 
     default = argparse.SUPPRESS if sub else None
     parser.add_argument(
         "--db",
-        metavar="PATH",
+        metavar="PATH|URL",
         default=default,
-        help="SQLite store (default: user data dir, or $TLSRPT_TUI_DB)",
+        help="the store: an SQLite file, or postgresql://USER@HOST:PORT/DB (no password in it)"
+        " (default: $TLSRPT_TUI_DB, [store] url, or the SQLite file in the user data dir)",
     )
     parser.add_argument(
         "--config",
