@@ -67,12 +67,7 @@ def _report_where(flt: TableFilter, alias: str = "r") -> tuple[str, list[object]
 
 
 def _stream(store: Store, sql: str, params: list[object]) -> Iterator:  # type: ignore[type-arg]
-    cur = store.conn.execute(sql, params)
-    while True:
-        rows = cur.fetchmany(_FETCH)
-        if not rows:
-            return
-        yield from rows
+    return store.stream(sql, params, _FETCH)
 
 
 _OVERVIEW_COLUMNS = (

@@ -21,7 +21,7 @@ import importlib
 import os
 import pkgutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +133,17 @@ class Store:
         """A number that moves whenever ANOTHER connection commits a change (SQLite's
         ``PRAGMA data_version``); the TUI polls it to refresh what it shows."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def stream(self, sql: str, params: Sequence[object] = (),
+               size: int = 1000) -> Iterator[Any]:
+        """The rows of a query as they come, ``size`` per round trip, never all at once (a
+        table of 1,000,000 rows shows its first rows while the rest are read)."""
+        cur = self.conn.execute(sql, params)
+        while True:
+            rows = cur.fetchmany(size)
+            if not rows:
+                return
+            yield from rows
 
     def migrate(self) -> None:
         migrations = load_migrations()
