@@ -246,6 +246,32 @@ def test_import_inbox_show_reparse_and_reverify(dns: DnsPeers, tmp_path: Path) -
         "dkim-1": "temperror", "dkim-2": "temperror", "dkim-3": "none", "dkim-4": "temperror"}
 
 
+def test_parser_processes_verify_a_big_batch_like_the_writer_does(dns: DnsPeers,
+                                                                   tmp_path: Path) -> None:
+    """A batch big enough for the pipeline's worker processes is verified there (with the keys
+    fetched once for the batch), giving the verdicts the writer's own path gives."""
+    from tlsrpt_tui.service.import_paths import ingest_items
+    from tlsrpt_tui.service.pipeline import MIN_BATCH_FOR_WORKERS
+
+    n = MIN_BATCH_FOR_WORKERS + 5
+    datas = [sign(mail(100 + i), ("tlsrpt", "plain", "gone")[i % 3]) for i in range(n)]
+    datas[4] = datas[4].replace(b"TLS report.", b"TLS report!")  # altered after signing
+    datas[5] = mail(200)  # unsigned
+    want = [("permerror" if i % 3 == 2 else "pass") for i in range(n)]
+    want[4], want[5] = "fail", "none"
+    raws = [RawInput(f"m{i}.eml", d, Origin("file", f"m{i}.eml")) for i, d in enumerate(datas)]
+
+    def verdicts(workers: int) -> list[str | None]:
+        with Store(tmp_path / f"w{workers}.sqlite3") as store:
+            summary = ingest_items(store, raws, workers=workers, dkim=checker(dns))
+            assert summary.new == n
+            return [i.dkim.result if i and i.dkim else None
+                    for i in (db.get_input(store, pk) for pk in db.iter_input_pks(store))]
+
+    assert verdicts(1) == want
+    assert verdicts(0) == want
+
+
 def test_import_no_dkim_leaves_verdicts_unknown(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "m.eml").write_bytes(mail(7))

@@ -1,5 +1,5 @@
-"""Parsing in worker processes ahead of the writer gives exactly the store a sequential import
-gives, in the same order, and survives a worker that dies."""
+"""``import``'s pipeline (parsing in worker processes ahead of the writer thread) gives exactly
+the store a sequential ingest gives, in the same order, and survives a worker that dies."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from report_factory import DMARC_MAIL, failure, report, sts_policy, to_json, to_
 
 from tlsrpt_tui.core.model import Origin, ParsedInput, RawInput
 from tlsrpt_tui.service import ingest
+from tlsrpt_tui.service.import_paths import ingest_items
 from tlsrpt_tui.service.ingest import OutcomeKind, ingest_stream
 from tlsrpt_tui.store.database import Store
 
@@ -50,11 +51,16 @@ def _dump(path: Path) -> list[list[tuple]]:
         return [[tuple(r) for r in store.conn.execute(q)] for q in DUMP_QUERIES]
 
 
-def _run(path: Path, workers: int) -> tuple[list[tuple[str, OutcomeKind]], str]:
+def _run(path: Path, workers: int | None) -> tuple[list[tuple[str, OutcomeKind]], str]:
+    """The import's pipeline with ``workers`` parser processes; None: the sequential ingest."""
     seen: list[tuple[str, OutcomeKind]] = []
     with Store(path) as store:
-        summary = ingest_stream(store, _inputs(120), batch_size=16, workers=workers,
-                                on_outcome=lambda o: seen.append((o.source, o.kind)))
+        if workers is None:
+            summary = ingest_stream(store, _inputs(120), batch_size=32,
+                                    on_outcome=lambda o: seen.append((o.source, o.kind)))
+        else:
+            summary = ingest_items(store, _inputs(120), batch_size=32, workers=workers,
+                                   on_outcome=lambda o: seen.append((o.source, o.kind)))
     return seen, summary.line()
 
 
@@ -74,30 +80,32 @@ def _count_fallbacks(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
 
 def test_workers_store_exactly_what_a_sequential_import_stores(new_db, monkeypatch) -> None:
     pools = _count_fallbacks(monkeypatch)
-    seq_outcomes, seq_line = _run(new_db("seq"), workers=0)
+    seq_outcomes, seq_line = _run(new_db("seq"), workers=None)
+    inline_outcomes, inline_line = _run(new_db("inline"), workers=0)
     assert pools == []  # no pool without workers
     par_outcomes, par_line = _run(new_db("par"), workers=2)
     assert pools == [0]  # one pool, every chunk prepared by a worker
-    assert par_outcomes == seq_outcomes  # same order, same verdicts
-    assert par_line == seq_line
+    assert par_outcomes == inline_outcomes == seq_outcomes  # same order, same verdicts
+    assert par_line == inline_line == seq_line
     assert "rejected" in seq_line and not seq_line.startswith("0 new")
     assert _dump(new_db("par")) == _dump(new_db("seq"))
+    assert _dump(new_db("inline")) == _dump(new_db("seq"))
 
 
 def test_a_dying_worker_loses_nothing(new_db, monkeypatch) -> None:
     parent = os.getpid()
     real = ingest.prepare_all
 
-    def dies_in_a_worker(raws, limits):  # type: ignore[no-untyped-def]
+    def dies_in_a_worker(raws, limits, keys=None):  # type: ignore[no-untyped-def]
         if os.getpid() != parent:
             os._exit(9)  # as if killed by the OOM killer
-        return real(raws, limits)
+        return real(raws, limits, keys)
 
     monkeypatch.setattr(ingest, "prepare_all", dies_in_a_worker)
     pools = _count_fallbacks(monkeypatch)
     outcomes, line = _run(new_db("dying"), workers=1)
     assert pools[0] > 0  # the worker did die, and its chunks were prepared here
     monkeypatch.setattr(ingest, "prepare_all", real)
-    expected, expected_line = _run(new_db("seq"), workers=0)
+    expected, expected_line = _run(new_db("seq"), workers=None)
     assert (outcomes, line) == (expected, expected_line)
     assert _dump(new_db("dying")) == _dump(new_db("seq"))

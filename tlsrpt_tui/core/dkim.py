@@ -101,9 +101,26 @@ def _ascii(value: bytes | None) -> str:
     return "".join(c for c in text if c.isprintable())
 
 
+#: The end of a message's header block: the first empty line (as dkimpy's rfc822_parse reads).
+_HEADER_END = re.compile(rb"\n\r?\n")
+#: A DKIM-Signature field with its folded continuation lines (the name as rfc822_parse reads it:
+#: no space before the colon).
+_DKIM_FIELD = re.compile(rb"^dkim-signature:([^\n]*(?:\n[ \t][^\n]*)*)", re.I | re.M)
+
+
 def key_names(data: bytes) -> list[str]:
-    """The DNS names of the keys this message's DKIM signatures need (may be empty)."""
-    return sorted({s.key_name for s in _signatures(_headers(data)) if s.key_name})
+    """The DNS names of the keys this message's DKIM signatures need (may be empty).
+
+    Runs where mail arrives (the event loop's side of a sync or import) for every message, so
+    only the DKIM-Signature fields of the header block are read: a real report mail has ~180
+    header lines and a body, and splitting them all (dkimpy's parser) cost ~0.3 ms a message.
+    """
+    if data[:1] == b"\n" or data[:2] == b"\r\n":
+        return []  # an empty first line: no header at all
+    end = _HEADER_END.search(data)
+    head = data if end is None else data[: end.start() + 1]
+    fields = [(b"DKIM-Signature", m.group(1)) for m in _DKIM_FIELD.finditer(head)]
+    return sorted({s.key_name for s in _signatures(fields) if s.key_name})
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,12 +3,15 @@
 Called once per batch, before the batch is stored, so the verdict is written with the input
 (the store keeps it because keys rotate; ``reparse`` leaves it alone unless ``--reverify``):
 
-1. which inputs are mail and which keys their signatures need (CPU, in a worker thread);
+1. which inputs are mail and which keys their signatures need (a quick scan of the header
+   block's DKIM-Signature fields, off the loop);
 2. the keys, fetched concurrently through the configured resolver and cached per key name with
    the record's TTL (net/dkim_keys.py; DNS waits on the event loop, never blocks it);
-3. the verification itself (CPU, in a worker thread), and, for an account with
-   ``trusted_authserv_id``, its own MTA's Authentication-Results where our check could not
-   decide (the key is gone, DNS failed).
+3. the verification itself (CPU), and, for an account with ``trusted_authserv_id``, its own
+   MTA's Authentication-Results where our check could not decide (the key is gone, DNS
+   failed). The ingest pipeline runs this step in its parser processes with the parsing
+   (``DkimKeys`` travels with the batch: see service/ingest.py ``prepare``), so neither the
+   event loop nor the SQLite writer of a sync or an import spend their CPU on it.
 
 Inputs that are not mail get None (JSON and gzip files carry no signature).
 """
@@ -17,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tlsrpt_tui.core import dkim as core_dkim
-from tlsrpt_tui.core.model import DkimVerdict, ParsedInput, RawInput
+from tlsrpt_tui.core.model import DkimVerdict, RawInput
 from tlsrpt_tui.core.parse import sniff
 from tlsrpt_tui.net.dkim_keys import KeyCache
 from tlsrpt_tui.net.dns import Resolver
@@ -34,27 +37,43 @@ def _key_names(datas: Sequence[bytes]) -> list[list[str] | None]:
     return [core_dkim.key_names(d) if sniff(d) == "mail" else None for d in datas]
 
 
+def verdict_of(data: bytes, keys: Mapping[str, core_dkim.KeyRecord],
+               trusted_authserv_id: str | None = None) -> DkimVerdict:
+    """The verdict for one mail given the key records it needs (pure CPU: any process)."""
+    try:
+        verdict = core_dkim.verify(data, keys)
+    except Exception:  # a verifier bug must not stop a sync: undecided, and says so
+        verdict = DkimVerdict("permerror")
+    if trusted_authserv_id and verdict.result in ("temperror", "permerror"):
+        vouched = core_dkim.authentication_results(data, trusted_authserv_id)
+        if vouched is not None and vouched.result in ("pass", "fail"):
+            verdict = vouched
+    return verdict
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKeys:
+    """What verifying a batch of mail needs besides the mail: the key records its signatures
+    name, fetched beforehand (small and picklable: it goes to the parser processes)."""
+
+    records: Mapping[str, core_dkim.KeyRecord]
+    trusted_authserv_id: str | None = None
+
+    def verdict(self, data: bytes) -> DkimVerdict | None:
+        """The verdict for these bytes; None when they are not mail (nothing to verify)."""
+        if sniff(data) != "mail":
+            return None
+        return verdict_of(data, self.records, self.trusted_authserv_id)
+
+
 def _verify_all(
     datas: Sequence[bytes],
     names: Sequence[list[str] | None],
     keys: dict[str, core_dkim.KeyRecord],
     trusted_authserv_id: str | None,
 ) -> list[DkimVerdict | None]:
-    out: list[DkimVerdict | None] = []
-    for data, wanted in zip(datas, names, strict=True):
-        if wanted is None:
-            out.append(None)
-            continue
-        try:
-            verdict = core_dkim.verify(data, keys)
-        except Exception:  # a verifier bug must not stop a sync: undecided, and says so
-            verdict = DkimVerdict("permerror")
-        if trusted_authserv_id and verdict.result in ("temperror", "permerror"):
-            vouched = core_dkim.authentication_results(data, trusted_authserv_id)
-            if vouched is not None and vouched.result in ("pass", "fail"):
-                verdict = vouched
-        out.append(verdict)
-    return out
+    return [None if wanted is None else verdict_of(data, keys, trusted_authserv_id)
+            for data, wanted in zip(datas, names, strict=True)]
 
 
 @dataclass
@@ -69,6 +88,16 @@ class DkimChecker:
 
         ValueError (one line) when there is no usable resolver."""
         return cls(KeyCache(Resolver(resolver, timeout=timeout), timeout=timeout))
+
+    async def keys_for(
+        self, datas: Sequence[bytes], *, trusted_authserv_id: str | None = None
+    ) -> DkimKeys:
+        """Steps 1 and 2 for a batch: the key records its mail needs, for verifying elsewhere
+        (``DkimKeys.verdict``, in the pipeline's parser processes)."""
+        names = await asyncio.to_thread(_key_names, datas) if datas else []
+        wanted = {n for group in names if group for n in group}
+        keys = await self.keys.get_many(wanted) if wanted else {}
+        return DkimKeys(keys, trusted_authserv_id)
 
     async def verdicts(
         self, datas: Sequence[bytes], *, trusted_authserv_id: str | None = None
@@ -98,35 +127,3 @@ def checker_for(resolver: str | None) -> DkimChecker | None:
         return DkimChecker.for_resolver(resolver)
     except ValueError:
         return None
-
-
-def annotate_stream(
-    items: Iterable[RawInput | ParsedInput],
-    checker: DkimChecker,
-    *,
-    chunk: int = 200,
-) -> Iterator[RawInput | ParsedInput]:
-    """Verdicts for a synchronous stream (``import``): chunks verified on a private event loop.
-
-    A chunk's keys are fetched concurrently, so a directory of mail from a hundred senders costs
-    about one lookup round per chunk, not a hundred sequential lookups.
-    """
-    loop = asyncio.new_event_loop()
-    try:
-        batch: list[RawInput | ParsedInput] = []
-
-        def flush() -> list[RawInput | ParsedInput]:
-            raws = [i for i in batch if isinstance(i, RawInput)]
-            done = iter(loop.run_until_complete(checker.annotate(raws)))
-            out = [next(done) if isinstance(i, RawInput) else i for i in batch]
-            batch.clear()
-            return out
-
-        for item in items:
-            batch.append(item)
-            if len(batch) >= chunk:
-                yield from flush()
-        if batch:
-            yield from flush()
-    finally:
-        loop.close()

@@ -1,24 +1,37 @@
 """Importing report files, mboxes and Maildirs from paths: ``tlsrpt-tui import``.
 
-Enumeration (service/sources.py) and ingestion (service/ingest.py) are both streams, so an
-import of a 2 GB mbox holds one batch of messages in memory at a time.
+Enumeration (service/sources.py) and ingestion are both streams, so an import of a 2 GB mbox
+holds a few batches of messages in memory at a time. The import runs the sync's ingest
+pipeline (service/pipeline.py): files are read and the DKIM keys fetched here, each batch is
+parsed and verified in the worker processes and committed by the one writer thread, in the
+order read, one transaction per batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from tlsrpt_tui.core.model import ParsedInput, RawInput
 from tlsrpt_tui.core.parse import DEFAULT_LIMITS, Limits
-from tlsrpt_tui.service.dkim import DkimChecker, annotate_stream
+from tlsrpt_tui.service.dkim import DkimChecker, DkimKeys
 from tlsrpt_tui.service.ingest import (
     IngestOutcome,
     IngestSummary,
     ProgressCallback,
-    ingest_stream,
+    ingest_batch,
+    rejected_outcome,
 )
+from tlsrpt_tui.service.pipeline import MIN_BATCH_FOR_WORKERS, IngestPipeline, PreparedHandle
 from tlsrpt_tui.service.sources import iter_inputs
 from tlsrpt_tui.store.database import Store
+
+#: Batches read ahead of the last finished commit: one being read, one parsed, one written.
+IMPORT_DEPTH = 3
+
+Item = RawInput | ParsedInput
 
 
 def import_paths(
@@ -34,15 +47,99 @@ def import_paths(
 ) -> IngestSummary:
     """Ingest every input found under ``paths``; one committed transaction per batch.
 
-    ``workers`` parser processes run one batch ahead of the writer (see ingest_stream).
-    With ``dkim``, mail is DKIM-verified as it is read and the verdict stored with it."""
-    inputs = iter_inputs(paths, limits)
-    return ingest_stream(
-        store,
-        annotate_stream(inputs, dkim) if dkim is not None else inputs,
-        limits,
-        batch_size=batch_size,
-        on_progress=on_progress,
-        on_outcome=on_outcome,
-        workers=workers,
-    )
+    ``workers`` parser processes prepare each batch while the writer stores the one before
+    (0: the writer parses). With ``dkim``, mail is DKIM-verified and the verdict stored with
+    it. ``on_outcome`` sees each input's outcome in input order, after its batch committed.
+    Runs its own event loop (the key lookups are asynchronous): not for use inside one."""
+    return ingest_items(store, iter_inputs(paths, limits), limits, on_progress,
+                        batch_size=batch_size, on_outcome=on_outcome, workers=workers, dkim=dkim)
+
+
+def ingest_items(
+    store: Store,
+    items: Iterable[Item],
+    limits: Limits = DEFAULT_LIMITS,
+    on_progress: ProgressCallback | None = None,
+    *,
+    batch_size: int = 500,
+    on_outcome: Callable[[IngestOutcome], None] | None = None,
+    workers: int = 0,
+    dkim: DkimChecker | None = None,
+) -> IngestSummary:
+    """``import_paths`` over inputs already enumerated (see there)."""
+    return asyncio.run(_import(store, items, limits, on_progress, batch_size, on_outcome,
+                               workers, dkim))
+
+
+async def _import(
+    store: Store,
+    items: Iterable[Item],
+    limits: Limits,
+    on_progress: ProgressCallback | None,
+    batch_size: int,
+    on_outcome: Callable[[IngestOutcome], None] | None,
+    workers: int,
+    dkim: DkimChecker | None,
+) -> IngestSummary:
+    summary = IngestSummary()
+    in_flight: deque[asyncio.Future[list[IngestOutcome]]] = deque()
+
+    async def finish_oldest() -> None:
+        for outcome in await in_flight.popleft():
+            summary.add(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+        if on_progress is not None:
+            on_progress(summary)
+
+    async with IngestPipeline(store, workers=workers, limits=limits) as pipeline:
+        try:
+            for batch in _batches(items, batch_size):
+                raws = [item for item in batch if isinstance(item, RawInput)]
+                if len(raws) >= MIN_BATCH_FOR_WORKERS:
+                    pipeline.start_workers()  # before any thread runs: see there
+                keys = None
+                if dkim is not None and raws:
+                    keys = await dkim.keys_for([r.data for r in raws])
+                handle = pipeline.prepare(raws, keys)
+                in_flight.append(pipeline.write(_store_batch, batch, handle, limits, keys))
+                if len(in_flight) >= IMPORT_DEPTH:
+                    await finish_oldest()
+            while in_flight:
+                await finish_oldest()
+        finally:
+            for future in in_flight:  # a failed batch: the later ones refuse to write
+                future.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+    return summary
+
+
+def _store_batch(store: Store, items: list[Item], handle: PreparedHandle, limits: Limits,
+                 keys: DkimKeys | None) -> list[IngestOutcome]:
+    """One batch in one transaction (on the writer thread); outcomes in input order.
+
+    Unreadable paths (ParsedInput) wait in the batch too, so outcomes keep the input order."""
+    raws = [item for item in items if isinstance(item, RawInput)]
+    prepared = handle()  # waits for the parsers here, on the writer thread
+    stored: Iterator[IngestOutcome] = iter(())
+    if raws:
+        with store.transaction():
+            stored = iter(ingest_batch(store, raws, limits, prepared, keys))
+    return [next(stored) if isinstance(item, RawInput) else rejected_outcome(item)
+            for item in items]
+
+
+def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """Batches of ``size`` inputs read (unreadable paths ride along, at most 4x as many)."""
+    batch: list[Item] = []
+    raw_count = 0
+    for item in items:
+        batch.append(item)
+        if isinstance(item, RawInput):
+            raw_count += 1
+        if raw_count >= size or len(batch) >= 4 * size:
+            yield batch
+            batch, raw_count = [], 0
+    if batch:
+        yield batch

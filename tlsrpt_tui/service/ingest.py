@@ -21,7 +21,9 @@ from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
 
 if TYPE_CHECKING:
+    from tlsrpt_tui.core.model import DkimVerdict
     from tlsrpt_tui.core.parse import Limits
+    from tlsrpt_tui.service.dkim import DkimKeys
 
 
 class OutcomeKind(StrEnum):
@@ -118,31 +120,38 @@ def default_limits() -> Limits:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """The CPU-bound part of ingesting one input: parsed, hashed and compressed.
+    """The CPU-bound part of ingesting one input: parsed, DKIM-verified, hashed and compressed.
 
-    Kept apart from the writing so that a large import can do it in worker processes while
-    the one SQLite writer stores the previous batch (see ``ingest_stream(workers=…)``).
+    Kept apart from the writing so that a sync or an import does it in worker processes
+    (service/pipeline.py) while the one SQLite writer stores the previous batch.
     """
 
     parsed: ParsedInput
     digest: bytes | None = None  # SHA-256 of the raw bytes (None: not to be stored)
     compressed: bytes | None = None  # zlib of the raw bytes at the store's level
+    #: The DKIM verdict decided here (None: not mail, or no keys were given to verify with).
+    dkim: DkimVerdict | None = None
 
 
-def prepare(raw: RawInput, limits: Limits) -> Prepared:
+def prepare(raw: RawInput, limits: Limits, keys: DkimKeys | None = None) -> Prepared:
+    """Parse, hash and compress one input and, given the batch's ``keys``, verify its DKIM
+    signature (mail that is not a report is not stored, so it is neither verified nor
+    hashed)."""
     from tlsrpt_tui.core.parse import parse_bytes
 
     parsed = parse_bytes(raw.data, raw.source, limits)
     if parsed.status is InputStatus.NOT_REPORT:
         return Prepared(parsed)  # not stored: spare the hashing and compression
     return Prepared(
-        parsed, hashlib.sha256(raw.data).digest(), zlib.compress(raw.data, db.ZLIB_LEVEL)
+        parsed, hashlib.sha256(raw.data).digest(), zlib.compress(raw.data, db.ZLIB_LEVEL),
+        keys.verdict(raw.data) if keys is not None else None,
     )
 
 
-def prepare_all(raws: Sequence[RawInput], limits: Limits) -> list[Prepared]:
+def prepare_all(raws: Sequence[RawInput], limits: Limits,
+                keys: DkimKeys | None = None) -> list[Prepared]:
     """``prepare`` over a chunk: one call (one pickle round trip) per chunk in a worker."""
-    return [prepare(raw, limits) for raw in raws]
+    return [prepare(raw, limits, keys) for raw in raws]
 
 
 def ingest_batch(
@@ -150,20 +159,22 @@ def ingest_batch(
     inputs: Sequence[RawInput],
     limits: Limits | None = None,
     prepared: Sequence[Prepared] | None = None,
+    keys: DkimKeys | None = None,
 ) -> list[IngestOutcome]:
     """Parse and store each input; runs INSIDE the caller's transaction (none opened here).
 
     Each input is written under its own SAVEPOINT: if storing it fails (a value SQLite cannot
     hold, say), its partial rows are rolled back and it is kept as rejected with the reason,
     so one hostile input can never abort the caller's batch. ``prepared`` (one per input, in
-    order) is the parsing already done elsewhere.
+    order) is the parsing already done elsewhere; without it each input is prepared here
+    (and DKIM-verified with ``keys``).
     """
     lim = limits if limits is not None else default_limits()
     version = parser_version()
     outcomes: list[IngestOutcome] = []
     conn = store.conn
     for i, raw in enumerate(inputs):
-        ready = prepared[i] if prepared is not None else prepare(raw, lim)
+        ready = prepared[i] if prepared is not None else prepare(raw, lim, keys)
         conn.execute("SAVEPOINT ingest_one")
         try:
             outcome = _store_parsed(store, raw, ready, version)
@@ -214,7 +225,7 @@ def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) ->
         parser_version=version,
         digest=ready.digest,
         compressed=ready.compressed,
-        dkim=raw.dkim,
+        dkim=ready.dkim if ready.dkim is not None else raw.dkim,
     )
     if status is InputStatus.REJECTED:
         return IngestOutcome(
@@ -258,31 +269,25 @@ def ingest_stream(
     batch_size: int = 500,
     on_progress: ProgressCallback | None = None,
     on_outcome: Callable[[IngestOutcome], None] | None = None,
-    workers: int = 0,
 ) -> IngestSummary:
-    """Ingest a stream of inputs, one transaction per batch, holding at most one batch in memory.
+    """Ingest a stream of inputs in this thread, one transaction per batch, holding at most one
+    batch in memory (the demo store, tests; ``import`` runs the parallel pipeline instead:
+    service/import_paths.py).
 
     ``on_progress`` is called with the running summary after each committed batch;
     ``on_outcome`` (optional) sees each input's outcome as it is decided.
-
-    With ``workers`` > 0 and more than one batch of input, parsing moves to that many worker
-    processes, one batch ahead of the writer: while batch N is stored, batch N+1 is parsed, so
-    an import uses a second core instead of waiting on the parser. At most two batches are in
-    flight, so memory stays flat; outcomes keep the input order either way.
     """
     lim = limits if limits is not None else default_limits()
     summary = IngestSummary()
-    pool: _PreparePool | None = None
     # Unreadable paths (ParsedInput) wait in the batch too, so outcomes keep the input order.
     batch: list[RawInput | ParsedInput] = []
-    pending: tuple[list[RawInput | ParsedInput], Callable[[], list[Prepared] | None]] | None = None
     raw_count = 0
 
-    def write(items: list[RawInput | ParsedInput], prepared: list[Prepared] | None) -> None:
+    def write(items: list[RawInput | ParsedInput]) -> None:
         raws = [item for item in items if isinstance(item, RawInput)]
         if raws:
             with store.transaction():
-                stored = iter(ingest_batch(store, raws, lim, prepared))
+                stored = iter(ingest_batch(store, raws, lim))
         else:
             stored = iter(())
         for item in items:
@@ -293,35 +298,15 @@ def ingest_stream(
         if on_progress is not None:
             on_progress(summary)
 
-    def flush(full: bool) -> None:
-        nonlocal raw_count, pending, pool
-        if full and pool is None and workers > 0:
-            pool = _PreparePool(workers, lim)
-        items = list(batch)
-        batch.clear()
-        raw_count = 0
-        if pool is not None and items:
-            # Hand this batch to the workers, then store the one they finished before.
-            handle = pool.submit([i for i in items if isinstance(i, RawInput)])
-            previous, pending = pending, (items, handle)
-            if previous is not None:
-                write(previous[0], previous[1]())
-        elif items:
-            write(items, None)
-
-    try:
-        for item in items:
-            batch.append(item)
-            if isinstance(item, RawInput):
-                raw_count += 1
-            if raw_count >= batch_size or len(batch) >= 4 * batch_size:
-                flush(full=True)
-        flush(full=False)
-        if pending is not None:
-            write(pending[0], pending[1]())
-    finally:
-        if pool is not None:
-            pool.close()
+    for item in items:
+        batch.append(item)
+        if isinstance(item, RawInput):
+            raw_count += 1
+        if raw_count >= batch_size or len(batch) >= 4 * batch_size:
+            write(batch)
+            batch, raw_count = [], 0
+    if batch:
+        write(batch)
     return summary
 
 
@@ -346,12 +331,13 @@ class _PreparePool:
         self.fallbacks = 0  # chunks prepared here because a worker was lost
         self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
-    def submit(self, raws: list[RawInput]) -> Callable[[], list[Prepared] | None]:
+    def submit(self, raws: list[RawInput],
+               keys: DkimKeys | None = None) -> Callable[[], list[Prepared] | None]:
         chunks = [raws[i : i + self.CHUNK] for i in range(0, len(raws), self.CHUNK)]
         futures = []
         for chunk in chunks:
             try:
-                futures.append(self.executor.submit(prepare_all, chunk, self.limits))
+                futures.append(self.executor.submit(prepare_all, chunk, self.limits, keys))
             except Exception:  # the pool broke earlier: this chunk is prepared here
                 futures.append(None)
 
@@ -364,7 +350,7 @@ class _PreparePool:
                     out.extend(future.result())
                 except Exception:  # BrokenProcessPool and the like: do it here
                     self.fallbacks += 1
-                    out.extend(prepare_all(chunk, self.limits))
+                    out.extend(prepare_all(chunk, self.limits, keys))
             return out
 
         return result

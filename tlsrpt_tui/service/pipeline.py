@@ -25,12 +25,14 @@ import asyncio
 import contextlib
 import functools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from tlsrpt_tui.core.model import RawInput
 from tlsrpt_tui.core.parse import Limits
+from tlsrpt_tui.service.dkim import DkimKeys
 from tlsrpt_tui.service.ingest import Prepared, _PreparePool, default_limits
 from tlsrpt_tui.store.database import Store
 
@@ -76,17 +78,17 @@ class IngestPipeline:
 
     # -- stage 2: parsing ------------------------------------------------------------------
 
-    def prepare(self, raws: list[RawInput]) -> PreparedHandle:
-        """Start preparing ``raws`` in the worker processes; small batches are left to the
-        writer (the handle then says None)."""
+    def prepare(self, raws: list[RawInput], keys: DkimKeys | None = None) -> PreparedHandle:
+        """Start preparing ``raws`` in the worker processes (parsing, hashing, compressing and,
+        with ``keys``, DKIM verification); small batches are left to the writer (the handle
+        then says None and the writer prepares them itself with the same ``keys``)."""
         if self.workers <= 0 or len(raws) < MIN_BATCH_FOR_WORKERS:
             return lambda: None
         try:
             if self._pool is None:
-                # forkserver: the workers are forked from a clean server process, never from
-                # this one (which runs threads: the loop, the writer, a UI).
-                self._pool = _PreparePool(self.workers, self.limits, method="forkserver")
-            handle = self._pool.submit(raws)
+                self.start_workers()
+            assert self._pool is not None
+            handle = self._pool.submit(raws, keys)
         except Exception:  # no processes on this system: the writer parses
             return lambda: None
 
@@ -97,6 +99,20 @@ class IngestPipeline:
                 return None
 
         return result
+
+    def start_workers(self) -> None:
+        """Start the parser processes now (``prepare`` does it at the first big batch).
+
+        They are forked from this process while it runs no other thread (a plain ``import``
+        before its first key lookup: cheap, the modules are loaded already); otherwise from a
+        clean fork server, never from a process running threads (the loop's helpers, the
+        writer, a UI), where a fork could copy a lock some thread holds."""
+        if self._pool is not None or self.workers <= 0:
+            return
+        method = "fork" if threading.active_count() == 1 else "forkserver"
+        self._pool = _PreparePool(self.workers, self.limits, method=method)
+        if method == "fork":
+            self._pool.executor.submit(int)  # forks the workers now, while no thread runs
 
     # -- stage 3: the writer -----------------------------------------------------------------
 

@@ -36,7 +36,7 @@ from tlsrpt_tui.net.imap import (
 )
 from tlsrpt_tui.service import secrets
 from tlsrpt_tui.service.config import AccountSettings
-from tlsrpt_tui.service.dkim import DkimChecker
+from tlsrpt_tui.service.dkim import DkimChecker, DkimKeys
 from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, Prepared, ingest_batch
 from tlsrpt_tui.service.pipeline import DEPTH, IngestPipeline, PreparedHandle
 from tlsrpt_tui.service.supervise import Body, Handle, Supervisor, describe
@@ -205,9 +205,9 @@ async def sync_folder(
             )
         )
     if account.archive_folder and asyncio.get_running_loop().time() >= summary.move_retry_at:
-        owed = imap_state.pending_moves(store, account.name, folder, info.uidvalidity)
+        owed = await pipeline.write(_owed_moves, account.name, folder, info.uidvalidity)
         if owed:
-            await _move(store, client, account, folder, info.uidvalidity, owed, summary,
+            await _move(pipeline, client, account, folder, info.uidvalidity, owed, summary,
                         on_progress)
     uids = await client.uids_from(state.last_uid + 1)
     summary.pending = len(uids)
@@ -244,21 +244,21 @@ async def sync_folder(
             if index + 1 < len(batches) and not account.archive_folder:
                 pending = await _start_fetch(client, batches[index + 1])
             raws = _raw_inputs(account, folder, info.uidvalidity, batch, fetched)
-            if dkim is not None and raws:  # the verdict travels with the input to the writer
-                verified = await dkim.annotate(
-                    list(raws.values()), trusted_authserv_id=account.trusted_authserv_id
-                )
-                raws = dict(zip(raws, verified, strict=True))
-            prepared = pipeline.prepare(list(raws.values()))
+            keys = None
+            if dkim is not None and raws:  # the parsers verify with the keys fetched here
+                keys = await dkim.keys_for([r.data for r in raws.values()],
+                                           trusted_authserv_id=account.trusted_authserv_id)
+            prepared = pipeline.prepare(list(raws.values()), keys)
             in_flight.append((batch, pipeline.write(
                 _commit_batch, account, folder, info.uidvalidity, batch, fetched, raws, prepared,
+                keys,
             )))
             if account.archive_folder:
                 stored_uids = (await finish_oldest()).stored
                 if stored_uids and asyncio.get_running_loop().time() >= summary.move_retry_at:
                     await _move(
-                        store, client, account, folder, info.uidvalidity, stored_uids, summary,
-                        on_progress,
+                        pipeline, client, account, folder, info.uidvalidity, stored_uids,
+                        summary, on_progress,
                     )
                 if index + 1 < len(batches):
                     pending = await _start_fetch(client, batches[index + 1])
@@ -293,6 +293,15 @@ def _begin(store: Store, account: str, folder: str,
 def _touch(store: Store, account: str, folder: str) -> None:
     with store.transaction():
         imap_state.touch(store, account, folder)
+
+
+def _owed_moves(store: Store, account: str, folder: str, uidvalidity: int) -> list[int]:
+    return imap_state.pending_moves(store, account, folder, uidvalidity)
+
+
+def _moved(store: Store, account: str, folder: str, uidvalidity: int, uids: list[int]) -> None:
+    with store.transaction():
+        imap_state.clear_pending_moves(store, account, folder, uidvalidity, uids)
 
 
 @dataclass(slots=True)
@@ -410,11 +419,13 @@ def _commit_batch(
     fetched: _Fetched,
     raws: dict[int, RawInput],
     prepared: PreparedHandle,
+    keys: DkimKeys | None = None,
 ) -> _Committed:
     """Store one fetched batch and the new position in one transaction (on the writer thread).
 
     ``raws`` are the batch's whole bodies as inputs and ``prepared`` their parsing, done by
-    the worker processes meanwhile (None: parsed here). UIDs the server no longer has
+    the worker processes meanwhile (None: parsed here, DKIM-verified with ``keys``). UIDs
+    the server no longer has
     (expunged meanwhile) are simply passed. Identical bytes already stored from this account
     (a resync, a message moved between folders) count as duplicates without storing them
     again.
@@ -434,7 +445,10 @@ def _commit_batch(
             if data is None:
                 continue  # expunged since the search
             counts["seen"] += 1
-            known = imap_state.known_input_status(store, account.name, data)
+            one = by_uid.get(uid)
+            known = imap_state.known_input_status(
+                store, account.name, data, one.digest if one is not None else None
+            )
             if known == str(InputStatus.NOT_REPORT):
                 counts["not_report"] += 1  # recorded before; still never moved
                 continue
@@ -462,7 +476,8 @@ def _commit_batch(
                 continue
             todo.append(raw)
         todo_prepared = [by_uid[r.origin.uid] for r in todo] if by_uid else None  # type: ignore[index]
-        for raw, outcome in zip(todo, _ingest_safely(store, todo, todo_prepared), strict=True):
+        outcomes = _ingest_safely(store, todo, todo_prepared, keys)
+        for raw, outcome in zip(todo, outcomes, strict=True):
             new_reports += outcome.new_reports
             if outcome.kind is OutcomeKind.NEW:
                 counts["new"] += 1
@@ -491,7 +506,8 @@ def _commit_batch(
 
 
 def _ingest_safely(store: Store, inputs: list[RawInput],
-                   prepared: list[Prepared] | None = None) -> list[IngestOutcome]:
+                   prepared: list[Prepared] | None = None,
+                   keys: DkimKeys | None = None) -> list[IngestOutcome]:
     """ingest_batch, but one input that makes the parser or store raise cannot block the rest.
 
     The batch is tried whole inside a SAVEPOINT; if anything raises, it is redone one input
@@ -503,7 +519,7 @@ def _ingest_safely(store: Store, inputs: list[RawInput],
     conn = store.conn
     conn.execute("SAVEPOINT sync_batch")
     try:
-        outcomes = ingest_batch(store, inputs, prepared=prepared)
+        outcomes = ingest_batch(store, inputs, prepared=prepared, keys=keys)
     except Exception:
         conn.execute("ROLLBACK TO sync_batch")
     else:
@@ -514,7 +530,7 @@ def _ingest_safely(store: Store, inputs: list[RawInput],
     for raw in inputs:
         conn.execute("SAVEPOINT sync_one")
         try:
-            out.extend(ingest_batch(store, [raw]))
+            out.extend(ingest_batch(store, [raw], keys=keys))
         except Exception as exc:
             conn.execute("ROLLBACK TO sync_one")
             out.append(_store_crashed(store, raw, exc))
@@ -608,7 +624,7 @@ def _one_line(text: str) -> str:
 
 
 async def _move(
-    store: Store,
+    pipeline: IngestPipeline,
     client: ImapClient,
     account: AccountSettings,
     folder: str,
@@ -643,8 +659,8 @@ async def _move(
         return
     summary.move_failures = 0
     summary.move_retry_at = 0.0
-    with store.transaction():
-        imap_state.clear_pending_moves(store, account.name, folder, uidvalidity, uids)
+    # Struck from the owed list by the writer thread, after the batches queued before it.
+    await pipeline.write(_moved, account.name, folder, uidvalidity, uids)
     summary.moved += len(uids)
 
 

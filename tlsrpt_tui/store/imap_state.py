@@ -147,13 +147,16 @@ def clear_pending_moves(
     )
 
 
-def known_input_status(store: Store, account: str, data: bytes) -> str | None:
+def known_input_status(store: Store, account: str, data: bytes,
+                       digest: bytes | None = None) -> str | None:
     """Status of identical bytes already stored from this account (any folder, UIDVALIDITY, UID).
 
     A full resync after a UIDVALIDITY change, or a report moved between folders, brings back
     bytes we already hold under another origin; they are recognised here and not stored again.
+    ``digest`` is the SHA-256 of ``data`` when the caller has it already (the parsers made it).
     """
-    digest = hashlib.sha256(data).digest()
+    if digest is None:
+        digest = hashlib.sha256(data).digest()
     row = store.conn.execute(
         "SELECT status FROM raw_inputs WHERE origin_kind = 'imap' AND origin_account = ?"
         " AND sha256 = ? LIMIT 1",
