@@ -45,12 +45,12 @@ async def test_not_report_mail_is_recorded_listed_never_moved_and_reparsed(
     # An older parser that misjudges report 7 as "not a report" (what reparse must undo).
     real_prepare = ingest.prepare
 
-    def old_parser(raw, limits):  # type: ignore[no-untyped-def]
+    def old_parser(raw, limits, keys=None):  # type: ignore[no-untyped-def]
         if raw.data == misjudged:
             return ingest.Prepared(
                 ParsedInput(raw.source, InputStatus.NOT_REPORT, error="no report part")
             )
-        return real_prepare(raw, limits)
+        return real_prepare(raw, limits, keys)
 
     monkeypatch.setattr(ingest, "prepare", old_parser)
     db = tmp_path / "s.sqlite3"
