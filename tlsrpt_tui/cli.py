@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "sync": "sync_cmd",
     "watch": "watch_cmd",
     "receive": "receive_cmd",
+    "migrate": "migrate_cmd",
 }
 
 
