@@ -19,7 +19,7 @@ import dkim
 import pytest
 from cli_helpers import run_cli
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from peers.dns import DnsPeers, Zone, dns_peers_factory, free_port  # noqa: F401
 from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
 from report_factory import report, sts_policy, to_mail
@@ -56,7 +56,18 @@ def _txt(value: str) -> str:
     return " ".join(f'"{value[i:i + 200]}"' for i in range(0, len(value), 200))
 
 
+def _ed25519_key() -> tuple[bytes, str]:
+    """An Ed25519 key (RFC 8463) as dkimpy signs with it: the base64 seed, the base64 public."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                             serialization.NoEncryption())
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                        serialization.PublicFormat.Raw)
+    return base64.b64encode(seed), base64.b64encode(pub).decode()
+
+
 KEYS = {name: _key() for name in ("tlsrpt", "plain", "other", "gone")}
+KEYS["ed"] = _ed25519_key()
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +75,7 @@ def dns(dns_peers_factory: Callable[..., DnsPeers]) -> DnsPeers:  # noqa: F811
     body = "\n".join([
         f"tlsrpt._domainkey.sender TXT {_txt('v=DKIM1; k=rsa; s=tlsrpt; p=' + KEYS['tlsrpt'][1])}",
         f"plain._domainkey.sender TXT {_txt('v=DKIM1; k=rsa; p=' + KEYS['plain'][1])}",
+        f"ed._domainkey.sender TXT {_txt('v=DKIM1; k=ed25519; s=tlsrpt; p=' + KEYS['ed'][1])}",
         f"mail._domainkey.other TXT {_txt('v=DKIM1; k=rsa; p=' + KEYS['other'][1])}",
         # "gone" was rotated away: its private key still signs old mail, DNS has no record.
         "sender A 192.0.2.1",
@@ -79,8 +91,9 @@ def mail(i: int = 1, *, failed: int = 0) -> bytes:
 
 def sign(data: bytes, selector: str, domain: str = SENDER) -> bytes:
     private = KEYS[selector][0] if selector in KEYS else KEYS["other"][0]
+    algorithm = b"ed25519-sha256" if selector == "ed" else b"rsa-sha256"
     header = dkim.sign(data, selector.encode(), domain.encode(), private, include_headers=SIGNED,
-                       tlsrpt=True)
+                       signature_algorithm=algorithm, tlsrpt=True)
     return header + data
 
 
@@ -100,6 +113,15 @@ def result(dns: DnsPeers, data: bytes, **kw: object) -> str | None:
 def test_tlsrpt_service_key_and_plain_key_pass_aligned(dns: DnsPeers) -> None:
     assert verdict(dns, sign(mail(), "tlsrpt")) == DkimVerdict("pass", SENDER, "tlsrpt", True)
     assert verdict(dns, sign(mail(), "plain")) == DkimVerdict("pass", SENDER, "plain", True)
+
+
+def test_ed25519_key_passes_and_an_altered_body_fails(dns: DnsPeers) -> None:
+    """RFC 8463 keys, published in the zone like the RSA ones and read through Unbound."""
+    signed = sign(mail(), "ed")
+    assert b"a=ed25519-sha256" in signed
+    assert verdict(dns, signed) == DkimVerdict("pass", SENDER, "ed", True)
+    altered = signed.replace(b"an aggregate TLS report.", b"an aggregate TLS rep0rt.")
+    assert verdict(dns, altered) == DkimVerdict("fail", SENDER, "ed", True)
 
 
 def test_body_altered_after_signing_fails(dns: DnsPeers) -> None:
