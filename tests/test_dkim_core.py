@@ -92,6 +92,21 @@ def test_relaxed_headers_are_dkimpy_relaxed(headers: list[tuple[bytes, bytes]]) 
     assert core_dkim._relaxed_headers(headers) == [tuple(h) for h in expected]
 
 
+@PROPS
+@given(st.lists(st.one_of(_word, _space, st.sampled_from([b";", b"=", b"a=", b" b = x", b"1=",
+                                                         b"_x=", b"v=1;", b"v=2"])),
+                max_size=10))
+def test_tag_values_are_dkimpy_parse_tag_value(parts: list[bytes]) -> None:
+    value = b"".join(parts)
+    try:
+        expected = dkim.util.parse_tag_value(value)
+    except dkim.util.InvalidTagValueList as exc:
+        with pytest.raises(type(exc)):
+            core_dkim.tag_values(value)
+        return
+    assert core_dkim.tag_values(value) == expected
+
+
 # --------------------------------------------------------------------------------------------
 # Verdicts against dkimpy's dkim.verify
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import itertools
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -68,56 +69,45 @@ class _Sig:
 
 @dataclass(frozen=True, slots=True)
 class SignedMail:
-    """A message split once for DKIM: its header fields (as dkimpy's ``rfc822_parse`` gives
-    them), its body and its signatures. Why: the key names are needed before the keys are
-    fetched and the verification after; splitting the message twice cost as much as the whole
-    signature check."""
+    """A message split for DKIM: its header fields (as dkimpy's ``rfc822_parse`` gives them),
+    its body and its signatures (each signature's tags parsed once)."""
 
     headers: list[tuple[bytes, bytes]]
+    names: list[bytes]  # the fields' names in lower case, in order (looked up many times)
     body: bytes
     signatures: list[_Sig]
 
-    @property
-    def key_names(self) -> list[str]:
-        return sorted({s.key_name for s in self.signatures if s.key_name})
 
-
-_FIELD_NAME = re.compile(rb"([\x21-\x7e]+?):")
+#: One header field with its folded continuation lines, in a CRLF-only header block.
+_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+):([^\n]*\n(?:[ \t][^\n]*\n)*)")
 
 
 def _split(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
     """Header fields and body, exactly as ``dkim.rfc822_parse`` returns them (a field's value
-    keeps its folds and ends in CRLF; the body is CRLF-separated), without splitting the whole
-    body into lines when the message already uses CRLF throughout (mail from IMAP does).
+    keeps its folds and ends in CRLF; the body is CRLF-separated).
+
+    Why not dkimpy's own: it splits the whole message into lines and matches a pattern per
+    line in Python, and real report mail has up to ~200 header lines (Received, ARC, …). Here a
+    CRLF-only message (mail from IMAP) is read by one pattern over the header block; anything
+    else (bare LF, an mbox ``From `` line, an odd field name) goes to dkimpy's parser.
 
     ValueError when a header line is neither a field, a continuation nor an mbox ``From ``."""
-    if data.count(b"\n") != data.count(b"\r\n"):  # bare LF line ends: dkimpy's way
-        try:
-            headers, body = dkim.rfc822_parse(data)
-        except (dkim.DKIMException, IndexError) as exc:
-            raise ValueError(str(exc)) from None
-        return [(n, v) for n, v in headers], body
-    if data.startswith(b"\r\n"):
-        return [], data[2:]
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        lines, body = data.split(b"\r\n"), b""
-        if not lines[-1]:
-            lines.pop()
-    else:
-        lines, body = data[:end].split(b"\r\n"), data[end + 4:]
-    headers: list[list[bytes]] = []
-    for line in lines:
-        if line[:1] in (b" ", b"\t"):
-            if not headers:
-                raise ValueError("a continuation line before the first header field")
-            headers[-1][1] += line + b"\r\n"
-            continue
-        m = _FIELD_NAME.match(line)
-        if m is not None:
-            headers.append([m.group(1), line[m.end():] + b"\r\n"])
-        elif not line.startswith(b"From "):
-            raise ValueError("unexpected characters in a header line")
+    if data.count(b"\n") == data.count(b"\r\n"):
+        if data.startswith(b"\r\n"):
+            return [], data[2:]
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            head, body = (data if data.endswith(b"\r\n") else data + b"\r\n"), b""
+        else:
+            head, body = data[: end + 2], data[end + 4:]
+        fields: list[tuple[bytes, bytes]] = _FIELD.findall(head)
+        if sum(map(len, itertools.chain.from_iterable(fields))) + len(fields) == len(head):
+            # every byte of the header block is in a field (name, colon, value)
+            return fields, body
+    try:
+        headers, body = dkim.rfc822_parse(data)
+    except (dkim.DKIMException, IndexError) as exc:
+        raise ValueError(str(exc)) from None
     return [(n, v) for n, v in headers], body
 
 
@@ -127,7 +117,8 @@ def read(data: bytes) -> SignedMail | None:
         headers, body = _split(data)
     except ValueError:
         return None
-    return SignedMail(headers, body, _signatures(headers))
+    names = [n.lower() for n, _ in headers]
+    return SignedMail(headers, names, body, _signatures(headers, names))
 
 
 def _headers(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -145,17 +136,14 @@ def _tag(value: bytes, tag: bytes) -> bytes | None:
     return m.group(1) if m else None
 
 
-def _signatures(headers: list[tuple[bytes, bytes]]) -> list[_Sig]:
+def _signatures(headers: list[tuple[bytes, bytes]], names: list[bytes] | None = None
+                ) -> list[_Sig]:
+    lower = names if names is not None else [n.lower() for n, _ in headers]
     out: list[_Sig] = []
-    index = -1
-    for name, value in headers:
-        if name.lower() != b"dkim-signature":
-            continue
-        index += 1
-        if len(out) >= MAX_SIGNATURES:
-            break
+    at = [i for i, n in enumerate(lower) if n == b"dkim-signature"][:MAX_SIGNATURES]
+    for index, (name, value) in enumerate(headers[i] for i in at):
         try:
-            fields: dict[bytes, bytes] | None = dkim.util.parse_tag_value(value)
+            fields: dict[bytes, bytes] | None = tag_values(value)
         except dkim.util.InvalidTagValueList:
             fields = None
         raw_d = fields.get(b"d") if fields is not None else _tag(value, b"d")
@@ -167,13 +155,28 @@ def _signatures(headers: list[tuple[bytes, bytes]]) -> list[_Sig]:
     return out
 
 
-_WHITESPACE = re.compile(rb"\s+")
+def tag_values(value: bytes) -> dict[bytes, bytes]:
+    """dkimpy's ``util.parse_tag_value`` (RFC 6376 §3.2; same result, same errors) without a
+    regular expression compiled per tag: a tag name must start with a letter."""
+    tags: dict[bytes, bytes] = {}
+    specs = value.strip().split(b";")
+    if not specs[-1]:  # a trailing semicolon is allowed
+        specs.pop()
+    for spec in specs:
+        key, eq, val = spec.partition(b"=")
+        key = key.strip()
+        if not eq or not key[:1].isalpha():
+            raise dkim.util.InvalidTagSpec(spec)
+        if key in tags:
+            raise dkim.util.DuplicateTag(key)
+        tags[key] = val.strip()
+    return tags
 
 
 def _ascii(value: bytes | None) -> str:
     if not value:
         return ""
-    text = _WHITESPACE.sub(b"", value).decode("ascii", "replace")
+    text = re.sub(rb"\s+", b"", value).decode("ascii", "replace")
     return "".join(c for c in text if c.isprintable())
 
 
@@ -215,13 +218,14 @@ def _domain_of(address: str | None) -> str:
     return addr.rpartition("@")[2].strip().rstrip(".").lower() if "@" in addr else ""
 
 
-def reporting_domains(headers: list[tuple[bytes, bytes]]) -> list[str]:
-    """The domains a signer must be (or be a parent of): TLS-Report-Submitter and From."""
+def reporting_domains(headers: list[tuple[bytes, bytes]],
+                      names: list[bytes] | None = None) -> list[str]:
+    """The domains a signer must be (or be a parent of): TLS-Report-Submitter and From.
+    ``names``: the fields' names in lower case, when the caller has them."""
+    lower = names if names is not None else [n.lower() for n, _ in headers]
     found: list[str] = []
-    for name, value in headers:
-        lname = name.lower()
-        if lname not in (b"tls-report-submitter", b"from"):
-            continue
+    for i in [i for i, n in enumerate(lower) if n in (b"tls-report-submitter", b"from")]:
+        lname, value = lower[i], headers[i][1]
         text = value.decode("utf-8", "replace").strip()
         domain = text.strip().rstrip(".").lower() if lname == b"tls-report-submitter" else (
             _domain_of(text)
@@ -259,12 +263,13 @@ def verify(data: bytes | SignedMail, keys: Mapping[str, KeyRecord]) -> DkimVerdi
         return DkimVerdict("permerror")  # a header dkimpy could not read either
     if not mail.signatures:
         return DkimVerdict("none")
-    domains = reporting_domains(mail.headers)
+    domains = reporting_domains(mail.headers, mail.names)
     verdicts = [_verify_one(mail, sig, keys, domains) for sig in mail.signatures]
     return min(verdicts, key=lambda v: (_ORDER[v.result], not v.aligned))
 
 
 _HEADER_LIST = re.compile(rb"\s*:\s*")
+_WHITESPACE = re.compile(rb"\s+")
 
 
 def _verify_one(
@@ -321,7 +326,7 @@ def _check(mail: SignedMail, sig: _Sig, key: _Key) -> str:
     if b"from" in include:  # dkimpy's guard against a second From header
         include.append(b"from")
     h = hasher()
-    for name, value in header_canon(dkim.select_headers(mail.headers, include)):
+    for name, value in header_canon(_select(mail.headers, mail.names, include)):
         h.update(name + b":" + value)
     # the signature field itself, b= emptied, hashed without its trailing CRLF
     ((name, value),) = header_canon([(sig.name, without_b(sig.value))])
@@ -336,6 +341,23 @@ def _check(mail: SignedMail, sig: _Sig, key: _Key) -> str:
     except InvalidSignature:
         return "fail"
     return "pass"
+
+
+def _select(headers: list[tuple[bytes, bytes]], lower: list[bytes],
+            include: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """dkimpy's ``select_headers`` (each name in ``h=`` takes the next field of that name from
+    the bottom up) with the names lowered once, not once per comparison."""
+    last: dict[bytes, int] = {}
+    out = []
+    for name in include:
+        i = last.get(name, len(headers))
+        while i > 0:
+            i -= 1
+            if lower[i] == name:
+                out.append(headers[i])
+                break
+        last[name] = i
+    return out
 
 
 # -- canonicalization (RFC 6376 §3.4), byte for byte what dkimpy computes ---------------------
@@ -379,9 +401,17 @@ def _simple_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
     return headers
 
 
+def _relaxed_body(body: bytes) -> bytes:
+    """dkimpy's relaxed body algorithm; its two substitutions are skipped when they cannot
+    change anything (no tab, no double space, no space before a line end: base64 bodies)."""
+    canon = dkim.canonicalization
+    if b"\t" in body or b"  " in body or b" \r\n" in body:
+        return canon.Relaxed.canonicalize_body(body)
+    return canon.correct_empty_body(canon.strip_trailing_lines(body))
+
+
 _HEADER_CANON = {b"relaxed": _relaxed_headers, b"simple": _simple_headers}
-_BODY_CANON = {b"relaxed": dkim.canonicalization.Relaxed.canonicalize_body,
-               b"simple": dkim.canonicalization.Simple.canonicalize_body}
+_BODY_CANON = {b"relaxed": _relaxed_body, b"simple": dkim.canonicalization.Simple.canonicalize_body}
 
 
 def _canonicalization(c: bytes) -> tuple[Callable[[list[tuple[bytes, bytes]]],
