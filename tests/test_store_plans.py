@@ -87,21 +87,40 @@ def test_the_inbox_pages_and_filters_along_the_start_index(store: Store) -> None
     assert "COVERING INDEX reports_start (start<?)" in got and "TEMP B-TREE" not in got, got
 
 
-def test_the_charts_read_thirty_days_not_the_store(store: Store) -> None:
-    got = plan(store, "SELECT substr(start, 1, 10), sum(successful), sum(failed) FROM policies"
-               " WHERE policy_domain = ? AND start >= ? AND start < ? GROUP BY 1",
-               ["d7.example", "2025-05-01", "2025-06-01"])
-    assert "COVERING INDEX policies_domain (policy_domain=? AND start>? AND start<?)" in got
-    got = plan(store, "SELECT substr(start, 1, 10), sum(successful), sum(failed) FROM reports"
-               " WHERE start >= ? AND start < ? GROUP BY 1", ["2025-05-01", "2025-06-01"])
-    assert "INDEX reports_start (start>? AND start<?)" in got, got
-    # no configured domain: the busiest of the charts' window, bounded by the day index
-    got = plan(store, "SELECT lower(policy_domain), count(*) FROM policies"
-               " WHERE substr(start, 1, 10) >= ? GROUP BY lower(policy_domain)"
-               " ORDER BY 2 DESC, 1 LIMIT ?", ["2025-05-01", 5])
-    assert "COVERING INDEX policies_day (<expr>>?)" in got, got
+def test_the_charts_read_thirty_days_of_day_totals_not_the_reports(store: Store) -> None:
+    got = plan(store, "SELECT day, successful, failed FROM policy_days"
+               " WHERE policy_domain = ? COLLATE NOCASE AND day >= ? AND day <= ?",
+               ["d7.example", "2025-05-01", "2025-05-30"])
+    assert "INDEX policy_days_domain (policy_domain=? AND day>? AND day<?)" in got, got
+    got = plan(store, "SELECT day, successful, failed FROM report_days"
+               " WHERE day >= ? AND day <= ?", ["2025-05-01", "2025-05-30"])
+    assert "SEARCH report_days USING INDEX" in got and "(day>? AND day<?)" in got, got
+    # no configured domain: the busiest of the charts' window, its days only
+    got = plan(store, "SELECT lower(policy_domain), sum(policies) FROM policy_days"
+               " WHERE day >= ? GROUP BY lower(policy_domain) ORDER BY 2 DESC, 1 LIMIT ?",
+               ["2025-05-01", 5])
+    assert "SEARCH policy_days USING INDEX" in got and "(day>?)" in got, got
     busiest = q.busiest_domains(store, 5, date(2025, 5, 1))
     assert len(busiest) == 5 and all(d.endswith(".example") for d in busiest)
+
+
+def test_a_tables_total_reads_day_totals_never_the_reports(store: Store) -> None:
+    """The Total of the Overview and Policy Summary under any filter: the day totals alone
+    (a few rows per day), bounded by the days when the filter has dates."""
+    filters = [q.TableFilter(), q.TableFilter(domain="d7", domain_substring=True),
+               q.TableFilter(domain="d7.example", since=date(2025, 5, 1)),
+               q.TableFilter(since=date(2025, 5, 1), until=date(2025, 5, 30))]
+    for kind in ("overview", "policies"):
+        for flt in filters:
+            got = plan(store, *q.table_total_sql(kind, flt))
+            assert "reports" not in got.replace("report_days", "") and "policies " not in got
+            assert "TEMP B-TREE" not in got and "AUTOMATIC" not in got, got
+            if flt.since:
+                assert "USING INDEX" in got and "day>?" in got, (kind, flt, got)
+    got = plan(store, *q.table_total_sql("policies", q.TableFilter(domain="d7.example")))
+    assert "INDEX policy_days_domain (policy_domain=?)" in got, got
+    got = plan(store, *q.table_total_sql("overview", q.TableFilter(domain="d7.example")))
+    assert "INDEX domain_set_members_domain (domain=?)" in got, got
 
 
 def test_the_check_can_fail() -> None:

@@ -238,6 +238,11 @@ class StoreBackend:
             with contextlib.suppress(RuntimeError):
                 self._executor.submit(rows.close)  # type: ignore[attr-defined]
 
+    async def table_total(self, kind: str, flt: queries.TableFilter) -> queries.TableTotal:
+        """The table's row count and session sums under ``flt``, from the day totals (known
+        at once, before its keys are read)."""
+        return await self._read(queries.table_total, kind, flt)
+
     async def table_rows(self, kind: str, keys: Sequence[int]) -> list[tables.Row]:
         """The rows of these keys, in the order given."""
         by_key = TABLES[kind][1]

@@ -23,6 +23,7 @@ from tlsrpt_tui.core.model import (
     PolicyType,
     Report,
 )
+from tlsrpt_tui.store import totals
 from tlsrpt_tui.store.database import Store
 
 #: zlib level for stored raw bytes. Report mail is mostly base64 of gzip: level 1 gets ~60% of
@@ -106,12 +107,18 @@ def dkim_from_row(result: str | None, domain: str | None, selector: str | None,
 
 
 def set_input_dkim(store: Store, input_pk: int, verdict: DkimVerdict | None) -> None:
-    """Replace an input's stored verdict (``reparse --reverify``)."""
+    """Replace an input's stored verdict (``reparse --reverify``); its reports move between
+    the forged and the other day totals when the verdict's "fail" changes."""
+    moved = []
+    if totals.is_forged(store, input_pk) != (verdict is not None and verdict.result == "fail"):
+        moved = report_pks_of_input(store, input_pk)
+        totals.remove_stored(store, moved)
     store.conn.execute(
         "UPDATE raw_inputs SET dkim_result = ?, dkim_domain = ?, dkim_selector = ?,"
         " dkim_aligned = ?, dkim_authserv = ? WHERE id = ?",
         (*dkim_values(verdict), input_pk),
     )
+    totals.add_stored(store, moved)
 
 
 def find_raw_input(store: Store, sha256: bytes, key: str) -> int | None:
@@ -388,7 +395,17 @@ def insert_report(store: Store, report: Report, input_pk: int, input_index: int 
         return None
     pk = int(row[0])
     _insert_policies(store, pk, report)
+    totals.add(store, report_shape(report), totals.is_forged(store, input_pk))
     return pk
+
+
+def report_shape(report: Report) -> totals.ReportShape:
+    """What the report adds to the day totals (the values its stored rows hold)."""
+    return totals.ReportShape(
+        iso_utc(report.start)[:10], report.successful_sessions, report.failed_sessions,
+        tuple((p.policy_domain, p.successful_sessions, p.failed_sessions)
+              for p in report.policies),
+    )
 
 
 _REPORT_VALUE_COLUMNS = (
@@ -427,6 +444,7 @@ def replace_report(store: Store, report_pk: int, report: Report, input_index: in
     an unchanged parser keeps every pk, policies' included."""
     if report_is_current(store, report_pk, report, input_index):
         return False
+    totals.remove_stored(store, [report_pk])
     store.conn.execute(
         "UPDATE reports SET organization = ?, contact = ?, report_id = ?, subject_report_id = ?,"
         ' report_domain = ?, submitter = ?, dedup_who = ?, start = ?, "end" = ?,'
@@ -436,11 +454,14 @@ def replace_report(store: Store, report_pk: int, report: Report, input_index: in
     )
     store.conn.execute("DELETE FROM policies WHERE report_pk = ?", (report_pk,))
     _insert_policies(store, report_pk, report)
+    totals.add_stored(store, [report_pk])
     return True
 
 
 def delete_reports(store: Store, report_pks: Iterable[int]) -> None:
-    store.conn.executemany("DELETE FROM reports WHERE id = ?", [(pk,) for pk in report_pks])
+    pks = list(report_pks)
+    totals.remove_stored(store, pks)
+    store.conn.executemany("DELETE FROM reports WHERE id = ?", [(pk,) for pk in pks])
 
 
 def report_pks_of_input(store: Store, input_pk: int) -> list[int]:

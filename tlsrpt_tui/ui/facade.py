@@ -24,7 +24,13 @@ if TYPE_CHECKING:
         StoredCheck,
     )
     from tlsrpt_tui.service.config import AccountSettings, CheckSettings
-    from tlsrpt_tui.service.queries import DayTotal, InboxRow, TableFilter, UnreadableInput
+    from tlsrpt_tui.service.queries import (
+        DayTotal,
+        InboxRow,
+        TableFilter,
+        TableTotal,
+        UnreadableInput,
+    )
 
 
 class ReportService(Protocol):
@@ -48,6 +54,7 @@ class ReportService(Protocol):
     # the Overview and Policy Summary ("overview" | "policies")
     def table_keys(self, kind: str, flt: TableFilter,
                    chunk: int = ...) -> AsyncIterator[KeysChunk]: ...
+    async def table_total(self, kind: str, flt: TableFilter) -> TableTotal: ...
     async def table_rows(self, kind: str, keys: Sequence[int]) -> list[tables.Row]: ...
     async def forged_reports(self, report_pks: Sequence[int]) -> set[int]: ...
     async def export_table(self, kind: str, flt: TableFilter, fmt: str, path: Path,

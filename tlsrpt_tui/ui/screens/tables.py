@@ -1,10 +1,11 @@
 """The Report Overview and Policy Summary tables, with a Total row, filterable by domain/date.
 
 Rows come from service.queries (the same as ``tlsrpt-tui overview|policies``) through the
-injected service, which reads them off the event loop. A load reads only the rows' keys and
-counts, a chunk at a time (the first window shows after the first chunk), and sums the Total
-row from them; the table (widgets.paged.PagedTable) builds the cells of a window of rows around
-the cursor, so every row is reachable by keyboard (PageDown, End) without holding them all.
+injected service, which reads them off the event loop. A load reads the Total (row count and
+session sums) from the store's day totals first, so it is on screen at once at any size, then
+only the rows' keys, a chunk at a time (the first window shows after the first chunk); the
+table (widgets.paged.PagedTable) builds the cells of a window of rows around the cursor, so
+every row is reachable by keyboard (PageDown, End) without holding them all.
 Enter on a row opens its report; on a Policy Summary row, that policy's failure details
 (Escape: the report). Export writes every matching row.
 """
@@ -201,17 +202,20 @@ class TableScreen(Screen):
         self.run_worker(self._load(), group="table-load", exclusive=True, exit_on_error=False)
 
     async def _load(self) -> None:
+        """The Total first (the day totals: known at once at any size), then the keys."""
         table = self.query_one("#table", PagedTable)
-        totals = tables.Totals()
         keys: array[int] = array("q")
         shown = False
         try:
+            total = await self.service.table_total(self.STEM, self.filter)
+            self.totals = tables.Totals(total.successful, total.failed)
+            self.row_total = total.rows
+            self._update_total()
+            self._update_status()
             async for part in self.service.table_keys(self.STEM, self.filter):
                 keys.extend(part.keys)
-                totals.successful += part.successful
-                totals.failed += part.failed
                 if not shown and len(keys) >= table.window:
-                    table.set_keys(keys)  # the first rows while the rest are counted
+                    table.set_keys(keys)  # the first rows while the rest are read
                     shown = True
         except Exception as exc:
             self.busy = False
@@ -219,14 +223,12 @@ class TableScreen(Screen):
                 Text(f"could not read the table: {clean(exc)}", style="red"))
             return
         if shown:
-            table.set_footer(self._total_cells(totals))
+            table.set_footer(self._total_cells(self.totals))
         else:
-            table.set_keys(keys, self._total_cells(totals))
-        self.totals = totals
-        self.row_total = len(keys)
+            table.set_keys(keys, self._total_cells(self.totals))
+        self.row_total = len(keys)  # rows stored since the Total was read included
         self.busy = False
         self._update_status()
-        self._update_total()
 
     def _update_total(self) -> None:
         """The Total, docked under the table: always on screen, whatever row the cursor is on."""
@@ -253,8 +255,6 @@ class TableScreen(Screen):
         """``FILTER domain contains net · 120 rows · newest first · row 7``: the filter first,
         so a narrow terminal cuts the row number, never the fact that rows are filtered."""
         table = self.query_one("#table", PagedTable)
-        if self.busy:
-            return
         status = Text()
         described = self._describe()
         if described:
@@ -263,7 +263,9 @@ class TableScreen(Screen):
         status.append(f"{self.row_total:,} rows", style="dim")
         status.append(" · newest first" if self.filter.newest_first else " · oldest first",
                       style="dim")
-        if self.row_total > table.window:
+        if self.busy:
+            status.append(" · loading…", style="dim")
+        elif self.row_total > table.window:
             status.append(f" · row {min(table.position + 1, self.row_total):,}", style="dim")
         self.query_one("#table-status", Static).update(status)
 

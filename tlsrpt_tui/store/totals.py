@@ -1,0 +1,126 @@
+"""Session totals per day (migration 007), kept in step with the reports.
+
+Every function that writes reports (``store.reports``: insert, replace, delete, a DKIM verdict
+changed) calls these in the same transaction, so the totals can never disagree with the rows
+they sum, whatever is interrupted. Readers (``service.queries``) sum a few rows per day instead
+of a million reports. ``tests/test_store_totals.py`` compares them with a fresh aggregation.
+
+The SQL is portable (``ON CONFLICT … DO UPDATE``); no SQLite-only function is used here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from tlsrpt_tui.store.database import Store
+
+
+@dataclass(frozen=True, slots=True)
+class ReportShape:
+    """What a report adds to the totals: its day, session sums and per-policy counts."""
+
+    day: str  # YYYY-MM-DD, the UTC date of its start
+    successful: int
+    failed: int
+    #: (policy domain as stored, successful, failed) per policy, in report order
+    policies: tuple[tuple[str, int, int], ...]
+
+
+def domain_set_key(domains: Iterable[str]) -> str:
+    """The key of a set of policy domains: the JSON array of the distinct ones, sorted."""
+    return json.dumps(sorted(set(domains)), ensure_ascii=False, separators=(",", ":"))
+
+
+def _set_id(store: Store, domains: Iterable[str]) -> int:
+    members = sorted(set(domains))
+    key = domain_set_key(members)
+    row = store.conn.execute("SELECT id FROM domain_sets WHERE domains = ?", (key,)).fetchone()
+    if row is not None:
+        return int(row[0])
+    cur = store.conn.execute("INSERT INTO domain_sets (domains) VALUES (?)", (key,))
+    set_id = int(cur.lastrowid or 0)
+    store.conn.executemany(
+        "INSERT INTO domain_set_members (set_id, domain) VALUES (?, ?)",
+        [(set_id, d) for d in members],
+    )
+    return set_id
+
+
+def is_forged(store: Store, input_pk: int) -> bool:
+    """The report's mail failed DKIM (the flag the totals are kept under)."""
+    row = store.conn.execute(
+        "SELECT dkim_result FROM raw_inputs WHERE id = ?", (input_pk,)
+    ).fetchone()
+    return row is not None and row[0] == "fail"
+
+
+def add(store: Store, shape: ReportShape, forged: bool, sign: int = 1) -> None:
+    """Count a report in (sign 1) or out (sign -1) of the totals under its forged flag."""
+    conn = store.conn
+    flag = int(forged)
+    set_id = _set_id(store, (domain for domain, _, _ in shape.policies))
+    conn.execute(
+        "INSERT INTO report_days (day, set_id, forged, reports, successful, failed)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, set_id, forged) DO UPDATE SET"
+        " reports = report_days.reports + excluded.reports,"
+        " successful = report_days.successful + excluded.successful,"
+        " failed = report_days.failed + excluded.failed",
+        (shape.day, set_id, flag, sign, sign * shape.successful, sign * shape.failed),
+    )
+    per_domain: dict[str, list[int]] = {}
+    for domain, ok, bad in shape.policies:
+        sums = per_domain.setdefault(domain, [0, 0, 0])
+        sums[0] += sign
+        sums[1] += sign * ok
+        sums[2] += sign * bad
+    conn.executemany(
+        "INSERT INTO policy_days (day, policy_domain, forged, policies, successful, failed)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, policy_domain, forged) DO UPDATE SET"
+        " policies = policy_days.policies + excluded.policies,"
+        " successful = policy_days.successful + excluded.successful,"
+        " failed = policy_days.failed + excluded.failed",
+        [(shape.day, domain, flag, *sums) for domain, sums in per_domain.items()],
+    )
+    if sign < 0:  # a day that no longer counts anything is not kept
+        conn.execute(
+            "DELETE FROM report_days WHERE day = ? AND set_id = ? AND forged = ?"
+            " AND reports = 0", (shape.day, set_id, flag))
+        conn.executemany(
+            "DELETE FROM policy_days WHERE day = ? AND policy_domain = ? AND forged = ?"
+            " AND policies = 0", [(shape.day, domain, flag) for domain in per_domain])
+
+
+def stored_shape(store: Store, report_pk: int) -> tuple[ReportShape, bool] | None:
+    """The stored report's shape and forged flag, read back (before a change or deletion)."""
+    row = store.conn.execute(
+        "SELECT r.start, r.successful, r.failed, i.dkim_result FROM reports r"
+        " JOIN raw_inputs i ON i.id = r.input_id WHERE r.id = ?", (report_pk,)
+    ).fetchone()
+    if row is None:
+        return None
+    policies = tuple(
+        (str(p[0]), int(p[1]), int(p[2]))
+        for p in store.conn.execute(
+            "SELECT policy_domain, successful, failed FROM policies WHERE report_pk = ?"
+            " ORDER BY ordinal", (report_pk,))
+    )
+    shape = ReportShape(str(row[0])[:10], int(row[1]), int(row[2]), policies)
+    return shape, row[3] == "fail"
+
+
+def remove_stored(store: Store, report_pks: Sequence[int]) -> None:
+    """Count stored reports out (before they are deleted or rewritten)."""
+    for pk in report_pks:
+        found = stored_shape(store, pk)
+        if found is not None:
+            add(store, found[0], found[1], -1)
+
+
+def add_stored(store: Store, report_pks: Sequence[int]) -> None:
+    """Count stored reports in (after they were rewritten or their verdict changed)."""
+    for pk in report_pks:
+        found = stored_shape(store, pk)
+        if found is not None:
+            add(store, found[0], found[1])
