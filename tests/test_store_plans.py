@@ -94,12 +94,12 @@ def test_the_charts_read_thirty_days_of_day_totals_not_the_reports(store: Store)
     assert "INDEX policy_days_domain (policy_domain=? AND day>? AND day<?)" in got, got
     got = plan(store, "SELECT day, successful, failed FROM report_days"
                " WHERE day >= ? AND day <= ?", ["2025-05-01", "2025-05-30"])
-    assert "SEARCH report_days USING INDEX" in got and "(day>? AND day<?)" in got, got
+    assert "SEARCH report_days USING PRIMARY KEY (day>? AND day<?)" in got, got
     # no configured domain: the busiest of the charts' window, its days only
     got = plan(store, "SELECT lower(policy_domain), sum(policies) FROM policy_days"
                " WHERE day >= ? GROUP BY lower(policy_domain) ORDER BY 2 DESC, 1 LIMIT ?",
                ["2025-05-01", 5])
-    assert "SEARCH policy_days USING INDEX" in got and "(day>?)" in got, got
+    assert "SEARCH policy_days USING PRIMARY KEY (day>?)" in got, got
     busiest = q.busiest_domains(store, 5, date(2025, 5, 1))
     assert len(busiest) == 5 and all(d.endswith(".example") for d in busiest)
 
@@ -116,7 +116,7 @@ def test_a_tables_total_reads_day_totals_never_the_reports(store: Store) -> None
             assert "reports" not in got.replace("report_days", "") and "policies " not in got
             assert "TEMP B-TREE" not in got and "AUTOMATIC" not in got, got
             if flt.since:
-                assert "USING INDEX" in got and "day>?" in got, (kind, flt, got)
+                assert "USING" in got and "day>?" in got, (kind, flt, got)
     got = plan(store, *q.table_total_sql("policies", q.TableFilter(domain="d7.example")))
     assert "INDEX policy_days_domain (policy_domain=?)" in got, got
     got = plan(store, *q.table_total_sql("overview", q.TableFilter(domain="d7.example")))

@@ -382,30 +382,28 @@ def unstorable(report: Report) -> str | None:
 
 def insert_report(store: Store, report: Report, input_pk: int, input_index: int = 0) -> int | None:
     """Insert a report with its policies; None (and nothing written) when it is a duplicate."""
+    values = _report_values(report)
     cur = store.conn.execute(
         "INSERT INTO reports (organization, contact, report_id, subject_report_id, report_domain,"
         ' submitter, dedup_who, start, "end", generated_at, notes, successful, failed,'
         " policy_domains, policy_types, search, input_id, input_index)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ' ON CONFLICT (dedup_who, report_id, start, "end") DO NOTHING RETURNING id',
-        (*_report_values(report), input_pk, input_index),
+        (*values, input_pk, input_index),
     )
     row = cur.fetchone()
     if row is None:
         return None
     pk = int(row[0])
-    _insert_policies(store, pk, report)
-    totals.add(store, report_shape(report), totals.is_forged(store, input_pk))
-    return pk
-
-
-def report_shape(report: Report) -> totals.ReportShape:
-    """What the report adds to the day totals (the values its stored rows hold)."""
-    return totals.ReportShape(
-        iso_utc(report.start)[:10], report.successful_sessions, report.failed_sessions,
+    start = values[7]
+    _insert_policies(store, pk, report, start)
+    shape = totals.ReportShape(
+        start[:10], report.successful_sessions, report.failed_sessions,
         tuple((p.policy_domain, p.successful_sessions, p.failed_sessions)
               for p in report.policies),
     )
+    totals.add(store, shape, input_pk=input_pk)
+    return pk
 
 
 _REPORT_VALUE_COLUMNS = (
@@ -473,9 +471,10 @@ def report_pks_of_input(store: Store, input_pk: int) -> list[int]:
     ]
 
 
-def _insert_policies(store: Store, report_pk: int, report: Report) -> None:
+def _insert_policies(store: Store, report_pk: int, report: Report,
+                     start: str | None = None) -> None:
     conn = store.conn
-    start = iso_utc(report.start)
+    start = start or iso_utc(report.start)
     for ordinal, p in enumerate(report.policies):
         cur = conn.execute(
             "INSERT INTO policies (report_pk, ordinal, policy_type, policy_type_raw,"

@@ -10,8 +10,9 @@ The SQL is portable (``ON CONFLICT … DO UPDATE``); no SQLite-only function is 
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tlsrpt_tui.store.database import Store
@@ -28,24 +29,19 @@ class ReportShape:
     policies: tuple[tuple[str, int, int], ...]
 
 
-def domain_set_key(domains: Iterable[str]) -> str:
-    """The key of a set of policy domains: the JSON array of the distinct ones, sorted."""
-    return json.dumps(sorted(set(domains)), ensure_ascii=False, separators=(",", ":"))
+@functools.lru_cache(maxsize=4096)
+def _key(members: tuple[str, ...]) -> str:
+    """The key of a set of policy domains: the JSON array of the distinct ones, sorted (a
+    store sees a few hundred distinct sets, so the spelling is cached)."""
+    return json.dumps(members, ensure_ascii=False, separators=(",", ":"))
 
 
-def _set_id(store: Store, domains: Iterable[str]) -> int:
-    members = sorted(set(domains))
-    key = domain_set_key(members)
-    row = store.conn.execute("SELECT id FROM domain_sets WHERE domains = ?", (key,)).fetchone()
-    if row is not None:
-        return int(row[0])
+def _new_set(store: Store, members: tuple[str, ...], key: str) -> None:
     cur = store.conn.execute("INSERT INTO domain_sets (domains) VALUES (?)", (key,))
-    set_id = int(cur.lastrowid or 0)
     store.conn.executemany(
         "INSERT INTO domain_set_members (set_id, domain) VALUES (?, ?)",
-        [(set_id, d) for d in members],
+        [(cur.lastrowid, d) for d in members],
     )
-    return set_id
 
 
 def is_forged(store: Store, input_pk: int) -> bool:
@@ -56,19 +52,37 @@ def is_forged(store: Store, input_pk: int) -> bool:
     return row is not None and row[0] == "fail"
 
 
-def add(store: Store, shape: ReportShape, forged: bool, sign: int = 1) -> None:
-    """Count a report in (sign 1) or out (sign -1) of the totals under its forged flag."""
+#: the forged flag of a report from its input's stored verdict, inside the upserts (one
+#: statement fewer per report on the ingest path)
+_FORGED_OF_INPUT = "coalesce((SELECT dkim_result = 'fail' FROM raw_inputs WHERE id = ?), 0)"
+
+
+def add(store: Store, shape: ReportShape, forged: bool | None = None, sign: int = 1, *,
+        input_pk: int | None = None) -> None:
+    """Count a report in (sign 1) or out (sign -1) of the totals under its forged flag: given,
+    or (``input_pk``) read from its input's verdict.
+
+    Two statements for a new report: the day's report row (its domain set found by key in
+    the same statement) and its policies' rows."""
     conn = store.conn
-    flag = int(forged)
-    set_id = _set_id(store, (domain for domain, _, _ in shape.policies))
-    conn.execute(
+    if forged is None:
+        assert input_pk is not None, "give forged or input_pk"
+        flag, flag_params = _FORGED_OF_INPUT, [input_pk]
+    else:
+        flag, flag_params = "?", [int(forged)]
+    members = tuple(sorted({domain for domain, _, _ in shape.policies}))
+    key = _key(members)
+    upsert_report = (
         "INSERT INTO report_days (day, set_id, forged, reports, successful, failed)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, set_id, forged) DO UPDATE SET"
+        f" SELECT ?, id, {flag}, ?, ?, ? FROM domain_sets WHERE domains = ?"
+        " ON CONFLICT (day, set_id, forged) DO UPDATE SET"
         " reports = report_days.reports + excluded.reports,"
         " successful = report_days.successful + excluded.successful,"
-        " failed = report_days.failed + excluded.failed",
-        (shape.day, set_id, flag, sign, sign * shape.successful, sign * shape.failed),
-    )
+        " failed = report_days.failed + excluded.failed")
+    params = (shape.day, *flag_params, sign, sign * shape.successful, sign * shape.failed, key)
+    if conn.execute(upsert_report, params).rowcount == 0:  # a set not seen before
+        _new_set(store, members, key)
+        conn.execute(upsert_report, params)
     per_domain: dict[str, list[int]] = {}
     for domain, ok, bad in shape.policies:
         sums = per_domain.setdefault(domain, [0, 0, 0])
@@ -77,19 +91,21 @@ def add(store: Store, shape: ReportShape, forged: bool, sign: int = 1) -> None:
         sums[2] += sign * bad
     conn.executemany(
         "INSERT INTO policy_days (day, policy_domain, forged, policies, successful, failed)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, policy_domain, forged) DO UPDATE SET"
+        f" VALUES (?, ?, {flag}, ?, ?, ?) ON CONFLICT (day, policy_domain, forged) DO UPDATE SET"
         " policies = policy_days.policies + excluded.policies,"
         " successful = policy_days.successful + excluded.successful,"
         " failed = policy_days.failed + excluded.failed",
-        [(shape.day, domain, flag, *sums) for domain, sums in per_domain.items()],
+        [(shape.day, domain, *flag_params, *sums) for domain, sums in per_domain.items()],
     )
     if sign < 0:  # a day that no longer counts anything is not kept
+        assert forged is not None, "counting out needs the stored forged flag"
         conn.execute(
-            "DELETE FROM report_days WHERE day = ? AND set_id = ? AND forged = ?"
-            " AND reports = 0", (shape.day, set_id, flag))
+            "DELETE FROM report_days WHERE reports = 0 AND day = ? AND forged = ?"
+            " AND set_id IN (SELECT id FROM domain_sets WHERE domains = ?)",
+            (shape.day, int(bool(forged)), key))
         conn.executemany(
             "DELETE FROM policy_days WHERE day = ? AND policy_domain = ? AND forged = ?"
-            " AND policies = 0", [(shape.day, domain, flag) for domain in per_domain])
+            " AND policies = 0", [(shape.day, domain, int(bool(forged))) for domain in per_domain])
 
 
 def stored_shape(store: Store, report_pk: int) -> tuple[ReportShape, bool] | None:

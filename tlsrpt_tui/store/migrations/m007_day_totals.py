@@ -32,7 +32,7 @@ CREATE TABLE domain_set_members (
     set_id INTEGER NOT NULL REFERENCES domain_sets (id),
     domain TEXT NOT NULL,
     PRIMARY KEY (set_id, domain)
-);
+) WITHOUT ROWID;
 CREATE INDEX domain_set_members_domain ON domain_set_members (domain COLLATE NOCASE, set_id);
 CREATE TABLE report_days (
     day TEXT NOT NULL,
@@ -42,7 +42,7 @@ CREATE TABLE report_days (
     successful INTEGER NOT NULL,
     failed INTEGER NOT NULL,
     PRIMARY KEY (day, set_id, forged)
-);
+) WITHOUT ROWID;
 CREATE TABLE policy_days (
     day TEXT NOT NULL,
     policy_domain TEXT NOT NULL,
@@ -51,7 +51,7 @@ CREATE TABLE policy_days (
     successful INTEGER NOT NULL,
     failed INTEGER NOT NULL,
     PRIMARY KEY (day, policy_domain, forged)
-);
+) WITHOUT ROWID;
 CREATE INDEX policy_days_domain ON policy_days (policy_domain COLLATE NOCASE, day);
 CREATE TEMP TABLE report_sets AS
     SELECT r.id AS report_pk, substr(r.start, 1, 10) AS day,
