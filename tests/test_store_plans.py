@@ -89,9 +89,9 @@ def test_the_inbox_pages_and_filters_along_the_start_index(store: Store) -> None
 
 def test_the_charts_read_thirty_days_of_day_totals_not_the_reports(store: Store) -> None:
     got = plan(store, "SELECT day, successful, failed FROM policy_days"
-               " WHERE policy_domain = ? COLLATE NOCASE AND day >= ? AND day <= ?",
+               " WHERE lower(policy_domain) = ? AND day >= ? AND day <= ?",
                ["d7.example", "2025-05-01", "2025-05-30"])
-    assert "INDEX policy_days_domain (policy_domain=? AND day>? AND day<?)" in got, got
+    assert "INDEX policy_days_domain (<expr>=? AND day>? AND day<?)" in got, got
     got = plan(store, "SELECT day, successful, failed FROM report_days"
                " WHERE day >= ? AND day <= ?", ["2025-05-01", "2025-05-30"])
     assert "SEARCH report_days USING PRIMARY KEY (day>? AND day<?)" in got, got
@@ -99,7 +99,7 @@ def test_the_charts_read_thirty_days_of_day_totals_not_the_reports(store: Store)
     got = plan(store, "SELECT lower(policy_domain), sum(policies) FROM policy_days"
                " WHERE day >= ? GROUP BY lower(policy_domain) ORDER BY 2 DESC, 1 LIMIT ?",
                ["2025-05-01", 5])
-    assert "SEARCH policy_days USING PRIMARY KEY (day>?)" in got, got
+    assert "SEARCH policy_days USING" in got and "day>?)" in got, got
     busiest = q.busiest_domains(store, 5, date(2025, 5, 1))
     assert len(busiest) == 5 and all(d.endswith(".example") for d in busiest)
 
@@ -118,9 +118,9 @@ def test_a_tables_total_reads_day_totals_never_the_reports(store: Store) -> None
             if flt.since:
                 assert "USING" in got and "day>?" in got, (kind, flt, got)
     got = plan(store, *q.table_total_sql("policies", q.TableFilter(domain="d7.example")))
-    assert "INDEX policy_days_domain (policy_domain=?)" in got, got
+    assert "INDEX policy_days_domain (<expr>=?)" in got, got
     got = plan(store, *q.table_total_sql("overview", q.TableFilter(domain="d7.example")))
-    assert "INDEX domain_set_members_domain (domain=?)" in got, got
+    assert "INDEX domain_set_members_domain (<expr>=?)" in got, got
 
 
 def test_the_check_can_fail() -> None:

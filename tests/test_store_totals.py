@@ -112,8 +112,9 @@ def _report(rid: str, day: str, ok: int = 10, bad: int = 2, org: str = "Sender I
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "s.sqlite3")
+def store(db_location):
+    """A fresh store of each backend (SQLite, PostgreSQL)."""
+    s = Store(db_location)
     yield s
     s.close()
 
@@ -178,24 +179,32 @@ def test_day_totals_follow_import_duplicates_reparse_deletion_and_forged_marks(s
     assert store.conn.execute("SELECT count(*) FROM policy_days").fetchone()[0] == 0
 
 
-def test_an_existing_store_is_filled_by_the_migration(tmp_path):
-    path = tmp_path / "old.sqlite3"
-    with Store(path) as s:
+def test_an_existing_store_is_filled_by_the_migration(db_location):
+    with Store(db_location) as s:
         ingest_stream(s, [
             RawInput(f"r{i}.json", to_json(_report(f"r{i}", f"2026-05-0{1 + i % 3}", i, i % 2)),
                      Origin("file", f"r{i}.json"))
             for i in range(9)
-        ])
+        ] + [RawInput("odd.json", to_json(report("Odd", "odd", "2026-05-01", [
+            sts_policy('Quote"d\\.example', 1, 1), sts_policy("ü.example", 2, 0)])),
+            Origin("file", "odd.json"))])
         (pk,) = s.conn.execute("SELECT min(id) FROM raw_inputs").fetchone()
         with s.transaction():
             db.set_input_dkim(s, pk, DkimVerdict("fail"))
         before = (kept_report_days(s), kept_policy_days(s))
+        sets = sorted(d for (d,) in s.conn.execute("SELECT domains FROM domain_sets"))
         # back to a version-6 store: the tables of migration 007 were never there
-        for table in ("report_days", "policy_days", "domain_set_members", "domain_sets"):
-            s.conn.execute(f"DROP TABLE {table}")
-        s.conn.execute("PRAGMA user_version = 6")
-    with Store(path) as s:
+        with s.transaction():
+            for table in ("report_days", "policy_days", "domain_set_members", "domain_sets"):
+                s.conn.execute(f"DROP TABLE {table}")
+            if s.dialect == "sqlite":
+                s.conn.execute("PRAGMA user_version = 6")
+            else:
+                s.conn.execute("UPDATE tlsrpt_schema SET version = 6")
+    with Store(db_location) as s:
         assert (kept_report_days(s), kept_policy_days(s)) == before
+        # the migration spells each set's key as the program does: no set twice
+        assert sorted(d for (d,) in s.conn.execute("SELECT domains FROM domain_sets")) == sets
         assert_totals_fresh(s)
 
 

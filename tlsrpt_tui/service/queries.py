@@ -438,7 +438,7 @@ def daily_totals(
     params: list[object] = [first.isoformat(), today.isoformat()]
     if domain:
         sql = ("SELECT day, successful, failed FROM policy_days"
-               " WHERE policy_domain = ? COLLATE NOCASE AND day >= ? AND day <= ?")
+               " WHERE lower(policy_domain) = ? AND day >= ? AND day <= ?")
         params.insert(0, normalise_domain(domain))
     else:
         sql = "SELECT day, successful, failed FROM report_days WHERE day >= ? AND day <= ?"
@@ -518,7 +518,7 @@ def table_total_sql(kind: str, flt: TableFilter,
     clauses, params = _day_bounds(flt)
     if flt.domain:
         # as the table's own rows: instr on the stored spelling, or equal ignoring case
-        match = "instr({}, ?) > 0" if flt.domain_substring else "{} = ? COLLATE NOCASE"
+        match = "instr({}, ?) > 0" if flt.domain_substring else "lower({}) = ?"
         params.append(normalise_domain(flt.domain))
         if kind == "overview":
             clauses.append("set_id IN (SELECT set_id FROM domain_set_members WHERE "

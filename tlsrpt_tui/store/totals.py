@@ -37,10 +37,11 @@ def _key(members: tuple[str, ...]) -> str:
 
 
 def _new_set(store: Store, members: tuple[str, ...], key: str) -> None:
-    cur = store.conn.execute("INSERT INTO domain_sets (domains) VALUES (?)", (key,))
+    (set_id,) = store.conn.execute(
+        "INSERT INTO domain_sets (domains) VALUES (?) RETURNING id", (key,)).fetchone()
     store.conn.executemany(
         "INSERT INTO domain_set_members (set_id, domain) VALUES (?, ?)",
-        [(cur.lastrowid, d) for d in members],
+        [(set_id, d) for d in members],
     )
 
 
@@ -54,7 +55,8 @@ def is_forged(store: Store, input_pk: int) -> bool:
 
 #: the forged flag of a report from its input's stored verdict, inside the upserts (one
 #: statement fewer per report on the ingest path)
-_FORGED_OF_INPUT = "coalesce((SELECT dkim_result = 'fail' FROM raw_inputs WHERE id = ?), 0)"
+_FORGED_OF_INPUT = ("coalesce((SELECT CASE WHEN dkim_result = 'fail' THEN 1 ELSE 0 END"
+                    " FROM raw_inputs WHERE id = ?), 0)")
 
 
 def add(store: Store, shape: ReportShape, forged: bool | None = None, sign: int = 1, *,
