@@ -27,6 +27,12 @@ COPIED_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("reports", ("id",)),
     ("policies", ("id",)),
     ("failure_details", ("id",)),
+    # the day totals (migration 007) as they are: the rows above were copied around the
+    # functions that keep them in step
+    ("domain_sets", ("id",)),
+    ("domain_set_members", ("set_id", "domain")),
+    ("report_days", ("day", "set_id", "forged")),
+    ("policy_days", ("day", "policy_domain", "forged")),
     ("imap_folders", ("account", "folder")),
     ("imap_pending_moves", ("account", "folder", "uidvalidity", "uid")),
     ("check_results", ("id",)),
