@@ -7,10 +7,10 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
+from peers.postgres import cli_env
 from peers.tlsrpt_mail import google_report, ordinary_mail
 from test_imap_sync import account_for, count  # noqa: F401
 
@@ -36,7 +36,7 @@ def big_mail() -> bytes:
 async def test_not_report_mail_is_recorded_listed_never_moved_and_reparsed(
     dovecot: Dovecot,  # noqa: F811
     account_for: Callable[..., AccountSettings],  # noqa: F811
-    tmp_path: Path,
+    new_db,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     big = big_mail()
@@ -53,7 +53,7 @@ async def test_not_report_mail_is_recorded_listed_never_moved_and_reparsed(
         return real_prepare(raw, limits, keys)
 
     monkeypatch.setattr(ingest, "prepare", old_parser)
-    db = tmp_path / "s.sqlite3"
+    db = new_db("s")
     acct = account_for(archive_folder="Archive")
     with Store(db) as store:
         summary = await sync_account(store, acct)
@@ -101,7 +101,7 @@ async def test_not_report_mail_is_recorded_listed_never_moved_and_reparsed(
     out = subprocess.run(
         [sys.executable, "-m", "tlsrpt_tui.cli", "--db", str(db), "inbox", "--other",
          "--format", "json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, env=cli_env(db),
     ).stdout
     listed = json.loads(out)["rows"]
     assert [("holiday photos" in r["error"], "lunch" in r["error"]) for r in listed] == [

@@ -25,7 +25,16 @@ def today() -> date:
 
 
 @pytest.fixture
-def store(tmp_path, today):
+def store(new_db, today):
+    """The fixture store, once per backend (the readiness queries are SQL on each)."""
+    s = fx.build(new_db("r"), today)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path, today):
+    """The fixture store as an SQLite file, for the CLI tests (one backend is enough there)."""
     s = fx.build(tmp_path / "r.sqlite3", today)
     yield s
     s.close()
@@ -114,8 +123,8 @@ def test_window_leaves_older_reports_out(store, today) -> None:
         9 * 203, 27, 0, 9)
 
 
-def test_cli_table_exact(store, today, tmp_path) -> None:
-    store.close()
+def test_cli_table_exact(sqlite_store, today, tmp_path) -> None:
+    sqlite_store.close()
     res = run_cli("readiness", "testing.example", "fixed.example",
                   db=tmp_path / "r.sqlite3")
     assert res.returncode == 1, res.stderr  # testing.example is failing
@@ -155,8 +164,8 @@ live findings from the check of {fx.at(today, 0, 6)}
 """
 
 
-def test_cli_json_exact_figures(store, today, tmp_path) -> None:
-    store.close()
+def test_cli_json_exact_figures(sqlite_store, today, tmp_path) -> None:
+    sqlite_store.close()
     res = run_cli("readiness", *DOMAINS, "--format", "json", db=tmp_path / "r.sqlite3")
     assert res.returncode == 1, res.stderr
     data = json.loads(res.stdout)
@@ -182,8 +191,8 @@ def test_cli_json_exact_figures(store, today, tmp_path) -> None:
     assert got[("none.example", None)]["verdict"] == "no-reports"
 
 
-def test_cli_without_failing_answers_exits_0(store, tmp_path) -> None:
-    store.close()
+def test_cli_without_failing_answers_exits_0(sqlite_store, tmp_path) -> None:
+    sqlite_store.close()
     res = run_cli("readiness", "fixed.example", "enforce.example", db=tmp_path / "r.sqlite3")
     assert res.returncode == 0, res.stderr
     assert "READY (FIXED)" in res.stdout and "CLEAN" in res.stdout
@@ -220,7 +229,7 @@ def test_failures_without_details_are_lost_with_an_unknown_cause() -> None:
     assert a.causes[0].live_text == "reported without failure details: the cause is unknown"
 
 
-def test_no_policy_found_beside_a_published_policy_is_unaffected(tmp_path) -> None:
+def test_no_policy_found_beside_a_published_policy_is_unaffected(new_db) -> None:
     from report_factory import no_policy, report, sts_policy, to_json
 
     from tlsrpt_tui.core.model import Origin, RawInput
@@ -230,7 +239,7 @@ def test_no_policy_found_beside_a_published_policy_is_unaffected(tmp_path) -> No
     reps = [report("A", "a1", "2026-11-30", [sts_policy("both.example", 10, 0, mode="testing")]),
             report("B", "b1", "2026-11-30", [no_policy("both.example", 4)]),
             report("C", "c1", "2026-11-30", [no_policy("bare.example", 6)])]
-    with Store(tmp_path / "n.sqlite3") as store:
+    with Store(new_db("n")) as store:
         ingest_stream(store, [RawInput(r["report-id"], to_json(r), Origin("file", r["report-id"]))
                               for r in reps])
         got = _by_key(readiness(store, None, today=date(2026, 12, 1)))
@@ -255,7 +264,7 @@ def test_percent(part, whole, text) -> None:
     assert core.percent(part, whole) == text
 
 
-def test_a_senders_spelling_of_the_domain_is_the_same_domain(tmp_path) -> None:
+def test_a_senders_spelling_of_the_domain_is_the_same_domain(new_db) -> None:
     from report_factory import report, sts_policy, to_json
 
     from tlsrpt_tui.core.model import Origin, RawInput
@@ -265,7 +274,7 @@ def test_a_senders_spelling_of_the_domain_is_the_same_domain(tmp_path) -> None:
     today = date(2026, 12, 1)
     reps = [report("A", "a1", "2026-11-30", [sts_policy("Mixed.Example.", 10, 0)]),
             report("B", "b1", "2026-11-29", [sts_policy("mixed.example", 5, 0)])]
-    with Store(tmp_path / "m.sqlite3") as store:
+    with Store(new_db("m")) as store:
         ingest_stream(store, [RawInput(r["report-id"], to_json(r), Origin("file", r["report-id"]))
                               for r in reps])
         for asked in (["mixed.example"], None):

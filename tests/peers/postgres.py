@@ -271,3 +271,13 @@ def db_location(new_db):  # type: ignore[no-untyped-def]
     """Where this test's store lives, once per backend: an SQLite file, then a PostgreSQL
     database (the store, ingest, sync and query tests take this, so they run against both)."""
     return new_db("s")
+
+
+def cli_env(location) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Environment for running the CLI on ``location`` in a subprocess: for PostgreSQL, the
+    password in libpq's own ``PGPASSWORD`` (the URL on the command line holds none)."""
+    env = dict(os.environ)
+    password = getattr(location, "password", None)
+    if password:
+        env["PGPASSWORD"] = password
+    return env
