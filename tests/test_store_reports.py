@@ -252,3 +252,15 @@ def test_non_utf8_file_names_are_stored(tmp_path, new_db):
         assert summary.new == 1
         [(source,)] = store.conn.execute("SELECT source FROM raw_inputs").fetchall()
     assert source == "caf\\xe9.json"
+
+
+def test_data_version_moves_when_another_connection_commits(db_location):
+    """The TUI polls it to refresh: quiet while nothing is written, moved by another writer's
+    commit as soon as it is visible (no polling delay of the store's own)."""
+    with Store(db_location) as reader, Store(db_location) as writer:
+        before = reader.data_version()
+        assert db.counts(reader)["reports"] == 0
+        assert reader.data_version() == before  # reading changes nothing
+        ingest_stream(writer, [_raw(to_json(_rep()))])
+        assert reader.data_version() != before
+        assert db.counts(reader)["reports"] == 1

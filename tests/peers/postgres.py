@@ -48,6 +48,7 @@ synchronous_commit = off
 full_page_writes = off
 log_min_messages = warning
 log_checkpoints = off
+autovacuum = off
 log_destination = 'stderr'
 logging_collector = off
 """
