@@ -74,12 +74,15 @@ def free_port() -> int:
 class DnsPeers:
     """Knot + Unbound for a set of zones; see the module docstring."""
 
-    def __init__(self, tmp: Path, zones: list[Zone], *, cache: bool = True) -> None:
+    def __init__(self, tmp: Path, zones: list[Zone], *, cache: bool = True,
+                 log_queries: bool = False) -> None:
+        """``log_queries``: Unbound logs every query a client sends it (``queries()``)."""
         if not zones:
             raise ValueError("DnsPeers needs at least the top zone")
         self.tmp = Path(tmp)
         self.zones = zones
         self.cache = cache
+        self.log_queries = log_queries
         self.knot_port = 0
         self.unbound_port = 0
         self.top_ds: list[str] = []
@@ -328,6 +331,20 @@ class DnsPeers:
                 time.sleep(0.1)
 
     # -- Unbound -------------------------------------------------------------------------
+    def queries(self) -> list[tuple[str, str]]:
+        """(name, type) of every query clients sent the validating Unbound so far, in order,
+        as its own log says (``log_queries=True``): the resolver's count, not the client's."""
+        if not self.log_queries:
+            raise RuntimeError("DnsPeers(log_queries=True) logs the queries")
+        out = []
+        log = (self.tmp / "unbound" / "unbound.log").read_text(errors="replace")
+        for line in log.splitlines():
+            # "[time] unbound[pid:0] info: 127.0.0.1 name. TYPE IN"
+            parts = line.split(" info: ", 1)[-1].split()
+            if len(parts) == 4 and parts[3] == "IN" and parts[0].startswith("127."):
+                out.append((parts[1].rstrip(".").lower(), parts[2]))
+        return out
+
     def _start_unbound(self) -> None:
         self.unbound_port = self._run_unbound("unbound", validating=True)
 
@@ -353,6 +370,8 @@ class DnsPeers:
             ]
         anchors = [f'    trust-anchor: "{top} DS {ds}"' for ds in self.top_ds]
         cache = [] if self.cache else ["    cache-max-ttl: 0", "    cache-max-negative-ttl: 0"]
+        if self.log_queries and validating:
+            cache.append("    log-queries: yes")
         last_error = ""
         modules = "validator iterator" if validating else "iterator"
         for _ in range(5):
@@ -430,8 +449,9 @@ def dns_peers_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[obje
     """``start(zones) -> DnsPeers``: starts Knot+Unbound for these zones; stopped at the end."""
     started: list[DnsPeers] = []
 
-    def start(zones: list[Zone], *, cache: bool = True) -> DnsPeers:
-        peers = DnsPeers(tmp_path_factory.mktemp("dns-peers"), zones, cache=cache)
+    def start(zones: list[Zone], *, cache: bool = True, log_queries: bool = False) -> DnsPeers:
+        peers = DnsPeers(tmp_path_factory.mktemp("dns-peers"), zones, cache=cache,
+                         log_queries=log_queries)
         try:
             peers.start()
         except RuntimeError as exc:

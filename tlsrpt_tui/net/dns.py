@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dns.asyncquery
 import dns.exception
@@ -100,7 +100,14 @@ def parse_server(spec: str) -> tuple[str, int]:
 
 
 class Resolver:
-    """Sends DO-flagged queries to one resolver; bounded concurrency; per-lookup timeout."""
+    """Sends DO-flagged queries to one resolver; bounded concurrency; per-lookup timeout.
+
+    With ``cache=True`` (one check run: ``service.checks``) each name and type is asked once
+    per Resolver: a lookup already answered, or still in flight, is shared by every caller
+    (1,000 domains hosted on one provider's MX ask its A/AAAA/TLSA once, not 1,000 times). A
+    Failed outcome is shared while in flight but not kept, so a later caller asks again. The
+    run is short, so TTLs are not consulted; a long-lived process makes a Resolver per run.
+    """
 
     def __init__(
         self,
@@ -108,6 +115,7 @@ class Resolver:
         *,
         timeout: float = 5.0,
         max_inflight: int = 256,
+        cache: bool = False,
     ) -> None:
         if server:
             self.host, self.port = parse_server(server)
@@ -118,9 +126,33 @@ class Resolver:
             self.host, self.port = str(system.nameservers[0]), 53
         self.timeout = timeout
         self._sem = asyncio.Semaphore(max_inflight)
+        self._cache: dict[tuple[str, str], asyncio.Task[Outcome]] | None = {} if cache else None
+        #: queries sent to the server (cache hits not counted)
+        self.queries = 0
 
     async def lookup(self, name: str, rdtype: str, *, timeout: float | None = None) -> Outcome:
         """One lookup; never raises for DNS or network trouble (returns :class:`Failed`)."""
+        if self._cache is None:
+            return await self._lookup(name, rdtype, timeout)
+        key = (name.rstrip(".").lower(), rdtype.upper())
+        task = self._cache.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._lookup(name, rdtype, timeout))
+            self._cache[key] = task
+            task.add_done_callback(lambda t, key=key: self._forget_failure(key, t))
+        # shielded: a caller cancelled (its check timed out) does not cancel the others' answer
+        outcome = await asyncio.shield(task)
+        if outcome.name != name:  # the same record asked with another spelling
+            outcome = replace(outcome, name=name)
+        return outcome
+
+    def _forget_failure(self, key: tuple[str, str], task: asyncio.Task[Outcome]) -> None:
+        if self._cache is None or self._cache.get(key) is not task:
+            return
+        if task.cancelled() or task.exception() is not None or isinstance(task.result(), Failed):
+            del self._cache[key]
+
+    async def _lookup(self, name: str, rdtype: str, timeout: float | None) -> Outcome:
         limit = self.timeout if timeout is None else timeout
         try:
             qname = dns.name.from_text(name)
@@ -134,6 +166,7 @@ class Resolver:
         deadline = time.monotonic() + limit
         try:
             async with self._sem:
+                self.queries += 1
                 response = await self._exchange(query, deadline)
         except TimeoutError:
             return Failed(name, rdtype, "timeout")

@@ -70,8 +70,9 @@ class _Context:
 
     def __init__(self, options: CheckOptions) -> None:
         self.options = options
+        # one cache per run: a name asked by many domains (a shared MX, its TLSA) goes out once
         self.resolver = Resolver(
-            options.resolver, timeout=options.timeout, max_inflight=options.max_dns
+            options.resolver, timeout=options.timeout, max_inflight=options.max_dns, cache=True
         )
         self.connections = asyncio.Semaphore(options.max_connections)
         self._validation: dict[str, asyncio.Future[bool | None]] = {}
