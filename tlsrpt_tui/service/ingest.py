@@ -8,7 +8,10 @@ error and shows as "unreadable: why" — nothing is dropped. Mail that is not TL
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -329,7 +332,14 @@ class _PreparePool:
         context = multiprocessing.get_context(method if method in methods else None)
         self.limits = limits
         self.fallbacks = 0  # chunks prepared here because a worker was lost
-        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        self._helpers = context.get_start_method() in ("forkserver", "spawn")
+        if self._helpers:
+            _helper_users(+1)
+        try:
+            self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        except BaseException:
+            self.close()
+            raise
 
     def submit(self, raws: list[RawInput],
                keys: DkimKeys | None = None) -> Callable[[], list[Prepared] | None]:
@@ -356,7 +366,46 @@ class _PreparePool:
         return result
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers; the last pool to close also stops multiprocessing's helpers."""
+        executor = getattr(self, "executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+            del self.executor
+        if self._helpers:
+            self._helpers = False
+            _helper_users(-1)
+
+
+#: Pools open in this process whose start method runs helper processes, and a lock for it.
+_HELPER_USERS = [0]
+_HELPER_LOCK = threading.Lock()
+
+
+def _helper_users(delta: int) -> None:
+    """Count the pools using multiprocessing's helper processes; at zero, stop the helpers.
+
+    Why: a ``forkserver`` pool (a sync from a process that runs threads: ``watch``, the TUI)
+    makes multiprocessing start two process-wide helpers, the fork server and the resource
+    tracker, that it never stops on its own; after a sync's workers are gone they stayed
+    behind for the life of ``watch``, about 25 MiB of the 80 MiB its idle target allows.
+    The next big batch starts them again (a fraction of a second, once per sync that needs
+    workers). Their ``_stop`` methods are what CPython's own tests use; were they to vanish
+    in a later Python, the helpers simply stay (as before).
+    """
+    with _HELPER_LOCK:
+        _HELPER_USERS[0] += delta
+        if _HELPER_USERS[0] > 0:
+            return
+        _HELPER_USERS[0] = 0
+        from multiprocessing import forkserver, resource_tracker
+
+        gc.collect()  # closed pools' semaphores unregister from the tracker before it stops
+        for helper in (getattr(forkserver, "_forkserver", None),
+                       getattr(resource_tracker, "_resource_tracker", None)):
+            stop = getattr(helper, "_stop", None)
+            if stop is not None:
+                with contextlib.suppress(Exception):
+                    stop()
 
 
 def chunked(items: Iterable[RawInput], size: int) -> Iterator[list[RawInput]]:
