@@ -163,11 +163,15 @@ def _demo_alerts(store: Store, now: datetime, statuses: list[tuple[DomainStatus,
                  ) -> None:
     """A few alerts raised by the real alert engine: each domain's two checks (what broke
     between them), the forged report, the two latest reports with failures; the first
-    delivered, one retrying."""
-    alerter = Alerter(store, DEMO_ALERTS, clock=lambda: now)
-    for previous, latest in statuses:
-        alerter.store_check(previous)
-        alerter.store_check(latest)
+    delivered, one retrying. Each check's alerts are raised at the time of that check (a
+    story the checks tell: mx2's certificate was announced when it began to expire, not
+    today; tests/test_demo_alerts.py holds every alert to the stored checks)."""
+    clock = [now]
+    alerter = Alerter(store, DEMO_ALERTS, clock=lambda: clock[0])
+    for status in sorted((s for pair in statuses for s in pair), key=lambda s: s.checked_at):
+        clock[0] = datetime.fromisoformat(status.checked_at)
+        alerter.store_check(status)
+    clock[0] = now
     # The forged "Google" report: its failures are not announced, one report.forged is.
     for (pk,) in store.conn.execute(
         "SELECT r.id FROM reports r JOIN raw_inputs i ON i.id = r.input_id"
@@ -179,12 +183,14 @@ def _demo_alerts(store: Store, now: datetime, statuses: list[tuple[DomainStatus,
     ).fetchall()
     for (pk,) in reversed(failed):
         alerter.report_failures(int(pk))
-    ids = [int(r[0]) for r in store.conn.execute("SELECT id FROM alerts ORDER BY id")]
+    raised = [(int(r[0]), str(r[1])) for r in
+              store.conn.execute("SELECT id, raised_at FROM alerts ORDER BY id")]
+    ids = [pk for pk, _ in raised]
     at = now.replace(microsecond=0).isoformat()
     with store.transaction():
-        for pk in ids[:-1]:
+        for pk, when in raised[:-1]:  # delivered as they were raised
             for channel in DEMO_ALERTS.channels:
-                alert_store.mark_delivered(store, pk, channel.name, at)
+                alert_store.mark_delivered(store, pk, channel.name, when)
         if ids:
             alert_store.mark_delivered(store, ids[-1], DEMO_ALERTS.mail[0].name, at)
             alert_store.mark_failed(store, ids[-1], DEMO_ALERTS.webhook[0].name, "HTTP 503")
