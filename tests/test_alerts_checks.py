@@ -12,7 +12,7 @@ from peers.alert_peers import PASSWORD, AlertPeers, alert_peers  # noqa: F401
 from peers.dns import DnsPeers, Zone, dns_peers_factory  # noqa: F401
 from peers.tls import TlsPeers
 
-from tlsrpt_tui.service.config import CheckSettings, Config, parse_config
+from tlsrpt_tui.service.config import AlertSettings, CheckSettings, Config, parse_config
 from tlsrpt_tui.service.monitor import Monitor
 from tlsrpt_tui.store.database import Store
 
@@ -93,3 +93,35 @@ async def test_a_tlsa_change_is_one_broke_alert_and_its_restore_one_recovered(
         s.removeprefix(f"[tlsrpt-tui] {DOMAIN}: ") for s in subjects
     ]
     assert os.environ.get(SMTP_ENV) == PASSWORD
+
+
+async def test_an_expiring_policy_host_certificate_is_one_check_expiring_alert(
+    dns: DnsPeers,
+    tls_peers: TlsPeers,
+    tmp_path: Path,
+) -> None:
+    """alerts.md: check.expiring covers "an MX or policy certificate". The real HTTPS policy
+    host presents a certificate with 5 days left: one alert naming it, not repeated by the next
+    check (same SPKI and notAfter; ``remind_hours`` 0)."""
+    config = Config(
+        domains=(DOMAIN,),
+        checks=CheckSettings(resolver=dns.resolver, ca_file=tls_peers.ca_file, timeout=2.0,
+                             allow_private_targets=True),
+        alerts=AlertSettings(remind_hours=0),
+    )
+    tls_peers.set_policy(f"mta-sts.{DOMAIN}", body=POLICY, cert="expiring")
+    try:
+        with Store(tmp_path / "s.sqlite3") as store:
+            monitor = Monitor(config, store)
+            status = await monitor.check(DOMAIN)
+            assert "sts.policy.expiring-soon" in status.codes, status.codes
+            assert "sts.policy.ok" in status.codes  # the policy itself is still used
+            await monitor.check(DOMAIN)
+            rows = store.conn.execute(
+                "SELECT code, summary, details_json FROM alerts WHERE code = 'check.expiring'"
+            ).fetchall()
+            assert len(rows) == 1
+            assert f"certificate of mta-sts.{DOMAIN} expires soon" in rows[0][1]
+            assert "sts.policy.expiring-soon" in rows[0][2]
+    finally:
+        tls_peers.set_policy(f"mta-sts.{DOMAIN}", body=POLICY)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from tlsrpt_tui.core.checks.sts_policy import check_policy
+from tlsrpt_tui.core.checks.tls_verify import cert_info
 from tlsrpt_tui.core.findings import Severity
 from tlsrpt_tui.net.policy_fetch import fetch_policy, is_public
 from tlsrpt_tui.net.trust import TrustError
@@ -144,6 +147,24 @@ async def test_certificate_problems(tls_peers, cert, fragment):
     assert fragment in result.findings[0].message
     assert result.findings[0].result_type == "sts-webpki-invalid"
     assert result.body is None
+
+
+async def test_certificate_expiring_within_14_days_is_a_warning(tls_peers):
+    """The policy host's certificate (5 days left) still verifies, the policy is used, and the
+    fetch warns with the notAfter date and the key, which check.expiring announces once."""
+    domain = "pf-cert-expiring.test"
+    tls_peers.set_policy(f"mta-sts.{domain}", body=POLICY.format(d=domain), cert="expiring")
+    result = await fetch(tls_peers, domain)
+    assert codes(result.findings) == ["sts.policy.expiring-soon"]
+    (soon,) = result.findings
+    assert soon.severity is Severity.WARNING and soon.subject == f"mta-sts.{domain}"
+    leaf = x509.load_der_x509_certificate(tls_peers.chain_der("expiring", f"mta-sts.{domain}")[0])
+    assert f"expires {leaf.not_valid_after_utc:%Y-%m-%d} UTC" in soon.message
+    assert cert_info(leaf).spki_sha256[:16] in soon.message
+    assert result.body == POLICY.format(d=domain) and result.certificate == leaf.public_bytes(
+        serialization.Encoding.DER)
+    ok = await fetch(tls_peers, "pf-ok.test")
+    assert ok.findings == [] and ok.certificate is not None
 
 
 async def test_untrusted_without_the_ca_file(tls_peers):

@@ -15,14 +15,16 @@ link-local and other non-public targets are refused unless ``allow_private_targe
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ssl
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
+from cryptography import x509
 
-from tlsrpt_tui.core.checks.tls_verify import finding
+from tlsrpt_tui.core.checks.tls_verify import cert_info, expiring_soon, finding
 from tlsrpt_tui.core.findings import Finding
 from tlsrpt_tui.net.targets import is_public
 from tlsrpt_tui.net.trust import client_context
@@ -53,6 +55,7 @@ class PolicyFetch:
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     address: str | None = None  # the address that answered
+    certificate: bytes | None = None  # the policy host's certificate (DER), when TLS succeeded
 
 
 def policy_host(domain: str) -> str:
@@ -226,6 +229,7 @@ async def _fetch_one(
             ) as response,
         ):
             result.address = address
+            _note_certificate(result, response, host, address)
             result.status = response.status_code
             result.content_type = response.headers.get("content-type")
             if 300 <= response.status_code < 400:
@@ -278,6 +282,27 @@ async def _fetch_one(
         result.findings.append(finding("sts.policy.content-type", result.url, f"served as {shown}"))
     result.body = bytes(data).decode("utf-8", errors="replace")
     return True
+
+
+def _note_certificate(result: PolicyFetch, response: httpx.Response, host: str,
+                      address: str) -> None:
+    """Keep the certificate the policy host presented, and warn when it expires within 14 days
+    (``sts.policy.expiring-soon``, as ``tls.expiring-soon`` for an MX): an expired one makes
+    every sender's policy fetch fail (``sts-webpki-invalid``)."""
+    stream = response.extensions.get("network_stream")
+    tls = stream.get_extra_info("ssl_object") if stream is not None else None
+    der = tls.getpeercert(binary_form=True) if tls is not None else None
+    if not der:
+        return
+    result.certificate = der
+    try:
+        info = cert_info(x509.load_der_x509_certificate(der))
+    except ValueError:
+        return
+    soon = expiring_soon("sts.policy.expiring-soon", host, f"{host} at {address}", info,
+                         dt.datetime.now(dt.UTC))
+    if soon is not None:
+        result.findings.append(soon)
 
 
 def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:

@@ -14,6 +14,7 @@ after each check and on a timer (spec: ../shared/spec/alerts.md).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -495,11 +496,13 @@ def _fields(alert: Alert) -> dict[str, Any]:
 
 
 def _expiry_of(f: Finding) -> str:
-    """The notAfter date named in an expiring-soon finding (part of the certificate's key)."""
-    for word in f.message.split():
-        if len(word) == 10 and word[4] == "-" and word[7] == "-":
-            return word
-    return f.message[:60]
+    """Which certificate an expiring-soon finding is about: its notAfter date and, when the
+    finding names it, its key (``SPKI SHA-256 <hex>``), as alerts.md keys ``check.expiring``."""
+    words = f.message.replace(";", " ").replace(")", " ").split()
+    date = next((w for w in words if len(w) == 10 and w[4] == "-" and w[7] == "-"),
+                f.message[:60])
+    spki = next((b for a, b in itertools.pairwise(words) if a == "SHA-256"), "")
+    return f"{date}|{spki}" if spki else date
 
 
 # -- report.forged: the DKIM verdict of an input ------------------------------------------------

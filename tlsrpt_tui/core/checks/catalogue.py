@@ -116,6 +116,12 @@ CATALOGUE: dict[str, CheckInfo] = {
         "keep the policy file small: version, mode, max_age and the mx lines",
         "sts-policy-fetch-error",
     ),
+    "sts.policy.expiring-soon": CheckInfo(
+        WARNING,
+        "the policy host's HTTPS certificate expires in fewer than 14 days",
+        "renew the certificate of mta-sts.<domain> now (senders stop fetching the policy once "
+        "it has expired)",
+    ),
     "sts.policy.content-type": CheckInfo(
         WARNING,
         "the policy is not served as text/plain",

@@ -116,6 +116,19 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
     )
 
 
+def expiring_soon(code: str, host: str, where: str, info: CertInfo, now: dt.datetime
+                  ) -> Finding | None:
+    """``code`` (``tls.expiring-soon`` for an MX, ``sts.policy.expiring-soon`` for the policy
+    host) when a currently valid certificate has fewer than 14 days left, else None. The
+    message names the notAfter date and the key (SPKI SHA-256): together they say which
+    certificate it is, so ``check.expiring`` announces each certificate once."""
+    if not info.not_before <= now <= info.not_after or info.not_after - now >= EXPIRY_WARNING:
+        return None
+    days = (info.not_after - now).days
+    return finding(code, host, f"{where}: expires {info.not_after:%Y-%m-%d} UTC ({days} days "
+                               f"left; SPKI SHA-256 {info.spki_sha256[:16]})")
+
+
 def dns_names(cert: x509.Certificate) -> list[str]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -308,15 +321,10 @@ def verify_presented(
                 "tls.expired", host, f"{where}: not valid before {info.not_before:%Y-%m-%d} UTC"
             )
         )
-    elif info.not_after - now < EXPIRY_WARNING:
-        days = (info.not_after - now).days
-        out.append(
-            finding(
-                "tls.expiring-soon",
-                host,
-                f"{where}: expires {info.not_after:%Y-%m-%d} UTC ({days} days left)",
-            )
-        )
+    else:
+        soon = expiring_soon("tls.expiring-soon", host, where, info, now)
+        if soon is not None:
+            out.append(soon)
 
     if not any(name_matches(n, host) for n in info.sans):
         names = ", ".join(info.sans) if info.sans else "no DNS names"
