@@ -264,3 +264,15 @@ def test_data_version_moves_when_another_connection_commits(db_location):
         ingest_stream(writer, [_raw(to_json(_rep()))])
         assert reader.data_version() != before
         assert db.counts(reader)["reports"] == 1
+
+
+def test_a_nul_character_in_report_text_does_not_make_it_unstorable(db_location):
+    """JSON can carry \\u0000; PostgreSQL text cannot hold it (it stores U+FFFD there)."""
+    rep = _rep(org="Evil\u0000Org", rid="nul\u0000id")
+    with Store(db_location) as store:
+        summary = ingest_stream(store, [_raw(to_json(rep))])
+        again = ingest_stream(store, [_raw(to_json(rep), "again.json")])
+        org, rid = store.conn.execute("SELECT organization, report_id FROM reports").fetchone()
+    assert (summary.new, again.duplicate) == (1, 1)
+    nul = "\ufffd" if store.dialect == "postgresql" else "\x00"
+    assert (org, rid) == (f"Evil{nul}Org", f"nul{nul}id")

@@ -42,6 +42,7 @@ from tlsrpt_tui.net.http_receiver import (
 from tlsrpt_tui.service.config import ReceiverSettings
 from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, ingest_batch, prepare
 from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.store.location import StoreLocation
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class _Job:
 class IngestWriter:
     """One thread that owns a store connection and ingests queued inputs in batches."""
 
-    def __init__(self, db_path: Path | str, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, db_path: StoreLocation | Path | str,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.db_path = db_path
         self.limits = limits
         self._queue: queue.Queue[_Job | None] = queue.Queue()
@@ -222,7 +224,7 @@ class ReceiverEvent:
 class Receiver:
     """The receiver's parts: the writer thread and the HTTP server, started and stopped together."""
 
-    db_path: Path | str
+    db_path: StoreLocation | Path | str
     settings: ReceiverSettings
     limits: Limits = DEFAULT_LIMITS
     on_event: Callable[[ReceiverEvent], None] | None = None
@@ -286,7 +288,7 @@ class Receiver:
 
 
 async def serve(
-    db_path: Path | str,
+    db_path: StoreLocation | Path | str,
     settings: ReceiverSettings,
     *,
     limits: Limits = DEFAULT_LIMITS,

@@ -206,8 +206,10 @@ def _write(dest: Store, table: str, cols: list[str], rows: Iterable[Sequence[Any
         with raw.cursor() as cur, cur.copy(
             f"COPY {table} ({', '.join(_q(c) for c in cols)}) FROM STDIN"
         ) as copy:
+            from tlsrpt_tui.store.postgres import storable
+
             for row in rows:
-                copy.write_row(tuple(row))
+                copy.write_row(storable(row))
         return
     dest.conn.executemany(
         f"INSERT INTO {table} ({', '.join(_q(c) for c in cols)})"

@@ -99,6 +99,14 @@ def translate(sql: str) -> str:
     return "".join(out)
 
 
+def storable(params: Sequence[Any]) -> tuple[Any, ...]:
+    """Parameters PostgreSQL can take: its text cannot hold NUL, which a hostile report's JSON
+    can carry (``\\u0000``); it becomes U+FFFD, the replacement character, instead of making
+    the report unstorable (its raw bytes are kept exactly, as always)."""
+    return tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) and "\x00" in p else p
+                 for p in params)
+
+
 class PgConnection:
     """A psycopg connection with sqlite3's face (see the module docstring)."""
 
@@ -106,11 +114,11 @@ class PgConnection:
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
-        return self.raw.execute(translate(sql), tuple(params) if params is not None else ())
+        return self.raw.execute(translate(sql), storable(params) if params is not None else ())
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> psycopg.Cursor[Any]:
         cur = self.raw.cursor()
-        cur.executemany(translate(sql), [tuple(p) for p in seq])
+        cur.executemany(translate(sql), [storable(p) for p in seq])
         return cur
 
     @property
