@@ -61,7 +61,7 @@ def full_dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return {
         "inputs": rows(
             "SELECT source, origin_kind, origin_account, origin_folder, origin_uidvalidity,"
-            " origin_uid, origin_key, hex(sha256), size, hex(data_zlib) IS NOT NULL, status,"
+            " origin_uid, origin_key, sha256, size, data_zlib IS NOT NULL, status,"
             " error, part_errors, parser_version FROM raw_inputs"
         ),
         "reports": rows(
@@ -158,10 +158,10 @@ def accounts(
 
 @pytest.fixture
 def clean_dump(
-    mailbox: dict[int, tuple[str, ...]], accounts: Callable[..., AccountSettings], tmp_path: Path
+    mailbox: dict[int, tuple[str, ...]], accounts: Callable[..., AccountSettings], new_db,
 ) -> dict[str, list[tuple[object, ...]]]:
     """What one uninterrupted sync of the mailbox stores (straight to Dovecot, over TLS)."""
-    with Store(tmp_path / "clean.sqlite3") as store:
+    with Store(new_db("clean")) as store:
         summary = asyncio.run(sync_account(store, accounts(direct=True)))
         assert summary.total("seen") == N_MESSAGES
         return full_dump(store)
@@ -187,10 +187,11 @@ async def test_fault_mid_fetch_then_resume_equals_clean_sync(
     tmp_path: Path,
     mode: str,
     error: type[ImapError],
+    new_db,
 ) -> None:
     # The 25th FETCH response breaks, 300 bytes into its literal: batches 1-2 are committed.
     proxy.set(mode, nth=25, keep=300)
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         exc, took = await _faulty_sync(store, accounts())
         assert isinstance(exc, error), repr(exc)
         assert "UID FETCH" in str(exc) and "\n" not in str(exc)
@@ -228,10 +229,11 @@ async def test_garbage_mid_sync_is_an_error_then_resume_equals_clean_sync(
     tmp_path: Path,
     kind: str,
     caplog: pytest.LogCaptureFixture,
+    new_db,
 ) -> None:
     proxy.set("garbage", nth=25, garbage=GARBAGE[kind])
     caplog.set_level(logging.DEBUG)
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         start = time.monotonic()
         try:
             await asyncio.wait_for(sync_account(store, accounts(), timeout=T), 6 * T)
@@ -278,11 +280,12 @@ async def test_login_refused_stores_nothing_and_other_accounts_go_on(
     mailbox: dict[int, tuple[str, ...]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    new_db,
 ) -> None:
     monkeypatch.setenv("TLSRPT_FAULT_WRONG", "wrong password")
     bad = accounts(direct=True, name="bad", password_env="TLSRPT_FAULT_WRONG")
     good = accounts(direct=True, name="good")
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         start = time.monotonic()
         # Dovecot answers a failed login after auth_failure_delay (2 s): a timeout above that.
         with pytest.raises(ImapAuthError):
@@ -303,9 +306,10 @@ async def test_uidvalidity_change_after_an_interrupted_sync(
     clean_dump: dict,  # type: ignore[type-arg]
     mailbox: dict[int, tuple[str, ...]],
     tmp_path: Path,
+    new_db,
 ) -> None:
     proxy.set("drop", nth=25, keep=300)
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         await _faulty_sync(store, accounts())
         old = dovecot.uidvalidity()
         dovecot.change_uidvalidity("INBOX", old + 1000)

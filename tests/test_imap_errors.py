@@ -51,11 +51,12 @@ async def test_wrong_password_is_a_clear_error_without_the_password(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
+    new_db,
 ) -> None:
     wrong = 'not-the"right\\one'
     monkeypatch.setenv(PASSWORD_ENV, wrong)
     caplog.set_level(logging.DEBUG)
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         with pytest.raises(ImapAuthError) as info:
             await sync_account(store, account_for())
         msg = str(info.value)
@@ -78,10 +79,11 @@ async def test_password_never_logged_on_success_either(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
+    new_db,
 ) -> None:
     dovecot.append([google_report(1)])
     caplog.set_level(logging.DEBUG)  # aioimaplib logs every line it sends at DEBUG
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         summary = await sync_account(store, account_for())
         assert summary.total("new") == 1
     assert "AUTHENTICATE PLAIN" in caplog.text  # the log was really captured
@@ -121,6 +123,7 @@ async def test_xoauth2_with_token_command(
     dovecot: Dovecot,  # noqa: F811
     account_for: Callable[..., AccountSettings],  # noqa: F811
     tmp_path: Path,
+    new_db,
 ) -> None:
     # This Dovecot checks an XOAUTH2 bearer token against its passdb like a password.
     token_file = tmp_path / "token"
@@ -129,11 +132,11 @@ async def test_xoauth2_with_token_command(
     acct = account_for(
         auth="xoauth2", password_env=None, oauth_token_command=f"cat {token_file}"
     )
-    with Store(tmp_path / "s.sqlite3") as store:
+    with Store(new_db("s")) as store:
         summary = await sync_account(store, acct)
         assert summary.total("new") == 1
     token_file.write_text("expired-token\n")
-    with Store(tmp_path / "s.sqlite3") as store, pytest.raises(ImapAuthError) as info:
+    with Store(new_db("s")) as store, pytest.raises(ImapAuthError) as info:
         await sync_account(store, acct)
     assert "login refused for user" in str(info.value)
     assert "expired-token" not in str(info.value)
