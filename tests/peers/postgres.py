@@ -1,6 +1,6 @@
 """A real PostgreSQL (Debian ``postgresql``) on loopback: a private cluster per test session.
 
-``initdb`` into a fresh directory, ``pg_ctl`` on a free 127.0.0.1 port with TLS (a trustme
+``initdb`` into a fresh directory, the server on a free 127.0.0.1 port with TLS (a trustme
 certificate, so clients connect with ``sslmode=verify-full`` and the CA file, as in
 production) and SCRAM passwords; stopped and removed at the end. PostgreSQL refuses to run as
 root, so when the tests run as root the cluster runs as the ``postgres`` system user (its
@@ -92,6 +92,7 @@ class PostgresServer:
     user: str = SUPERUSER
     password: str = field(default=PASSWORD, repr=False)
     _names: Iterator[int] = field(default_factory=itertools.count, repr=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     host = "127.0.0.1"
 
@@ -139,6 +140,12 @@ class PostgresServer:
     def stop(self) -> None:
         self.pg("pg_ctl", "stop", "-D", str(self.root / "data"), "-m", "immediate", "-w",
                 check=False)
+        if self.process is not None:
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
 
 
 def _as_owner(argv: list[str]) -> list[str]:
@@ -178,11 +185,15 @@ def start_postgres() -> PostgresServer:
     with (root / "data" / "postgresql.conf").open("a") as conf:
         conf.write(CONF.format(port=server.port, root=root))
     (root / "data" / "pg_hba.conf").write_text(HBA)
-    started = server.pg("pg_ctl", "start", "-D", str(root / "data"), "-w", "-t", "60",
-                        "-l", str(root / "postgres.log"), check=False)
-    if started.returncode != 0:
-        raise RuntimeError(f"pg_ctl start failed ({started.returncode}): {started.stderr}\n"
-                           f"{server.log_text()}")
+    # The postmaster is our child, killed when this process dies (setpriv --pdeathsig): a test
+    # session killed by a timeout or kill -9 leaves no server running behind it.
+    owner = ["--reuid", RUN_AS, "--regid", RUN_AS, "--init-groups"] if os.geteuid() == 0 else []
+    log = (root / "postgres.log").open("ab")
+    server.process = subprocess.Popen(
+        ["setpriv", *owner, "--pdeathsig", "KILL", str(bindir / "postgres"), "-D",
+         str(root / "data")], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+    )
+    log.close()
     _wait_ready(server)
     _make_template(server)
     return server
@@ -194,6 +205,9 @@ def _wait_ready(server: PostgresServer) -> None:
     deadline = time.monotonic() + 30
     error: Exception | None = None
     while time.monotonic() < deadline:
+        if server.process is not None and server.process.poll() is not None:
+            raise RuntimeError(f"postgres exited ({server.process.returncode}):\n"
+                               f"{server.log_text()}")
         try:
             with server.admin():
                 return
