@@ -26,7 +26,7 @@ from tlsrpt_tui.service.config import Config, default_config_path
 from tlsrpt_tui.service.supervise import Supervisor
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.facade import ReportService
-from tlsrpt_tui.ui.live import LiveState, SyncView
+from tlsrpt_tui.ui.live import LiveState, SyncView, Throttle
 from tlsrpt_tui.ui.messages import (
     CheckFailed,
     DomainChecked,
@@ -60,6 +60,9 @@ from tlsrpt_tui.ui.widgets.status_panel import DomainCard, changed_items
 
 #: How often the app looks whether another process (``tlsrpt-tui watch``) changed the store.
 STORE_POLL_SECONDS = 3.0
+
+#: At most one "N new report(s)" toast per this many seconds while a sync stores batches.
+ANNOUNCE_SECONDS = 3.0
 
 #: checker(domain) -> (status, previous status or None): runs and stores one live check.
 Checker = Callable[[str], Awaitable[tuple[Any, Any | None]]]
@@ -117,6 +120,9 @@ class TlsrptApp(App[int]):
         self._next_check: dict[str, datetime] = {}
         self._data_version = -1  # PRAGMA data_version last seen (see _poll_store)
         self._channel_failing_shown = False
+        #: new reports stored since the last "N new report(s)" toast
+        self._unannounced = 0
+        self._announce = Throttle(self, ANNOUNCE_SECONDS, self._announce_new_reports)
         self.export_dir = Path.cwd()
         #: the tables' filter and order, shared so `o` / `p` keep them (ui.screens.tables)
         self.table_filter: Any = None
@@ -388,7 +394,14 @@ class TlsrptApp(App[int]):
     def on_reports_ingested(self, message: ReportsIngested) -> None:
         self.state.reports_stored()  # the inbox and the charts re-read
         if message.count:
-            self.notify(f"{message.count} new report(s)", markup=False)
+            # one toast for the batches of a few seconds, not one per batch
+            self._unannounced += message.count
+            self._announce()
+
+    def _announce_new_reports(self) -> None:
+        if self._unannounced:
+            self.notify(f"{self._unannounced} new report(s)", markup=False)
+            self._unannounced = 0
 
     # -- another process on the same store -----------------------------------------------------
 

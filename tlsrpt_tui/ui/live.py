@@ -8,12 +8,48 @@ methods, and a widget mounted later (a screen pushed again) starts from the curr
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from textual.dom import DOMNode
 from textual.signal import Signal
+from textual.timer import Timer
+
+#: While reports keep arriving (a first sync commits a batch every ~0.1 s), the inbox and the
+#: charts re-read at most this often: re-reading and redrawing after every batch kept the
+#: event loop busy and every key waited behind it (bench/bench_keys_sync.py).
+REFRESH_SECONDS = 1.5
+
+
+class Throttle:
+    """Runs ``action`` at once, then at most once per ``seconds`` while calls keep coming.
+
+    The last call is never lost: calls inside the quiet time are answered by one trailing run
+    at its end."""
+
+    def __init__(self, owner: DOMNode, seconds: float, action: Callable[[], None]) -> None:
+        self.owner = owner
+        self.seconds = seconds
+        self.action = action
+        self._last = float("-inf")
+        self._timer: Timer | None = None
+
+    def __call__(self) -> None:
+        if self._timer is not None:
+            return  # a trailing run is on its way
+        wait = self._last + self.seconds - time.monotonic()
+        if wait <= 0:
+            self._run()
+        else:
+            self._timer = self.owner.set_timer(wait, self._run)
+
+    def _run(self) -> None:
+        self._timer = None
+        self._last = time.monotonic()
+        self.action()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +88,7 @@ class LiveState:
         self.check_changed: Signal[CheckView] = Signal(owner, "check-changed")
         self.sync_changed: Signal[SyncView] = Signal(owner, "sync-changed")
         self.reports_changed: Signal[int] = Signal(owner, "reports-changed")
+        self._reports_throttle = Throttle(owner, REFRESH_SECONDS, self._publish_reports)
 
     def check(self, domain: str) -> CheckView:
         return self.checks.get(domain) or CheckView(domain)
@@ -67,5 +104,10 @@ class LiveState:
         self.sync_changed.publish(view)
 
     def reports_stored(self) -> None:
+        """New reports are in the store: the inbox and the charts re-read (at once, then at
+        most every REFRESH_SECONDS while more keep coming)."""
+        self._reports_throttle()
+
+    def _publish_reports(self) -> None:
         self.reports_version += 1
         self.reports_changed.publish(self.reports_version)
