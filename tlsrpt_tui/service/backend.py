@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import os
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -361,11 +362,16 @@ class StoreBackend:
             self._dkim_checkers[resolver] = checker_for(resolver)
         return self._dkim_checkers[resolver]
 
+    async def _sync_module(self) -> Any:
+        """service.sync, imported off the loop the first time: with DKIM (dkimpy,
+        cryptography) and DNS (dnspython) that is most of a second of CPU, which the screen
+        used to wait for when the first sync started."""
+        return await asyncio.to_thread(importlib.import_module, "tlsrpt_tui.service.sync")
+
     async def sync_all(self, accounts: Sequence[AccountSettings],
                        on_progress: Callable[[Any], None],
                        resolver: str | None = None) -> Any:
-        from tlsrpt_tui.service import sync
-
+        sync = await self._sync_module()
         return await sync.sync_all(self.store, accounts, on_progress=on_progress,
                                    dkim=self._dkim(resolver))
 
@@ -374,8 +380,7 @@ class StoreBackend:
                     resolver: str | None = None) -> None:
         """Keep every folder in sync (IMAP IDLE) until cancelled, under ``supervisor``
         (service.supervise.Supervisor) when given."""
-        from tlsrpt_tui.service import sync
-
+        sync = await self._sync_module()
         await sync.watch(self.store, accounts, on_progress=on_progress, supervisor=supervisor,
                          dkim=self._dkim(resolver))
 

@@ -126,6 +126,8 @@ class InboxTable(RowTable):
         self._generation = 0
         self._loading_more = False
         self._reloading = False
+        #: the lines shown, in table order (a reload that finds the same ones redraws nothing)
+        self._shown: list[InboxEntry] = []
 
     def _fit_page(self) -> None:
         """A page is what the terminal can show, not more: every row added costs a measure
@@ -182,6 +184,7 @@ class InboxTable(RowTable):
         for e in entries:
             if e.key not in self.rows:
                 self.add_row(*self._row(e), key=e.key)
+                self._shown.append(e)
 
     def _append_reports(self, rows: Sequence[InboxRow], want: int) -> None:
         self._append([report_entry(r) for r in rows])
@@ -213,10 +216,16 @@ class InboxTable(RowTable):
             return
         if generation != self._generation:
             return  # a newer reload is on its way
+        if text_filter == self.shown_filter and [*unreadable, *map(report_entry, rows)] == (
+                self._shown):
+            # The same lines (a sync storing reports older than the ones shown): nothing to
+            # redraw, and a rebuild would redraw every visible cell.
+            return
         keep = self.current_key
         self._reloading = True
         try:
             self.clear()
+            self._shown = []
             self.loaded = 0
             self.exhausted = False
             self._after = None
