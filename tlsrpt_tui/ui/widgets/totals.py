@@ -169,6 +169,8 @@ class DomainTotals(Vertical):
     def update_totals(self, totals: Sequence[DomainTotal]) -> None:
         """Update in place when the domain list is unchanged, else rebuild."""
         totals = list(totals)
+        if totals == self.totals:
+            return  # nothing new in the charts' days (a sync storing older reports)
         if [t.domain for t in totals] != [t.domain for t in self.totals]:
             self.totals = totals
             self.generation += 1
