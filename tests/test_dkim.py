@@ -361,3 +361,21 @@ def test_forged_report_raises_report_forged_and_never_report_failures(
         rows = store.conn.execute("SELECT code, report_pk FROM alerts ORDER BY id").fetchall()
         assert ("report.failures", forged_pk) not in [tuple(r) for r in rows]
         assert [r[0] for r in rows].count("report.forged") == 1
+
+
+def test_key_names_read_only_the_header_block_like_dkimpy() -> None:
+    """The quick scan of DKIM-Signature fields finds what dkimpy's full parse finds: folded
+    fields, any case, after many other headers; never a field quoted in the body."""
+    signed = sign(mail(300), "tlsrpt")
+    folded = (b"Received: from a\r\n" * 150 + b"dkim-signature: v=1; a=rsa-sha256;\r\n"
+              b"\td=Other.Dkim.Test.;\r\n s=Mail; b=AAAA\r\n" + signed)
+    body_only = mail(301).replace(b"TLS report.", b"TLS report.\r\nDKIM-Signature: d=x.test; s=a")
+    lf_only = signed.replace(b"\r\n", b"\n")
+    for data in (signed, folded, body_only, lf_only, mail(302), b"\r\nDKIM-Signature: d=a; s=b"):
+        headers = [tuple(h) for h in dkim.rfc822_parse(data)[0]]
+        want = sorted({s.key_name for s in core_dkim._signatures(headers) if s.key_name})
+        assert core_dkim.key_names(data) == want
+        assert core_dkim.is_signed(data) == any(n.lower() == b"dkim-signature" for n, _ in headers)
+    assert core_dkim.key_names(folded) == ["mail._domainkey.other.dkim.test",
+                                           "tlsrpt._domainkey.sender.dkim.test"]
+    assert core_dkim.key_names(body_only) == [] and not core_dkim.is_signed(body_only)

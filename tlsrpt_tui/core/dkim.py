@@ -194,12 +194,22 @@ def key_names(data: bytes) -> list[str]:
     only the DKIM-Signature fields of the header block are read: a real report mail has ~180
     header lines and a body, and splitting them all (dkimpy's parser) cost ~0.3 ms a message.
     """
+    fields = [(b"DKIM-Signature", value) for value in _signature_fields(data)]
+    return sorted({s.key_name for s in _signatures(fields) if s.key_name})
+
+
+def is_signed(data: bytes) -> bool:
+    """Whether the header block has a DKIM-Signature field at all (else the verdict is
+    ``none`` without parsing the message: most mail of a sync may be unsigned)."""
+    return bool(_signature_fields(data))
+
+
+def _signature_fields(data: bytes) -> list[bytes]:
     if data[:1] == b"\n" or data[:2] == b"\r\n":
         return []  # an empty first line: no header at all
     end = _HEADER_END.search(data)
     head = data if end is None else data[: end.start() + 1]
-    fields = [(b"DKIM-Signature", m.group(1)) for m in _DKIM_FIELD.finditer(head)]
-    return sorted({s.key_name for s in _signatures(fields) if s.key_name})
+    return [m.group(1) for m in _DKIM_FIELD.finditer(head)]
 
 
 # --------------------------------------------------------------------------------------------

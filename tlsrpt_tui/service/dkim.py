@@ -63,6 +63,8 @@ class DkimKeys:
         """The verdict for these bytes; None when they are not mail (nothing to verify)."""
         if sniff(data) != "mail":
             return None
+        if not core_dkim.is_signed(data):
+            return DkimVerdict("none")  # what verify says, without parsing the whole mail
         return verdict_of(data, self.records, self.trusted_authserv_id)
 
 
