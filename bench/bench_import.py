@@ -12,7 +12,7 @@ in one run:
    (process start, directory walk, parse, store raw bytes + reports, commit per batch);
 2. times ``parsedmarc.parse_report_email(msg, offline=True)`` over the same messages, parse
    only (no storage), in this process;
-3. prints the ratio parsedmarc / ours (target >= 3x) and the import's peak RSS for the small
+3. prints the ratio parsedmarc / ours (target >= 6x) and the import's peak RSS for the small
    and the full set (memory should stay flat: the import streams batches).
 
 Not part of the test suite's pass/fail.
@@ -219,7 +219,8 @@ def main() -> int:
     print(f"per message: ours {ours / n * 1e3:.3f} ms (import + store), "
           f"parsedmarc {theirs / n * 1e3:.3f} ms (parse only)")
     ratio = theirs / ours
-    print(f"ratio parsedmarc/ours: {ratio:.1f}x (target >= 3x) {'OK' if ratio >= 3 else 'MISSED'}")
+    print(f"ratio parsedmarc/ours: {ratio:.1f}x (issue 11's target >= 6x) "
+          f"{'OK' if ratio >= 6 else 'MISSED'}; load {os.getloadavg()[0]:.1f}")
     growth = rss / s_rss
     print(f"peak RSS {n} vs {args.small} mails: {growth:.2f}x "
           f"({'flat' if growth < 1.25 else 'GROWS'})")

@@ -368,10 +368,19 @@ class StoreBackend:
         used to wait for when the first sync started."""
         return await asyncio.to_thread(importlib.import_module, "tlsrpt_tui.service.sync")
 
+    @staticmethod
+    def _behind_the_screen() -> None:
+        """The syncs of the calling task (and the tasks it starts) parse and write at a lower
+        CPU priority than the screen (pipeline.NICENESS): keys first, then the sync."""
+        from tlsrpt_tui.service.pipeline import NICENESS
+
+        NICENESS.set(SYNC_NICENESS)
+
     async def sync_all(self, accounts: Sequence[AccountSettings],
                        on_progress: Callable[[Any], None],
                        resolver: str | None = None) -> Any:
         sync = await self._sync_module()
+        self._behind_the_screen()
         return await sync.sync_all(self.store, accounts, on_progress=on_progress,
                                    dkim=self._dkim(resolver))
 
@@ -381,8 +390,13 @@ class StoreBackend:
         """Keep every folder in sync (IMAP IDLE) until cancelled, under ``supervisor``
         (service.supervise.Supervisor) when given."""
         sync = await self._sync_module()
+        self._behind_the_screen()
         await sync.watch(self.store, accounts, on_progress=on_progress, supervisor=supervisor,
                          dkim=self._dkim(resolver))
+
+
+#: How much nicer than the screen the TUI's own syncs parse and write (see _sync_module).
+SYNC_NICENESS = 10
 
 
 def write_chunks(chunks: Iterable[str], path: Path, overwrite: bool = False) -> int:

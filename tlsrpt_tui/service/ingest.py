@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import os
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -338,9 +339,11 @@ class _PreparePool:
 
     CHUNK = 50
 
-    def __init__(self, workers: int, limits: Limits, method: str = "fork") -> None:
+    def __init__(self, workers: int, limits: Limits, method: str = "fork",
+                 niceness: int = 0) -> None:
         """``method``: how workers start ("fork" for a single-threaded import; "forkserver"
-        from a process that runs threads, where forking it could copy a held lock)."""
+        from a process that runs threads, where forking it could copy a held lock);
+        ``niceness``: how much nicer than this process the workers run."""
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -352,7 +355,10 @@ class _PreparePool:
         if self._helpers:
             _helper_users(+1)
         try:
-            self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            self.executor = ProcessPoolExecutor(
+                max_workers=workers, mp_context=context,
+                initializer=os.nice if niceness > 0 else None, initargs=(niceness,),
+            )
         except BaseException:
             self.close()
             raise
