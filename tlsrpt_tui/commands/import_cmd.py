@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     )
     parser.add_argument(
         "--jobs", type=int, default=None, metavar="N",
-        help="parser processes working ahead of the store writer (default: CPUs - 1; 0: none)",
+        help="processes parsing and DKIM-verifying ahead of the store writer "
+             "(default: CPUs - 1; 0: none)",
     )
     parser.add_argument(
         "--no-dkim", action="store_true",
