@@ -436,19 +436,23 @@ def _commit_batch(
     stored: list[int] = []
     problems: list[str] = []
     new_reports = 0
+    here: dict[int, tuple[bytes, bytes]] = {}  # uid -> (bytes, SHA-256), in batch order
+    for uid in batch.uids:
+        data = fetched.bodies.get(uid)
+        if data is None:
+            data = fetched.headers.get(uid)
+        if data is None:
+            continue  # expunged since the search
+        one = by_uid.get(uid)
+        digest = one.digest if one is not None and one.digest is not None else None
+        here[uid] = (data, digest or hashlib.sha256(data).digest())
     with store.transaction():
+        statuses = imap_state.known_input_statuses(
+            store, account.name, (digest for _, digest in here.values()))
         todo: list[RawInput] = []
-        for uid in batch.uids:
-            data = fetched.bodies.get(uid)
-            if data is None:
-                data = fetched.headers.get(uid)
-            if data is None:
-                continue  # expunged since the search
+        for uid, (data, digest) in here.items():
             counts["seen"] += 1
-            one = by_uid.get(uid)
-            known = imap_state.known_input_status(
-                store, account.name, data, one.digest if one is not None else None
-            )
+            known = statuses.get(digest)
             if known == str(InputStatus.NOT_REPORT):
                 counts["not_report"] += 1  # recorded before; still never moved
                 continue

@@ -7,7 +7,6 @@ committed reports, which is what makes an interrupted sync resume without gap or
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,19 +146,24 @@ def clear_pending_moves(
     )
 
 
-def known_input_status(store: Store, account: str, data: bytes,
-                       digest: bytes | None = None) -> str | None:
-    """Status of identical bytes already stored from this account (any folder, UIDVALIDITY, UID).
+def known_input_statuses(store: Store, account: str,
+                         digests: Iterable[bytes]) -> dict[bytes, str]:
+    """SHA-256 -> status of the digests whose bytes are already stored from this account
+    (any folder, UIDVALIDITY, UID), for a whole batch: one query per 500 digests.
 
     A full resync after a UIDVALIDITY change, or a report moved between folders, brings back
     bytes we already hold under another origin; they are recognised here and not stored again.
-    ``digest`` is the SHA-256 of ``data`` when the caller has it already (the parsers made it).
     """
-    if digest is None:
-        digest = hashlib.sha256(data).digest()
-    row = store.conn.execute(
-        "SELECT status FROM raw_inputs WHERE origin_kind = 'imap' AND origin_account = ?"
-        " AND sha256 = ? LIMIT 1",
-        (account, digest),
-    ).fetchone()
-    return None if row is None else str(row[0])
+    wanted = list(dict.fromkeys(digests))
+    found: dict[bytes, str] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = store.conn.execute(
+            "SELECT sha256, status FROM raw_inputs WHERE origin_kind = 'imap'"
+            f" AND origin_account = ? AND sha256 IN ({marks})",
+            (account, *chunk),
+        ).fetchall()
+        for sha, status in rows:
+            found.setdefault(bytes(sha), str(status))
+    return found
