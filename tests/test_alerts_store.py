@@ -190,3 +190,23 @@ def test_report_forged_when_the_input_carries_a_failed_dkim_verdict(tmp_path: Pa
         assert sorted(x.code for x in raised) == ["report.failures", "report.forged"]
         forged = next(x for x in raised if x.code == "report.forged")
         assert "failed DKIM (fail)" in forged.summary
+
+
+def test_a_first_sync_counts_forged_reports_apart_not_as_reports_with_failures(
+    tmp_path: Path, new_db
+) -> None:
+    """report.backlog: N reports, M with failures; a report whose mail failed DKIM is counted
+    as forged, never among those with failures (its failures are not real)."""
+    with Store(new_db("s")) as store:
+        a = alerter(store, datetime.now(UTC))
+        for i, name in enumerate(["real-1", "real-2", "forged-1", "forged-2"]):
+            origin = Origin("imap", account="acct", folder="INBOX", uidvalidity=1, uid=i + 1)
+            summary = ingest_stream(store, [RawInput(name, fresh_report(100 + i), origin)])
+            assert summary.new == 1
+        store.conn.execute("UPDATE raw_inputs SET dkim_result = 'fail'"
+                           " WHERE source LIKE 'forged-%'")
+        (backlog,) = a.folder_synced("acct", "INBOX")
+        assert backlog.code == "report.backlog"
+        assert backlog.summary.endswith("stored 4 report(s), 2 with failures, 2 forged (DKIM fail)")
+        assert backlog.details["with_failures"] == 2 and backlog.details["forged"] == 2
+        assert codes(store) == ["report.backlog"]  # none of them one by one

@@ -176,3 +176,39 @@ def test_hostile_report_text_cannot_drive_the_terminal(tmp_path):
     doc = json.loads(run_cli("overview", "--format", "json", db=db).stdout)
     assert doc["rows"][0]["Organization"] == org
     assert _csv(run_cli("overview", "--format", "csv", db=db).stdout)[1][1] == org
+
+
+def test_forged_reports_are_marked_and_left_out_of_the_totals(tmp_path):
+    """A report whose mail failed DKIM (the demo's forged "Google" report, thousands of
+    claimed failures) is listed, marked ✗, and not counted: the Total says how many it left
+    out (table), ``"forged": true`` and ``forged_not_counted`` (json); CSV keeps every row."""
+    from datetime import UTC, date, datetime
+
+    from tlsrpt_tui.demo.store import build_demo_store
+    from tlsrpt_tui.service.queries import forged_reports
+
+    db = tmp_path / "demo.sqlite3"
+    store, _ = build_demo_store(db, end=date(2026, 5, 31), now=datetime(2026, 6, 1, tzinfo=UTC))
+    with store:
+        (forged,) = forged_reports(store)
+    for command in ("overview", "policies", "failures"):
+        doc = json.loads(run_cli(command, "--format", "json", db=db).stdout)
+        fake = [r for r in doc["rows"] if r.get("forged")]
+        real = [r for r in doc["rows"] if not r.get("forged")]
+        assert len(fake) >= 1 and all(r["Organization"] for r in fake), command
+        assert doc["total"]["failed"] == sum(r["Failed Sessions"] for r in real)
+        assert doc["total"]["forged_not_counted"] == len(fake)
+        assert sum(r["Failed Sessions"] for r in fake) > 1000  # what it claimed
+
+        lines = run_cli(command, db=db).stdout.splitlines()
+        marked = [line for line in lines[:-1] if line.startswith("✗ 20")]
+        assert len(marked) == len(fake), command
+        assert lines[-1] == (f"✗ {len(fake)} row(s) of reports whose mail failed DKIM (forged "
+                             "or altered) are listed but not counted in the Total")
+        total = lines[-2].split()
+        assert total[0] == "Total" and total[-1] == str(doc["total"]["failed"])
+
+        rows = list(csv.reader(io.StringIO(run_cli(command, "--format", "csv", db=db).stdout)))
+        assert len(rows) - 1 == len(doc["rows"])  # CSV: every row, data exact, no marks
+        assert not any(r[0].startswith("✗") for r in rows)
+    assert forged > 0

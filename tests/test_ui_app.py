@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rich.style import Style
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 from tui_helpers import settle
 
 from tlsrpt_tui.core import tables
@@ -180,11 +180,34 @@ async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> N
         assert inbox(app).cursor_row == index
 
 
+async def test_charts_leave_the_forged_report_out_and_say_so(demo_store: Store) -> None:
+    """The demo's forged "Google" report claims thousands of failures: the 30-day charts and
+    their counts are the real reports' only, and the line under them says one was left out."""
+    today = NOW.date()
+    first = today - timedelta(days=29)
+    assert queries.forged_report_count(demo_store, first, today) == 1
+    real = {d: queries.daily_totals(demo_store, d, 30, today, include_forged=False)
+            for d in ("example.com", "example.net", "example.org")}
+    every = {d: queries.daily_totals(demo_store, d, 30, today) for d in real}
+    assert real != every  # the forged report is in one of the charts' windows
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        shown = "\n".join(str(w.render()) for w in app.screen.query(".totals-counts"))
+        for domain, days in real.items():
+            failed = sum(d.failed for d in days)
+            assert f"failed {failed:,}" in shown, (domain, shown)
+        axis = "\n".join(str(w.render()) for w in app.screen.query(".totals-axis"))
+        assert "✗ 1 forged not counted" in axis
+
+
 async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None:
     app = make_app(demo_store)
     expected = tables.Totals()
+    forged = queries.forged_reports(demo_store)
     for row in queries.overview_rows(demo_store):
-        expected.add(row)
+        expected.add(row, forged)
+    assert expected.forged == 1  # the demo's forged "Google" report: listed, not counted
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("o")
@@ -192,6 +215,9 @@ async def test_overview_and_policy_totals_and_filters(demo_store: Store) -> None
         assert isinstance(app.screen, OverviewScreen)
         table = app.screen.query_one("#table", PagedTable)
         assert table.total_rows == 421 + 1
+        docked = str(app.screen.query_one("#table-total", Static).render())
+        assert f"successful {expected.successful:,}" in docked
+        assert "✗ 1 forged not counted" in docked
         await pilot.press("end")  # the Total row closes the table
         await settle(pilot)
         total = plain_row(table, table.cursor_row)

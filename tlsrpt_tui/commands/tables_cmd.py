@@ -3,6 +3,8 @@
 ``--format table`` (aligned text with a Total row; control characters stripped from report
 text), ``csv`` (header + rows, data exact) or ``json`` (``{"rows": [...], "total": {...}}``).
 Filters: ``--domain`` (policy domain), ``--since``/``--until`` (inclusive, report start date).
+Rows of reports whose mail failed DKIM (forged or altered) are marked ✗ (json: ``"forged":
+true``) and left out of the Total, which says how many it left out.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.commands.import_cmd import open_store_arg
-    from tlsrpt_tui.service.queries import TABLE_QUERIES, TableFilter
+    from tlsrpt_tui.service.queries import TABLE_QUERIES, TableFilter, forged_reports
 
     if args.since and args.until and args.since > args.until:
         print(
@@ -55,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     flt = TableFilter(domain=args.domain or None, since=args.since, until=args.until)
     with store:
+        forged = forged_reports(store)
         rows = TABLE_QUERIES[args.command](store, flt)
         out = sys.stdout
-        for chunk in tables.render(rows, tables.ROW_TYPES[args.command], args.format):
+        for chunk in tables.render(rows, tables.ROW_TYPES[args.command], args.format, forged):
             out.write(chunk)
         out.flush()
     return 0

@@ -15,12 +15,13 @@ import csv
 import io
 import json
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import ClassVar
 
 from tlsrpt_tui.core.model import FailureDetail, Policy, PolicyType, Report
+from tlsrpt_tui.core.signature import FAIL_MARK
 
 FORMATS = ("table", "csv", "json")
 
@@ -155,6 +156,8 @@ class FailureRow:
     receiving_ip: str
     failed: int
     failure_reason_code: str
+    #: Not a column: the report's store id (see OverviewRow).
+    report_pk: int | None = field(default=None, compare=False, repr=False, metadata=_KEY)
 
 
 Row = OverviewRow | PolicyRow | FailureRow
@@ -240,10 +243,28 @@ def row_dict(row: Row) -> dict[str, str | int]:
 class Totals:
     successful: int = 0
     failed: int = 0
+    forged: int = 0  # rows left out: their report's mail failed DKIM
 
-    def add(self, row: Row) -> None:
+    def add(self, row: Row, forged: Container[int] = frozenset()) -> bool:
+        """Count the row, unless its report is in ``forged`` (then only counted as such:
+        a forged report's figures are not real, RFC 8460 §3). True when it was forged."""
+        if getattr(row, "report_pk", None) in forged:
+            self.forged += 1
+            return True
         self.successful += getattr(row, "successful", 0)
         self.failed += row.failed
+        return False
+
+    def forged_note(self) -> str:
+        """The line under a Total that leaves forged rows out ("" when there are none)."""
+        if not self.forged:
+            return ""
+        return (f"{FORGED_MARK} {self.forged} row(s) of reports whose mail failed DKIM (forged "
+                "or altered) are listed but not counted in the Total")
+
+
+#: Marks a row of a report whose mail failed DKIM (the inbox's signature mark for "fail").
+FORGED_MARK = FAIL_MARK
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,17 +315,22 @@ def _is_count(column: str) -> bool:
     return column.endswith("Sessions")
 
 
-def render_table(rows: Iterable[Row], row_type: type[Row]) -> Iterator[str]:
+def render_table(rows: Iterable[Row], row_type: type[Row],
+                 forged: Container[int] = frozenset()) -> Iterator[str]:
     """Aligned text lines: header, rule, rows, rule, a Total row summing the count columns.
 
+    Rows of reports in ``forged`` (report pks whose mail failed DKIM) are marked ✗ before their
+    first cell and left out of the Total, which a line then says.
     Needs every row to size the columns, so it holds the (already filtered) rows in memory.
     """
     columns = row_type.COLUMNS
     totals = Totals()
     cells: list[list[str]] = []
     for row in rows:
-        totals.add(row)
-        cells.append([terminal_safe(str(v)) for v in row_values(row)])
+        line = [terminal_safe(str(v)) for v in row_values(row)]
+        if totals.add(row, forged):
+            line[0] = f"{FORGED_MARK} {line[0]}"
+        cells.append(line)
     total_cells = []
     for i, col in enumerate(columns):
         if i == 0:
@@ -334,6 +360,8 @@ def render_table(rows: Iterable[Row], row_type: type[Row]) -> Iterator[str]:
         yield fmt(line)
     yield rule
     yield fmt(total_cells)
+    if totals.forged:
+        yield totals.forged_note()
 
 
 def render_csv(rows: Iterable[Row], row_type: type[Row]) -> Iterator[str]:
@@ -349,31 +377,41 @@ def render_csv(rows: Iterable[Row], row_type: type[Row]) -> Iterator[str]:
         yield buf.getvalue()
 
 
-def render_json(rows: Iterable[Row], row_type: type[Row]) -> Iterator[str]:
+def render_json(rows: Iterable[Row], row_type: type[Row],
+                forged: Container[int] = frozenset()) -> Iterator[str]:
     """``{"rows": [...], "total": {"successful": N, "failed": N}}`` streamed in chunks.
 
     Rows are objects keyed by the column names. The total has the same two keys for every
-    table; failure rows count failed sessions only, so their ``successful`` total is 0.
+    table; failure rows count failed sessions only, so their ``successful`` total is 0. Rows
+    of reports in ``forged`` are listed with ``"forged": true`` and left out of the total,
+    which then says how many with ``"forged_not_counted"``.
     """
     totals = Totals()
     yield '{"rows": ['
     first = True
     for row in rows:
-        totals.add(row)
-        yield ("\n  " if first else ",\n  ") + json.dumps(row_dict(row), ensure_ascii=False)
+        data = row_dict(row)
+        if totals.add(row, forged):
+            data["forged"] = True
+        yield ("\n  " if first else ",\n  ") + json.dumps(data, ensure_ascii=False)
         first = False
-    total = {"successful": totals.successful, "failed": totals.failed}
+    total: dict[str, int] = {"successful": totals.successful, "failed": totals.failed}
+    if totals.forged:
+        total["forged_not_counted"] = totals.forged
     yield ("\n" if not first else "") + '], "total": ' + json.dumps(total) + "}\n"
 
 
-def render(rows: Iterable[Row], row_type: type[Row], fmt: str) -> Iterator[str]:
-    """Text chunks of the table in ``fmt`` (one of FORMATS); ``table`` chunks are lines."""
+def render(rows: Iterable[Row], row_type: type[Row], fmt: str,
+           forged: Container[int] = frozenset()) -> Iterator[str]:
+    """Text chunks of the table in ``fmt`` (one of FORMATS); ``table`` chunks are lines.
+    ``forged``: report pks whose mail failed DKIM (marked, not in the totals; CSV keeps every
+    row's data exact and has no total)."""
     if fmt == "table":
-        return (line + "\n" for line in render_table(rows, row_type))
+        return (line + "\n" for line in render_table(rows, row_type, forged))
     if fmt == "csv":
         return render_csv(rows, row_type)
     if fmt == "json":
-        return render_json(rows, row_type)
+        return render_json(rows, row_type, forged)
     raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 

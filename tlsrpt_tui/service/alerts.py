@@ -134,13 +134,13 @@ class Alerter:
             db.delete_state(self.store, f"gap:{domain.strip().lower()}|{row['dedup_who']}")
         if row["origin_kind"] == "file":
             return []  # a manual import: the person running it sees the result
+        verdict = forged.get(int(row["input_id"]))
         if row["origin_kind"] == "imap":
             folder = f"{row['origin_account']}/{row['origin_folder']}"
             if db.get_state(self.store, f"first-sync-done:{folder}") is None:
-                self._count_backlog(folder, row, domains)
+                self._count_backlog(folder, row, domains, bool(verdict))
                 return []
         key = f"{row['dedup_who']}|{row['report_id']}|{row['start']}|{row['end']}"
-        verdict = forged.get(int(row["input_id"]))
         if verdict:
             return [self._raise(self._forged_alert(row, domains, verdict))]
         if int(row["failed"]) <= 0:
@@ -240,11 +240,16 @@ class Alerter:
             for item in group_findings(status.findings)
         ] + [f"(checked {status.checked_at})"]
 
-    def _count_backlog(self, folder: str, row: Any, domains: list[str]) -> None:
+    def _count_backlog(self, folder: str, row: Any, domains: list[str], forged: bool) -> None:
+        """One more report of a folder's first sync; a forged one (DKIM) is counted as such,
+        never as a report with failures (its failures are not real)."""
         name = f"backlog:{folder}"
         value = db.get_state(self.store, name) or {"reports": 0, "failed": 0, "domains": {}}
         value["reports"] += 1
-        value["failed"] += 1 if int(row["failed"]) > 0 else 0
+        if forged:
+            value["forged"] = value.get("forged", 0) + 1
+        elif int(row["failed"]) > 0:
+            value["failed"] += 1
         for d in domains:
             d = d.strip().lower()
             value["domains"][d] = value["domains"].get(d, 0) + 1
@@ -264,18 +269,22 @@ class Alerter:
             if backlog and backlog["reports"] > 0:
                 top = sorted(backlog["domains"].items(), key=lambda kv: (-kv[1], kv[0]))
                 domain = top[0][0] if len(top) == 1 else ", ".join(d for d, _ in top[:3])
-                n, bad = backlog["reports"], backlog["failed"]
+                n, bad, fake = backlog["reports"], backlog["failed"], backlog.get("forged", 0)
                 summary = (f"first sync of {safe_line(where, 80)} stored {n} report(s), "
                            f"{bad} with failures")
+                if fake:
+                    summary += f", {fake} forged (DKIM fail)"
                 raised.append(self._raise(Alert(
                     "report.backlog", f"report.backlog:{where}", "info" if not bad else
                     "warning", safe_line(domain, 120), summary,
                     {"account": account, "folder": folder, "reports": n, "with_failures": bad,
-                     "domains": dict(top[:20])},
+                     "forged": fake, "domains": dict(top[:20])},
                     body=f"The first sync of {where} stored {n} report(s); {bad} of them "
                          "report failed sessions. They are not announced one by one; from "
-                         "now on each new report with failures is.\n\n"
-                         "More: tlsrpt-tui failures   (or the TUI's inbox)",
+                         "now on each new report with failures is."
+                         + (f"\n{fake} report mail(s) failed DKIM (forged or altered): their "
+                            "failures are not counted above." if fake else "")
+                         + "\n\nMore: tlsrpt-tui failures   (or the TUI's inbox)",
                     raised_at=_iso(self.clock()),
                 )))
             db.set_state(self.store, f"first-sync-done:{where}", {"at": _iso(self.clock())})

@@ -181,9 +181,15 @@ class StoreBackend:
             if not names:  # the busiest over the charts' own window
                 since = today - timedelta(days=max(days, 1) - 1)
                 names = queries.busiest_domains(s, unconfigured, since)
-            return [(d, queries.daily_totals(s, d, days, today)) for d in names]
+            return [(d, queries.daily_totals(s, d, days, today, include_forged=False))
+                    for d in names]
 
         return await self._read(charts)
+
+    async def forged_count(self, since: date, until: date) -> int:
+        """Reports starting in [since, until] whose mail failed DKIM (the charts leave them
+        out and say how many)."""
+        return await self._read(queries.forged_report_count, since, until)
 
     # -- one report -----------------------------------------------------------------------
 
@@ -239,10 +245,13 @@ class StoreBackend:
             with contextlib.suppress(RuntimeError):
                 self._executor.submit(rows.close)  # type: ignore[attr-defined]
 
-    async def table_total(self, kind: str, flt: queries.TableFilter) -> queries.TableTotal:
+    async def table_total(self, kind: str, flt: queries.TableFilter, *,
+                          include_forged: bool = True) -> queries.TableTotal:
         """The table's row count and session sums under ``flt``, from the day totals (known
-        at once, before its keys are read)."""
-        return await self._read(queries.table_total, kind, flt)
+        at once, before its keys are read); ``include_forged=False`` leaves out the rows of
+        reports whose mail failed DKIM."""
+        return await self._read(functools.partial(queries.table_total,
+                                                  include_forged=include_forged), kind, flt)
 
     async def table_rows(self, kind: str, keys: Sequence[int]) -> list[tables.Row]:
         """The rows of these keys, in the order given."""

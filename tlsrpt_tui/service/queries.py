@@ -207,7 +207,7 @@ def failure_rows(store: Store, flt: TableFilter | None = None) -> Iterator[table
     sql = (
         "SELECT r.start, r.organization, p.policy_domain, p.policy_type, p.policy_type_raw,"
         " d.result_type, d.sending_mta_ip, d.receiving_mx_hostname, d.receiving_ip,"
-        " d.failed_session_count, d.failure_reason_code"
+        " d.failed_session_count, d.failure_reason_code, p.report_pk"
         " FROM failure_details d JOIN policies p ON p.id = d.policy_pk"
         " JOIN reports r ON r.id = p.report_pk"
         + where
@@ -225,6 +225,7 @@ def failure_rows(store: Store, flt: TableFilter | None = None) -> Iterator[table
             receiving_ip=row[8] or "",
             failed=row[9],
             failure_reason_code=row[10] or "",
+            report_pk=row[11],
         )
 
 
@@ -563,6 +564,20 @@ def _table_total_scan(store: Store, kind: str, flt: TableFilter,
         ok += s
         bad += f
     return TableTotal(rows, ok, bad)
+
+
+def forged_report_count(store: Store, since: date, until: date) -> int:
+    """Reports starting in [since, until] whose mail failed DKIM (from the day totals)."""
+    row = store.conn.execute(
+        "SELECT coalesce(sum(reports), 0) FROM report_days WHERE forged = 1"
+        " AND day >= ? AND day <= ?", (since.isoformat(), until.isoformat())).fetchone()
+    return int(row[0])
+
+
+def forged_reports(store: Store) -> set[int]:
+    """Every report whose mail failed DKIM (the CLI tables mark their rows and leave them out
+    of the Total, as the TUI does)."""
+    return _forged_keys(store, "overview")
 
 
 def _forged_keys(store: Store, kind: str) -> set[int]:

@@ -63,7 +63,8 @@ def help_text() -> Text:
                 "arrival\n", style="bold underline")
     text.append(f"  {PASS_MARK}  signed by the reporting organization and verified\n")
     text.append(f"  {FAIL_MARK}  the signature does not match: altered or forged mail; the row is "
-                "struck through and its failures are not announced\n")
+                "struck through, its failures are not announced, and the Totals and charts leave "
+                "it out (\"forged not counted\")\n")
     text.append(f"  {UNKNOWN_MARK}  unsigned, signed by another domain, key gone or DNS failed, "
                 "or not mail (file, HTTPS): the figures are unverified\n")
     text.append(

@@ -207,8 +207,10 @@ class TableScreen(Screen):
         keys: array[int] = array("q")
         shown = False
         try:
+            # rows of forged reports (DKIM fail) are listed, marked, and not counted
             total = await self.service.table_total(self.STEM, self.filter)
-            self.totals = tables.Totals(total.successful, total.failed)
+            real = await self.service.table_total(self.STEM, self.filter, include_forged=False)
+            self.totals = tables.Totals(real.successful, real.failed, total.rows - real.rows)
             self.row_total = total.rows
             self._update_total()
             self._update_status()
@@ -238,6 +240,9 @@ class TableScreen(Screen):
         text.append(f"{t.successful:,}", style="bold")
         text.append("  failed ")
         text.append(f"{t.failed:,}", style=styles.FAILED_MARK if t.failed else "bold")
+        if t.forged:
+            text.append(f"  {tables.FORGED_MARK} {t.forged:,} forged not counted",
+                        style=styles.FORGED)
         self.query_one("#table-total", Static).update(text)
 
     def _update_detail(self, key: str | None) -> None:

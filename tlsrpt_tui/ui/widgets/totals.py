@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from tlsrpt_tui.core.tables import FORGED_MARK
 from tlsrpt_tui.ui import styles
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState
@@ -69,7 +70,7 @@ class DomainTotals(Vertical):
     DomainTotals .totals-domain { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     DomainTotals .totals-counts { width: auto; text-wrap: nowrap; }
     DomainTotals > .totals-chart { height: 2; text-wrap: nowrap; }
-    DomainTotals > .totals-axis { height: 2; text-wrap: nowrap; }
+    DomainTotals > .totals-axis { height: auto; text-wrap: nowrap; }
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class DomainTotals(Vertical):
         self.live = live
         self.totals: list[DomainTotal] = []
         self.days = days
+        self.forged = 0  # reports in the window whose mail failed DKIM: not in the charts
         #: bumped on each rebuild: widget ids of the old set may still be mounted meanwhile
         self.generation = 0
 
@@ -107,7 +109,10 @@ class DomainTotals(Vertical):
 
     async def _reload(self) -> None:
         try:
-            charts = await self.service.domain_charts(self.domains, self.today(), self.days)
+            today = self.today()
+            charts = await self.service.domain_charts(self.domains, today, self.days)
+            self.forged = await self.service.forged_count(
+                today - timedelta(days=self.days - 1), today)
         except Exception as exc:
             self.notify(f"could not read the totals: {clean(exc)}", severity="error",
                         markup=False)
@@ -139,6 +144,9 @@ class DomainTotals(Vertical):
         text = Text(no_wrap=True, style=styles.QUIET)
         text.append("     " + start + "today".rjust(self.days - len(start)) + "\n")
         text.append(f"     one log scale: ▁ 1 … █ {self.scale:,} sessions/day; today so far")
+        if self.forged:  # reports whose mail failed DKIM: their figures are not drawn
+            text.append(f"\n     {FORGED_MARK} {self.forged:,} forged not counted",
+                        style=styles.FORGED)
         return text
 
     def _widgets(self) -> list[Static | Horizontal]:
