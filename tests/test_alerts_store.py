@@ -210,3 +210,59 @@ def test_a_first_sync_counts_forged_reports_apart_not_as_reports_with_failures(
         assert backlog.summary.endswith("stored 4 report(s), 2 with failures, 2 forged (DKIM fail)")
         assert backlog.details["with_failures"] == 2 and backlog.details["forged"] == 2
         assert codes(store) == ["report.backlog"]  # none of them one by one
+
+
+async def test_a_failing_channel_is_retried_30_s_doubling_to_15_minutes_alerts_wait_in_order(
+    tmp_path: Path, new_db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alerts.md: "retried with backoff (30 s doubling to 15 min) for at least 24 hours; alerts
+    wait in the store meanwhile, in order". The waits of a channel down for ~2 hours, then the
+    same alert (the oldest) first once it is back, and the next in order."""
+    from tlsrpt_tui.net.alert_send import SendError
+    from tlsrpt_tui.service import deliver
+
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(deliver.asyncio, "sleep", no_sleep)
+    with Store(new_db("s")) as store:
+        with store.transaction():
+            for i in range(3):
+                db.insert(store, Alert("report.gap", f"k{i}", "warning", "example.com",
+                                       f"alert {i}"), ["hook"])
+        sent: list[str] = []
+        up = False
+
+        async def send(alert: Alert) -> None:
+            if not up:
+                raise SendError("HTTP 503")
+            sent.append(alert.summary)
+
+        d = deliver.Deliverer(store, "hook", send)
+        for _ in range(12):  # 30+60+...+900*7: about two hours of a dead receiver
+            assert await d.deliver_one()
+        assert waits == [30, 60, 120, 240, 480, 900, 900, 900, 900, 900, 900, 900]
+        assert db.pending_count(store, "hook") == 3 and sent == []
+        assert deliver.channel_failure(store, "hook")["error"] == "HTTP 503"
+        up = True
+        while await d.deliver_one():
+            pass
+        assert sent == ["alert 0", "alert 1", "alert 2"]  # in the order they were raised
+        assert deliver.channel_failure(store, "hook") is None
+        assert waits[-1] == 900  # no wait once delivering; the backoff starts over
+        assert d._delay == deliver.RETRY_FIRST
+
+
+@pytest.mark.parametrize(("days", "alerted"), [
+    ((1, 3, 4, 5, 7), True),  # 5 of the last 7 days of its reports
+    ((0, 1, 3, 5, 7), False),  # 5 reports, but 4 of them in the last 7 days: no rhythm
+])
+def test_report_gap_needs_5_of_the_last_7_days(tmp_path: Path, new_db, days, alerted) -> None:
+    with Store(new_db("s")) as store:
+        for i in days:
+            ingest(store, fresh_report(i, failures=False, start=DAY0 + timedelta(days=i)), f"g{i}")
+        a = alerter(store, report_gap_hours=72)  # NOW: days after the last report
+        a.scan_reports()
+        assert [x.code for x in a.scan_gaps()] == (["report.gap"] if alerted else [])

@@ -309,17 +309,19 @@ class Alerter:
         senders: dict[tuple[str, str], dict[str, Any]] = {}
         for domain, who, org, day, end in rows:
             s = senders.setdefault((str(domain).lower(), str(who)),
-                                   {"org": org, "days": set(), "last": ""})
+                                   {"org": org, "days": set(), "last": "", "last_day": ""})
             s["days"].add(day)
             s["last"] = max(s["last"], end)
+            s["last_day"] = max(s["last_day"], day)
         raised: list[Alert | None] = []
         with self.store.transaction():
             for (domain, who), s in sorted(senders.items()):
                 last = _parse(s["last"])
                 if last is None or now - last < gap:
                     continue
-                window = {(last - timedelta(days=i)).date().isoformat() for i in range(1, 8)}
-                window.add(last.date().isoformat())
+                # the 7 days (report start dates) up to and including its last report's
+                last_day = datetime.fromisoformat(s["last_day"]).date()
+                window = {(last_day - timedelta(days=i)).isoformat() for i in range(7)}
                 if len(s["days"] & window) < 5:
                     continue
                 name = f"gap:{domain}|{who}"
