@@ -1,9 +1,16 @@
-"""Benchmark: live DNS checks of 200 domains, tlsrpt-tui vs checkdmarc 6.x, side by side.
+"""Benchmark: live DNS checks of 1,000 domains, tlsrpt-tui vs checkdmarc 6.x, side by side.
 
 Run from the repo root, as root (the policy host binds port 443 on a loopback address), with the
 bench venv (it holds checkdmarc and our package, editable):
 
-    bench/.venv/bin/python bench/bench_checks.py [--domains 200] [--delay-ms 25]
+    bench/.venv/bin/python bench/bench_checks.py [--domains 1000] [--delay-ms 25] [--no-plain]
+
+Ours is the real command, ``tlsrpt-tui check --no-probe --format json`` on a fresh store, as a
+child process: its wall time and peak RSS (``wait4``). Half of the domains are hosted on one
+provider's two MX (``hoster.test``, as most domains are), the others have MX of their own. The
+delaying proxy also counts the queries it forwards, per name and type, so each tool's number of
+queries and how many of them repeated a name already asked are printed (ours keeps one cache
+per run: none should repeat).
 
 Set-up (the same real peers as the tests): Knot serves a signed ``test.`` zone with N healthy
 domains (two MX each, each MX with two DANE-EE TLSA records, TLS-RPT, MTA-STS record and policy),
@@ -46,14 +53,40 @@ sys.path.insert(0, str(REPO / "tests"))
 
 # -- the delaying UDP proxy (runs in its own process) -----------------------------------
 async def _proxy(listen_port: int, upstream: tuple[str, int], delay: float) -> None:
+    import json
+    import threading
+    from collections import Counter
+
+    import dns.message
+
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[None]] = set()
+    asked: Counter[str] = Counter()
+
+    def count(wire: bytes) -> None:
+        try:
+            q = dns.message.from_wire(wire).question[0]
+        except Exception:
+            return
+        asked[f"{q.name.to_text().lower()} {dns.rdatatype.to_text(q.rdtype)}"] += 1
+
+    def dump() -> None:  # on the loop: "counts" on stdin prints them and starts again
+        print(json.dumps(dict(asked)), flush=True)
+        asked.clear()
+
+    def commands() -> None:
+        for line in sys.stdin:
+            if line.strip() == "counts":
+                loop.call_soon_threadsafe(dump)
+
+    threading.Thread(target=commands, daemon=True).start()
 
     class Server(asyncio.DatagramProtocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self.transport = transport  # type: ignore[assignment]
 
         def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            count(data)
             task = loop.create_task(self.forward(data, addr))
             pending.add(task)
             task.add_done_callback(pending.discard)
@@ -77,6 +110,7 @@ async def _proxy(listen_port: int, upstream: tuple[str, int], delay: float) -> N
             while True:
                 size = int.from_bytes(await reader.readexactly(2), "big")
                 query = await reader.readexactly(size)
+                count(query)
                 up_r, up_w = await asyncio.open_connection(*upstream)
                 up_w.write(len(query).to_bytes(2, "big") + query)
                 rsize = int.from_bytes(await up_r.readexactly(2), "big")
@@ -102,6 +136,7 @@ def start_proxy(upstream_port: int, delay_ms: float) -> tuple[subprocess.Popen[s
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, __file__, "--proxy", str(port), str(upstream_port), str(delay_ms)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -109,6 +144,23 @@ def start_proxy(upstream_port: int, delay_ms: float) -> tuple[subprocess.Popen[s
     if proc.stdout.readline().strip() != "ready":
         raise RuntimeError("the delay proxy did not start")
     return proc, port
+
+
+def proxy_counts(proxy: subprocess.Popen[str]) -> dict[str, int]:
+    """The queries the proxy forwarded since the last call ("name TYPE" -> times)."""
+    import json
+
+    assert proxy.stdin is not None and proxy.stdout is not None
+    proxy.stdin.write("counts\n")
+    proxy.stdin.flush()
+    return json.loads(proxy.stdout.readline())
+
+
+def query_line(counts: dict[str, int], n: int) -> str:
+    total = sum(counts.values())
+    repeated = total - len(counts)
+    return (f"{total:,} queries ({total / n:.1f} per domain), {len(counts):,} distinct names,"
+            f" {repeated:,} repeats")
 
 
 # -- the TLS peers (their own process, so their threads do not share our GIL) ------------
@@ -124,11 +176,9 @@ def _serve_peers(n: int) -> None:
     dead.bind((tls.block + ".200", 443))
     dead.listen(64)
     for i in range(n):
-        d = f"d{i:03d}.test"
-        tls.set_policy(
-            f"mta-sts.{d}",
-            body=f"version: STSv1\nmode: enforce\nmx: mx1.{d}\nmx: mx2.{d}\nmax_age: 604800\n",
-        )
+        d = domain_name(i)
+        mx = "".join(f"mx: {h}\n" for h in mx_hosts(i))
+        tls.set_policy(f"mta-sts.{d}", body=f"version: STSv1\nmode: enforce\n{mx}max_age: 604800\n")
     info = {
         "block": tls.block,
         "https_address": tls.https_address,
@@ -168,14 +218,33 @@ def start_peers(n: int) -> tuple[subprocess.Popen[str], PeersInfo]:
 
 
 # -- zones ------------------------------------------------------------------------------
+HOSTER_MX = ("mx1.hoster.test", "mx2.hoster.test")
+
+
+def domain_name(i: int) -> str:
+    return f"d{i:03d}.test"
+
+
+def mx_hosts(i: int) -> tuple[str, ...]:
+    """Even domains are hosted on the provider's two MX, odd ones have two of their own."""
+    d = domain_name(i)
+    return HOSTER_MX if i % 2 == 0 else (f"mx1.{d}", f"mx2.{d}")
+
+
 def build_zones(n: int, peers, dead_policy_addr: str):  # type: ignore[no-untyped-def]
     from peers.dns import Zone
 
     spki = peers.good_spki_sha256.hex()
-    zones = [Zone("test.", "")]
+
+    def mx_lines(mx: str) -> list[str]:
+        return [f"{mx}. A {peers.smtp['good']}", f"_25._tcp.{mx}. TLSA 3 1 1 {spki}",
+                f"_25._tcp.{mx}. TLSA 3 1 1 {'ab' * 32}"]
+
+    zones = [Zone("test.", ""), Zone("hoster.test.", "\n".join(
+        line for mx in HOSTER_MX for line in mx_lines(mx)))]
     domains = []
     for i in range(n):
-        d = f"d{i:03d}.test"
+        d = domain_name(i)
         domains.append(d)
         # Each domain is its own signed zone with a DS in test. (a secure delegation), as
         # real domains are: checkdmarc looks for the DNSKEY at the registered domain.
@@ -184,14 +253,10 @@ def build_zones(n: int, peers, dead_policy_addr: str):  # type: ignore[no-untype
             f'_mta-sts.{d}. TXT "v=STSv1; id=2026112801"',
             f"mta-sts.{d}. A {peers.https_address}",
         ]
-        for j in (1, 2):
-            mx = f"mx{j}.{d}"
-            lines += [
-                f"{d}. MX {10 * j} {mx}.",
-                f"{mx}. A {peers.smtp['good']}",
-                f"_25._tcp.{mx}. TLSA 3 1 1 {spki}",
-                f"_25._tcp.{mx}. TLSA 3 1 1 {'ab' * 32}",
-            ]
+        for j, mx in enumerate(mx_hosts(i), start=1):
+            lines.append(f"{d}. MX {10 * j} {mx}.")
+            if not mx.endswith(".hoster.test"):
+                lines += mx_lines(mx)
         zones.append(Zone(f"{d}.", "\n".join(lines)))
     zones[0].body = "\n".join(
         [
@@ -205,6 +270,44 @@ def build_zones(n: int, peers, dead_policy_addr: str):  # type: ignore[no-untype
 
 
 # -- the two tools ----------------------------------------------------------------------
+def run_ours_cli(domains: list[str], resolver: str, ca_file: str) -> tuple[float, float, dict]:
+    """``tlsrpt-tui check --no-probe --format json`` as a child on a fresh store: (wall s,
+    peak RSS MiB, verdicts)."""
+    import json
+
+    with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
+        cfg = Path(tmp) / "config.toml"
+        cfg.write_text("[checks]\nallow_private_targets = true\n")
+        out = Path(tmp) / "out.json"
+        argv = [sys.executable, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--db",
+                str(Path(tmp) / "store.sqlite3"), "--no-probe", "--format", "json",
+                "--resolver", resolver, "--ca-file", ca_file, "--timeout", "5", *domains]
+        t = time.perf_counter()
+        with out.open("wb") as sink:
+            proc = subprocess.Popen(argv, stdout=sink, cwd=REPO)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        if os.waitstatus_to_exitcode(status) not in (0, 1):
+            raise RuntimeError(f"tlsrpt-tui check exited {os.waitstatus_to_exitcode(status)}")
+        results = json.loads(out.read_text())
+    verdicts = {}
+    for r in results:
+        codes = {f["code"] for f in r["findings"]}
+        verdicts[r["domain"]] = _verdict(codes, r["records"])
+    return wall, usage.ru_maxrss / 1024, verdicts
+
+
+def _verdict(codes: set[str], records: dict) -> dict:
+    tlsa = records.get("tlsa", {})
+    return {
+        "tlsrpt_valid": "tlsrpt.ok" in codes,
+        "mta_sts_valid": {"sts.record.ok", "sts.policy.ok"} <= codes,
+        "mx_hosts": sorted(m.split()[1] for m in records.get("mx") or []),
+        "tlsa_present": sorted(h for h, v in tlsa.items() if v["records"]),
+        "dnssec": sorted(h for h, v in tlsa.items() if v["state"] in ("secure", "none")),
+    }
+
+
 def run_ours(domains: list[str], resolver: str, ca_file: str) -> tuple[float, dict]:
     from tlsrpt_tui.service.checks import CheckOptions, check_domains
 
@@ -214,18 +317,7 @@ def run_ours(domains: list[str], resolver: str, ca_file: str) -> tuple[float, di
     t = time.perf_counter()
     results = asyncio.run(check_domains(domains, opts))
     elapsed = time.perf_counter() - t
-    verdicts = {}
-    for r in results:
-        codes = r.codes
-        tlsa = r.records.get("tlsa", {})
-        verdicts[r.domain] = {
-            "tlsrpt_valid": "tlsrpt.ok" in codes,
-            "mta_sts_valid": {"sts.record.ok", "sts.policy.ok"} <= codes,
-            "mx_hosts": sorted(m.split()[1] for m in r.records.get("mx") or []),
-            "tlsa_present": sorted(h for h, v in tlsa.items() if v["records"]),
-            "dnssec": sorted(h for h, v in tlsa.items() if v["state"] in ("secure", "none")),
-        }
-    return elapsed, verdicts
+    return elapsed, {r.domain: _verdict(r.codes, r.records) for r in results}
 
 
 def _patch_getaddrinfo(host: str, port: int) -> None:
@@ -304,9 +396,11 @@ def dead_domain(resolver: str, ca_file: str, timeout: float) -> tuple[float, set
 # -- main -------------------------------------------------------------------------------
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--domains", type=int, default=200)
+    parser.add_argument("--domains", type=int, default=1000)
     parser.add_argument("--delay-ms", type=float, default=25.0)
     parser.add_argument("--dead-timeout", type=float, default=3.0)
+    parser.add_argument("--no-plain", action="store_true",
+                        help="skip the run without delay (only the delayed one is a target)")
     parser.add_argument("--proxy", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--peers", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -330,29 +424,47 @@ def main() -> int:
     zones, domains = build_zones(args.domains, tls, tls.block + ".200")
     dnsp = DnsPeers(tmp / "dns", zones)
     proxy = None
+    n = len(domains)
     try:
         t = time.perf_counter()
         dnsp.start()
-        print(f"Knot+Unbound up in {time.perf_counter() - t:.1f} s, {len(domains)} domains")
+        print(f"Knot+Unbound up in {time.perf_counter() - t:.1f} s, {n} domains", flush=True)
         proxy, pport = start_proxy(dnsp.unbound_port, args.delay_ms)
         direct = dnsp.resolver
         # Warm Unbound's cache with both tools' queries (not timed).
         run_ours(domains, direct, tls.ca_file)
         run_checkdmarc(domains, "127.0.0.1", dnsp.unbound_port)
+        print("warmed up", flush=True)
         rows = []
-        for label, (host, port) in (
-            (f"{args.delay_ms:g} ms delay", ("127.0.0.1", pport)),
-            ("no delay", ("127.0.0.1", dnsp.unbound_port)),
-        ):
-            ours_t, ours_v = run_ours(domains, f"{host}:{port}", tls.ca_file)
+        runs = [(f"{args.delay_ms:g} ms delay", ("127.0.0.1", pport))]
+        if not args.no_plain:
+            runs.append(("no delay", ("127.0.0.1", dnsp.unbound_port)))
+        queries: dict[str, dict[str, int]] = {}
+        rss = 0.0
+        for label, (host, port) in runs:
+            proxy_counts(proxy)  # start counting here
+            ours_t, ours_rss, ours_v = run_ours_cli(domains, f"{host}:{port}", tls.ca_file)
+            if port == pport:
+                queries["tlsrpt-tui"], rss = proxy_counts(proxy), ours_rss
+            print(f"{label}: tlsrpt-tui check {ours_t:.2f} s, peak RSS {ours_rss:.1f} MiB",
+                  flush=True)
             theirs_t, theirs_v = run_checkdmarc(domains, host, port)
+            if port == pport:
+                queries["checkdmarc"] = proxy_counts(proxy)
+            print(f"{label}: checkdmarc {theirs_t:.2f} s", flush=True)
             rows.append((label, ours_t, theirs_t, diff_verdicts(ours_v, theirs_v)))
         print()
         print(f"{'resolver':<14} {'tlsrpt-tui':>11} {'checkdmarc':>11} {'ratio':>8}")
         for label, ours_t, theirs_t, _ in rows:
             print(f"{label:<14} {ours_t:>10.2f}s {theirs_t:>10.2f}s {theirs_t / ours_t:>7.1f}x")
-        print(f"(per domain with delay: ours {rows[0][1] / len(domains) * 1000:.1f} ms, "
-              f"checkdmarc {rows[0][2] / len(domains) * 1000:.0f} ms)")  # fmt: skip
+        print(f"(per domain with delay: ours {rows[0][1] / n * 1000:.1f} ms, "
+              f"checkdmarc {rows[0][2] / n * 1000:.0f} ms)")  # fmt: skip
+        print(f"tlsrpt-tui check peak RSS with delay: {rss:.1f} MiB (target <= 150 MiB)")
+        for tool, counts in queries.items():
+            print(f"queries with delay, {tool}: {query_line(counts, n)}")
+            top = sorted(((c, q) for q, c in counts.items() if c > 1), reverse=True)[:5]
+            if top:
+                print("  most asked: " + ", ".join(f"{q} x{c}" for c, q in top))
         for label, _, _, diffs in rows:
             print(f"\nverdict differences ({label}): {len(diffs)}")
             for line in diffs[:20]:

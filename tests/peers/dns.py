@@ -83,6 +83,8 @@ class DnsPeers:
         self.zones = zones
         self.cache = cache
         self.log_queries = log_queries
+        self._by_name: dict[str, Zone] | None = None
+        self._children_of: dict[str, list[Zone]] | None = None
         self.knot_port = 0
         self.unbound_port = 0
         self.top_ds: list[str] = []
@@ -166,22 +168,35 @@ class DnsPeers:
         ]
         if zone is self.zones[0]:
             lines.append("ns A 127.0.0.1")
-        for child in self.zones[1:]:
-            if self._parent(child) is zone:
-                lines.append(f"{child.fqdn} NS ns.{self.zones[0].fqdn}")
-                if child.bogus:
-                    lines.append(f"{child.fqdn} DS {_BOGUS_DS}")
+        for child in self._children().get(zone.fqdn, []):
+            lines.append(f"{child.fqdn} NS ns.{self.zones[0].fqdn}")
+            if child.bogus:
+                lines.append(f"{child.fqdn} DS {_BOGUS_DS}")
         lines.append(zone.body)
         return "\n".join(lines) + "\n"
 
+    def _children(self) -> dict[str, list[Zone]]:
+        """parent fqdn -> its child zones, worked out once (the zone list never changes after
+        the constructor; a bench has 1,000 zones, and pairwise searches made it hang)."""
+        if self._children_of is None:
+            found: dict[str, list[Zone]] = {}
+            for child in self.zones[1:]:
+                parent = self._parent(child)
+                if parent is not None:
+                    found.setdefault(parent.fqdn, []).append(child)
+            self._children_of = found
+        return self._children_of
+
     def _parent(self, child: Zone) -> Zone | None:
-        best: Zone | None = None
-        for z in self.zones:
-            if z is child:
-                continue
-            if child.fqdn.endswith("." + z.fqdn) and (best is None or len(z.fqdn) > len(best.fqdn)):
-                best = z
-        return best
+        """The zone with the longest name that is a suffix of the child's: a look-up per label."""
+        if self._by_name is None:
+            self._by_name = {z.fqdn: z for z in self.zones}
+        labels = child.fqdn.split(".")
+        for i in range(1, len(labels)):
+            parent = self._by_name.get(".".join(labels[i:]))
+            if parent is not None and parent is not child:
+                return parent
+        return None
 
     def _start_knot(self) -> None:
         kdir = self.tmp / "knot"
