@@ -160,7 +160,7 @@ async def _step(coro: Any, name: str, domain: str, ctx: _Context) -> Any:
 # -- TLS-RPT ----------------------------------------------------------------------------
 async def _tlsrpt(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list, bool]:
     name = f"_smtp._tls.{domain}"
-    outcome = await ctx.resolver.lookup(name, "TXT")
+    outcome = await ctx.resolver.lookup(name, "TXT", dnssec=False)  # its DNSSEC state: unused
     if isinstance(outcome, Failed):
         records["tlsrpt"] = None
         return [finding("tlsrpt.lookup-failed", name, outcome.reason)], False
@@ -178,7 +178,7 @@ async def _sts(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[lis
     # trip saved per domain; they are only used when the record says there is a policy.
     addr_task = asyncio.ensure_future(_addresses(ctx, policy_host))
     try:
-        outcome = await ctx.resolver.lookup(name, "TXT")
+        outcome = await ctx.resolver.lookup(name, "TXT", dnssec=False)
         if isinstance(outcome, Failed):
             records["sts"] = None
             return [finding("sts.record.lookup-failed", name, outcome.reason)], None
@@ -236,10 +236,10 @@ def _id_unchanged(
 
 # -- MX, addresses, TLSA, probes --------------------------------------------------------
 async def _addresses(ctx: _Context, host: str) -> tuple[list[str], str | None]:
-    """A and AAAA of ``host``: (addresses, failure reason or None)."""
-    a, aaaa = await asyncio.gather(
-        ctx.resolver.lookup(host, "A"), ctx.resolver.lookup(host, "AAAA")
-    )
+    """A and AAAA of ``host`` (the policy host: HTTPS, its DNSSEC state unused): (addresses,
+    failure reason or None)."""
+    a, aaaa = await asyncio.gather(ctx.resolver.lookup(host, "A", dnssec=False),
+                                   ctx.resolver.lookup(host, "AAAA", dnssec=False))
     addresses = [r.address for o in (a, aaaa) if isinstance(o, Answer) for r in o.records]
     failures = [o for o in (a, aaaa) if isinstance(o, Failed)]
     if failures and not addresses:
