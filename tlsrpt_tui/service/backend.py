@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import importlib
+import itertools
 import os
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -53,11 +54,9 @@ TABLES: dict[str, tuple[Callable[..., Iterator[tuple[int, int, int]]],
 
 @dataclass(frozen=True, slots=True)
 class KeysChunk:
-    """A run of a table's row keys, in table order, with the sums of their sessions."""
+    """A run of a table's row keys, in table order (the Total comes from table_total)."""
 
     keys: array[int]
-    successful: int
-    failed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,31 +215,27 @@ class StoreBackend:
     # -- the Overview and Policy Summary tables -------------------------------------------
 
     async def table_keys(
-        self, kind: str, flt: queries.TableFilter, chunk: int = 5000
+        self, kind: str, flt: queries.TableFilter, chunk: int = 20000, first: int = 500
     ) -> AsyncIterator[KeysChunk]:
-        """The table's row keys in order, ``chunk`` at a time, each read on the thread: the
-        caller shows the first rows while the rest are still being read."""
+        """The table's row keys in order, each run read on the thread: ``first`` keys (the
+        first window's worth, so the rows show at once), then ``chunk`` at a time while the
+        caller already shows them."""
         keys_query = TABLES[kind][0]
         rows: Iterator[tuple[int, int, int]] = await self._read(keys_query, flt)
 
-        def take() -> KeysChunk:
-            keys: array[int] = array("q")
-            ok = bad = 0
-            for key, successful, failed in rows:
-                keys.append(key)
-                ok += successful
-                bad += failed
-                if len(keys) >= chunk:
-                    break
-            return KeysChunk(keys, ok, bad)
+        def take(n: int) -> KeysChunk:
+            keys: array[int] = array("q", (row[0] for row in itertools.islice(rows, n)))
+            return KeysChunk(keys)
 
         try:
+            size = first
             while True:
-                part = await self._run(take)
+                part = await self._run(take, size)
                 if part.keys:
                     yield part
-                if len(part.keys) < chunk:
+                if len(part.keys) < size:
                     return
+                size = chunk
         finally:
             with contextlib.suppress(RuntimeError):
                 self._executor.submit(rows.close)  # type: ignore[attr-defined]

@@ -272,7 +272,7 @@ class TableScreen(Screen):
             status.append(" · loading…", style="dim")
         elif self.row_total > table.window:
             status.append(f" · row {min(table.position + 1, self.row_total):,}", style="dim")
-        self.query_one("#table-status", Static).update(status)
+        self.query_one("#table-status", Static).update(status, layout=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._update_detail(event.row_key.value if event.row_key else None)
