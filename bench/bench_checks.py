@@ -294,6 +294,7 @@ def run_ours_cli(domains: list[str], resolver: str, ca_file: str) -> tuple[float
     for r in results:
         codes = {f["code"] for f in r["findings"]}
         verdicts[r["domain"]] = _verdict(codes, r["records"])
+    print(f"  tlsrpt-tui check CPU: {usage.ru_utime + usage.ru_stime:.2f} s", flush=True)
     return wall, usage.ru_maxrss / 1024, verdicts
 
 

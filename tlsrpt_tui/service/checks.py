@@ -46,9 +46,11 @@ class CheckOptions:
     smtp_port: int = 25
     https_port: int = 443
     allow_private_targets: bool = False  # let the policy fetch and probe reach non-public ones
-    concurrency: int = 20  # domains checked at once
+    #: domains checked at once: each spends most of its time waiting for DNS answers and the
+    #: policy host, so more overlap pays (bench_checks: 1,000 domains behind a 25 ms resolver)
+    concurrency: int = 64
     max_dns: int = 128  # DNS queries in flight
-    max_connections: int = 32  # policy fetches + probes in flight
+    max_connections: int = 64  # policy fetches + probes in flight
 
     @classmethod
     def from_settings(cls, settings: CheckSettings, **overrides: Any) -> CheckOptions:
