@@ -67,6 +67,13 @@ def test_the_big_tables_stream_from_their_order_index(store: Store) -> None:
     assert "INDEX policies_domain (policy_domain=?)" in got, got
 
 
+def test_the_screens_key_stream_reads_the_order_index_alone(store: Store) -> None:
+    for kind, index in (("overview", "reports_day"), ("policies", "policies_day")):
+        for flt in (q.TableFilter(), q.TableFilter(newest_first=True)):
+            got = plan(store, *q.table_key_sql(kind, flt))
+            assert f"COVERING INDEX {index}" in got and "TEMP B-TREE" not in got, got
+
+
 def test_a_window_of_rows_is_read_by_primary_key(store: Store) -> None:
     sql = f"SELECT {q._OVERVIEW_COLUMNS} FROM reports r WHERE r.id IN (?, ?, ?)"
     assert "USING INTEGER PRIMARY KEY" in plan(store, sql, [1, 2, 3])

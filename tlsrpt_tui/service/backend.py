@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import importlib
-import itertools
 import os
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -99,6 +98,10 @@ class StoreBackend:
         self._owns_store = owns_store
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-store")
         self._reader: Store | None = None
+        #: a big table's keys stream on a thread and connection of their own, so the rows of
+        #: the window on screen are never read after a run of 20,000 keys (a file store only)
+        self._keys_executor = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-keys")
+        self._keys_reader: Store | None = None
         self._closed = False
         self._dkim_checkers: dict[str | None, Any] = {}
 
@@ -132,6 +135,14 @@ class StoreBackend:
                 self._reader.close()
             self._reader = None
 
+        def shut_keys() -> None:
+            if self._keys_reader is not None:
+                self._keys_reader.close()
+            self._keys_reader = None
+
+        with contextlib.suppress(RuntimeError):
+            self._keys_executor.submit(shut_keys).result()
+        self._keys_executor.shutdown(wait=True)
         with contextlib.suppress(RuntimeError):
             self._executor.submit(shut).result()
         self._executor.shutdown(wait=True)
@@ -220,17 +231,29 @@ class StoreBackend:
         """The table's row keys in order, each run read on the thread: ``first`` keys (the
         first window's worth, so the rows show at once), then ``chunk`` at a time while the
         caller already shows them."""
-        keys_query = TABLES[kind][0]
-        rows: Iterator[tuple[int, int, int]] = await self._read(keys_query, flt)
+        own_lane = str(self.store.path) != ":memory:"
+        executor = self._keys_executor if own_lane else self._executor
+
+        def keys_conn() -> Store:
+            if not own_lane:
+                return self._conn()
+            if self._keys_reader is None:
+                self._keys_reader = self.store.reopen()
+            return self._keys_reader
+
+        async def run(fn: Callable[..., T], *args: Any) -> T:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor, functools.partial(fn, *args))
+
+        rows = await run(lambda: queries.table_key_cursor(keys_conn(), kind, flt))
 
         def take(n: int) -> KeysChunk:
-            keys: array[int] = array("q", (row[0] for row in itertools.islice(rows, n)))
-            return KeysChunk(keys)
+            return KeysChunk(array("q", [row[0] for row in rows.fetchmany(n)]))
 
         try:
             size = first
             while True:
-                part = await self._run(take, size)
+                part = await run(take, size)
                 if part.keys:
                     yield part
                 if len(part.keys) < size:
@@ -238,7 +261,7 @@ class StoreBackend:
                 size = chunk
         finally:
             with contextlib.suppress(RuntimeError):
-                self._executor.submit(rows.close)  # type: ignore[attr-defined]
+                executor.submit(rows.close)  # type: ignore[attr-defined]
 
     async def table_total(self, kind: str, flt: queries.TableFilter, *,
                           include_forged: bool = True) -> queries.TableTotal:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.model import DKIM_RESULTS, DkimVerdict, InputStatus, Report
@@ -192,6 +192,24 @@ def policy_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[
     order = flt.order(*_POLICY_ORDER_TERMS)
     sql = "SELECT p.id, p.successful, p.failed FROM policies p" + where + order
     yield from _stream(store, sql, params)
+
+
+def table_key_sql(kind: str, flt: TableFilter | None = None) -> tuple[str, list[object]]:
+    """The keys alone of the Overview ("overview") or Policy Summary ("policies") in table
+    order (the order index covers them: nothing is sorted)."""
+    flt = flt or TableFilter()
+    if kind == "overview":
+        return _overview_sql(flt, "r.id")
+    where, params = _policy_where(flt)
+    return "SELECT p.id FROM policies p" + where + flt.order(*_POLICY_ORDER_TERMS), params
+
+
+def table_key_cursor(store: Store, kind: str, flt: TableFilter | None = None) -> Any:
+    """A cursor over table_key_sql's rows: a front takes them in runs with ``fetchmany``
+    (tuples built in C; 1,000,000 keys through a generator per row held the GIL for
+    seconds, which the screen's own reads then waited for)."""
+    sql, params = table_key_sql(kind, flt)
+    return store.conn.execute(sql, params)
 
 
 def policy_rows_by_key(store: Store, keys: Sequence[int]) -> list[tables.PolicyRow]:
@@ -531,7 +549,7 @@ def table_total_sql(kind: str, flt: TableFilter,
     table, count = ("report_days", "reports") if kind == "overview" else ("policy_days",
                                                                           "policies")
     where = " WHERE " + " AND ".join(clauses) if clauses else ""
-    return f"SELECT {count}, successful, failed FROM {table}{where}", params
+    return f"SELECT sum({count}), sum(successful), sum(failed) FROM {table}{where}", params
 
 
 def table_total(store: Store, kind: str, flt: TableFilter | None = None, *,
@@ -542,14 +560,13 @@ def table_total(store: Store, kind: str, flt: TableFilter | None = None, *,
     1,000,000 reports)."""
     flt = flt or TableFilter()
     sql, params = table_total_sql(kind, flt, include_forged)
-    rows = ok = bad = 0
-    for n, s, f in store.conn.execute(sql, params):
-        if isinstance(s, float) or isinstance(f, float):  # beyond 64 bits: sum the rows
-            return _table_total_scan(store, kind, flt, include_forged)
-        rows += n
-        ok += s
-        bad += f
-    return TableTotal(rows, ok, bad)
+    try:
+        rows, ok, bad = store.conn.execute(sql, params).fetchone()
+    except store.Error:  # SQLite's sum() overflowed 64 bits (hostile counts): sum the rows
+        return _table_total_scan(store, kind, flt, include_forged)
+    if isinstance(ok, float) or isinstance(bad, float):  # a day total beyond 64 bits
+        return _table_total_scan(store, kind, flt, include_forged)
+    return TableTotal(int(rows or 0), int(ok or 0), int(bad or 0))
 
 
 def _table_total_scan(store: Store, kind: str, flt: TableFilter,
