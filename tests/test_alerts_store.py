@@ -266,3 +266,41 @@ def test_report_gap_needs_5_of_the_last_7_days(tmp_path: Path, new_db, days, ale
         a = alerter(store, report_gap_hours=72)  # NOW: days after the last report
         a.scan_reports()
         assert [x.code for x in a.scan_gaps()] == (["report.gap"] if alerted else [])
+
+
+def test_conditions_still_true_are_re_announced_at_most_every_remind_hours(
+    tmp_path: Path, new_db
+) -> None:
+    """alerts.md ``remind_hours``: "a condition still true is re-announced at most this often
+    (0: never)": a failing account, a failing channel, a silent sender."""
+    since = NOW - timedelta(minutes=31)
+    failing = {"imap reports/INBOX": WorkerState("imap reports/INBOX", "retrying", since,
+                                                 "login refused", 5)}
+
+    def summaries(raised: list[Alert]) -> list[str]:
+        return [f"{x.code}: {x.summary}" for x in raised]
+
+    with Store(new_db("s")) as store:
+        for i in range(7):  # a daily sender, silent since DAY0 + 7 days
+            ingest(store, fresh_report(i, failures=False, start=DAY0 + timedelta(days=i)), f"g{i}")
+        db.set_state(store, "channel:mail#1 (x)", {"since": since.isoformat(), "error": "down"})
+
+        def at(hours: float, remind: int = 24) -> Alerter:
+            return alerter(store, NOW + timedelta(hours=hours), remind_hours=remind)
+
+        first = at(0)
+        first.scan_reports()
+        assert [x.code for x in first.workers(failing) + first.channels_failing()
+                + first.scan_gaps()] == ["sync.failing", "alert.delivery", "report.gap"]
+        for later in (at(23), at(23.9), at(48, remind=0)):  # not due yet, or reminders off
+            assert later.workers(failing) + later.channels_failing() + later.scan_gaps() == []
+        due = at(24)
+        raised = due.workers(failing) + due.channels_failing() + due.scan_gaps()
+        assert [x.code for x in raised] == ["sync.failing", "alert.delivery", "report.gap"]
+        assert all(x.summary.endswith("(reminder)") for x in raised), summaries(raised)
+        again = at(30)  # the same reminder is not raised twice
+        assert again.workers(failing) + again.channels_failing() + again.scan_gaps() == []
+        second = at(48.6)
+        assert len(second.workers(failing) + second.channels_failing()
+                   + second.scan_gaps()) == 3
+        assert len({r[0] for r in store.conn.execute("SELECT key FROM alerts")}) == 9

@@ -83,6 +83,15 @@ class Alerter:
     def min_rank(self) -> int:
         return Severity(self.settings.min_severity).rank
 
+    def _reminder(self, announced: datetime, now: datetime) -> int:
+        """Which reminder of a condition announced at ``announced`` and still true is due now
+        (alerts.md ``remind_hours``: re-announced at most this often): 0 while none is; each
+        number is raised once (it is part of the reminder's dedup key)."""
+        hours = self.settings.remind_hours
+        if hours <= 0 or now <= announced:
+            return 0
+        return int((now - announced).total_seconds() // (hours * 3600))
+
     def _raise(self, alert: Alert, channels: list[str] | None = None) -> Alert | None:
         """Insert (inside the caller's transaction); the callback runs after the commit."""
         pk = db.insert(self.store, alert, self.channels if channels is None else channels)
@@ -325,14 +334,24 @@ class Alerter:
                 if len(s["days"] & window) < 5:
                     continue
                 name = f"gap:{domain}|{who}"
-                if db.get_state(self.store, name) == s["last"]:
-                    continue
-                db.set_state(self.store, name, s["last"])
+                key = f"report.gap:{domain}|{who}|{s['last']}"
+                remind, state = "", db.get_state(self.store, name)
+                # {"last": end of its last report, "at": when announced} (a plain string: the
+                # last report's end, as stored before reminders)
+                seen = state.get("last") if isinstance(state, dict) else state
+                if seen == s["last"]:  # announced: still silent
+                    at = _parse(state.get("at")) if isinstance(state, dict) else None
+                    round_ = self._reminder(at or last + gap, now)
+                    if round_ == 0:
+                        continue
+                    key, remind = f"{key}|remind-{round_}", " (reminder)"
+                else:
+                    db.set_state(self.store, name, {"last": s["last"], "at": _iso(now)})
                 hours = int((now - last).total_seconds() // 3600)
                 org = safe_line(s["org"], 80)
                 raised.append(self._raise(Alert(
-                    "report.gap", f"report.gap:{domain}|{who}|{s['last']}", "warning", domain,
-                    f"no report from {org} for {hours} hours (it reported daily)",
+                    "report.gap", key, "warning", domain,
+                    f"no report from {org} for {hours} hours (it reported daily){remind}",
                     {"organization": s["org"], "last_report_end": s["last"], "hours": hours},
                     body=f"{org} reported for {domain} on {len(s['days'] & window)} of the 7 "
                          f"days before {s['last']}, and nothing since ({hours} hours). Either "
@@ -465,6 +484,23 @@ class Alerter:
                              f"error: {reason}\n\nMore: tlsrpt-tui sync --account {account}",
                         raised_at=_iso(now),
                     )))
+                elif failing and open_ is not None:  # still failing: a reminder when due
+                    since = _parse(open_) or now
+                    round_ = self._reminder(since + FAILING_FOR, now)
+                    if round_ == 0:
+                        continue
+                    reason = safe_line(failing[0].reason, 300)
+                    raised.append(self._raise(Alert(
+                        "sync.failing", f"sync.failing:{account}|{open_}|remind-{round_}",
+                        "error", f"account {account}",
+                        f"still no sync since {open_}: {reason} (reminder)",
+                        {"account": account, "since": open_, "reason": reason,
+                         "reminder": round_},
+                        body=f"IMAP account {account} has still not synced since {open_}; "
+                             f"new reports are not being read.\nLast error: {reason}\n\n"
+                             f"More: tlsrpt-tui sync --account {account}",
+                        raised_at=_iso(now),
+                    )))
                 elif open_ is not None and all(s.state == "running" for s in group):
                     db.delete_state(self.store, name)
                     raised.append(self._raise(Alert(
@@ -485,15 +521,24 @@ class Alerter:
             for name, value in db.states_with_prefix(self.store, "channel:").items():
                 channel = name.split(":", 1)[1]
                 since = _parse(value.get("since"))
-                if since is None or now - since < FAILING_FOR or value.get("alerted"):
+                if since is None or now - since < FAILING_FOR:
                     continue
-                db.set_state(self.store, name, {**value, "alerted": True})
+                key, remind = f"alert.delivery:{channel}|{value['since']}", ""
+                if value.get("alerted"):  # announced: still failing, a reminder when due
+                    round_ = self._reminder(_parse(value.get("alerted_at"))
+                                            or since + FAILING_FOR, now)
+                    if round_ == 0:
+                        continue
+                    key, remind = f"{key}|remind-{round_}", " (reminder)"
+                else:
+                    db.set_state(self.store, name, {**value, "alerted": True,
+                                                    "alerted_at": _iso(now)})
                 others = [c for c in self.channels if c != channel]
                 error = safe_line(value.get("error", ""), 300)
                 raised.append(self._raise(Alert(
-                    "alert.delivery", f"alert.delivery:{channel}|{value['since']}", "error",
+                    "alert.delivery", key, "error",
                     "alert delivery", f"{safe_line(channel, 80)} failing since "
-                    f"{value['since']}: {error}",
+                    f"{value['since']}: {error}{remind}",
                     {"channel": channel, "since": value["since"], "error": error},
                     body=f"Alerts to {channel} have failed since {value['since']}; they wait "
                          f"in the store and are retried.\nLast error: {error}",
