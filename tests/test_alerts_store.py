@@ -304,3 +304,23 @@ def test_conditions_still_true_are_re_announced_at_most_every_remind_hours(
         assert len(second.workers(failing) + second.channels_failing()
                    + second.scan_gaps()) == 3
         assert len({r[0] for r in store.conn.execute("SELECT key FROM alerts")}) == 9
+
+
+def test_require_aligned_dkim_treats_an_unaligned_signature_as_forged(
+    tmp_path: Path, new_db
+) -> None:
+    """alerts.md: report.forged also when the mail "is unaligned when [alerts]
+    require_aligned_dkim = true" (signed, verified, but not by the reporting organization)."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[alerts]\nrequire_aligned_dkim = true\n")
+    assert load_config(cfg).alerts.require_aligned_dkim is True
+    for strict, expected in ((False, ["report.failures"]), (True, ["report.forged"])):
+        with Store(new_db(f"s{strict}")) as store:
+            a = alerter(store, datetime.now(UTC), require_aligned_dkim=strict)
+            assert a.scan_reports() == []
+            ingest(store, fresh_report(1), "unaligned")
+            store.conn.execute("UPDATE raw_inputs SET dkim_result = 'pass', dkim_aligned = 0")
+            raised = a.scan_reports()
+            assert [x.code for x in raised] == expected
+            if strict:
+                assert "failed DKIM (unaligned)" in raised[0].summary
