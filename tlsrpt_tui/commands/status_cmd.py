@@ -9,6 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tlsrpt_tui.store.leases import Lease
 
 HELP = "show the last stored check result of domains (no network; see `check` for a live one)"
 
@@ -25,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.service.checks import DomainStatus, changes, normalize_domain
     from tlsrpt_tui.service.config import ConfigError, load_config
     from tlsrpt_tui.store import checks as stored
+    from tlsrpt_tui.store import leases
 
     try:
         config = load_config(getattr(args, "config", None))
@@ -38,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     with store:
         names = names or list(config.domains) or stored.domains(store)
         results = [(n, stored.latest(store, n), stored.previous(store, n)) for n in names]
+        held = leases.held(store)
     if not names:
         print("tlsrpt-tui status: no domains in the config and none checked yet", file=sys.stderr)
         return 1
@@ -54,6 +60,18 @@ def run(args: argparse.Namespace) -> int:
         print_host_notes(statuses)
         for status, (latest, prev) in zip(statuses, found, strict=True):
             print_status(status, changes(prev, latest))
+        print_workers(held)
     if missing:
         return 1
     return 1 if any(latest["status"] == "error" for latest, _ in found) else 0
+
+
+def print_workers(held: list[Lease]) -> None:
+    """What the workers sharing this store hold right now (folders, checks, alert channels)."""
+    from tlsrpt_tui.core.terminal_text import visible
+
+    if not held:
+        return
+    print("\nworkers sharing this store:")
+    for lease in held:
+        print(visible(f"  {lease.name}: {lease.line()}"))

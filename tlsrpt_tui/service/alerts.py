@@ -14,9 +14,10 @@ after each check and on a timer (spec: ../shared/spec/alerts.md).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from tlsrpt_tui.service.config import AlertSettings
 from tlsrpt_tui.service.supervise import WorkerState
 from tlsrpt_tui.store import alerts as db
 from tlsrpt_tui.store import checks as check_store
+from tlsrpt_tui.store import leases
 from tlsrpt_tui.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,15 @@ class Alerter:
     settings: AlertSettings = field(default_factory=AlertSettings)
     clock: Clock = field(default=lambda: datetime.now(UTC))
     on_raised: Raised | None = None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One of the engine's read-decide-write transactions, alone among every worker
+        sharing the store (two workers must not both move the report cursor or count one
+        folder's backlog twice)."""
+        with self.store.transaction():
+            leases.serialize(self.store, "alerts")
+            yield
 
     @property
     def channels(self) -> list[str]:
@@ -116,7 +127,7 @@ class Alerter:
         """Consider every report stored since the last scan (any writer, any process)."""
         raised: list[Alert | None] = []
         while True:
-            with self.store.transaction():
+            with self._transaction():
                 cursor = int(db.get_state(self.store, CURSOR) or 0)
                 rows = self.store.conn.execute(
                     'SELECT r.id, r.organization, r.report_id, r.dedup_who, r.start, r."end",'
@@ -162,7 +173,7 @@ class Alerter:
     def report_failures(self, report_pk: int) -> list[Alert]:
         """Announce one stored report's failures now, whatever its origin or age (the demo;
         a person asking to re-send). Same dedup key as the scan's: never twice."""
-        with self.store.transaction():
+        with self._transaction():
             row = self.store.conn.execute(
                 'SELECT r.id, r.organization, r.report_id, r.dedup_who, r.start, r."end",'
                 " r.successful, r.failed, r.policy_domains, r.input_id FROM reports r"
@@ -271,7 +282,7 @@ class Alerter:
             return []
         self.scan_reports()  # what the pass stored belongs to the backlog
         raised: list[Alert | None] = []
-        with self.store.transaction():
+        with self._transaction():
             if db.get_state(self.store, f"first-sync-done:{where}") is not None:
                 return []
             backlog = db.get_state(self.store, f"backlog:{where}")
@@ -323,7 +334,7 @@ class Alerter:
             s["last"] = max(s["last"], end)
             s["last_day"] = max(s["last_day"], day)
         raised: list[Alert | None] = []
-        with self.store.transaction():
+        with self._transaction():
             for (domain, who), s in sorted(senders.items()):
                 last = _parse(s["last"])
                 if last is None or now - last < gap:
@@ -364,10 +375,14 @@ class Alerter:
 
     # -- live checks ---------------------------------------------------------------------------
 
-    def store_check(self, status: DomainStatus) -> tuple[int, list[Alert]]:
-        """Store one check result and the alerts it raises, in one transaction."""
+    def store_check(self, status: DomainStatus,
+                    fence: Callable[[Store], None] | None = None) -> tuple[int, list[Alert]]:
+        """Store one check result and the alerts it raises, in one transaction (refused by
+        ``fence``, the domain's lease, when another worker took the check over)."""
         raised: list[Alert | None] = []
-        with self.store.transaction():
+        with self._transaction():
+            if fence is not None:
+                fence(self.store)
             rid = check_store.insert(self.store, status.to_json())
             raised += self._check_changed(status, rid)
             raised += self._check_expiring(status)
@@ -464,7 +479,7 @@ class Alerter:
                 account = name[5:].split("/", 1)[0]
                 per_account.setdefault(account, []).append(state)
         raised: list[Alert | None] = []
-        with self.store.transaction():
+        with self._transaction():
             for account, group in sorted(per_account.items()):
                 name = f"syncfail:{account}"
                 open_ = db.get_state(self.store, name)
@@ -501,7 +516,7 @@ class Alerter:
                              f"More: tlsrpt-tui sync --account {account}",
                         raised_at=_iso(now),
                     )))
-                elif open_ is not None and all(s.state == "running" for s in group):
+                elif open_ is not None and _recovered(group):
                     db.delete_state(self.store, name)
                     raised.append(self._raise(Alert(
                         "sync.failing", f"sync.failing:{account}|{open_}|recovered", "info",
@@ -517,7 +532,7 @@ class Alerter:
         """``alert.delivery``: a channel failing for 30 minutes, sent on the OTHER channels."""
         now = self.clock()
         raised: list[Alert | None] = []
-        with self.store.transaction():
+        with self._transaction():
             for name, value in db.states_with_prefix(self.store, "channel:").items():
                 channel = name.split(":", 1)[1]
                 since = _parse(value.get("since"))
@@ -596,3 +611,10 @@ def failing_channels(store: Store) -> dict[str, dict[str, Any]]:
         name.split(":", 1)[1]: value
         for name, value in db.states_with_prefix(store, "channel:").items()
     }
+
+
+def _recovered(group: list[WorkerState]) -> bool:
+    """An account's folders sync again: every one running (or standing by while another
+    worker has it), at least one running here."""
+    return (all(s.state in ("running", "standby") for s in group)
+            and any(s.state == "running" for s in group))

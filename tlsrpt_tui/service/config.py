@@ -35,6 +35,10 @@ Example::
     trusted_proxies = ["127.0.0.1"]         # X-Forwarded-For is read from these only
     rate_limit = 60                         # requests per minute per client (0: no limit)
 
+    [workers]                # several watch/sync processes on one store
+    lease_seconds = 60       # a dead worker's folders, checks and alerts are taken over
+                             # this long after its last renewal (at once on the same host)
+
     [alerts]                 # tlsrpt-tui watch (see ../shared/spec/alerts.md)
     min_severity = "warning"
     [[alerts.mail]]
@@ -143,6 +147,14 @@ class StoreSettings:
     keyring: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """``[workers]``: how workers sharing one store hand work over (service/leasing.py)."""
+
+    #: A lease not renewed for this long is taken over; renewed every third of it.
+    lease_seconds: float = 60.0
+
+
 SEVERITIES = ("info", "warning", "error")
 
 
@@ -200,6 +212,7 @@ class Config:
     receiver: ReceiverSettings = field(default_factory=ReceiverSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
 
     @property
     def is_empty(self) -> bool:
@@ -254,6 +267,9 @@ def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
         raise ConfigError(
             f"{cfg_path}: receiver.rate_limit must be >= 0 and receiver.max_body_bytes >= 1"
         )
+    workers = _section(raw.get("workers", {}), WorkerSettings, cfg_path, "workers")
+    if workers.lease_seconds < 1:
+        raise ConfigError(f"{cfg_path}: workers.lease_seconds must be >= 1")
     return Config(
         path=cfg_path,
         domains=tuple(domains),
@@ -262,6 +278,7 @@ def parse_config(raw: dict[str, Any], cfg_path: Path) -> Config:
         receiver=receiver,
         alerts=_alerts(raw.get("alerts", {}), cfg_path),
         store=_store(raw.get("store", {}), cfg_path),
+        workers=workers,
     )
 
 

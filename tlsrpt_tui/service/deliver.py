@@ -7,6 +7,12 @@ delivered alert is never sent again. A failing channel keeps its alerts waiting 
 retries the oldest with backoff (30 s doubling to 15 minutes) for as long as the service runs;
 while it fails, its state ("failing since T: reason") is in the store, for the TUI, the log and
 the ``alert.delivery`` alert.
+
+Several workers on one store: a channel's queue is delivered by the ONE worker that holds its
+lease (``deliver:CHANNEL``, service/leasing.py), so each alert goes out once and in order; the
+others stand by and take the channel over when that worker stops or dies (its last alert may
+then be re-sent once, as after a kill -9 of a single worker). The lease is renewed before each
+send, and lives longer than a send may take, so it cannot expire in the middle of one.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from datetime import UTC, datetime
 from tlsrpt_tui.core.alerts import Alert
 from tlsrpt_tui.service import secrets
 from tlsrpt_tui.service.config import MailChannel, WebhookChannel
+from tlsrpt_tui.service.leasing import Leaser, standby_poll
 from tlsrpt_tui.service.supervise import Handle
 from tlsrpt_tui.store import alerts as db
 from tlsrpt_tui.store.database import Store
@@ -69,8 +76,11 @@ class Deliverer:
         retry_first: float = RETRY_FIRST,
         retry_max: float = RETRY_MAX,
         poll: float = 5.0,
+        leaser: Leaser | None = None,
     ) -> None:
         self.store = store
+        #: None: this is the only worker (no lease taken)
+        self.leaser = leaser
         self.channel = channel
         self.send = send
         self.retry_first = retry_first
@@ -80,8 +90,32 @@ class Deliverer:
         self.delivered = 0
         self._delay = retry_first
 
+    @property
+    def lease_name(self) -> str:
+        return f"deliver:{self.channel}"
+
+    async def _take(self) -> str | None:
+        """Take (or renew) the channel's lease: None when this worker has it, else who has."""
+        if self.leaser is None:
+            return None
+        ok, lease = await self.leaser.acquire(self.lease_name, "deliver")
+        return None if ok else lease.who
+
     async def run(self, handle: Handle) -> None:
+        try:
+            await self._run(handle)
+        finally:
+            if self.leaser is not None:
+                with contextlib.suppress(Exception):
+                    await self.leaser.release(self.lease_name)
+
+    async def _run(self, handle: Handle) -> None:
         while True:
+            other = await self._take()
+            if other is not None:
+                handle.standby(f"delivered by {other}")
+                await asyncio.sleep(standby_poll(self.leaser.ttl if self.leaser else 5.0))
+                continue
             if not await self.deliver_one():
                 self.wake.clear()
                 handle.ok()
@@ -118,7 +152,8 @@ class Deliverer:
             self._failed(alert.pk, error)
             return error
         with self.store.transaction():
-            db.mark_delivered(self.store, alert.pk, self.channel)
+            db.mark_delivered(self.store, alert.pk, self.channel,
+                              by=self.leaser.holder if self.leaser else None)
             was_failing = db.get_state(self.store, f"channel:{self.channel}")
             if was_failing is not None:
                 db.delete_state(self.store, f"channel:{self.channel}")
@@ -136,10 +171,24 @@ class Deliverer:
             now = datetime.now(UTC).replace(microsecond=0).isoformat()
             db.set_state(self.store, name, {**(state or {"since": now}), "error": error})
 
-    async def drain(self) -> int:
-        """``--once``: send what is pending; stop at the first failure. Returns how many."""
+    async def drain(self) -> int | None:
+        """``--once``: send what is pending; stop at the first failure. Returns how many, or
+        None when another worker delivers this channel."""
+        other = await self._take()
+        if other is not None:
+            log.info("%s: delivered by %s", self.channel, other)
+            return None
+        try:
+            return await self._drain()
+        finally:
+            if self.leaser is not None:
+                await self.leaser.release(self.lease_name)
+
+    async def _drain(self) -> int:
         sent = 0
         while True:
+            if sent and await self._take() is not None:
+                return sent
             alert = db.next_pending(self.store, self.channel)
             if alert is None or alert.pk is None:
                 return sent

@@ -21,7 +21,7 @@ from tlsrpt_tui.core.findings import Severity
 from tlsrpt_tui.core.status_items import group_findings
 from tlsrpt_tui.store.database import StoreError
 
-_STATES = ("starting", "running", "retrying", "stopped")
+_STATES = ("starting", "running", "standby", "retrying", "stopped")
 
 
 class MonitorCollector(Collector):
@@ -61,6 +61,14 @@ class MonitorCollector(Collector):
             failures.add_metric([name], state.failures)
         yield worker
         yield failures
+        held = GaugeMetricFamily(
+            "tlsrpt_lease_held", "1 for each lease (folder, check, alert channel) this worker "
+            "holds; other workers sharing the store hold the rest", labels=["lease", "kind"],
+        )
+        leaser = getattr(m, "leaser", None)
+        for name, lease in list(leaser.mine.items()) if leaser is not None else []:
+            held.add_metric([name, lease.kind], 1.0)
+        yield held
         yield from self._from_store()
 
     def _from_store(self) -> Iterator[GaugeMetricFamily]:

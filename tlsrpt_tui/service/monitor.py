@@ -6,11 +6,18 @@ looks for silent senders and failing workers, and the HTTPS receiver when config
 exception in any of them is logged and retried with backoff; only cancellation (SIGTERM/SIGINT,
 handled by the command) ends the service. Alerts are raised into the store by
 service/alerts.py and sent by service/deliver.py.
+
+Several ``watch`` processes (on one host or many) may share one store; each piece of work is
+done by the one that holds its lease (service/leasing.py): a folder by its watcher, a domain's
+check by whichever worker finds it due first (due: its last stored check is ``interval`` old,
+whoever made it), an alert channel's queue by one deliverer. The others stand by, so N workers
+share the domains and a dead worker's work is taken over within one interval.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +28,9 @@ from tlsrpt_tui.service import sync
 from tlsrpt_tui.service.alerts import Alerter
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.service.deliver import Deliverer, sender_for
+from tlsrpt_tui.service.leasing import Leaser, standby_poll
 from tlsrpt_tui.service.supervise import Handle, Supervisor
+from tlsrpt_tui.service.sync import Fence
 from tlsrpt_tui.store import checks as check_store
 from tlsrpt_tui.store.database import Store
 
@@ -54,11 +63,12 @@ class Monitor:
         self.dkim = checker_for(self.config.checks.resolver)
         if self.dkim is None and self.config.accounts:
             log.warning("no DNS resolver: DKIM signatures of report mail are not verified")
+        self.leaser = Leaser(self.store, ttl=self.config.workers.lease_seconds)
         self.alerter = Alerter(
             self.store, self.config.alerts, clock=self.clock, on_raised=self._raised
         )
         self.deliverers = [
-            Deliverer(self.store, channel.name, sender_for(channel))
+            Deliverer(self.store, channel.name, sender_for(channel), leaser=self.leaser)
             for channel in self.config.alerts.channels
         ]
 
@@ -85,29 +95,73 @@ class Monitor:
 
     # -- checks ------------------------------------------------------------------------------------
 
-    async def check(self, domain: str) -> DomainStatus:
-        from tlsrpt_tui.service.checks import CheckOptions, check_domains
-
+    def _slot(self, held: bool = False) -> contextlib.AbstractAsyncContextManager[object]:
+        """One of CHECKS_AT_ONCE check slots (``held``: the caller already has one)."""
+        if held:
+            return contextlib.nullcontext()
         if self._check_slots is None:
             self._check_slots = asyncio.Semaphore(CHECKS_AT_ONCE)
+        return self._check_slots
+
+    async def check(self, domain: str, fence: Fence | None = None, *,
+                    in_slot: bool = False) -> DomainStatus:
+        """Check now and store the result (refused by ``fence`` when the lease was lost);
+        ``in_slot``: the caller holds a check slot already."""
+        from tlsrpt_tui.service.checks import CheckOptions, check_domains
+
         options = CheckOptions.from_settings(self.config.checks)
         # The store is used from the loop only (the folder watchers write through the same
         # connection): a transaction in another thread would interleave with theirs.
-        async with self._check_slots:
+        async with self._slot(held=in_slot):
             previous = check_store.latest(self.store, domain)
             [status] = await check_domains([domain], options, previous={domain: previous}
                                            if previous else None)
-        self.alerter.store_check(status)
+        self.alerter.store_check(status, fence=fence)
         self.last_checks[domain] = status
         log.info("check %s: %s", domain, status.status)
         return status
 
+    @property
+    def interval(self) -> float:
+        return float(self.config.checks.interval or 3600.0)
+
+    def due_in(self, domain: str) -> float:
+        """Seconds until ``domain`` is due: its last stored check (by any worker) plus the
+        interval; 0 when never checked."""
+        last = check_store.last_checked_at(self.store, domain)
+        if last is None:
+            return 0.0
+        when = datetime.fromisoformat(last)
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        return max(0.0, (when - self.clock()).total_seconds() + self.interval)
+
+    async def check_if_due(self, domain: str) -> str | None:
+        """Check ``domain`` under its lease if it is due; None when checked, else why not.
+
+        The lease is taken once a check slot is free, so a worker never sits on domains it
+        cannot check yet while other workers could."""
+        async with self._slot():
+            ok, lease = await self.leaser.acquire(f"check:{domain}", "check")
+            if not ok:
+                return f"being checked by {lease.who}"
+            async with self.leaser.hold(lease) as held:
+                # Due is read again under the lease: another worker may have just stored one.
+                if self.due_in(domain) > 0:
+                    return "checked by another worker"
+                await self.check(domain, fence=held.fence, in_slot=True)
+        return None
+
     def _check_loop(self, domain: str):  # type: ignore[no-untyped-def]
         async def body(handle: Handle) -> None:
             while True:
-                await self.check(domain)
+                wait = self.due_in(domain)
+                if wait > 0:
+                    await asyncio.sleep(min(wait, self.interval))
+                    continue
+                if await self.check_if_due(domain) is not None:
+                    # Another worker has it now: look again once its result is stored.
+                    await asyncio.sleep(standby_poll(self.leaser.ttl))
                 handle.ok()
-                await asyncio.sleep(float(self.config.checks.interval or 3600.0))
 
         return body
 
@@ -142,7 +196,7 @@ class Monitor:
             if self.config.accounts:
                 watch = asyncio.create_task(
                     sync.watch(self.store, self.config.accounts, on_progress=self.on_sync,
-                               supervisor=sup, dkim=self.dkim)
+                               supervisor=sup, dkim=self.dkim, leaser=self.leaser)
                 )
             await asyncio.Event().wait()
         finally:
@@ -150,6 +204,7 @@ class Monitor:
                 watch.cancel()
                 await asyncio.gather(watch, return_exceptions=True)
             await sup.stop()
+            await self.leaser.aclose()
 
     async def _receiver(self, handle: Handle) -> None:
         from tlsrpt_tui.service.receiver import serve
@@ -165,22 +220,35 @@ class Monitor:
     async def run_once(self) -> int:
         """``--once``: every check, one sync of every folder, every alert due; returns the
         number of problems (failed checks, accounts, undelivered channels)."""
+        try:
+            return await self._run_once()
+        finally:
+            await self.leaser.aclose()
+
+    async def _run_once(self) -> int:
         problems = 0
         for domain in self.config.domains:
             try:
-                await self.check(domain)
+                ok, lease = await self.leaser.acquire(f"check:{domain}", "check")
+                if not ok:
+                    log.info("check %s: being checked by %s", domain, lease.who)
+                    continue
+                async with self.leaser.hold(lease) as held:
+                    await self.check(domain, fence=held.fence)
             except Exception as exc:
                 problems += 1
                 log.error("check %s: %s: %s", domain, type(exc).__name__, exc)
         if self.config.accounts:
             summary = await sync.sync_all(self.store, self.config.accounts,
-                                          on_progress=self.on_sync, dkim=self.dkim)
+                                          on_progress=self.on_sync, dkim=self.dkim,
+                                          leaser=self.leaser)
             for error in summary.errors:
                 problems += 1
                 log.error("%s", error)
         self.housekeeping()
         for deliverer in self.deliverers:
-            await deliverer.drain()
+            if await deliverer.drain() is None:
+                continue  # another worker delivers this channel
             if self.store.conn.execute(
                 "SELECT 1 FROM alert_deliveries WHERE channel = ? AND state = 'pending'"
                 " LIMIT 1", (deliverer.channel,)

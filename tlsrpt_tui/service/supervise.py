@@ -35,9 +35,10 @@ class WorkerState:
     """What one worker is doing, for the TUI's sync line, the log and the metrics."""
 
     name: str
-    state: str = "starting"  # starting | running | retrying | stopped
+    #: starting | running | standby (another worker has its lease) | retrying | stopped
+    state: str = "starting"
     since: datetime = field(default_factory=lambda: datetime.now(UTC))
-    reason: str = ""  # the last error while retrying
+    reason: str = ""  # the last error while retrying; who has the work while standing by
     failures: int = 0  # consecutive failures (0 while running)
     retry_at: datetime | None = None
     last_ok: datetime | None = None
@@ -50,6 +51,8 @@ class WorkerState:
         if self.state == "retrying":
             since = self.since.astimezone(UTC).strftime("%H:%M:%S UTC")
             return f"{self.name}: retrying since {since}: {self.reason}"
+        if self.state == "standby":
+            return f"{self.name}: standby, {self.reason}"
         return f"{self.name}: {self.state}"
 
 
@@ -79,6 +82,10 @@ class Handle:
     def ok(self) -> None:
         """The body made progress: running, backoff reset."""
         self._supervisor._set_running(self.name)
+
+    def standby(self, reason: str) -> None:
+        """Another worker has this work's lease: waiting to take over (not a failure)."""
+        self._supervisor._set_standby(self.name, reason)
 
     @property
     def state(self) -> WorkerState:
@@ -133,6 +140,15 @@ class Supervisor:
         if old is not None and old.state == "retrying":
             log.info("%s: running again", name)
         self._publish(WorkerState(name, "running", now, last_ok=now))
+
+    def _set_standby(self, name: str, reason: str) -> None:
+        old = self.states.get(name)
+        if old is not None and old.state == "standby" and old.reason == reason:
+            return
+        if old is None or old.state != "standby":
+            log.info("%s: standing by, %s", name, reason)
+        self._publish(WorkerState(name, "standby", self.clock(), reason,
+                                  last_ok=old.last_ok if old else None))
 
     def failing(self) -> list[WorkerState]:
         return [s for s in self.states.values() if s.failing]

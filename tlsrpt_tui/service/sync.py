@@ -38,6 +38,7 @@ from tlsrpt_tui.service import secrets
 from tlsrpt_tui.service.config import AccountSettings
 from tlsrpt_tui.service.dkim import DkimChecker, DkimKeys
 from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, Prepared, ingest_batch
+from tlsrpt_tui.service.leasing import IDLE, WORKING, Lease, Leaser, standby_poll
 from tlsrpt_tui.service.pipeline import DEPTH, IngestPipeline, PreparedHandle
 from tlsrpt_tui.service.supervise import Body, Handle, Supervisor, describe
 from tlsrpt_tui.store import imap_state
@@ -91,6 +92,10 @@ class FolderSummary:
 class SyncSummary:
     folders: list[FolderSummary] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: Folders another worker was syncing (a batch on its way): (folder, its lease).
+    busy: list[tuple[str, Lease]] = field(default_factory=list)
+    #: Folders left to the worker that watches them (IDLE): one line each.
+    watched_elsewhere: list[str] = field(default_factory=list)
 
     def total(self, name: str) -> int:
         return sum(int(getattr(f, name)) for f in self.folders)
@@ -119,6 +124,8 @@ class SyncEvent:
 
 
 ProgressCallback = Callable[[SyncEvent], None]
+#: Runs inside each commit's transaction; raises (store.leases.LeaseLost) to refuse it.
+Fence = Callable[[Store], None]
 
 
 def _noop(event: SyncEvent) -> None:
@@ -168,6 +175,7 @@ async def sync_folder(
     select: bool = True,
     pipeline: IngestPipeline | None = None,
     dkim: DkimChecker | None = None,
+    fence: Fence | None = None,
 ) -> FolderSummary:
     """Bring one folder up to date on an authenticated connection.
 
@@ -175,11 +183,14 @@ async def sync_folder(
     processes and committed with the folder's new position by its writer thread (one is
     made for this call when none is given), at most ``pipeline.DEPTH`` batches ahead of the
     last finished commit. With ``dkim``, each batch's mail is DKIM-verified first (keys
-    fetched concurrently, verification off the loop) and the verdict is stored with it."""
+    fetched concurrently, verification off the loop) and the verdict is stored with it.
+    ``fence`` runs inside each commit's transaction (the folder's lease: it raises when
+    another worker took the folder over, and nothing of that batch is committed)."""
     if pipeline is None:
         async with IngestPipeline(store) as own:
             return await sync_folder(store, client, account, folder, on_progress=on_progress,
-                                     summary=summary, select=select, pipeline=own, dkim=dkim)
+                                     summary=summary, select=select, pipeline=own, dkim=dkim,
+                                     fence=fence)
     summary = summary or FolderSummary(account.name, folder)
     if account.archive_folder is not None and account.archive_folder in account.folders:
         # Moving a folder's mail into a folder we also sync would fetch it again every time.
@@ -192,7 +203,8 @@ async def sync_folder(
         info = await client.select(folder, readonly=readonly)
     else:
         info = client.selected
-    before, state = await pipeline.write(_begin, account.name, folder, info.uidvalidity)
+    before, state = await pipeline.write(_begin, account.name, folder, info.uidvalidity,
+                                         fence)
     summary.uidvalidity = info.uidvalidity
     if before is not None and before.uidvalidity != info.uidvalidity:
         summary.resync = True
@@ -252,6 +264,7 @@ async def sync_folder(
             in_flight.append((batch, pipeline.write(
                 _commit_batch, account, folder, info.uidvalidity, batch, fetched, raws, prepared,
                 keys,
+                fence,
             )))
             if account.archive_folder:
                 stored_uids = (await finish_oldest()).stored
@@ -282,10 +295,12 @@ async def sync_folder(
     return summary
 
 
-def _begin(store: Store, account: str, folder: str,
-           uidvalidity: int) -> tuple[imap_state.FolderState | None, imap_state.FolderState]:
+def _begin(store: Store, account: str, folder: str, uidvalidity: int, fence: Fence | None = None,
+           ) -> tuple[imap_state.FolderState | None, imap_state.FolderState]:
     """(the folder's stored state before, after noting the server's UIDVALIDITY)."""
     with store.transaction():
+        if fence is not None:
+            fence(store)
         before = imap_state.get(store, account, folder)
         return before, imap_state.begin(store, account, folder, uidvalidity)
 
@@ -420,6 +435,7 @@ def _commit_batch(
     raws: dict[int, RawInput],
     prepared: PreparedHandle,
     keys: DkimKeys | None = None,
+    fence: Fence | None = None,
 ) -> _Committed:
     """Store one fetched batch and the new position in one transaction (on the writer thread).
 
@@ -447,6 +463,8 @@ def _commit_batch(
         digest = one.digest if one is not None and one.digest is not None else None
         here[uid] = (data, digest or hashlib.sha256(data).digest())
     with store.transaction():
+        if fence is not None:
+            fence(store)
         statuses = imap_state.known_input_statuses(
             store, account.name, (digest for _, digest in here.values()))
         todo: list[RawInput] = []
@@ -670,6 +688,19 @@ async def _move(
 
 # --------------------------------------------------------------------------------------------
 # Accounts
+#
+# Several workers (``sync``, ``watch``, TUIs, on one host or many) may share one store: each
+# folder is synced under its lease (``imap:ACCOUNT/FOLDER``, service/leasing.py), so two of
+# them never fetch and store the same messages. A one-shot sync that finds a folder leased
+# waits while the holder is storing a batch, then syncs whatever is left; a folder held by
+# its watcher (IDLE: it fetches new mail as it arrives) is left to it.
+
+#: A one-shot sync looks again at a folder another worker is syncing this often.
+BUSY_POLL = 0.5
+
+
+def folder_lease_name(account: str, folder: str) -> str:
+    return f"imap:{account}/{folder}"
 
 
 async def sync_account(
@@ -679,29 +710,56 @@ async def sync_account(
     on_progress: ProgressCallback = _noop,
     timeout: float = 30.0,
     dkim: DkimChecker | None = None,
+    leaser: Leaser | None = None,
+    folders: Sequence[str] | None = None,
 ) -> SyncSummary:
-    """One pass over every folder of an account. Connection/auth errors raise ImapError."""
+    """One pass over every folder of an account (or ``folders``) that this worker can lease.
+
+    Folders another worker is syncing are returned in ``busy`` (the caller comes back for
+    them), folders a watcher keeps up to date in ``watched_elsewhere``. The connection is
+    opened for the first leased folder only. Connection/auth errors raise ImapError."""
+    if leaser is None:
+        own = Leaser(store)
+        try:
+            return await sync_account(store, account, on_progress=on_progress,
+                                      timeout=timeout, dkim=dkim, leaser=own, folders=folders)
+        finally:
+            await own.aclose()
     result = SyncSummary()
-    client = await open_account(account, timeout=timeout)
+    client: ImapClient | None = None
     try:
-        for folder in account.folders:
-            fs = FolderSummary(account.name, folder)
-            result.folders.append(fs)
-            try:
-                await sync_folder(
-                    store, client, account, folder, on_progress=on_progress, summary=fs,
-                    dkim=dkim,
-                )
-            except ImapFolderError as exc:
-                # One missing folder does not stop the others (the connection is still fine).
-                result.errors.append(f"account {account.name}: {exc}")
-                on_progress(SyncEvent("error", fs, f"account {account.name}: {exc}"))
+        for folder in account.folders if folders is None else folders:
+            ok, lease = await leaser.acquire(folder_lease_name(account.name, folder), "imap")
+            if not ok:
+                if lease.state == IDLE:
+                    line = f"{account.name}/{folder}: watched by another worker ({lease.line()})"
+                    result.watched_elsewhere.append(line)
+                    on_progress(SyncEvent("progress", None, line))
+                else:
+                    result.busy.append((folder, lease))
                 continue
+            async with leaser.hold(lease) as held:
+                if client is None:
+                    client = await open_account(account, timeout=timeout)
+                fs = FolderSummary(account.name, folder)
+                result.folders.append(fs)
+                try:
+                    await sync_folder(
+                        store, client, account, folder, on_progress=on_progress, summary=fs,
+                        dkim=dkim, fence=held.fence,
+                    )
+                except ImapFolderError as exc:
+                    # One missing folder does not stop the others (the connection is fine).
+                    result.errors.append(f"account {account.name}: {exc}")
+                    on_progress(SyncEvent("error", fs, f"account {account.name}: {exc}"))
+                    continue
             on_progress(SyncEvent("done", fs, fs.line()))
     except BaseException:
-        client.abort()
+        if client is not None:
+            client.abort()
         raise
-    await client.logout()
+    if client is not None:
+        await client.logout()
     return result
 
 
@@ -712,19 +770,52 @@ async def sync_all(
     on_progress: ProgressCallback = _noop,
     timeout: float = 30.0,
     dkim: DkimChecker | None = None,
+    leaser: Leaser | None = None,
 ) -> SyncSummary:
-    """Sync each account in turn; one account's failure is recorded and the others still run."""
-    total = SyncSummary()
-    for account in accounts:
+    """Sync each account in turn; one account's failure is recorded and the others still run.
+
+    Returns once every folder was brought up to date, by this worker or by the one holding
+    it: a folder another worker is syncing is skipped for now and taken up again when that
+    worker is done (or dead), after the other folders."""
+    if leaser is None:
+        own = Leaser(store)
         try:
-            one = await sync_account(store, account, on_progress=on_progress, timeout=timeout,
-                                     dkim=dkim)
-        except (ImapError, secrets.SecretError) as exc:
-            total.errors.append(str(exc))
-            on_progress(SyncEvent("error", None, str(exc)))
-            continue
-        total.folders.extend(one.folders)
-        total.errors.extend(one.errors)
+            return await sync_all(store, accounts, on_progress=on_progress, timeout=timeout,
+                                  dkim=dkim, leaser=own)
+        finally:
+            await own.aclose()
+    total = SyncSummary()
+    todo: dict[str, list[str]] = {a.name: list(a.folders) for a in accounts}
+    waiting_shown: set[tuple[str, str]] = set()
+    while any(todo.values()):
+        progressed = False
+        for account in accounts:
+            if not todo[account.name]:
+                continue
+            try:
+                one = await sync_account(store, account, on_progress=on_progress,
+                                         timeout=timeout, dkim=dkim, leaser=leaser,
+                                         folders=todo[account.name])
+            except (ImapError, secrets.SecretError) as exc:
+                total.errors.append(str(exc))
+                on_progress(SyncEvent("error", None, str(exc)))
+                todo[account.name] = []
+                progressed = True
+                continue
+            total.folders.extend(one.folders)
+            total.errors.extend(one.errors)
+            total.watched_elsewhere.extend(one.watched_elsewhere)
+            progressed = progressed or bool(one.folders or one.watched_elsewhere)
+            todo[account.name] = [folder for folder, _ in one.busy]
+            for folder, lease in one.busy:
+                if (account.name, folder) not in waiting_shown:
+                    waiting_shown.add((account.name, folder))
+                    on_progress(SyncEvent(
+                        "progress", None,
+                        f"{account.name}/{folder}: another worker is syncing it "
+                        f"({lease.line()}); waiting for it"))
+        if any(todo.values()) and not progressed:
+            await asyncio.sleep(BUSY_POLL)
     return total
 
 
@@ -753,22 +844,26 @@ async def watch(
     backoff_max: float = BACKOFF_MAX,
     supervisor: Supervisor | None = None,
     dkim: DkimChecker | None = None,
+    leaser: Leaser | None = None,
 ) -> None:
     """Keep every folder of every account in sync until cancelled: one IDLE connection each.
 
-    Each folder's worker catches up, then IDLEs (re-IDLE at most every 25 minutes) and syncs
-    whenever the server reports a change. It runs under a ``Supervisor``: ANY exception (a
-    dropped connection, a locked store, a bug) is logged and reported, and the folder is
-    reopened after a backoff (1 s doubling to 5 minutes, at least a minute for login/TLS/
-    folder errors, reset after a successful sync). One folder's trouble never touches the
-    others. Cancel the task to stop.
+    Each folder's worker takes the folder's lease (or stands by while another worker has it,
+    and takes over when that one stops or dies), catches up, then IDLEs (re-IDLE at most
+    every 25 minutes) and syncs whenever the server reports a change. It runs under a
+    ``Supervisor``: ANY exception (a dropped connection, a locked store, a lost lease, a bug)
+    is logged and reported, and the folder is reopened after a backoff (1 s doubling to 5
+    minutes, at least a minute for login/TLS/folder errors, reset after a successful sync).
+    One folder's trouble never touches the others. Cancel the task to stop.
     """
     sup = supervisor or Supervisor(backoff_first=backoff_first, backoff_max=backoff_max)
+    own = leaser is None
+    leases = leaser or Leaser(store)
     tasks = []
     for account in accounts:
         for folder in account.folders:
             body = _folder_watcher(store, account, folder, on_progress, timeout, idle_seconds,
-                                   dkim)
+                                   dkim, leases)
             tasks.append(
                 sup.spawn(folder_worker_name(account, folder), body, min_wait=imap_min_wait)
             )
@@ -780,6 +875,8 @@ async def watch(
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+        if own:
+            await leases.aclose()
 
 
 def _folder_watcher(
@@ -789,33 +886,44 @@ def _folder_watcher(
     on_progress: ProgressCallback,
     timeout: float,
     idle_seconds: float,
-    dkim: DkimChecker | None = None,
+    dkim: DkimChecker | None,
+    leaser: Leaser,
 ) -> Body:
     """The body the supervisor runs (again after each failure) for one folder."""
     summary = FolderSummary(account.name, folder)
     attempts = 0
+    name = folder_lease_name(account.name, folder)
 
     async def body(handle: Handle) -> None:
         nonlocal attempts
+        while True:  # stand by until this worker has the folder
+            ok, lease = await leaser.acquire(name, "imap")
+            if ok:
+                break
+            handle.standby(f"held by {lease.who}")
+            await asyncio.sleep(standby_poll(leaser.ttl))
         attempts += 1
         if attempts > 1:
             on_progress(SyncEvent("reconnect", summary, f"{account.name}/{folder}: reconnecting"))
         client: ImapClient | None = None
         try:
-            client = await open_account(account, timeout=timeout)
-            await sync_folder(
-                store, client, account, folder, on_progress=on_progress, summary=summary,
-                dkim=dkim,
-            )
-            handle.ok()
-            while True:
-                on_progress(SyncEvent("idle", summary, f"{account.name}/{folder}: watching"))
-                await client.idle(idle_seconds)
+            async with leaser.hold(lease) as held:
+                client = await open_account(account, timeout=timeout)
                 await sync_folder(
                     store, client, account, folder, on_progress=on_progress, summary=summary,
-                    select=False, dkim=dkim,
+                    dkim=dkim, fence=held.fence,
                 )
                 handle.ok()
+                while True:
+                    await held.set_state(IDLE)
+                    on_progress(SyncEvent("idle", summary, f"{account.name}/{folder}: watching"))
+                    await client.idle(idle_seconds)
+                    await held.set_state(WORKING)
+                    await sync_folder(
+                        store, client, account, folder, on_progress=on_progress,
+                        summary=summary, select=False, dkim=dkim, fence=held.fence,
+                    )
+                    handle.ok()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -74,11 +74,14 @@ def pending_count(store: Store, channel: str) -> int:
     ).fetchone()[0])
 
 
-def mark_delivered(store: Store, alert_pk: int, channel: str, at: str | None = None) -> None:
+def mark_delivered(store: Store, alert_pk: int, channel: str, at: str | None = None,
+                   by: str | None = None) -> None:
+    """``by``: the worker (lease holder id) that sent it."""
     store.conn.execute(
         "UPDATE alert_deliveries SET state = 'delivered', attempts = attempts + 1,"
-        " delivered_at = ?, last_error = NULL WHERE alert_id = ? AND channel = ?",
-        (at or now_iso(), alert_pk, channel),
+        " delivered_at = ?, last_error = NULL, delivered_by = ? WHERE alert_id = ?"
+        " AND channel = ?",
+        (at or now_iso(), by, alert_pk, channel),
     )
 
 

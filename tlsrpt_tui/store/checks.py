@@ -69,6 +69,14 @@ def history(store: Store, domain: str, limit: int = 50) -> list[dict[str, Any]]:
     return _rows(store, domain, limit)
 
 
+def last_checked_at(store: Store, domain: str) -> str | None:
+    """When ``domain`` was last checked (by any worker sharing the store), or None."""
+    row = store.conn.execute(
+        "SELECT max(checked_at) FROM check_results WHERE domain = ?", (domain,)
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 def domains(store: Store) -> list[str]:
     """Every domain with at least one stored result."""
     rows = store.conn.execute("SELECT DISTINCT domain FROM check_results ORDER BY 1")

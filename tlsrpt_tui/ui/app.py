@@ -197,8 +197,11 @@ class TlsrptApp(App[int]):
                         markup=False)
             return
         for domain, found in stored.items():
-            if self.state.check(domain).status is not None and not self.demo:
-                continue  # a live result came first
+            shown = self.state.check(domain)
+            if shown.status is not None and not self.demo and (
+                shown.checked_at is None or shown.checked_at >= found.checked_at
+            ):
+                continue  # a live result came first, or this one is no newer
             # shown as is: a live check still running keeps its "checking…" and schedule
             self.state.update_check(domain, status=found.status, previous=found.previous,
                                     checked_at=found.checked_at,
@@ -340,6 +343,8 @@ class TlsrptApp(App[int]):
             self.post_message(SyncFinished(account, 0, event.message or "sync failed"))
         elif event.kind in ("idle", "done"):
             self.post_message(SyncFinished(account, 0, None, event.message))
+        elif event.kind == "progress" and event.message:  # waiting for another worker
+            self.state.set_sync(SyncView("progress", clean(event.message)))
         elif event.kind == "warning":
             self.notify(clean(event.message), severity="warning", markup=False)
 
@@ -351,6 +356,9 @@ class TlsrptApp(App[int]):
         state = message.state
         if state.failing and state.name.startswith("imap "):  # checks show on their cards
             self.state.set_sync(SyncView("error", state.line()))
+        elif state.state == "standby" and state.name.startswith("imap "):
+            # another worker (a `watch` elsewhere) has this folder's lease and syncs it
+            self.state.set_sync(SyncView("idle", state.line()))
 
     async def _sync_once(self) -> None:
         try:
@@ -422,6 +430,7 @@ class TlsrptApp(App[int]):
         self._data_version = version
         if not first:
             self.state.reports_stored()
+            await self._load_stored_checks()  # checked by a `watch` sharing the store
         await self._show_failing_channels()
 
     async def _show_failing_channels(self) -> None:
