@@ -1,0 +1,250 @@
+"""Several workers on one store, as separate processes against real peers: none does a job twice.
+
+- 4 ``sync`` processes on one Dovecot folder of 2,000 mails store exactly the 2,000 reports,
+  none fetched into the store twice (the folder's lease: one syncs, the others wait for it);
+- kill -9 of the folder's lease holder in the middle of a batch: a waiting ``sync`` takes over
+  and finishes, nothing lost, nothing twice;
+- 3 ``watch`` processes with 30 domains: every domain checked once per interval, shared among
+  them, and still every interval after one of them is killed;
+- 3 ``watch`` processes and alert channels: each alert delivered once, by one worker, and the
+  channel taken over when that worker is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+from peers.alert_peers import PASSWORD, AlertPeers, alert_peers  # noqa: F401
+from peers.dns import DnsPeers, Zone, dns_peers_factory  # noqa: F401
+from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
+from peers.tlsrpt_mail import fresh_report
+from test_watch_alerts import first_sync_done, query, wait_for
+
+pytestmark = pytest.mark.peers
+
+IMAP_ENV = "TLSRPT_TEST_WORKERS_IMAP"
+SMTP_ENV = "TLSRPT_TEST_WORKERS_SMTP"
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Worker:
+    """One ``tlsrpt-tui`` process (sync or watch) on the shared store, stderr in a file."""
+
+    def __init__(self, tmp: Path, index: int, *args: str) -> None:
+        self.log = tmp / f"worker{index}.log"
+        self.args = [sys.executable, "-m", "tlsrpt_tui", *args]
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TLSRPT_TUI_")}
+        self.env.update({IMAP_ENV: Dovecot.password, SMTP_ENV: PASSWORD,
+                         "PYTHONPATH": str(REPO)})
+        with self.log.open("ab") as err:
+            self.proc = subprocess.Popen(self.args, env=self.env, stderr=err,
+                                         stdout=subprocess.DEVNULL, cwd=REPO)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+def account_toml(dc: Dovecot, batch_size: int) -> str:
+    return (
+        "[[accounts]]\n"
+        f'name = "reports"\nhost = "{dc.host}"\nport = {dc.imaps_port}\nsecurity = "tls"\n'
+        f'username = "{dc.user}"\npassword_env = "{IMAP_ENV}"\nca_file = "{dc.ca_file}"\n'
+        f"batch_size = {batch_size}\n\n"
+    )
+
+
+def write(tmp: Path, text: str) -> Path:
+    cfg = tmp / "config.toml"
+    cfg.write_text(text)
+    return cfg
+
+
+def count(db: Path, table: str) -> int:
+    rows = query(db, f"SELECT count(*) FROM {table}")
+    return int(rows[0][0]) if rows else 0
+
+
+def folder_counts(db: Path) -> tuple[int, int, int]:
+    rows = query(db, "SELECT messages_seen, messages_new, messages_duplicate FROM imap_folders")
+    return tuple(rows[0]) if rows else (0, 0, 0)  # type: ignore[return-value]
+
+
+def test_four_syncs_on_one_folder_store_each_of_2000_mails_once(
+    dovecot: Dovecot, tmp_path: Path,  # noqa: F811
+) -> None:
+    n = 2000
+    dovecot.append_maildir(fresh_report(i, failures=i % 7 == 0) for i in range(n))
+    cfg = write(tmp_path, account_toml(dovecot, batch_size=100))
+    db = tmp_path / "shared.sqlite3"
+    workers = [Worker(tmp_path, i, "sync", "--config", str(cfg), "--db", str(db))
+               for i in range(4)]
+    codes = [w.proc.wait(300) for w in workers]
+    logs = "\n".join(w.text() for w in workers)
+    assert codes == [0, 0, 0, 0], logs[-3000:]
+    assert count(db, "reports") == n and count(db, "raw_inputs") == n
+    # Each message fetched into the store once, by whichever worker had the folder: the
+    # running totals count every committed message, so a second copy would show here.
+    assert folder_counts(db) == (n, n, 0)
+    assert "another worker is syncing it" in logs  # they did run at the same time
+    assert count(db, "leases") == 0  # each released what it held
+
+
+def test_kill_9_of_the_folder_holder_mid_batch_another_sync_finishes(
+    dovecot: Dovecot, tmp_path: Path,  # noqa: F811
+) -> None:
+    n = 1000
+    dovecot.append_maildir(fresh_report(i) for i in range(n))
+    cfg = write(tmp_path, account_toml(dovecot, batch_size=25))
+    db = tmp_path / "shared.sqlite3"
+    workers = [Worker(tmp_path, i, "sync", "--config", str(cfg), "--db", str(db))
+               for i in range(2)]
+
+    def holder_pid() -> int | None:
+        rows = query(db, "SELECT holder FROM leases WHERE name = 'imap:reports/INBOX'")
+        return int(rows[0][0].split(":")[-2]) if rows else None
+
+    def mid_folder() -> bool:
+        rows = query(db, "SELECT last_uid FROM imap_folders")
+        return bool(rows) and 100 <= rows[0][0] < n - 200
+
+    wait_for(lambda: mid_folder() and holder_pid() is not None, "a few batches committed",
+             limit=120)
+    victim = next(w for w in workers if w.pid == holder_pid())
+    survivor = next(w for w in workers if w is not victim)
+    os.kill(victim.pid, signal.SIGKILL)
+    assert victim.proc.wait(10) == -signal.SIGKILL
+    assert survivor.proc.wait(300) == 0, survivor.text()[-3000:]
+    assert count(db, "reports") == n and count(db, "raw_inputs") == n
+    seen, new, duplicate = folder_counts(db)
+    assert (seen, new, duplicate) == (n, n, 0)  # the killed batch was fetched again, once
+    assert "waiting for it" in survivor.text()
+
+
+DOMAINS = [f"d{i:02d}.workers.test" for i in range(30)]
+
+
+@pytest.fixture
+def thirty_domains(dns_peers_factory) -> Iterator[DnsPeers]:  # noqa: F811
+    body = "".join(
+        f'_smtp._tls.{d.removesuffix(".test")} 300 IN TXT "v=TLSRPTv1; rua=mailto:r@{d}"\n'
+        for d in DOMAINS
+    )
+    yield dns_peers_factory([Zone("test.", body)], cache=False)
+
+
+def checks(db: Path) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for domain, when in query(db, "SELECT domain, checked_at FROM check_results ORDER BY id"):
+        out.setdefault(domain, []).append(datetime.fromisoformat(when).timestamp())
+    return out
+
+
+def test_three_watchers_check_each_of_30_domains_once_per_interval(
+    thirty_domains: DnsPeers, tmp_path: Path,
+) -> None:
+    interval = 8
+    cfg = write(tmp_path, (
+        "domains = [" + ", ".join(f'"{d}"' for d in DOMAINS) + "]\n"
+        f'[checks]\ninterval = {interval}\nresolver = "{thirty_domains.resolver}"\n'
+        "probe = false\ntimeout = 3\n"
+        "[workers]\nlease_seconds = 4\n"
+    ))
+    db = tmp_path / "shared.sqlite3"
+    workers = [Worker(tmp_path, i, "watch", "--config", str(cfg), "--db", str(db))
+               for i in range(3)]
+    try:
+        wait_for(lambda: len(checks(db)) == 30, "a first check of every domain", limit=60)
+        first_round = time.time()
+        time.sleep(interval * 1.2)
+        os.kill(workers[0].pid, signal.SIGKILL)  # in the middle of whatever it does
+        killed = time.time()
+        time.sleep(interval * 2.5)
+    finally:
+        codes = [w.stop() for w in workers[1:]]
+        workers[0].proc.wait(10)
+    assert codes == [0, 0], "\n".join(w.text()[-2000:] for w in workers)
+    got = checks(db)
+    assert sorted(got) == DOMAINS
+    for domain, times in got.items():
+        gaps = [b - a for a, b in pairwise(times)]
+        # never checked twice in one interval (checked_at has whole seconds)...
+        assert all(gap >= interval - 1 for gap in gaps), (domain, gaps)
+        # ...and never left waiting much longer, not even after a worker died
+        assert all(gap <= interval * 2 for gap in gaps), (domain, gaps)
+        assert sum(t > killed for t in times) >= 2, (domain, times, killed)
+        assert sum(t >= first_round for t in times) >= 2, (domain, times)
+    per_worker = Counter(
+        i for i, w in enumerate(workers)
+        for _ in re.finditer(r"INFO check d\d\d\.workers\.test: ", w.text())
+    )
+    assert sum(per_worker.values()) == sum(len(t) for t in got.values())
+    assert len(per_worker) >= 2, per_worker  # shared, not all done by one
+
+
+def test_three_watchers_deliver_each_alert_once_and_take_over_a_killed_deliverer(
+    dovecot: Dovecot, alert_peers: AlertPeers, tmp_path: Path,  # noqa: F811
+) -> None:
+    cfg = write(tmp_path, "[workers]\nlease_seconds = 4\n" + account_toml(dovecot, 50)
+                + alert_peers.config_toml(SMTP_ENV))
+    db = tmp_path / "shared.sqlite3"
+    workers = [Worker(tmp_path, i, "watch", "--config", str(cfg), "--db", str(db))
+               for i in range(3)]
+
+    def mails() -> list[str]:
+        return [m["Message-ID"] for m in alert_peers.smtp.received.messages]
+
+    def hooks() -> list[str]:
+        return [p["key"] for p in alert_peers.webhook.posts]
+
+    try:
+        wait_for(lambda: first_sync_done(db), "the first sync", limit=60)
+        dovecot.append([fresh_report(500 + i) for i in range(3)])
+        wait_for(lambda: len(mails()) >= 3 and len(hooks()) >= 3, "3 alerts sent", limit=60)
+        wait_for(lambda: not query(db, "SELECT 1 FROM alert_deliveries WHERE state != "
+                                       "'delivered'"), "every delivery recorded")
+        time.sleep(3)  # time for a second worker to send one again, if it would
+        assert len(mails()) == len(set(mails())) == 3
+        assert len(hooks()) == len(set(hooks())) == 3
+        senders = query(db, "SELECT channel, delivered_by FROM alert_deliveries")
+        by_channel: dict[str, set[str]] = {}
+        for channel, holder in senders:
+            by_channel.setdefault(channel, set()).add(holder)
+        assert len(by_channel) == 2 and all(len(h) == 1 for h in by_channel.values())
+        # Kill the worker delivering the mail channel: another one takes its queue over.
+        [holder] = by_channel[next(c for c in by_channel if c.startswith("mail"))]
+        victim = next(w for w in workers if w.pid == int(holder.split(":")[-2]))
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.proc.wait(10)
+        dovecot.append([fresh_report(600 + i) for i in range(2)])
+        wait_for(lambda: len(set(mails())) == 5 and len(set(hooks())) == 5,
+                 "5 distinct alerts on each channel", limit=60)
+        wait_for(lambda: not query(db, "SELECT 1 FROM alert_deliveries WHERE state != "
+                                       "'delivered'"), "every delivery recorded")
+        time.sleep(3)
+    finally:
+        codes = [w.stop() for w in workers if w.proc.poll() is None]
+    assert codes == [0, 0]
+    assert len(mails()) == 5 and len(hooks()) == 5  # none sent twice, not even at takeover
+    mail_senders = {h for c, h in query(db, "SELECT channel, delivered_by FROM "
+                                            "alert_deliveries") if c.startswith("mail")}
+    assert len(mail_senders) == 2 and holder in mail_senders
