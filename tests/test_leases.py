@@ -23,8 +23,9 @@ HERE = socket.gethostname()
 
 
 @pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    with Store(tmp_path / "s.sqlite3") as s:
+def store(db_location):  # type: ignore[no-untyped-def]
+    """A fresh store of each backend (SQLite, then PostgreSQL)."""
+    with Store(db_location) as s:
         yield s
 
 
@@ -140,3 +141,17 @@ def test_status_lists_what_the_workers_sharing_the_store_hold(tmp_path: Path) ->
     assert "workers sharing this store:" in out
     assert "imap:reports/INBOX: held by h.example:41 (idle, renewed " in out
     assert "check:a.test: held by g.example:42 (working" in out
+
+
+def test_four_workers_opening_a_new_sqlite_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """The first applies the migrations; the others wait for its write lock and find them
+    applied (they used to apply them again and fail on "table already exists")."""
+    db = tmp_path / "new.sqlite3"
+    code = ("import sys; from tlsrpt_tui.store.database import Store; "
+            "s = Store(sys.argv[1]); print(s.schema_version); s.close()")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in results]
+    with Store(db) as store:
+        assert {int(out) for out, _ in results} == {store.schema_version}

@@ -20,33 +20,85 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from peers.alert_peers import PASSWORD, AlertPeers, alert_peers  # noqa: F401
 from peers.dns import DnsPeers, Zone, dns_peers_factory  # noqa: F401
 from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
 from peers.tlsrpt_mail import fresh_report
-from test_watch_alerts import first_sync_done, query, wait_for
+from test_watch_alerts import wait_for
+
+from tlsrpt_tui.store.database import Store
 
 pytestmark = pytest.mark.peers
 
 IMAP_ENV = "TLSRPT_TEST_WORKERS_IMAP"
 SMTP_ENV = "TLSRPT_TEST_WORKERS_SMTP"
+DB_ENV = "TLSRPT_TEST_WORKERS_DB_PASSWORD"
 REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Shared:
+    """The one store every worker of a test uses: an SQLite file, or a PostgreSQL database."""
+
+    db: str  # what each worker's --db says
+    config: str  # the config's [store] table (the database password's source)
+    location: Any  # what the test itself opens
+    env: dict[str, str] = field(default_factory=dict)
+
+    def query(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        """Rows, or [] while the store or its tables do not exist yet."""
+        try:
+            with Store(self.location) as store:
+                return [tuple(r) for r in store.conn.execute(sql, args).fetchall()]
+        except Exception:
+            return []
+
+    def count(self, table: str) -> int:
+        rows = self.query(f"SELECT count(*) FROM {table}")
+        return int(rows[0][0]) if rows else 0
+
+    def folder_counts(self) -> tuple[int, int, int]:
+        rows = self.query(
+            "SELECT messages_seen, messages_new, messages_duplicate FROM imap_folders")
+        return tuple(rows[0]) if rows else (0, 0, 0)  # type: ignore[return-value]
+
+    def first_sync_done(self) -> bool:
+        return bool(self.query(
+            "SELECT 1 FROM alert_state WHERE name LIKE 'first-sync-done:%'"))
+
+
+@pytest.fixture
+def shared(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Shared]:
+    if db_backend == "sqlite":
+        path = tmp_path / "shared.sqlite3"
+        yield Shared(str(path), "", path)
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = server.create_database()
+    try:
+        yield Shared(server.url(name), f'[store]\npassword_env = "{DB_ENV}"\n',
+                     server.location(name), {DB_ENV: server.password})
+    finally:
+        server.drop_database(name)
 
 
 class Worker:
     """One ``tlsrpt-tui`` process (sync or watch) on the shared store, stderr in a file."""
 
-    def __init__(self, tmp: Path, index: int, *args: str) -> None:
+    def __init__(self, tmp: Path, index: int, shared: Shared, command: str, cfg: Path) -> None:
         self.log = tmp / f"worker{index}.log"
-        self.args = [sys.executable, "-m", "tlsrpt_tui", *args]
+        self.args = [sys.executable, "-m", "tlsrpt_tui", command, "--config", str(cfg),
+                     "--db", shared.db]
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TLSRPT_TUI_")}
         self.env.update({IMAP_ENV: Dovecot.password, SMTP_ENV: PASSWORD,
-                         "PYTHONPATH": str(REPO)})
+                         "PYTHONPATH": str(REPO), **shared.env})
         with self.log.open("ab") as err:
             self.proc = subprocess.Popen(self.args, env=self.env, stderr=err,
                                          stdout=subprocess.DEVNULL, cwd=REPO)
@@ -73,59 +125,46 @@ def account_toml(dc: Dovecot, batch_size: int) -> str:
     )
 
 
-def write(tmp: Path, text: str) -> Path:
+def write(tmp: Path, shared: Shared, tables: str, top: str = "") -> Path:
+    """The config: top-level keys, the store's table, then the other tables."""
     cfg = tmp / "config.toml"
-    cfg.write_text(text)
+    cfg.write_text(top + shared.config + tables)
     return cfg
 
 
-def count(db: Path, table: str) -> int:
-    rows = query(db, f"SELECT count(*) FROM {table}")
-    return int(rows[0][0]) if rows else 0
-
-
-def folder_counts(db: Path) -> tuple[int, int, int]:
-    rows = query(db, "SELECT messages_seen, messages_new, messages_duplicate FROM imap_folders")
-    return tuple(rows[0]) if rows else (0, 0, 0)  # type: ignore[return-value]
-
-
 def test_four_syncs_on_one_folder_store_each_of_2000_mails_once(
-    dovecot: Dovecot, tmp_path: Path,  # noqa: F811
+    dovecot: Dovecot, shared: Shared, tmp_path: Path,  # noqa: F811
 ) -> None:
     n = 2000
     dovecot.append_maildir(fresh_report(i, failures=i % 7 == 0) for i in range(n))
-    cfg = write(tmp_path, account_toml(dovecot, batch_size=100))
-    db = tmp_path / "shared.sqlite3"
-    workers = [Worker(tmp_path, i, "sync", "--config", str(cfg), "--db", str(db))
-               for i in range(4)]
+    cfg = write(tmp_path, shared, account_toml(dovecot, batch_size=100))
+    workers = [Worker(tmp_path, i, shared, "sync", cfg) for i in range(4)]
     codes = [w.proc.wait(300) for w in workers]
     logs = "\n".join(w.text() for w in workers)
     assert codes == [0, 0, 0, 0], logs[-3000:]
-    assert count(db, "reports") == n and count(db, "raw_inputs") == n
+    assert shared.count("reports") == n and shared.count("raw_inputs") == n
     # Each message fetched into the store once, by whichever worker had the folder: the
     # running totals count every committed message, so a second copy would show here.
-    assert folder_counts(db) == (n, n, 0)
+    assert shared.folder_counts() == (n, n, 0)
     assert "another worker is syncing it" in logs  # they did run at the same time
-    assert count(db, "leases") == 0  # each released what it held
+    assert shared.count("leases") == 0  # each released what it held
 
 
 def test_kill_9_of_the_folder_holder_mid_batch_another_sync_finishes(
-    dovecot: Dovecot, tmp_path: Path,  # noqa: F811
+    dovecot: Dovecot, shared: Shared, tmp_path: Path,  # noqa: F811
 ) -> None:
-    n = 1000
+    n = 800
     dovecot.append_maildir(fresh_report(i) for i in range(n))
-    cfg = write(tmp_path, account_toml(dovecot, batch_size=25))
-    db = tmp_path / "shared.sqlite3"
-    workers = [Worker(tmp_path, i, "sync", "--config", str(cfg), "--db", str(db))
-               for i in range(2)]
+    cfg = write(tmp_path, shared, account_toml(dovecot, batch_size=20))
+    workers = [Worker(tmp_path, i, shared, "sync", cfg) for i in range(2)]
 
     def holder_pid() -> int | None:
-        rows = query(db, "SELECT holder FROM leases WHERE name = 'imap:reports/INBOX'")
+        rows = shared.query("SELECT holder FROM leases WHERE name = 'imap:reports/INBOX'")
         return int(rows[0][0].split(":")[-2]) if rows else None
 
     def mid_folder() -> bool:
-        rows = query(db, "SELECT last_uid FROM imap_folders")
-        return bool(rows) and 100 <= rows[0][0] < n - 200
+        rows = shared.query("SELECT last_uid FROM imap_folders")
+        return bool(rows) and 60 <= rows[0][0] < n - 200
 
     wait_for(lambda: mid_folder() and holder_pid() is not None, "a few batches committed",
              limit=120)
@@ -134,9 +173,9 @@ def test_kill_9_of_the_folder_holder_mid_batch_another_sync_finishes(
     os.kill(victim.pid, signal.SIGKILL)
     assert victim.proc.wait(10) == -signal.SIGKILL
     assert survivor.proc.wait(300) == 0, survivor.text()[-3000:]
-    assert count(db, "reports") == n and count(db, "raw_inputs") == n
-    seen, new, duplicate = folder_counts(db)
-    assert (seen, new, duplicate) == (n, n, 0)  # the killed batch was fetched again, once
+    assert shared.count("reports") == n and shared.count("raw_inputs") == n
+    # the killed worker's last batch was fetched again by the survivor, and stored once
+    assert shared.folder_counts() == (n, n, 0)
     assert "waiting for it" in survivor.text()
 
 
@@ -152,28 +191,26 @@ def thirty_domains(dns_peers_factory) -> Iterator[DnsPeers]:  # noqa: F811
     yield dns_peers_factory([Zone("test.", body)], cache=False)
 
 
-def checks(db: Path) -> dict[str, list[float]]:
+def checks(shared: Shared) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
-    for domain, when in query(db, "SELECT domain, checked_at FROM check_results ORDER BY id"):
+    for domain, when in shared.query("SELECT domain, checked_at FROM check_results"
+                                     " ORDER BY id"):
         out.setdefault(domain, []).append(datetime.fromisoformat(when).timestamp())
     return out
 
 
 def test_three_watchers_check_each_of_30_domains_once_per_interval(
-    thirty_domains: DnsPeers, tmp_path: Path,
+    thirty_domains: DnsPeers, shared: Shared, tmp_path: Path,
 ) -> None:
-    interval = 8
-    cfg = write(tmp_path, (
-        "domains = [" + ", ".join(f'"{d}"' for d in DOMAINS) + "]\n"
+    interval = 6
+    cfg = write(tmp_path, shared, (
         f'[checks]\ninterval = {interval}\nresolver = "{thirty_domains.resolver}"\n'
         "probe = false\ntimeout = 3\n"
         "[workers]\nlease_seconds = 4\n"
-    ))
-    db = tmp_path / "shared.sqlite3"
-    workers = [Worker(tmp_path, i, "watch", "--config", str(cfg), "--db", str(db))
-               for i in range(3)]
+    ), top="domains = [" + ", ".join(f'"{d}"' for d in DOMAINS) + "]\n")
+    workers = [Worker(tmp_path, i, shared, "watch", cfg) for i in range(3)]
     try:
-        wait_for(lambda: len(checks(db)) == 30, "a first check of every domain", limit=60)
+        wait_for(lambda: len(checks(shared)) == 30, "a first check of every domain", limit=60)
         first_round = time.time()
         time.sleep(interval * 1.2)
         os.kill(workers[0].pid, signal.SIGKILL)  # in the middle of whatever it does
@@ -183,7 +220,7 @@ def test_three_watchers_check_each_of_30_domains_once_per_interval(
         codes = [w.stop() for w in workers[1:]]
         workers[0].proc.wait(10)
     assert codes == [0, 0], "\n".join(w.text()[-2000:] for w in workers)
-    got = checks(db)
+    got = checks(shared)
     assert sorted(got) == DOMAINS
     for domain, times in got.items():
         gaps = [b - a for a, b in pairwise(times)]
@@ -202,13 +239,11 @@ def test_three_watchers_check_each_of_30_domains_once_per_interval(
 
 
 def test_three_watchers_deliver_each_alert_once_and_take_over_a_killed_deliverer(
-    dovecot: Dovecot, alert_peers: AlertPeers, tmp_path: Path,  # noqa: F811
+    dovecot: Dovecot, alert_peers: AlertPeers, shared: Shared, tmp_path: Path,  # noqa: F811
 ) -> None:
-    cfg = write(tmp_path, "[workers]\nlease_seconds = 4\n" + account_toml(dovecot, 50)
-                + alert_peers.config_toml(SMTP_ENV))
-    db = tmp_path / "shared.sqlite3"
-    workers = [Worker(tmp_path, i, "watch", "--config", str(cfg), "--db", str(db))
-               for i in range(3)]
+    cfg = write(tmp_path, shared, "[workers]\nlease_seconds = 4\n"
+                + account_toml(dovecot, 50) + alert_peers.config_toml(SMTP_ENV))
+    workers = [Worker(tmp_path, i, shared, "watch", cfg) for i in range(3)]
 
     def mails() -> list[str]:
         return [m["Message-ID"] for m in alert_peers.smtp.received.messages]
@@ -216,18 +251,20 @@ def test_three_watchers_deliver_each_alert_once_and_take_over_a_killed_deliverer
     def hooks() -> list[str]:
         return [p["key"] for p in alert_peers.webhook.posts]
 
+    def all_recorded() -> bool:
+        return not shared.query("SELECT 1 FROM alert_deliveries WHERE state != 'delivered'")
+
     try:
-        wait_for(lambda: first_sync_done(db), "the first sync", limit=60)
+        wait_for(shared.first_sync_done, "the first sync", limit=60)
         dovecot.append([fresh_report(500 + i) for i in range(3)])
         wait_for(lambda: len(mails()) >= 3 and len(hooks()) >= 3, "3 alerts sent", limit=60)
-        wait_for(lambda: not query(db, "SELECT 1 FROM alert_deliveries WHERE state != "
-                                       "'delivered'"), "every delivery recorded")
+        wait_for(all_recorded, "every delivery recorded")
         time.sleep(3)  # time for a second worker to send one again, if it would
         assert len(mails()) == len(set(mails())) == 3
         assert len(hooks()) == len(set(hooks())) == 3
-        senders = query(db, "SELECT channel, delivered_by FROM alert_deliveries")
         by_channel: dict[str, set[str]] = {}
-        for channel, holder in senders:
+        for channel, holder in shared.query("SELECT channel, delivered_by"
+                                            " FROM alert_deliveries"):
             by_channel.setdefault(channel, set()).add(holder)
         assert len(by_channel) == 2 and all(len(h) == 1 for h in by_channel.values())
         # Kill the worker delivering the mail channel: another one takes its queue over.
@@ -238,13 +275,12 @@ def test_three_watchers_deliver_each_alert_once_and_take_over_a_killed_deliverer
         dovecot.append([fresh_report(600 + i) for i in range(2)])
         wait_for(lambda: len(set(mails())) == 5 and len(set(hooks())) == 5,
                  "5 distinct alerts on each channel", limit=60)
-        wait_for(lambda: not query(db, "SELECT 1 FROM alert_deliveries WHERE state != "
-                                       "'delivered'"), "every delivery recorded")
+        wait_for(all_recorded, "every delivery recorded")
         time.sleep(3)
     finally:
         codes = [w.stop() for w in workers if w.proc.poll() is None]
     assert codes == [0, 0]
     assert len(mails()) == 5 and len(hooks()) == 5  # none sent twice, not even at takeover
-    mail_senders = {h for c, h in query(db, "SELECT channel, delivered_by FROM "
-                                            "alert_deliveries") if c.startswith("mail")}
+    mail_senders = {h for c, h in shared.query("SELECT channel, delivered_by FROM"
+                                               " alert_deliveries") if c.startswith("mail")}
     assert len(mail_senders) == 2 and holder in mail_senders

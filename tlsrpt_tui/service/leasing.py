@@ -97,7 +97,7 @@ class Leaser:
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._conn is None:
-            self._conn = Store(self.store.path)
+            self._conn = self.store.reopen()
             if self._busy_ms is not None:
                 self._conn.conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
         return fn(self._conn, *args, **kwargs)

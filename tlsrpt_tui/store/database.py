@@ -155,6 +155,10 @@ class Store:
             )
         for migration in migrations[current:]:
             with self.transaction():
+                # Read again under the write lock: several workers opening a new store at
+                # once wait for each other here, and only the first applies it.
+                if self.schema_version >= migration.version:
+                    continue
                 for statement in _split_sql(migration.sql):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version={migration.version}")
@@ -182,8 +186,21 @@ class Store:
 
 
 def _split_sql(sql: str) -> list[str]:
-    """Split a migration script into statements (migrations hold no ';' inside literals)."""
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    """Split a migration script into statements. Migrations hold no ';' inside literals; a
+    PostgreSQL function body between ``$$`` … ``$$`` may (it stays in its statement)."""
+    statements: list[str] = []
+    current = ""
+    for i, part in enumerate(sql.split("$$")):
+        if i % 2:  # inside $$ … $$
+            current += "$$" + part + "$$"
+            continue
+        first, *rest = part.split(";")
+        current += first
+        for piece in rest:
+            statements.append(current)
+            current = piece
+    statements.append(current)
+    return [s.strip() for s in statements if s.strip()]
 
 
 def open_store(location: StoreLocation | Path | str | None = None) -> Store:

@@ -9,6 +9,12 @@
   what the holder is doing (``working`` / ``idle``), so a one-shot ``sync`` knows whether to
   wait for a folder (a batch is on its way into the store) or leave it to its watcher.
 - ``alert_deliveries.delivered_by``: the worker that sent it (the proof that one did).
+- PostgreSQL only: the change feed. Every statement that writes what a TUI shows (inputs,
+  reports, check results, alerts and their delivery, the alert engine's conditions, IMAP
+  positions) sends ``NOTIFY tlsrpt_tui_changes`` with the table's name, from a statement
+  trigger, so inside the writing transaction: listeners hear it when (and only if) it
+  commits, whichever program wrote it. SQLite has no such thing; its readers poll
+  ``PRAGMA data_version``.
 """
 
 SQL = """
@@ -24,3 +30,21 @@ CREATE TABLE leases (
 CREATE INDEX leases_kind ON leases (kind, name);
 ALTER TABLE alert_deliveries ADD COLUMN delivered_by TEXT
 """
+
+#: The tables whose changes a TUI shows (a NOTIFY per writing statement, deduplicated per
+#: transaction by PostgreSQL).
+NOTIFY_TABLES = ("raw_inputs", "reports", "check_results", "alerts", "alert_deliveries",
+                 "alert_state", "imap_folders")
+
+PG_SQL = SQL + """;
+CREATE FUNCTION tlsrpt_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('tlsrpt_tui_changes', TG_TABLE_NAME);
+    RETURN NULL;
+END
+$$;
+""" + ";\n".join(
+    f"CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE OR DELETE ON {table}"
+    " FOR EACH STATEMENT EXECUTE FUNCTION tlsrpt_notify_change()"
+    for table in NOTIFY_TABLES
+)
