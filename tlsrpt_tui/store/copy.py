@@ -43,6 +43,8 @@ COPIED_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: tables of the schema that are not data to carry over, and why
 NOT_COPIED: dict[str, str] = {
     "tlsrpt_schema": "the schema version: the destination has its own, equal one",
+    "leases": "who works on what right now (migration 008): the source's workers are "
+              "stopped, the destination's take their own",
 }
 #: the ``alert_state`` row naming the source a destination is (being) copied from
 MARKER = "migrate:source"

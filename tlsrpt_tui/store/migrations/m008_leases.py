@@ -1,4 +1,4 @@
-"""Migration 007: leases, so that several workers share one store without doing a job twice.
+"""Migration 008: leases, so that several workers share one store without doing a job twice.
 
 - ``leases``: one row per piece of work a worker has taken: an IMAP folder
   (``imap:ACCOUNT/FOLDER``), a domain's check (``check:DOMAIN``), an alert channel's queue
