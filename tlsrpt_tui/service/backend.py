@@ -33,6 +33,7 @@ from tlsrpt_tui.service import queries
 from tlsrpt_tui.service.config import AccountSettings, CheckSettings
 from tlsrpt_tui.store import checks as stored_checks
 from tlsrpt_tui.store import reports as db
+from tlsrpt_tui.store.changes import ChangeFeed
 from tlsrpt_tui.store.database import Store, StoreError, open_store
 from tlsrpt_tui.store.location import StoreLocation
 
@@ -102,6 +103,10 @@ class StoreBackend:
         #: the window on screen are never read after a run of 20,000 keys (a file store only)
         self._keys_executor = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-keys")
         self._keys_reader: Store | None = None
+        #: the change feed listens on a thread (and a connection) of its own: its waits
+        #: must not hold up the reads
+        self._feed = ChangeFeed(store)
+        self._feed_thread: ThreadPoolExecutor | None = None
         self._closed = False
         self._dkim_checkers: dict[str | None, Any] = {}
 
@@ -146,6 +151,10 @@ class StoreBackend:
         with contextlib.suppress(RuntimeError):
             self._executor.submit(shut).result()
         self._executor.shutdown(wait=True)
+        if self._feed_thread is not None:  # a wait in progress ends within its timeout
+            with contextlib.suppress(RuntimeError):
+                self._feed_thread.submit(self._feed.close).result()
+            self._feed_thread.shutdown(wait=True)
         if self._owns_store:
             self.store.close()
 
@@ -378,6 +387,19 @@ class StoreBackend:
         """The store's change counter as the reader connection sees it: it moves whenever
         ANOTHER connection commits (``watch``, ``import``, this app's own sync)."""
         return await self._read(lambda s: s.data_version())
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """True as soon as another connection commits a change the screens show (PostgreSQL
+        LISTEN/NOTIFY, a moment after the commit); False after ``timeout`` seconds without
+        one, and always with SQLite, whose change counter (``data_version``) is polled
+        instead. Raises when the feed's connection dropped (poll meanwhile)."""
+        if not self._feed.live:
+            await asyncio.sleep(timeout)
+            return False
+        if self._feed_thread is None:
+            self._feed_thread = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-feed")
+        loop = asyncio.get_running_loop()
+        return bool(await loop.run_in_executor(self._feed_thread, self._feed.wait, timeout))
 
     # -- IMAP -----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ notification plus an error glyph instead of a crash.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,7 +187,7 @@ class TlsrptApp(App[int]):
             self.start_watch()
             self.run_worker(self._poll_store(first=True), group="store-poll",
                             exit_on_error=False)
-            self.set_interval(STORE_POLL_SECONDS, self._start_poll)
+            self.run_worker(self._follow_store(), group="store-follow", exit_on_error=False)
 
     async def _load_stored_checks(self) -> None:
         """Show the last stored result of each domain at once (the demo shows only these)."""
@@ -413,11 +414,24 @@ class TlsrptApp(App[int]):
 
     # -- another process on the same store -----------------------------------------------------
 
-    def _start_poll(self) -> None:
-        self.run_worker(self._poll_store(), group="store-poll", exclusive=True,
-                        exit_on_error=False)
+    async def _follow_store(self) -> None:
+        """Re-read what another program stored: as soon as the store announces a commit
+        (PostgreSQL NOTIFY), else when its change counter moved, looked at every
+        STORE_POLL_SECONDS (SQLite; PostgreSQL while the feed's connection is down)."""
+        waited = 0.0
+        while True:
+            started = time.monotonic()
+            try:
+                changed = await self.service.wait_for_change(min(1.0, STORE_POLL_SECONDS))
+            except Exception:  # no feed right now: the counter is polled; listen again soon
+                changed = False
+                await asyncio.sleep(1.0)
+            waited += time.monotonic() - started
+            if changed or waited >= STORE_POLL_SECONDS:
+                waited = 0.0
+                await self._poll_store(force=changed)
 
-    async def _poll_store(self, first: bool = False) -> None:
+    async def _poll_store(self, first: bool = False, force: bool = False) -> None:
         """What ``watch`` stored shows up here within a few seconds: the inbox and totals,
         the alerts screen (they follow the live state), and a failing alert channel in the
         sync line."""
@@ -425,7 +439,7 @@ class TlsrptApp(App[int]):
             version = await self.service.data_version()
         except Exception:  # a locked or vanished store: next time
             return
-        if version == self._data_version:
+        if version == self._data_version and not force:
             return
         self._data_version = version
         if not first:
