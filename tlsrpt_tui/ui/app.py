@@ -187,7 +187,7 @@ class TlsrptApp(App[int]):
             self.start_watch()
             self.run_worker(self._poll_store(first=True), group="store-poll",
                             exit_on_error=False)
-            self.run_worker(self._follow_store(), group="store-follow", exit_on_error=False)
+            self.run_worker(self._follow_store(), group="watch-store", exit_on_error=False)
 
     async def _load_stored_checks(self) -> None:
         """Show the last stored result of each domain at once (the demo shows only these)."""
