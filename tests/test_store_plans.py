@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tlsrpt_tui.service import queries as q
+from tlsrpt_tui.store import totals
 from tlsrpt_tui.store.database import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -128,6 +129,26 @@ def test_a_tables_total_reads_day_totals_never_the_reports(store: Store) -> None
     assert "INDEX policy_days_domain (<expr>=?)" in got, got
     got = plan(store, *q.table_total_sql("overview", q.TableFilter(domain="d7.example")))
     assert "INDEX domain_set_members_domain (<expr>=?)" in got, got
+
+
+def test_keeping_the_day_totals_is_a_few_key_lookups(store: Store) -> None:
+    """What every report write adds (store/totals.py): its domain set by its unique key, its
+    day rows by primary key, a stored report's shape by primary keys; no scan of any table."""
+    for flag, extra in (("?", [0]), (totals.FORGED_OF_INPUT, [1])):
+        got = plan(store, totals.upsert_report_day(flag),
+                   ["2025-05-01", *extra, 1, 1, 1, '["d7.example"]'])
+        assert "sqlite_autoindex_domain_sets_1 (domains=?)" in got and "SCAN" not in got, got
+        got = plan(store, totals.upsert_policy_day(flag),
+                   ["2025-05-01", "d7.example", *extra, 1, 1, 1])
+        assert "SCAN" not in got, got
+    got = plan(store, totals.DROP_EMPTY_REPORT_DAY, ["2025-05-01", 0, '["d7.example"]'])
+    assert "SCAN" not in got, got
+    got = plan(store, totals.DROP_EMPTY_POLICY_DAY, ["2025-05-01", "d7.example", 0])
+    assert "USING PRIMARY KEY (day=? AND policy_domain=? AND forged=?)" in got, got
+    got = plan(store, totals.STORED_REPORT, [5])
+    assert got.count("USING INTEGER PRIMARY KEY") == 2, got
+    got = plan(store, totals.STORED_POLICIES, [5])
+    assert "(report_pk=?)" in got and "SCAN" not in got, got
 
 
 def test_the_check_can_fail() -> None:

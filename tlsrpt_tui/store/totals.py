@@ -55,8 +55,40 @@ def is_forged(store: Store, input_pk: int) -> bool:
 
 #: the forged flag of a report from its input's stored verdict, inside the upserts (one
 #: statement fewer per report on the ingest path)
-_FORGED_OF_INPUT = ("coalesce((SELECT CASE WHEN dkim_result = 'fail' THEN 1 ELSE 0 END"
+FORGED_OF_INPUT = ("coalesce((SELECT CASE WHEN dkim_result = 'fail' THEN 1 ELSE 0 END"
                     " FROM raw_inputs WHERE id = ?), 0)")
+
+
+# The statements that keep the totals (``flag``: ``?`` or FORGED_OF_INPUT), module-level so
+# tests/test_store_plans.py checks the plans of exactly these.
+def upsert_report_day(flag: str) -> str:
+    return ("INSERT INTO report_days (day, set_id, forged, reports, successful, failed)"
+            f" SELECT ?, id, {flag}, ?, ?, ? FROM domain_sets WHERE domains = ?"
+            " ON CONFLICT (day, set_id, forged) DO UPDATE SET"
+            " reports = report_days.reports + excluded.reports,"
+            " successful = report_days.successful + excluded.successful,"
+            " failed = report_days.failed + excluded.failed")
+
+
+def upsert_policy_day(flag: str) -> str:
+    return ("INSERT INTO policy_days (day, policy_domain, forged, policies, successful, failed)"
+            f" VALUES (?, ?, {flag}, ?, ?, ?) ON CONFLICT (day, policy_domain, forged)"
+            " DO UPDATE SET policies = policy_days.policies + excluded.policies,"
+            " successful = policy_days.successful + excluded.successful,"
+            " failed = policy_days.failed + excluded.failed")
+
+
+DROP_EMPTY_REPORT_DAY = (
+    "DELETE FROM report_days WHERE reports = 0 AND day = ? AND forged = ?"
+    " AND set_id IN (SELECT id FROM domain_sets WHERE domains = ?)")
+DROP_EMPTY_POLICY_DAY = (
+    "DELETE FROM policy_days WHERE day = ? AND policy_domain = ? AND forged = ?"
+    " AND policies = 0")
+STORED_REPORT = (
+    "SELECT r.start, r.successful, r.failed, i.dkim_result FROM reports r"
+    " JOIN raw_inputs i ON i.id = r.input_id WHERE r.id = ?")
+STORED_POLICIES = (
+    "SELECT policy_domain, successful, failed FROM policies WHERE report_pk = ? ORDER BY ordinal")
 
 
 def add(store: Store, shape: ReportShape, forged: bool | None = None, sign: int = 1, *,
@@ -69,18 +101,12 @@ def add(store: Store, shape: ReportShape, forged: bool | None = None, sign: int 
     conn = store.conn
     if forged is None:
         assert input_pk is not None, "give forged or input_pk"
-        flag, flag_params = _FORGED_OF_INPUT, [input_pk]
+        flag, flag_params = FORGED_OF_INPUT, [input_pk]
     else:
         flag, flag_params = "?", [int(forged)]
     members = tuple(sorted({domain for domain, _, _ in shape.policies}))
     key = _key(members)
-    upsert_report = (
-        "INSERT INTO report_days (day, set_id, forged, reports, successful, failed)"
-        f" SELECT ?, id, {flag}, ?, ?, ? FROM domain_sets WHERE domains = ?"
-        " ON CONFLICT (day, set_id, forged) DO UPDATE SET"
-        " reports = report_days.reports + excluded.reports,"
-        " successful = report_days.successful + excluded.successful,"
-        " failed = report_days.failed + excluded.failed")
+    upsert_report = upsert_report_day(flag)
     params = (shape.day, *flag_params, sign, sign * shape.successful, sign * shape.failed, key)
     if conn.execute(upsert_report, params).rowcount == 0:  # a set not seen before
         _new_set(store, members, key)
@@ -92,37 +118,24 @@ def add(store: Store, shape: ReportShape, forged: bool | None = None, sign: int 
         sums[1] += sign * ok
         sums[2] += sign * bad
     conn.executemany(
-        "INSERT INTO policy_days (day, policy_domain, forged, policies, successful, failed)"
-        f" VALUES (?, ?, {flag}, ?, ?, ?) ON CONFLICT (day, policy_domain, forged) DO UPDATE SET"
-        " policies = policy_days.policies + excluded.policies,"
-        " successful = policy_days.successful + excluded.successful,"
-        " failed = policy_days.failed + excluded.failed",
+        upsert_policy_day(flag),
         [(shape.day, domain, *flag_params, *sums) for domain, sums in per_domain.items()],
     )
     if sign < 0:  # a day that no longer counts anything is not kept
         assert forged is not None, "counting out needs the stored forged flag"
-        conn.execute(
-            "DELETE FROM report_days WHERE reports = 0 AND day = ? AND forged = ?"
-            " AND set_id IN (SELECT id FROM domain_sets WHERE domains = ?)",
-            (shape.day, int(bool(forged)), key))
-        conn.executemany(
-            "DELETE FROM policy_days WHERE day = ? AND policy_domain = ? AND forged = ?"
-            " AND policies = 0", [(shape.day, domain, int(bool(forged))) for domain in per_domain])
+        conn.execute(DROP_EMPTY_REPORT_DAY, (shape.day, int(bool(forged)), key))
+        conn.executemany(DROP_EMPTY_POLICY_DAY,
+                         [(shape.day, domain, int(bool(forged))) for domain in per_domain])
 
 
 def stored_shape(store: Store, report_pk: int) -> tuple[ReportShape, bool] | None:
     """The stored report's shape and forged flag, read back (before a change or deletion)."""
-    row = store.conn.execute(
-        "SELECT r.start, r.successful, r.failed, i.dkim_result FROM reports r"
-        " JOIN raw_inputs i ON i.id = r.input_id WHERE r.id = ?", (report_pk,)
-    ).fetchone()
+    row = store.conn.execute(STORED_REPORT, (report_pk,)).fetchone()
     if row is None:
         return None
     policies = tuple(
         (str(p[0]), int(p[1]), int(p[2]))
-        for p in store.conn.execute(
-            "SELECT policy_domain, successful, failed FROM policies WHERE report_pk = ?"
-            " ORDER BY ordinal", (report_pk,))
+        for p in store.conn.execute(STORED_POLICIES, (report_pk,))
     )
     shape = ReportShape(str(row[0])[:10], int(row[1]), int(row[2]), policies)
     return shape, row[3] == "fail"
