@@ -165,6 +165,12 @@ def test_day_totals_follow_import_duplicates_reparse_deletion_and_forged_marks(s
     all_days = q.daily_totals(store, None, 5, date(2026, 5, 4))
     honest = q.daily_totals(store, None, 5, date(2026, 5, 4), include_forged=False)
     assert sum(d.failed for d in all_days) - sum(d.failed for d in honest) == 1
+    # what the fronts say they left out: the forged report, by id and by count in a window
+    forged_pk = store.conn.execute("SELECT id FROM reports WHERE input_id = ?",
+                                   (mail_pk,)).fetchone()[0]
+    assert q.forged_reports(store) == {forged_pk}
+    assert q.forged_report_count(store, date(2026, 5, 1), date(2026, 5, 4)) == 1
+    assert q.forged_report_count(store, date(2026, 6, 1), date(2026, 6, 30)) == 0
     with store.transaction():
         db.set_input_dkim(store, mail_pk, DkimVerdict("pass", "org.example", "s1", True))
     assert_totals_fresh(store)
