@@ -191,3 +191,27 @@ def test_two_processes_migrating_an_empty_database_at_once_apply_each_migration_
             Store(postgres_server.location(name))
     finally:
         postgres_server.drop_database(name)
+
+
+def test_the_store_password_from_a_command_or_the_keyring(postgres_server, pg_location,
+                                                          tmp_path):
+    """Each [store] source, through the real CLI against the real server (the keyring is the
+    tests' file backend, read through the keyring package as a desktop keyring would be)."""
+    import json
+
+    (tmp_path / "pw").write_text(postgres_server.password + "\nsecond line\n")
+    ring = tmp_path / "ring.json"
+    ring.write_text(json.dumps({"tlsrpt-tui/store": postgres_server.password}))
+    env = {"PYTHON_KEYRING_BACKEND": "peers.file_keyring.FileKeyring",
+           "TLSRPT_TEST_KEYRING_FILE": str(ring),
+           "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"}
+    for source in (f'password_command = "cat {tmp_path / "pw"}"', "keyring = true"):
+        cfg = tmp_path / "config.toml"
+        cfg.write_text(f'[store]\nurl = "{pg_location.url}"\n{source}\n')
+        out = _cli("status", "--config", str(cfg), env=env, cwd=tmp_path)
+        assert out.returncode in (0, 1), (source, out.stderr)
+        assert "cannot connect" not in out.stderr
+    ring.write_text("{}")
+    out = _cli("status", "--config", str(cfg), env=env, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "keyring set tlsrpt-tui store" in out.stderr and out.stderr.count("\n") == 1
