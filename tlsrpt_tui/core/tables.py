@@ -119,6 +119,9 @@ class OverviewRow:
     #: Not a column (never rendered, exported or compared): the store's report id, so that a
     #: front can open the report a row stands for. None for rows built from a model Report.
     report_pk: int | None = field(default=None, compare=False, repr=False, metadata=_KEY)
+    #: Not a column either (the seed's table has none): the report's policy domains,
+    #: comma-joined, which a front shows so that a row says which domain it is about.
+    policy_domains: str = field(default="", compare=False, repr=False, metadata=_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +159,10 @@ class FailureRow:
     receiving_ip: str
     failed: int
     failure_reason_code: str
-    #: Not a column: the report's store id (see OverviewRow).
+    #: Not columns: where the detail is (its report, the policy's and its own index there).
     report_pk: int | None = field(default=None, compare=False, repr=False, metadata=_KEY)
+    policy_index: int | None = field(default=None, compare=False, repr=False, metadata=_KEY)
+    detail_index: int | None = field(default=None, compare=False, repr=False, metadata=_KEY)
 
 
 Row = OverviewRow | PolicyRow | FailureRow

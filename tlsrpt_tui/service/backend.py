@@ -49,6 +49,8 @@ TABLES: dict[str, tuple[Callable[..., Iterator[tuple[int, int, int]]],
                  tables.OverviewRow),
     "policies": (queries.policy_keys, queries.policy_rows_by_key, queries.policy_rows,
                  tables.PolicyRow),
+    "failures": (queries.failure_keys, queries.failure_rows_by_key, queries.failure_rows,
+                 tables.FailureRow),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
@@ -37,6 +37,8 @@ class TableFilter:
     #: domain ("net" finds example.net), and the newest rows first
     domain_substring: bool = False
     newest_first: bool = False
+    #: only the rows with failed sessions (the TUI's "only failing" toggle)
+    only_failing: bool = False
 
     def domain_clause(self, column: str) -> tuple[str, str]:
         """SQL comparing `column` with the domain filter, and its parameter."""
@@ -63,6 +65,8 @@ def _report_where(flt: TableFilter, alias: str = "r") -> tuple[str, list[object]
     if flt.until is not None:
         clauses.append(f"{alias}.start < ?")
         params.append((flt.until + timedelta(days=1)).isoformat())
+    if flt.only_failing:
+        clauses.append(f"{alias}.failed > 0")
     return (" AND ".join(clauses), params)
 
 
@@ -72,7 +76,7 @@ def _stream(store: Store, sql: str, params: list[object]) -> Iterator:  # type: 
 
 _OVERVIEW_COLUMNS = (
     "r.start, r.organization, r.report_id, r.contact, r.policy_types, r.successful, r.failed,"
-    " r.id"
+    " r.id, r.policy_domains"
 )
 
 
@@ -101,6 +105,7 @@ def _overview_row(row: Sequence) -> tables.OverviewRow:  # type: ignore[type-arg
         successful=row[5],
         failed=row[6],
         report_pk=row[7],
+        policy_domains=row[8],
     )
 
 
@@ -218,33 +223,59 @@ def policy_rows_by_key(store: Store, keys: Sequence[int]) -> list[tables.PolicyR
     return _rows_by_key(store, keys, select, 11, _policy_row)
 
 
+_FAILURE_COLUMNS = (
+    "r.start, r.organization, p.policy_domain, p.policy_type, p.policy_type_raw,"
+    " d.result_type, d.sending_mta_ip, d.receiving_mx_hostname, d.receiving_ip,"
+    " d.failed_session_count, d.failure_reason_code, r.id, p.ordinal, d.ordinal, d.id"
+)
+_FAILURE_FROM = (" FROM failure_details d JOIN policies p ON p.id = d.policy_pk"
+                 " JOIN reports r ON r.id = p.report_pk")
+_FAILURE_ORDER_TERMS = ("substr(p.start, 1, 10)", "p.report_pk", "p.ordinal", "d.ordinal")
+
+
+def _failure_row(row: Sequence) -> tables.FailureRow:  # type: ignore[type-arg]
+    return tables.FailureRow(
+        date=row[0][:10],
+        organization=row[1],
+        policy_domain=row[2],
+        policy_type=tables.type_label(row[3], row[4]),
+        result_type=row[5],
+        sending_mta_ip=row[6] or "",
+        receiving_mx_hostname=row[7] or "",
+        receiving_ip=row[8] or "",
+        failed=row[9],
+        failure_reason_code=row[10] or "",
+        report_pk=row[11],
+        policy_index=row[12],
+        detail_index=row[13],
+    )
+
+
 def failure_rows(store: Store, flt: TableFilter | None = None) -> Iterator[tables.FailureRow]:
     """One row per failure detail, by date, report order, policy order, detail order."""
     flt = flt or TableFilter()
-    where, params = _policy_where(flt)
-    sql = (
-        "SELECT r.start, r.organization, p.policy_domain, p.policy_type, p.policy_type_raw,"
-        " d.result_type, d.sending_mta_ip, d.receiving_mx_hostname, d.receiving_ip,"
-        " d.failed_session_count, d.failure_reason_code, p.report_pk"
-        " FROM failure_details d JOIN policies p ON p.id = d.policy_pk"
-        " JOIN reports r ON r.id = p.report_pk"
-        + where
-        + " ORDER BY substr(p.start, 1, 10), p.report_pk, p.ordinal, d.ordinal"
-    )
+    where, params = _policy_where(replace(flt, only_failing=False))  # every detail fails
+    sql = (f"SELECT {_FAILURE_COLUMNS}{_FAILURE_FROM}{where}"
+           + flt.order(*_FAILURE_ORDER_TERMS))
     for row in _stream(store, sql, params):
-        yield tables.FailureRow(
-            date=row[0][:10],
-            organization=row[1],
-            policy_domain=row[2],
-            policy_type=tables.type_label(row[3], row[4]),
-            result_type=row[5],
-            sending_mta_ip=row[6] or "",
-            receiving_mx_hostname=row[7] or "",
-            receiving_ip=row[8] or "",
-            failed=row[9],
-            failure_reason_code=row[10] or "",
-            report_pk=row[11],
-        )
+        yield _failure_row(row)
+
+
+def failure_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[int, int, int]]:
+    """(failure detail pk, 0, failed sessions) for each row of failure_rows(flt), in the same
+    order (see overview_keys)."""
+    flt = flt or TableFilter()
+    where, params = _policy_where(replace(flt, only_failing=False))
+    sql = ("SELECT d.id, 0, d.failed_session_count FROM policies p"
+           " JOIN failure_details d ON d.policy_pk = p.id" + where
+           + flt.order(*_FAILURE_ORDER_TERMS))
+    yield from _stream(store, sql, params)
+
+
+def failure_rows_by_key(store: Store, keys: Sequence[int]) -> list[tables.FailureRow]:
+    """The failure rows of these failure detail pks, in the order given."""
+    select = f"SELECT {_FAILURE_COLUMNS}{_FAILURE_FROM} WHERE d.id"
+    return _rows_by_key(store, keys, select, 14, _failure_row)
 
 
 TABLE_QUERIES = {
