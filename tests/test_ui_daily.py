@@ -431,28 +431,6 @@ async def test_table_screens_switch_and_keep_the_filter(demo_store) -> None:  # 
         assert isinstance(app.screen, DashboardScreen)
 
 
-def test_footer_keys_are_in_the_help_and_the_readme() -> None:
-    """Every key the footers show (app, dashboard, tables) is explained by ? and the README."""
-    from textual.binding import Binding
-
-    from tlsrpt_tui.ui.app import TlsrptApp
-    from tlsrpt_tui.ui.screens.dashboard import DashboardScreen
-    from tlsrpt_tui.ui.screens.help import KEYS
-    from tlsrpt_tui.ui.screens.tables import TableScreen
-
-    names = {"slash": "/", "question_mark": "?", "escape": "Escape"}
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    keys_section = readme[readme.index("Keys (the same as `?`"):]
-    helped = [*" ".join(k for k, _what in KEYS).replace("/", " ").split(), "/"]
-    shown = [b for cls in (TlsrptApp, DashboardScreen, TableScreen) for b in cls.BINDINGS
-             if isinstance(b, Binding) and b.show]
-    assert len(shown) > 10
-    for b in shown:
-        key = names.get(b.key, b.key_display or b.key)
-        assert key in helped or key == "?", (key, helped)
-        assert key in keys_section, key
-
-
 def test_chart_bars_share_one_labelled_scale() -> None:
     """One scale for every domain: 4 failures are lower than 114, none is blank, the top is
     full; the dashboard labels the lines, the axis and the scale (test below)."""

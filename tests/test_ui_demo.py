@@ -112,7 +112,7 @@ async def test_demo_readiness_and_records_tell_example_orgs_story(tmp_path: Path
             await settle(pilot)
             assert isinstance(app.screen, RecordsScreen)
             text = shown()
-            assert "record nothing to change esc Back" in text  # the last line, then the footer
+            assert "record nothing to change Esc Back" in text  # the last line, then the footer
             assert ": change " not in text and ": add " not in text
             await pilot.press("m")
             await settle(pilot)

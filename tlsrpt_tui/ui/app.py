@@ -15,17 +15,18 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.timer import Timer
 
 from tlsrpt_tui.service.config import Config, default_config_path
 from tlsrpt_tui.service.supervise import Supervisor
-from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState, SyncView, Throttle
 from tlsrpt_tui.ui.messages import (
@@ -55,8 +56,14 @@ from tlsrpt_tui.ui.screens.raw import RawScreen
 from tlsrpt_tui.ui.screens.readiness import ReadinessScreen
 from tlsrpt_tui.ui.screens.records import RecordsScreen
 from tlsrpt_tui.ui.screens.report import ReportScreen
-from tlsrpt_tui.ui.screens.tables import OverviewScreen, PolicySummaryScreen, TableScreen
+from tlsrpt_tui.ui.screens.tables import (
+    FailuresScreen,
+    OverviewScreen,
+    PolicySummaryScreen,
+    TableScreen,
+)
 from tlsrpt_tui.ui.text import clean
+from tlsrpt_tui.ui.widgets.keys_footer import screen_scopes
 from tlsrpt_tui.ui.widgets.status_panel import DomainCard, changed_items
 
 #: How often the app looks whether another process (``tlsrpt-tui watch``) changed the store.
@@ -82,16 +89,7 @@ class TlsrptApp(App[int]):
     #: Below 100 columns the dashboard stacks its panes (app.tcss: Screen.-narrow).
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit", tooltip="Leave tlsrpt-tui"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("f1", "help", "Help", show=False),
-        Binding("o", "overview", "Overview", tooltip="Report Overview table"),
-        Binding("p", "policies", "Policies", tooltip="Policy Summary table"),
-        Binding("r", "recheck", "Re-check", tooltip="Run the live DNS checks now"),
-        Binding("s", "sync", "Sync", tooltip="Fetch new reports from IMAP now"),
-        Binding("a", "alerts", "Alerts", tooltip="Alerts raised, newest first, and their delivery"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("app")  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -136,31 +134,13 @@ class TlsrptApp(App[int]):
         return {d: v.status for d, v in self.state.checks.items() if v.status is not None}
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Every action of the key bindings, by name, in the command palette (Ctrl+P)."""
+        """Textual's commands, and every action of the keymap this screen offers, by name
+        (Ctrl+P): what the footer has no room for is one search away."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Report Overview", "the Overview table with its Total row (o)",
-                            self.action_overview)
-        yield SystemCommand("Policy Summary", "the Policy Summary table with its Total row (p)",
-                            self.action_policies)
-        yield SystemCommand("Re-check DNS now", "run the live checks of every domain (r)",
-                            self.action_recheck)
-        yield SystemCommand("Sync IMAP now", "fetch new reports from the accounts (s)",
-                            self.action_sync)
-        yield SystemCommand("Alerts", "alerts newest first with their delivery state (a)",
-                            self.action_alerts)
-        if getattr(screen, "export_source", None) is not None:
-            yield SystemCommand("Export table", "write the current table to CSV or JSON (e)",
-                                self.action_export)
-        if hasattr(screen, "action_filter"):
-            yield SystemCommand("Filter inbox", "filter the inbox by text (/)",
-                                screen.action_filter)
-        yield SystemCommand("Enforce readiness",
-                            "can the chosen domain's MTA-STS go to enforce? what does it cost? (R)",
-                            self.action_readiness)
-        yield SystemCommand("Records to publish",
-                            "TLS-RPT, MTA-STS and TLSA records for the chosen domain (D)",
-                            self.action_records)
-        yield SystemCommand("Help", "keys, screens and status glyphs (? or F1)", self.action_help)
+        for entry in keymap.palette_entries(screen_scopes(screen)):
+            runner = self if "app" in entry.where else screen
+            yield SystemCommand(entry.title, f"{entry.what} ({entry.display})",
+                                partial(runner.run_action, entry.action or ""))
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -472,16 +452,18 @@ class TlsrptApp(App[int]):
         self.push_screen(OverviewScreen(self.service, domain=message.domain))
 
     def on_open_report(self, message: OpenReport) -> None:
-        self.open_report(message.report_pk, message.policy_index)
+        self.open_report(message.report_pk, message.policy_index, message.detail_index)
 
-    def open_report(self, report_pk: int, policy_index: int | None = None) -> None:
+    def open_report(self, report_pk: int, policy_index: int | None = None,
+                    detail_index: int | None = None) -> None:
         """The report's screen; with a policy index, that policy's failures over it (Escape
         goes back to the report, then to where the user came from). The report is read off
         the loop first."""
-        self.run_worker(self._open_report(report_pk, policy_index), group="open",
+        self.run_worker(self._open_report(report_pk, policy_index, detail_index), group="open",
                         exclusive=True, exit_on_error=False)
 
-    async def _open_report(self, report_pk: int, policy_index: int | None) -> None:
+    async def _open_report(self, report_pk: int, policy_index: int | None,
+                           detail_index: int | None = None) -> None:
         try:
             detail = await self.service.report(report_pk)
         except Exception as exc:
@@ -496,7 +478,8 @@ class TlsrptApp(App[int]):
         valid = policy_index is not None and 0 <= policy_index < len(policies)
         self.push_screen(ReportScreen(detail, select_policy=policy_index if valid else 0))
         if valid:
-            self.push_screen(PolicyScreen(detail.report, policy_index or 0, self.state))
+            self.push_screen(PolicyScreen(detail.report, policy_index or 0, self.state,
+                                          select_detail=detail_index or 0))
 
     def on_open_policy(self, message: OpenPolicy) -> None:
         self.push_screen(PolicyScreen(message.report, message.index, self.state))
@@ -585,6 +568,9 @@ class TlsrptApp(App[int]):
 
     def action_policies(self) -> None:
         self._open_table(PolicySummaryScreen)
+
+    def action_failures(self) -> None:
+        self._open_table(FailuresScreen)
 
     def action_export(self) -> None:
         source = getattr(self.screen, "export_source", None)

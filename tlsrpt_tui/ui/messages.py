@@ -85,12 +85,15 @@ class SupervisedChanged(Message):
 
 
 class OpenReport(Message):
-    """Open a stored report; with ``policy_index``, that policy's failures over it."""
+    """Open a stored report; with ``policy_index``, that policy's failures over it (with
+    ``detail_index``, the cursor on that failure)."""
 
-    def __init__(self, report_pk: int, policy_index: int | None = None) -> None:
+    def __init__(self, report_pk: int, policy_index: int | None = None,
+                 detail_index: int | None = None) -> None:
         super().__init__()
         self.report_pk = report_pk
         self.policy_index = policy_index
+        self.detail_index = detail_index
 
 
 class OpenDomain(Message):

@@ -12,11 +12,11 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
 
-from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.messages import OpenDomain, OpenReport
@@ -60,11 +60,9 @@ class AlertsScreen(Screen):
     AlertsScreen > #alert-detail { height: auto; max-height: 18; border-top: solid $primary;
                                    padding: 0 1; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    KEYMAP = "alerts"
+    OPENED_BY = "alerts"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, service: ReportService, live: LiveState | None = None) -> None:
         super().__init__()
@@ -154,8 +152,3 @@ class AlertsScreen(Screen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
-    def action_cursor_down(self) -> None:
-        self.query_one("#alerts", DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#alerts", DataTable).action_cursor_up()

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input
 
+from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.export import ExportSource
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState
@@ -29,16 +30,8 @@ class DashboardScreen(Screen):
     the cards and the sync line follow the state, the inbox and the charts re-read when new
     reports were stored."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", tooltip="Filter the inbox by text"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("e", "app.export", "Export"),
-        Binding("R", "app.readiness", "Readiness",
-                tooltip="Enforce readiness of the chosen domain (Tab to its card)"),
-        Binding("D", "app.records", "Records",
-                tooltip="The records to publish for the chosen domain"),
-        Binding("z", "zoom", "Zoom", tooltip="The focused pane on the whole screen (again: back)"),
-    ]
+    KEYMAP = "dashboard"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(
         self,

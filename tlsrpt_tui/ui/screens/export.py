@@ -13,12 +13,12 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.export import ExportSource, describe_path_error, format_of
 from tlsrpt_tui.ui.text import clean
 
@@ -26,7 +26,8 @@ from tlsrpt_tui.ui.text import clean
 class ExportScreen(ModalScreen[Path | None]):
     """Returns the written path, or None when cancelled."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    KEYMAP = "export"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, source: ExportSource, directory: Path) -> None:
         super().__init__()

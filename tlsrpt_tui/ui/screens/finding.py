@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from tlsrpt_tui.core.findings import Severity
-from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.text import clean
 from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
@@ -74,7 +74,8 @@ def findings_text(card: DomainCard) -> Text:
 class FindingScreen(Screen):
     """Read-only; Escape goes back to the dashboard with the card still focused."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back")]
+    KEYMAP = "finding"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, card: DomainCard) -> None:
         super().__init__()

@@ -7,11 +7,12 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
+from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.text import clean
 from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
@@ -46,7 +47,8 @@ def first_run_text(config_path: Path) -> Text:
 
 
 class FirstRunScreen(Screen):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "app.quit", "Quit")]
+    KEYMAP = "first-run"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, config_path: Path) -> None:
         super().__init__()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tlsrpt_tui.core.signature import FAIL_MARK, PASS_MARK, UNKNOWN_MARK
+from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.widgets.status_panel import (
     CHANGED_MARK,
     GLYPH,
@@ -19,39 +21,36 @@ from tlsrpt_tui.ui.widgets.status_panel import (
     UNKNOWN_GLYPH,
 )
 
-KEYS = (
-    ("Enter", "drill down: any row → report → policy → failure details; on a domain card: "
-              "its findings (fix, result type, what changed)"),
-    ("Tab", "between the panes and the domain cards (Shift+Tab: back)"),
-    ("z", "zoom the focused pane (again: both panes)"),
-    ("PgUp/PgDn", "a page up / down; Home / End: the first / last row"),
-    ("Escape", "back one level (or close the filter / this help)"),
-    ("j / k", "down / up in tables"),
-    ("/", "filter the inbox (organization, domain, report-id…, dkim:fail)"),
-    ("o", "Report Overview table (one row per report, Total docked below)"),
-    ("p", "Policy Summary table (one row per policy; o and p switch, not stack)"),
-    ("d / f / t", "in the tables: filter by part of the domain / from / to (kept, shown)"),
-    ("S", "in the tables: newest first / oldest first"),
-    ("v / m", "on a report: its JSON as received (n: normalised) / the mail as received"),
-    ("e", "export every row of the current (filtered) table to CSV or JSON"),
-    ("r", "re-check the DNS records now"),
-    ("s", "sync the IMAP accounts now"),
-    ("a", "alerts newest first, delivery per channel (Enter: its report or domain)"),
-    ("R", "enforce readiness of the chosen domain (Tab to its card)"),
-    ("D", "the records to publish for the chosen domain, beside what is published"),
-    ("w / m / c", "readiness: 30/90/7-day window; records: testing/enforce, copy zone lines"),
-    ("Ctrl+P", "command palette: every action by name"),
-    ("? / F1", "this help"),
-    ("q", "quit"),
-)
+#: the key column's width; explanations wrap beside it
+KEY_COLUMN = 12
 
 
-def help_text() -> Text:
+def keys_text(width: int = 72) -> Text:
+    """Every key of ``ui.keymap`` (one line per meaning, with where it works), wrapped to
+    ``width`` beside the key column."""
     text = Text()
-    text.append("Keys\n", style="bold underline")
-    for key, what in KEYS:
-        text.append(f"  {key:<10}", style="bold")
-        text.append(f"{what}\n")
+    room = max(20, width - KEY_COLUMN - 2)
+    for display, where, what in keymap.help_rows():
+        lines = [(line, "") for line in textwrap.wrap(what, room)]
+        tail = f"({where})"
+        if len(lines[-1][0]) + 1 + len(tail) <= room:
+            lines[-1] = (lines[-1][0] + " ", tail)
+        else:
+            lines += [("", line) for line in textwrap.wrap(tail, room)]
+        for i, (line, dim) in enumerate(lines):
+            text.append(f"  {display if i == 0 else '':<{KEY_COLUMN}}", style="bold")
+            text.append(line)
+            text.append(dim, style="dim")
+            text.append("\n")
+    return text
+
+
+def help_text(width: int = 72) -> Text:
+    text = Text()
+    text.append("Keys", style="bold underline")
+    text.append("  (the footer shows the screen's first ones; Ctrl+P runs any action by name)\n",
+                style="dim")
+    text.append_text(keys_text(width))
     text.append("\nDNS status glyphs\n", style="bold underline")
     for sev, glyph in GLYPH.items():
         text.append(f"  {glyph}  ", style="bold")
@@ -86,17 +85,16 @@ def help_text() -> Text:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
-        Binding("question_mark", "close", "Close", show=False),
-        Binding("f1", "close", "Close", show=False),
-        Binding("q", "close", "Close", show=False),
-    ]
+    KEYMAP = "help"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog"):
             yield Static(Text("tlsrpt-tui help", style="bold"), id="help-title")
-            yield Static(help_text(), id="help-text")
+            # the dialog's inside (app.tcss #help-dialog: 90% of the terminal, 76 to 110
+            # columns), less its border, padding and scrollbar
+            width = min(110, max(76, self.app.size.width * 9 // 10), self.app.size.width)
+            yield Static(help_text(width - 5), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
@@ -15,7 +15,7 @@ from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES
 from tlsrpt_tui.core.findings import Finding
 from tlsrpt_tui.core.model import FailureDetail, Report
-from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.live import LiveState
 from tlsrpt_tui.ui.text import cell, clean, number
@@ -72,17 +72,16 @@ def explanation(detail: FailureDetail, findings: list[Finding], checked: bool) -
 
 
 class PolicyScreen(Screen):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("e", "app.export", "Export"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    KEYMAP = "policy"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
-    def __init__(self, report: Report, index: int, live: LiveState | None = None) -> None:
+    def __init__(self, report: Report, index: int, live: LiveState | None = None,
+                 select_detail: int = 0) -> None:
         """``live``: the app's live state, whose latest check of the policy's domain explains
-        the failures (none: no live check to quote)."""
+        the failures (none: no live check to quote); ``select_detail``: the failure the
+        cursor starts on (a Failures row opens its own)."""
         super().__init__()
+        self.select_detail = select_detail
         self.live = live
         self.report = report
         self.index = index
@@ -137,7 +136,9 @@ class PolicyScreen(Screen):
             )
         table.display = bool(self.policy.failure_details)  # no empty header under "No failure…"
         table.focus()
-        self._explain(0)
+        if 0 < self.select_detail < table.row_count:
+            table.move_cursor(row=self.select_detail, animate=False)
+        self._explain(self.select_detail if self.select_detail < table.row_count else 0)
 
     def _findings(self) -> tuple[list[Finding], bool]:
         domain = self.policy.policy_domain.lower()
@@ -158,11 +159,6 @@ class PolicyScreen(Screen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._explain(event.cursor_row)
 
-    def action_cursor_down(self) -> None:
-        self.query_one("#failures", DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#failures", DataTable).action_cursor_up()
 
     def export_source(self) -> ExportSource:
         rows = [tables.failure_row(self.report, self.policy, d)

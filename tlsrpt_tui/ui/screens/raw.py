@@ -14,13 +14,14 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.widgets import Header, TextArea
 
 from tlsrpt_tui.core.model import Report
 from tlsrpt_tui.core.parse import received_json
 from tlsrpt_tui.core.report_dict import report_to_rfc_dict
+from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.text import clean
 from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 
@@ -47,10 +48,8 @@ class RawScreen(Screen):
     """Read-only text; TextArea shows text literally (no markup), and we strip controls.
     With two views (a report: as received, normalised), `n` switches between them."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("n", "switch_view", "Other view"),
-    ]
+    KEYMAP = "raw"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, title: str, body: str, *views: tuple[str, str]) -> None:
         super().__init__()

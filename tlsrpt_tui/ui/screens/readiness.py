@@ -14,12 +14,13 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from tlsrpt_tui.core.readiness import describe
+from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import CheckView, LiveState
 from tlsrpt_tui.ui.messages import OpenRecords
@@ -45,11 +46,8 @@ def readiness_text(answers: list[Any]) -> Text:
 
 
 class ReadinessScreen(Screen):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("w", "window", "Window", tooltip="Report window: 30, 90 or 7 days"),
-        Binding("D", "records", "Records", tooltip="The records to publish for this domain"),
-    ]
+    KEYMAP = "readiness"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, service: ReportService, domain: str | None,
                  configured: tuple[str, ...] = (), clock: Callable[[], datetime] | None = None,

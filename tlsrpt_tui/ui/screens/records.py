@@ -15,13 +15,14 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
 from tlsrpt_tui.core.records import describe
 from tlsrpt_tui.service.config import CheckSettings
+from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.text import clean, styled_lines
 from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
@@ -36,11 +37,8 @@ def records_text(result: Any) -> Text:
 
 
 class RecordsScreen(Screen):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("m", "mode", "Mode", tooltip="Propose MTA-STS testing or enforce"),
-        Binding("c", "copy", "Copy", tooltip="Copy the zone lines and the policy file"),
-    ]
+    KEYMAP = "records"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, service: ReportService, domain: str, settings: CheckSettings,
                  clock: Callable[[], datetime], *, live: bool = True,

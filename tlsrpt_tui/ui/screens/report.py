@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Static
@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Header, Static
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.model import Report
 from tlsrpt_tui.core.signature import FAIL_MARK, PASS_MARK, describe, mark
-from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.export import ExportSource, rows_export
 from tlsrpt_tui.ui.messages import OpenPolicy, OpenRawInput, OpenRawReport
 from tlsrpt_tui.ui.text import cell, clean, number
@@ -82,14 +82,8 @@ def notes_text(report) -> Text:  # type: ignore[no-untyped-def]
 
 
 class ReportScreen(Screen):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("v", "raw", "JSON as received"),
-        Binding("m", "mail", "Mail as received"),
-        Binding("e", "app.export", "Export"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    KEYMAP = "report"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, detail: ReportDetail, select_policy: int = 0) -> None:
         """``detail``: the report and where it came from, already read by the app."""
@@ -141,11 +135,6 @@ class ReportScreen(Screen):
         index = int((event.row_key.value or "p0")[1:])
         self.post_message(OpenPolicy(self.report, index))
 
-    def action_cursor_down(self) -> None:
-        self.query_one("#policies", DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#policies", DataTable).action_cursor_up()
 
     def action_raw(self) -> None:
         self.post_message(OpenRawReport(self.report, self.detail.input_pk))

@@ -1,13 +1,15 @@
-"""The Report Overview and Policy Summary tables, with a Total row, filterable by domain/date.
+"""The Report Overview, Policy Summary and Failures tables, with a docked Total, filterable by a
+part of the domain, by date and (Overview, Policy Summary) to the rows with failures.
 
-Rows come from service.queries (the same as ``tlsrpt-tui overview|policies``) through the
-injected service, which reads them off the event loop. A load reads the Total (row count and
-session sums) from the store's day totals first, so it is on screen at once at any size, then
-only the rows' keys, a chunk at a time (the first window shows after the first chunk); the
-table (widgets.paged.PagedTable) builds the cells of a window of rows around the cursor, so
-every row is reachable by keyboard (PageDown, End) without holding them all.
+Rows come from service.queries (the same as ``tlsrpt-tui overview|policies|failures``) through
+the injected service, which reads them off the event loop. A load reads the Total (row count and
+session sums) from the store's day totals first where they can answer, so it is on screen at
+once at any size, then only the rows' keys, a chunk at a time (the first window shows after the
+first chunk); the table (widgets.paged.PagedTable) builds the cells of a window of rows around
+the cursor, so every row is reachable by keyboard (PageDown, End) without holding them all.
 Enter on a row opens its report; on a Policy Summary row, that policy's failure details
-(Escape: the report). Export writes every matching row.
+(Escape: the report); on a Failures row, that failure among them. Export writes every
+matching row.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.service import queries
-from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.export import ExportSource
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.messages import OpenReport
@@ -37,9 +39,10 @@ from tlsrpt_tui.ui.widgets.keys_footer import KeysFooter
 from tlsrpt_tui.ui.widgets.paged import PagedTable
 
 #: On screen, long text columns are cut at these widths and the count columns get short
-#: headers, so that every column, the counts included, fits at 120 columns (wider cells end
-#: in "…"; Enter shows the whole report, export writes the exact values).
+#: headers, so that Date, the domain and the counts always fit at 80 columns (wider cells end
+#: in "…", the cursor row's detail line shows them whole; export writes the exact values).
 SCREEN_COLUMNS: dict[str, tuple[str, int | None]] = {
+    "Domain": ("Domain", 18),
     "Organization": ("Organization", 22),
     "Report ID": ("Report ID", 24),
     "Contact": ("Contact", 20),
@@ -47,20 +50,34 @@ SCREEN_COLUMNS: dict[str, tuple[str, int | None]] = {
     "Policy Details": ("Policy Details", 26),
     "Successful Sessions": ("Successful", None),
     "Failed Sessions": ("Failed", None),
+    "Result Type": ("Result Type", 20),
+    "Receiving MX Hostname": ("Receiving MX", 20),
+    "Failure Reason Code": ("Reason Code", 24),
 }
 
-
-#: On screen the counts come right after the date (and the policy domain), so they are never
-#: cut off at 80 columns; the CLI and exports keep the seed's column order.
-FIRST_ON_SCREEN = ("Date", "Policy Domain", "Successful Sessions", "Failed Sessions")
+#: The columns on screen, in order: Date, the domain and the counts first, so that they are
+#: never cut off at 80 columns. "Domain" is the Overview row's policy domains (the seed's
+#: table has no such column: the CLI and exports keep the seed's columns and order).
+ON_SCREEN: dict[type, tuple[str, ...]] = {
+    tables.OverviewRow: ("Date", "Domain", "Successful Sessions", "Failed Sessions",
+                         "Organization", "Report ID", "Contact", "Policy Types"),
+    tables.PolicyRow: ("Date", "Policy Domain", "Successful Sessions", "Failed Sessions",
+                       "Organization", "Policy Type", "Policy Details"),
+    tables.FailureRow: ("Date", "Policy Domain", "Failed Sessions", "Result Type",
+                        "Receiving MX Hostname", "Receiving IP", "Sending MTA IP",
+                        "Organization", "Policy Type", "Failure Reason Code"),
+}
 #: from this width the text columns get the width of their content
 WIDE = 160
+#: below this width or height (columns, rows) the filter boxes lose their borders
+COMPACT_BELOW = (100, 30)
 
 
-def screen_order(columns: Sequence[str]) -> list[int]:
-    """Indexes of `columns` in their on-screen order."""
-    first = [columns.index(c) for c in FIRST_ON_SCREEN if c in columns]
-    return first + [i for i in range(len(columns)) if i not in first]
+def screen_values(row: tables.Row) -> list[str | int]:
+    """The row's values in its on-screen column order."""
+    values: dict[str, str | int] = dict(tables.row_dict(row))
+    values["Domain"] = getattr(row, "policy_domains", "")
+    return [values[name] for name in ON_SCREEN[type(row)]]
 
 
 class TableScreen(Screen):
@@ -70,19 +87,12 @@ class TableScreen(Screen):
     when `o` / `p` switch between the tables; the status line always says which filter is
     applied, and Escape in a box puts back the applied value."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "back", "Back"),
-        Binding("d", "focus_filter('flt-domain')", "Domain"),
-        Binding("f", "focus_filter('flt-since')", "From"),
-        Binding("t", "focus_filter('flt-until')", "To"),
-        Binding("slash", "focus_filter('flt-domain')", "Filter", show=False),
-        Binding("S", "sort", "Sort", tooltip="Newest or oldest first"),
-        Binding("e", "app.export", "Export"),
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
+    KEYMAP = "tables"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     TITLE_TEXT = ""
+    #: the x key (only failing rows) applies here; a Failures row always is one
+    FAILING_TOGGLE = False
     #: the service's table kind, also the export's file-name stem
     STEM = "overview"
     ROW_TYPE: type[tables.Row] = tables.OverviewRow
@@ -103,9 +113,9 @@ class TableScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="table-filters"):
-            yield Input(placeholder="domain", id="flt-domain")
-            yield Input(placeholder="from YYYY-MM-DD", id="flt-since")
-            yield Input(placeholder="to YYYY-MM-DD", id="flt-until")
+            yield Input(placeholder="d: domain (a part)", id="flt-domain")
+            yield Input(placeholder="f: from YYYY-MM-DD", id="flt-since")
+            yield Input(placeholder="t: to YYYY-MM-DD", id="flt-until")
         yield Static(id="table-status")
         yield PagedTable(self._build_rows, id="table")
         yield Static(id="table-detail")
@@ -123,12 +133,17 @@ class TableScreen(Screen):
         self._show_filter()
         table = self.query_one("#table", PagedTable)
         wide = self.app.size.width >= WIDE
-        columns = self.ROW_TYPE.COLUMNS
-        for i in screen_order(columns):
-            label, width = SCREEN_COLUMNS.get(columns[i], (columns[i], None))
+        for i, name in enumerate(ON_SCREEN[self.ROW_TYPE]):
+            label, width = SCREEN_COLUMNS.get(name, (name, None))
             table.add_column(label, key=f"c{i}", width=None if wide else width)
         self.load()
         table.focus()
+
+    def on_resize(self) -> None:
+        """Below 100×30 the filter boxes are one line each (two more rows of the table)."""
+        small = self.app.size.width < COMPACT_BELOW[0] or self.app.size.height < COMPACT_BELOW[1]
+        for box in self.query("#table-filters > Input").results(Input):
+            box.compact = small
 
     def _show_filter(self) -> None:
         """The boxes say what is applied (after Escape, after a switch of table)."""
@@ -145,8 +160,7 @@ class TableScreen(Screen):
 
     async def _build_rows(self, keys: Sequence[int]) -> list[tuple[str, list[Text]]]:
         """Cells of the rows of these keys (the window on screen), failed rows in red."""
-        columns = self.ROW_TYPE.COLUMNS
-        order = screen_order(columns)
+        names = ON_SCREEN[self.ROW_TYPE]
         out = []
         self.window_rows = {}
         rows = await self.service.table_rows(self.STEM, keys)
@@ -157,8 +171,7 @@ class TableScreen(Screen):
             failed = bool(row.failed)
             is_forged = getattr(row, "report_pk", None) in forged
             cells = []
-            values = tables.row_values(row)
-            for name, value in ((columns[i], values[i]) for i in order):
+            for name, value in zip(names, screen_values(row), strict=True):
                 if is_forged:  # DKIM failed: marked, struck through, its failures not in red
                     text = (number(value, styles.FORGED) if isinstance(value, int) else
                             cell(f"✗ {value}" if name == "Date" else value, styles.FORGED))
@@ -177,9 +190,7 @@ class TableScreen(Screen):
 
     def _total_cells(self, totals: tables.Totals) -> list[Text]:
         total_cells: list[Text] = []
-        columns = self.ROW_TYPE.COLUMNS
-        for i in screen_order(columns):
-            name = columns[i]
+        for i, name in enumerate(ON_SCREEN[self.ROW_TYPE]):
             if i == 0:
                 total_cells.append(Text("Total", style="bold"))
             elif name == "Successful Sessions":
@@ -236,8 +247,10 @@ class TableScreen(Screen):
         """The Total, docked under the table: always on screen, whatever row the cursor is on."""
         t = self.totals
         text = Text("Total", style="bold")
-        text.append(f"  {self.row_total:,} rows  successful ")
-        text.append(f"{t.successful:,}", style="bold")
+        text.append(f"  {self.row_total:,} rows")
+        if "Successful Sessions" in ON_SCREEN[self.ROW_TYPE]:
+            text.append("  successful ")
+            text.append(f"{t.successful:,}", style="bold")
         text.append("  failed ")
         text.append(f"{t.failed:,}", style=styles.FAILED_MARK if t.failed else "bold")
         if t.forged:
@@ -250,7 +263,7 @@ class TableScreen(Screen):
         row = self.window_rows.get(key or "")
         text = Text(no_wrap=False)
         if row is not None:
-            for name, value in zip(self.ROW_TYPE.COLUMNS, tables.row_values(row), strict=True):
+            for name, value in zip(ON_SCREEN[self.ROW_TYPE], screen_values(row), strict=True):
                 if isinstance(value, str) and value and name != "Date":
                     text.append(f"{name}: ", style="bold")
                     text.append(f"{clean(value)}  ")
@@ -284,8 +297,9 @@ class TableScreen(Screen):
         key = event.row_key.value or ""
         if not key.startswith("r"):
             return  # the Total row
-        report, _, policy = key[1:].partition(".")
-        self.post_message(OpenReport(int(report), int(policy) if policy else None))
+        report, policy, detail = ([*key[1:].split("."), "", ""])[:3]
+        self.post_message(OpenReport(int(report), int(policy) if policy else None,
+                                     int(detail) if detail else None))
 
     def _describe(self) -> str:
         parts = []
@@ -295,6 +309,8 @@ class TableScreen(Screen):
             parts.append(f"from {self.filter.since}")
         if self.filter.until:
             parts.append(f"to {self.filter.until}")
+        if self.filter.only_failing and self.FAILING_TOGGLE:
+            parts.append("only failing")
         return ", ".join(parts)
 
     def action_focus_filter(self, widget_id: str) -> None:
@@ -307,11 +323,6 @@ class TableScreen(Screen):
         else:
             self.app.pop_screen()
 
-    def action_cursor_down(self) -> None:
-        self.query_one("#table", PagedTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#table", PagedTable).action_cursor_up()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.apply_filters()
@@ -344,6 +355,10 @@ class TableScreen(Screen):
         self.load()
         self.query_one("#table", PagedTable).focus()
 
+    def action_only_failing(self) -> None:
+        """x: only the rows with failed sessions ↔ every row (kept across o / p)."""
+        self._set_filter(replace(self.filter, only_failing=not self.filter.only_failing))
+
     def action_sort(self) -> None:
         """S: newest first ↔ oldest first (the CLI keeps the seed's oldest-first order)."""
         self._set_filter(replace(self.filter, newest_first=not self.filter.newest_first))
@@ -362,14 +377,37 @@ class TableScreen(Screen):
 class OverviewScreen(TableScreen):
     TITLE_TEXT = "Report Overview"
     STEM = "overview"
+    OPENED_BY = "overview"  # the key that opens it (left out of its footer)
     ROW_TYPE = tables.OverviewRow
+    KEYMAP = ("tables", "summaries")
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("summaries")  # type: ignore[assignment]
+    FAILING_TOGGLE = True
 
 
 class PolicySummaryScreen(TableScreen):
     TITLE_TEXT = "Policy Summary"
     STEM = "policies"
+    OPENED_BY = "policies"  # the key that opens it (left out of its footer)
     ROW_TYPE = tables.PolicyRow
+    KEYMAP = ("tables", "summaries")
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings("summaries")  # type: ignore[assignment]
+    FAILING_TOGGLE = True
 
     @staticmethod
     def row_key(row: tables.Row) -> str:
         return f"r{getattr(row, 'report_pk', None)}.{getattr(row, 'policy_index', None)}"
+
+
+class FailuresScreen(TableScreen):
+    """Every failure detail of the filtered reports, newest first (``tlsrpt-tui failures``);
+    Enter opens the report at that policy with the cursor on this failure."""
+
+    TITLE_TEXT = "Failures"
+    STEM = "failures"
+    OPENED_BY = "failures"  # the key that opens it (left out of its footer)
+    ROW_TYPE = tables.FailureRow
+
+    @staticmethod
+    def row_key(row: tables.Row) -> str:
+        return (f"r{getattr(row, 'report_pk', None)}.{getattr(row, 'policy_index', None)}"
+                f".{getattr(row, 'detail_index', None)}")

@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.widgets import DataTable
 
+from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.text import clean
 
 #: the fewest rows held in the DataTable at once (more on a tall terminal: 3 screen heights)
@@ -38,12 +39,8 @@ class PagedTable(DataTable):
     DataTable's own ``cursor_row`` is relative to ``first_row``, the window's first row.
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("home", "first", "First row", show=False),
-        Binding("end", "last", "Last row", show=False),
-        Binding("ctrl+home", "first", "First row", show=False),
-        Binding("ctrl+end", "last", "Last row", show=False),
-    ]
+    KEYMAP = "rows"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, build: Build, window: int = WINDOW, **kwargs: object) -> None:
         super().__init__(cursor_type="row", **kwargs)  # type: ignore[arg-type]
@@ -155,8 +152,8 @@ class PagedTable(DataTable):
     def action_page_up(self) -> None:
         self.show_row(self.position - self._page_height())
 
-    def action_first(self) -> None:
+    def action_first_row(self) -> None:
         self.show_row(0)
 
-    def action_last(self) -> None:
+    def action_last_row(self) -> None:
         self.show_row(self.total_rows - 1)

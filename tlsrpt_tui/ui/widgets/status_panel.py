@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import Static
 
 from tlsrpt_tui.core.checks.catalogue import HOST_CODES
 from tlsrpt_tui.core.findings import Finding, Severity
 from tlsrpt_tui.core.status_items import StatusItem, group_findings
-from tlsrpt_tui.ui import styles
+from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.live import CheckView, LiveState
 from tlsrpt_tui.ui.messages import OpenFindings, OpenReadiness
 from tlsrpt_tui.ui.text import clean
@@ -125,7 +125,8 @@ class DomainCard(Static, can_focus=True):
     }
     """
     #: Enter: the card's findings (full text, fix, result type, what changed)
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Findings")]
+    KEYMAP = "card"
+    BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
 
     def __init__(self, domain: str, clock: Callable[[], datetime], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
