@@ -83,6 +83,13 @@ def test_overview(snap_compare, demo_app, size) -> None:  # type: ignore[no-unty
     assert snap_compare(demo_app, terminal_size=size, run_before=press_and_settle("o"))
 
 
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_failures_table(snap_compare, demo_app, size) -> None:  # type: ignore[no-untyped-def]
+    """F: every failure detail across reports, newest first, the failed count beside the
+    date and domain, the Total docked."""
+    assert snap_compare(demo_app, terminal_size=size, run_before=press_and_settle("F"))
+
+
 def test_policy_summary(snap_compare, demo_app) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(demo_app, terminal_size=(120, 40), run_before=press_and_settle("p"))
 

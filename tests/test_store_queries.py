@@ -137,3 +137,42 @@ def _dump(store: Store) -> list:
     out.append([tuple(r) for r in store.conn.execute(
         "SELECT id, status, error, parser_version FROM raw_inputs ORDER BY id")])
     return out
+
+
+def test_failures_table_pages_newest_first_and_knows_where_each_detail_is(store):
+    """The TUI's Failures table: keys newest first, rows by key, each row pointing at its
+    report, policy and detail; the CLI's order reversed; its Total summed from the rows."""
+    flt = q.TableFilter(domain_substring=True, newest_first=True)
+    keys = list(q.failure_keys(store, flt))
+    rows = q.failure_rows_by_key(store, [k for k, _ok, _bad in keys])
+    oldest_first = list(q.failure_rows(store))
+    assert len(rows) >= 2 and rows == oldest_first[::-1]
+    assert [bad for _k, _ok, bad in keys] == [r.failed for r in rows]
+    for row in rows:
+        report, _meta = q.report_detail(store, row.report_pk)
+        detail = report.policies[row.policy_index].failure_details[row.detail_index]
+        assert (detail.result_type, detail.failed_session_count) == (row.result_type,
+                                                                     row.failed)
+    total = q.table_total(store, "failures", flt)
+    assert (total.rows, total.failed) == (len(rows), sum(r.failed for r in rows))
+    assert q.table_total(store, "failures", q.TableFilter(domain="other.example")).rows == 0
+
+
+def test_only_failing_keeps_the_rows_with_failed_sessions(store):
+    every = list(q.overview_rows(store))
+    failing = q.TableFilter(only_failing=True)
+    rows = list(q.overview_rows(store, failing))
+    assert rows == [r for r in every if r.failed] and 0 < len(rows) < len(every)
+    total = q.table_total(store, "overview", failing)
+    assert (total.rows, total.failed) == (len(rows), sum(r.failed for r in rows))
+    policies = list(q.policy_rows(store, failing))
+    assert policies and all(p.failed for p in policies)
+    assert q.table_total(store, "policies", failing).rows == len(policies)
+
+
+def test_overview_rows_carry_their_policy_domains_but_not_as_a_column(store):
+    from tlsrpt_tui.core import tables
+
+    [ms] = [r for r in q.overview_rows(store) if r.organization == "Microsoft Corporation"]
+    assert ms.policy_domains == "example.org"
+    assert "example.org" not in tables.row_values(ms)  # the seed's columns only

@@ -48,8 +48,7 @@ def keys_text(width: int = 72) -> Text:
 def help_text(width: int = 72) -> Text:
     text = Text()
     text.append("Keys", style="bold underline")
-    text.append("  (the footer shows the screen's first ones; Ctrl+P runs any action by name)\n",
-                style="dim")
+    text.append("  (Ctrl+P: any action by name)\n", style="dim")
     text.append_text(keys_text(width))
     text.append("\nDNS status glyphs\n", style="bold underline")
     for sev, glyph in GLYPH.items():
@@ -92,9 +91,9 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-dialog"):
             yield Static(Text("tlsrpt-tui help", style="bold"), id="help-title")
             # the dialog's inside (app.tcss #help-dialog: 90% of the terminal, 76 to 110
-            # columns), less its border, padding and scrollbar
+            # columns), less its border (2), padding (2) and scrollbar (2)
             width = min(110, max(76, self.app.size.width * 9 // 10), self.app.size.width)
-            yield Static(help_text(width - 5), id="help-text")
+            yield Static(help_text(width - 6), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)
