@@ -148,6 +148,8 @@ def test_failures_table_pages_newest_first_and_knows_where_each_detail_is(store)
     oldest_first = list(q.failure_rows(store))
     assert len(rows) >= 2 and rows == oldest_first[::-1]
     assert [bad for _k, _ok, bad in keys] == [r.failed for r in rows]
+    cursor = q.table_key_cursor(store, "failures", flt)  # what the TUI pages through
+    assert [k for (k,) in cursor.fetchall()] == [k for k, _ok, _bad in keys]
     for row in rows:
         report, _meta = q.report_detail(store, row.report_pk)
         detail = report.policies[row.policy_index].failure_details[row.detail_index]

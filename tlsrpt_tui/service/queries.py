@@ -200,11 +200,14 @@ def policy_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[
 
 
 def table_key_sql(kind: str, flt: TableFilter | None = None) -> tuple[str, list[object]]:
-    """The keys alone of the Overview ("overview") or Policy Summary ("policies") in table
-    order (the order index covers them: nothing is sorted)."""
+    """The keys alone of the Overview ("overview"), Policy Summary ("policies") or Failures
+    ("failures": failure detail ids) in table order (the order index covers the first two:
+    nothing is sorted)."""
     flt = flt or TableFilter()
     if kind == "overview":
         return _overview_sql(flt, "r.id")
+    if kind == "failures":
+        return _failure_keys_sql(flt, "d.id")
     where, params = _policy_where(flt)
     return "SELECT p.id FROM policies p" + where + flt.order(*_POLICY_ORDER_TERMS), params
 
@@ -261,14 +264,16 @@ def failure_rows(store: Store, flt: TableFilter | None = None) -> Iterator[table
         yield _failure_row(row)
 
 
+def _failure_keys_sql(flt: TableFilter, select: str) -> tuple[str, list[object]]:
+    where, params = _policy_where(replace(flt, only_failing=False))  # every detail fails
+    return (f"SELECT {select} FROM policies p JOIN failure_details d ON d.policy_pk = p.id"
+            + where + flt.order(*_FAILURE_ORDER_TERMS)), params
+
+
 def failure_keys(store: Store, flt: TableFilter | None = None) -> Iterator[tuple[int, int, int]]:
     """(failure detail pk, 0, failed sessions) for each row of failure_rows(flt), in the same
     order (see overview_keys)."""
-    flt = flt or TableFilter()
-    where, params = _policy_where(replace(flt, only_failing=False))
-    sql = ("SELECT d.id, 0, d.failed_session_count FROM policies p"
-           " JOIN failure_details d ON d.policy_pk = p.id" + where
-           + flt.order(*_FAILURE_ORDER_TERMS))
+    sql, params = _failure_keys_sql(flt or TableFilter(), "d.id, 0, d.failed_session_count")
     yield from _stream(store, sql, params)
 
 

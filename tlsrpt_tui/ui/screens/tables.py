@@ -42,6 +42,7 @@ from tlsrpt_tui.ui.widgets.paged import PagedTable
 #: headers, so that Date, the domain and the counts always fit at 80 columns (wider cells end
 #: in "…", the cursor row's detail line shows them whole; export writes the exact values).
 SCREEN_COLUMNS: dict[str, tuple[str, int | None]] = {
+    "Date": ("Date", 12),  # "✗ 2026-05-30": fixed, never measured from a half-read window
     "Domain": ("Domain", 18),
     "Organization": ("Organization", 22),
     "Report ID": ("Report ID", 24),
@@ -135,7 +136,8 @@ class TableScreen(Screen):
         wide = self.app.size.width >= WIDE
         for i, name in enumerate(ON_SCREEN[self.ROW_TYPE]):
             label, width = SCREEN_COLUMNS.get(name, (name, None))
-            table.add_column(label, key=f"c{i}", width=None if wide else width)
+            table.add_column(label, key=f"c{i}",
+                             width=width if name == "Date" or not wide else None)
         self.load()
         table.focus()
 
