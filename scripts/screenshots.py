@@ -34,6 +34,8 @@ SHOTS: dict[str, list[str]] = {
     # Tab to example.net's card: its findings in full (fix, result type, what changed)
     "findings": ["tab", "tab", "tab", "enter"],
     "overview": ["o"],  # newest first, the counts beside the date, the Total docked
+    # F: every failure detail across reports, newest first (Enter: that failure in its report)
+    "failures-table": ["F"],
     "policy-summary": ["p"],
     # Tab to example.org's card (testing mode): its readiness, and its records for enforce
     "readiness": ["tab", "tab", "tab", "tab", "R"],
