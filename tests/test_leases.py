@@ -155,3 +155,20 @@ def test_four_workers_opening_a_new_sqlite_store_at_once_all_get_it(tmp_path: Pa
     assert [p.returncode for p in procs] == [0] * 4, [err for _, err in results]
     with Store(db) as store:
         assert {int(out) for out, _ in results} == {store.schema_version}
+
+
+def test_postgresql_fence_stops_a_takeover_but_never_the_holders_renewal(pg_location) -> None:  # type: ignore[no-untyped-def]
+    """A batch's commit holds the fence (FOR KEY SHARE) while the holder's heartbeat renews
+    on another connection: the renewal must not wait for it (a lease starved of renewals
+    under back-to-back batches expired), and no other worker may take the lease meanwhile."""
+    with Store(pg_location) as writer, Store(pg_location) as beat, Store(pg_location) as other:
+        beat.conn.execute("SET lock_timeout = '5s'")  # a wait would fail here, not hang
+        assert leases.try_acquire(beat, "imap:r/INBOX", "imap", "h.example:1:aa", 60)[0]
+        with writer.transaction():
+            leases.check_held(writer, "imap:r/INBOX", "h.example:1:aa")
+            leases.renew(beat, "imap:r/INBOX", "h.example:1:aa", 60)
+            assert leases.try_acquire(beat, "imap:r/INBOX", "imap", "h.example:1:aa", 60)[0]
+            far = leases.get(beat, "imap:r/INBOX").expires_at + 100  # type: ignore[union-attr]
+            ok, lease = leases.try_acquire(other, "imap:r/INBOX", "imap", "x.example:2:bb", 60,
+                                           now=far)
+            assert not ok and lease.holder == "h.example:1:aa"

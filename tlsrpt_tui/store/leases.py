@@ -134,11 +134,12 @@ def try_acquire(store: Store, name: str, kind: str, holder: str, ttl: float, *,
         lock = " FOR UPDATE SKIP LOCKED" if _postgres(store) else ""
         row = store.conn.execute("SELECT * FROM leases WHERE name = ?" + lock,
                                  (name,)).fetchone()
-        if row is None:  # another worker is taking or renewing it this very moment
+        if row is None:  # another worker is taking it this very moment, or a commit of ours
             row = store.conn.execute("SELECT * FROM leases WHERE name = ?", (name,)).fetchone()
             if row is None:  # ...and released it meanwhile: free next time
                 return False, Lease(name, kind, "?:0:", "working", now, now, now)
-            return False, _lease(row)
+            if row["holder"] != holder:
+                return False, _lease(row)
         current = _lease(row)
         if (current.holder != holder and current.expires_at > now
                 and not holder_is_dead(current.holder)):
@@ -180,8 +181,9 @@ def check_held(store: Store, name: str, holder: str) -> None:
 
     The fence of a protected write: it commits only while the lease is still this worker's.
     """
-    # FOR SHARE: no worker can take the lease over until this transaction ends.
-    lock = " FOR SHARE" if _postgres(store) else ""
+    # FOR KEY SHARE: no worker can take the lease over (FOR UPDATE) until this transaction
+    # ends, while the holder's own renewals (an UPDATE of non-key columns) never wait for it.
+    lock = " FOR KEY SHARE" if _postgres(store) else ""
     row = store.conn.execute(
         "SELECT 1 FROM leases WHERE name = ? AND holder = ?" + lock, (name, holder)
     ).fetchone()
