@@ -284,3 +284,46 @@ def test_three_watchers_deliver_each_alert_once_and_take_over_a_killed_deliverer
     mail_senders = {h for c, h in shared.query("SELECT channel, delivered_by FROM"
                                                " alert_deliveries") if c.startswith("mail")}
     assert len(mail_senders) == 2 and holder in mail_senders
+
+
+async def test_a_sync_whose_folder_is_taken_over_stores_nothing_more_and_comes_back(
+    dovecot: Dovecot, db_location, monkeypatch: pytest.MonkeyPatch,  # noqa: F811  # type: ignore[no-untyped-def]
+) -> None:
+    """A worker that stalled past its lease: its next commit is refused (nothing stored
+    twice), and the one-shot sync waits for the new holder, then fetches what is left."""
+    from tlsrpt_tui.service.config import AccountSettings
+    from tlsrpt_tui.service.sync import SyncEvent, sync_all
+    from tlsrpt_tui.store import leases
+
+    n = 200
+    dovecot.append_maildir(fresh_report(i) for i in range(n))
+    monkeypatch.setenv(IMAP_ENV, dovecot.password)
+    account = AccountSettings(name="reports", host=dovecot.host, port=dovecot.imaps_port,
+                              username=dovecot.user, password_env=IMAP_ENV,
+                              ca_file=str(dovecot.ca_file), batch_size=20)
+    events: list[SyncEvent] = []
+    with Store(db_location) as store, Store(db_location) as thief:
+
+        def on_progress(event: SyncEvent) -> None:
+            events.append(event)
+            if event.kind == "batch" and sum(e.kind == "batch" for e in events) == 1:
+                # another worker (elsewhere) takes the folder over for 2 s, then dies
+                # (PostgreSQL: not while a commit of the holder holds the fence)
+                deadline = time.monotonic() + 20
+                while not leases.try_acquire(thief, "imap:reports/INBOX", "imap",
+                                             "elsewhere.example:7:77", 2,
+                                             now=time.time() + 120)[0]:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                thief.conn.execute(
+                    "UPDATE leases SET expires_at = ? WHERE name = 'imap:reports/INBOX'",
+                    (time.time() + 2,))
+
+        summary = await sync_all(store, [account], on_progress=on_progress)
+        assert summary.ok
+        assert any("lease lost to another worker" in e.message for e in events)
+        assert int(store.conn.execute("SELECT count(*) FROM reports").fetchone()[0]) == n
+        seen, new, duplicate = store.conn.execute(
+            "SELECT messages_seen, messages_new, messages_duplicate FROM imap_folders"
+        ).fetchone()
+        assert (seen, new, duplicate) == (n, n, 0)

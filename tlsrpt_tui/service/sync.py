@@ -38,7 +38,7 @@ from tlsrpt_tui.service import secrets
 from tlsrpt_tui.service.config import AccountSettings
 from tlsrpt_tui.service.dkim import DkimChecker, DkimKeys
 from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, Prepared, ingest_batch
-from tlsrpt_tui.service.leasing import IDLE, WORKING, Lease, Leaser, standby_poll
+from tlsrpt_tui.service.leasing import IDLE, WORKING, Lease, LeaseLost, Leaser, standby_poll
 from tlsrpt_tui.service.pipeline import DEPTH, IngestPipeline, PreparedHandle
 from tlsrpt_tui.service.supervise import Body, Handle, Supervisor, describe
 from tlsrpt_tui.store import imap_state
@@ -738,21 +738,32 @@ async def sync_account(
                 else:
                     result.busy.append((folder, lease))
                 continue
-            async with leaser.hold(lease) as held:
-                if client is None:
-                    client = await open_account(account, timeout=timeout)
-                fs = FolderSummary(account.name, folder)
-                result.folders.append(fs)
-                try:
+            fs = FolderSummary(account.name, folder)
+            try:
+                async with leaser.hold(lease) as held:
+                    if client is None:
+                        client = await open_account(account, timeout=timeout)
+                    result.folders.append(fs)
                     await sync_folder(
                         store, client, account, folder, on_progress=on_progress, summary=fs,
                         dkim=dkim, fence=held.fence,
                     )
-                except ImapFolderError as exc:
-                    # One missing folder does not stop the others (the connection is fine).
-                    result.errors.append(f"account {account.name}: {exc}")
-                    on_progress(SyncEvent("error", fs, f"account {account.name}: {exc}"))
-                    continue
+            except ImapFolderError as exc:
+                # One missing folder does not stop the others (the connection is fine).
+                result.errors.append(f"account {account.name}: {exc}")
+                on_progress(SyncEvent("error", fs, f"account {account.name}: {exc}"))
+                continue
+            except LeaseLost as exc:
+                # This worker stalled past its lease and another one took the folder over:
+                # nothing of the refused batch was stored; come back for what is left.
+                line = f"{account.name}/{folder}: {exc}; it finishes the folder"
+                log.warning("%s", line)
+                on_progress(SyncEvent("warning", fs, line))
+                result.busy.append((folder, lease))
+                if client is not None:  # a FETCH may have been cut short on it
+                    client.abort()
+                    client = None
+                continue
             on_progress(SyncEvent("done", fs, fs.line()))
     except BaseException:
         if client is not None:
