@@ -154,9 +154,13 @@ def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux], tmp_path:
     assert f"successful {expected.successful:,}" in total and f"failed {expected.failed:,}" in total
     tui.keys("End")
     text = tui.wait_for(lambda s: "row 421" in s, 20, "the last row after End")
-    tui.keys("Escape", "?")
+    tui.keys("Escape")
+    tui.wait_for(lambda s: "Report Overview" not in s, 20, "the dashboard again")
+    tui.keys("?")
     tui.wait_for(lambda s: "tlsrpt-tui help" in s, 20, "the help screen")
-    tui.keys("Escape", "q")
+    tui.keys("Escape")  # alone, then wait: an Escape followed at once by q reads as Alt+q
+    tui.wait_for(lambda s: "tlsrpt-tui help" not in s, 20, "the help closed")
+    tui.keys("q")
     tui.wait_for(lambda s: "Dashboard" not in s, 20, "the app to quit")
 
 
@@ -219,5 +223,9 @@ def test_installed_app_against_dovecot_and_dns_peers(
     tui.keys("Enter")
     text = tui.wait_for(lambda s: "certificate-expired" in s, 20, "the failure details")
     assert "past notAfter" in text
-    tui.keys("Escape", "Escape", "q")
+    tui.keys("Escape")
+    tui.wait_for(lambda s: "certificate-expired" not in s, 20, "the report again")
+    tui.keys("Escape")
+    tui.wait_for(lambda s: "Report-ID" not in s, 20, "the dashboard again")
+    tui.keys("q")
     tui.wait_for(lambda s: "Report" not in s, 20, "the app to quit")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from report_factory import failure, report, sts_policy, to_json
+from tui_helpers import settle
 
 from tlsrpt_tui.core.checks.catalogue import finding, worst
 from tlsrpt_tui.core.findings import DomainStatus
@@ -100,7 +101,7 @@ async def test_every_screen_shows_hostile_text_inert(tmp_path: Path) -> None:
             await pilot.pause()
             await pilot.press("o")
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await settle(pilot)  # not every worker: the live app's store follower never ends
             await pilot.pause()
             assert isinstance(app.screen, OverviewScreen)
             assert_clean(screen_text(app), "Org")
@@ -108,7 +109,7 @@ async def test_every_screen_shows_hostile_text_inert(tmp_path: Path) -> None:
             await pilot.pause()
             await pilot.press("p")
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await settle(pilot)  # not every worker: the live app's store follower never ends
             await pilot.pause()
             assert isinstance(app.screen, PolicySummaryScreen)
             text = screen_text(app)
