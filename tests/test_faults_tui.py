@@ -29,9 +29,9 @@ from tlsrpt_tui.ui.screens.tables import OverviewScreen
 
 pytestmark = pytest.mark.peers
 
-T = 1.5
+T = 3.0
 PASSWORD_ENV = "TLSRPT_TUI_FAULT_PASSWORD"
-LIMIT = 2.0  # seconds for a screen round trip on a loaded 2-core machine (seen up to ~1.1)
+LIMIT = 4.0  # a screen round trip on a loaded 2-core machine (2.8 s seen with 3 xdist workers)
 
 
 @pytest.fixture
