@@ -19,10 +19,10 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import BindingType
-from textual.widgets import DataTable
 
 from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.text import clean
+from tlsrpt_tui.ui.widgets.row_table import RowTable
 
 #: the fewest rows held in the DataTable at once (more on a tall terminal: 3 screen heights)
 WINDOW = 100
@@ -32,7 +32,7 @@ WINDOW = 100
 Build = Callable[[Sequence[int]], Awaitable[list[tuple[str, list[Text]]]]]
 
 
-class PagedTable(DataTable):
+class PagedTable(RowTable):
     """A row-cursor DataTable whose rows are `keys` (built on demand) plus an optional footer.
 
     ``position`` is the cursor's index over all rows (keys first, then the footer); the
