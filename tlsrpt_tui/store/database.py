@@ -40,6 +40,16 @@ class StoreError(Exception):
     """The store cannot be opened or is newer than this program."""
 
 
+def refuse_newer(where: object, version: int, migrations: list[Migration]) -> None:
+    """A store migrated by a newer program may hold what this one would misread or drop:
+    refuse it, on either backend, rather than write to it."""
+    if version > len(migrations):
+        raise StoreError(
+            f"{where}: store schema version {version} is newer than this program "
+            f"understands ({len(migrations)}); upgrade tlsrpt-tui"
+        )
+
+
 def default_db_path() -> Path | str:
     """$TLSRPT_TUI_DB (a path or a PostgreSQL URL), else the SQLite file in the data dir."""
     env = os.environ.get(DB_ENV)
@@ -148,11 +158,7 @@ class Store:
     def migrate(self) -> None:
         migrations = load_migrations()
         current = self.schema_version
-        if current > len(migrations):
-            raise StoreError(
-                f"{self.path}: store schema version {current} is newer than this program "
-                f"understands ({len(migrations)}); upgrade tlsrpt-tui"
-            )
+        refuse_newer(self.path, current, migrations)
         for migration in migrations[current:]:
             with self.transaction():
                 # Read again under the write lock: several workers opening a new store at

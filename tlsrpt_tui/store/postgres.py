@@ -31,7 +31,13 @@ from typing import Any
 import psycopg
 from psycopg.adapt import Loader
 
-from tlsrpt_tui.store.database import Store, StoreError, _split_sql, load_migrations
+from tlsrpt_tui.store.database import (
+    Store,
+    StoreError,
+    _split_sql,
+    load_migrations,
+    refuse_newer,
+)
 from tlsrpt_tui.store.location import LocationError, StoreLocation, parse_location
 
 #: the advisory lock key that serialises migrations ("tlsrpt" in ASCII)
@@ -227,12 +233,7 @@ class PgStore(Store):
 
     def migrate(self) -> None:
         migrations = load_migrations()
-        current = self.schema_version
-        if current > len(migrations):
-            raise StoreError(
-                f"{self.location}: store schema version {current} is newer than this program "
-                f"understands ({len(migrations)}); upgrade tlsrpt-tui"
-            )
+        refuse_newer(self.location, self.schema_version, migrations)
         for migration in migrations:
             if migration.version <= self.schema_version:
                 continue
