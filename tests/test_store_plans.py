@@ -132,17 +132,17 @@ def test_a_tables_total_reads_day_totals_never_the_reports(store: Store) -> None
 
 
 def test_keeping_the_day_totals_is_a_few_key_lookups(store: Store) -> None:
-    """What every report write adds (store/totals.py): its domain set by its unique key, its
-    day rows by primary key, a stored report's shape by primary keys; no scan of any table."""
-    for flag, extra in (("?", [0]), (totals.FORGED_OF_INPUT, [1])):
-        got = plan(store, totals.upsert_report_day(flag),
-                   ["2025-05-01", *extra, 1, 1, 1, '["d7.example"]'])
-        assert "sqlite_autoindex_domain_sets_1 (domains=?)" in got and "SCAN" not in got, got
-        got = plan(store, totals.upsert_policy_day(flag),
-                   ["2025-05-01", "d7.example", *extra, 1, 1, 1])
-        assert "SCAN" not in got, got
-    got = plan(store, totals.DROP_EMPTY_REPORT_DAY, ["2025-05-01", 0, '["d7.example"]'])
+    """What every transaction that writes reports adds (store/totals.py): its domain sets by
+    their unique key, its day rows by primary key, a stored report's shape by primary keys;
+    no scan of any table."""
+    got = plan(store, totals.FIND_SET, ['["d7.example"]'])
+    assert "sqlite_autoindex_domain_sets_1 (domains=?)" in got and "SCAN" not in got, got
+    got = plan(store, totals.UPSERT_REPORT_DAY, ["2025-05-01", 1, 0, 1, 1, 1])
     assert "SCAN" not in got, got
+    got = plan(store, totals.UPSERT_POLICY_DAY, ["2025-05-01", "d7.example", 0, 1, 1, 1])
+    assert "SCAN" not in got, got
+    got = plan(store, totals.DROP_EMPTY_REPORT_DAY, ["2025-05-01", 1, 0])
+    assert "USING PRIMARY KEY (day=? AND set_id=? AND forged=?)" in got, got
     got = plan(store, totals.DROP_EMPTY_POLICY_DAY, ["2025-05-01", "d7.example", 0])
     assert "USING PRIMARY KEY (day=? AND policy_domain=? AND forged=?)" in got, got
     got = plan(store, totals.STORED_REPORT, [5])

@@ -17,7 +17,7 @@ from report_factory import report, sts_policy, tlsa_policy, to_json, to_mail
 
 from tlsrpt_tui.core.model import DkimVerdict, Origin, RawInput
 from tlsrpt_tui.service import queries as q
-from tlsrpt_tui.service.ingest import ingest_stream
+from tlsrpt_tui.service.ingest import ingest_batch, ingest_stream
 from tlsrpt_tui.service.reparse import reparse_all
 from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
@@ -247,3 +247,75 @@ def test_a_day_beyond_64_bits_falls_back_to_summing_the_rows(store):
         q.TableTotal(3, 3 * big, 0)
     [day] = q.daily_totals(store, "a.example", 1, date(2026, 5, 1))
     assert day.successful == 3 * big
+
+
+def test_a_batch_of_many_reports_sums_its_totals_once_and_exactly(store, monkeypatch):
+    """One transaction writes many reports (the sync's batch): the totals are summed in memory
+    and written at its end, and still equal a fresh aggregation, whatever the batch did
+    between: reports of one day and of new domain sets, a duplicate, a forged mail, an input
+    whose rows were rolled back to its SAVEPOINT, a verdict changed and reports deleted in
+    the same transaction."""
+    real_insert = db.insert_report
+
+    def failing(store, report, input_pk, input_index=0):  # type: ignore[no-untyped-def]
+        pk = real_insert(store, report, input_pk, input_index)  # counted, then it fails
+        if report.report_id == "boom":
+            raise OverflowError("simulated")
+        return pk
+
+    monkeypatch.setattr(db, "insert_report", failing)
+    items = [RawInput(f"r{i}.json", to_json(_report(f"r{i}", f"2026-05-0{1 + i % 2}", i, i % 3)),
+                      Origin("file", f"r{i}.json")) for i in range(12)]
+    items += [
+        RawInput("dup.json", to_json(_report("r3", "2026-05-02", 3, 0)),
+                 Origin("file", "dup.json")),
+        RawInput("boom.json", to_json(_report("boom", "2026-05-01", 99, 99)),
+                 Origin("file", "boom.json")),
+        RawInput("new-set.json", to_json(report("Other", "n1", "2026-05-01", [
+            sts_policy("c.org", 4, 1), sts_policy("d.org", 1, 0)])),
+            Origin("file", "new-set.json")),
+        RawInput("acct/INBOX/1", to_mail(report("Other", "m1", "2026-05-01", [
+            sts_policy("c.org", 3, 1)]), msgid=1), _imap(1),
+            dkim=DkimVerdict("fail", "org.example", "s1")),
+    ]
+    summary = ingest_stream(store, items, batch_size=100)  # one transaction
+    assert (summary.new, summary.rejected) == (14, 1)
+    assert store.conn.execute(
+        "SELECT count(*) FROM reports WHERE report_id = 'boom'").fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM report_days WHERE forged = 1"
+                              ).fetchone()[0] == 1
+    assert_totals_fresh(store)
+
+    # in one transaction: a new report, then its input's verdict turns to fail, then two
+    # older reports are deleted: the pending sums follow each step
+    with store.transaction():
+        [late] = ingest_batch(store, [RawInput(
+            "late.json", to_json(_report("late", "2026-05-01", 5, 5)),
+            Origin("file", "late.json"))])
+        assert late.new_reports == 1 and late.input_pk is not None
+        db.set_input_dkim(store, late.input_pk, DkimVerdict("fail", "x.example", "s"))
+        gone = [r for (r,) in store.conn.execute(
+            "SELECT id FROM reports WHERE report_id IN ('r0', 'r5')")]
+        db.delete_reports(store, gone)
+    assert store.conn.execute("SELECT count(*) FROM report_days WHERE forged = 1"
+                              ).fetchone()[0] == 2
+    assert_totals_fresh(store)
+
+
+def test_a_batch_in_progress_never_holds_the_day_totals(pg_location):
+    """PostgreSQL: while one worker's batch is still open, another's batch of the same day
+    commits without waiting (the day rows are locked only at the very end of a batch; they
+    used to be locked from its first report on, so N workers ran one after the other)."""
+    def batch(prefix: str) -> list[RawInput]:
+        return [RawInput(f"{prefix}{i}.json", to_json(_report(f"{prefix}{i}", "2026-05-01")),
+                         Origin("file", f"{prefix}{i}.json")) for i in range(5)]
+
+    with Store(pg_location) as first, Store(pg_location) as second:
+        ingest_stream(first, batch("seed"))  # the day rows exist: the batches update them
+        second.conn.execute("SET lock_timeout = '20s'")
+        with first.transaction():
+            ingest_batch(first, batch("a"))
+            summary = ingest_stream(second, batch("b"))  # would wait for first's COMMIT
+            assert summary.new == 5
+        assert db.counts(first)["reports"] == 15
+        assert_totals_fresh(first)

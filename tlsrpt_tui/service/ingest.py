@@ -178,26 +178,19 @@ def ingest_batch(
     lim = limits if limits is not None else default_limits()
     version = parser_version()
     ready = list(prepared) if prepared is not None else [prepare(r, lim, keys) for r in inputs]
-    conn = store.conn
-    conn.execute("SAVEPOINT ingest_batch")
     try:
-        outcomes = [_store_parsed(store, raw, one, version)
+        with store.savepoint("ingest_batch"):
+            return [_store_parsed(store, raw, one, version)
                     for raw, one in zip(inputs, ready, strict=True)]
     except _STORE_ERRORS + store.data_errors:
-        conn.execute("ROLLBACK TO ingest_batch")
-    else:
-        conn.execute("RELEASE ingest_batch")
-        return outcomes
-    conn.execute("RELEASE ingest_batch")
+        pass
     outcomes = []
     for raw, one in zip(inputs, ready, strict=True):
-        conn.execute("SAVEPOINT ingest_one")
         try:
-            outcome = _store_parsed(store, raw, one, version)
+            with store.savepoint("ingest_one"):
+                outcome = _store_parsed(store, raw, one, version)
         except _STORE_ERRORS + store.data_errors as exc:
-            conn.execute("ROLLBACK TO ingest_one")
             outcome = _store_failed(store, raw, version, exc)
-        conn.execute("RELEASE ingest_one")
         outcomes.append(outcome)
     return outcomes
 

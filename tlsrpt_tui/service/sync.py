@@ -538,25 +538,18 @@ def _ingest_safely(store: Store, inputs: list[RawInput],
     """
     if not inputs:
         return []
-    conn = store.conn
-    conn.execute("SAVEPOINT sync_batch")
     try:
-        outcomes = ingest_batch(store, inputs, prepared=prepared, keys=keys)
+        with store.savepoint("sync_batch"):
+            return ingest_batch(store, inputs, prepared=prepared, keys=keys)
     except Exception:
-        conn.execute("ROLLBACK TO sync_batch")
-    else:
-        conn.execute("RELEASE sync_batch")
-        return outcomes
-    conn.execute("RELEASE sync_batch")
+        pass
     out: list[IngestOutcome] = []
     for raw in inputs:
-        conn.execute("SAVEPOINT sync_one")
         try:
-            out.extend(ingest_batch(store, [raw], keys=keys))
+            with store.savepoint("sync_one"):
+                out.extend(ingest_batch(store, [raw], keys=keys))
         except Exception as exc:
-            conn.execute("ROLLBACK TO sync_one")
             out.append(_store_crashed(store, raw, exc))
-        conn.execute("RELEASE sync_one")
     return out
 
 

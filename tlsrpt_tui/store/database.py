@@ -21,11 +21,11 @@ import importlib
 import os
 import pkgutil
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import platformdirs
 
@@ -34,6 +34,14 @@ from tlsrpt_tui.store.location import LocationError, StoreLocation, parse_locati
 
 APP_NAME = "tlsrpt-tui"
 DB_ENV = "TLSRPT_TUI_DB"
+
+
+class Deferred(Protocol):
+    """Writes a transaction keeps in memory and makes just before its COMMIT."""
+
+    def flush(self, store: Store) -> None: ...
+
+    def copy(self) -> Deferred: ...
 
 
 class StoreError(Exception):
@@ -169,17 +177,58 @@ class Store:
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version={migration.version}")
 
+    #: how a transaction starts (SQLite: take the write lock at once)
+    BEGIN = "BEGIN IMMEDIATE"
+    #: the running transaction's deferred writes by name (None: no transaction)
+    _deferred: dict[str, Deferred] | None = None
+
+    def deferred(self, name: str, factory: Callable[[], Deferred]) -> Any:
+        """The running transaction's deferred writes called ``name`` (made by ``factory`` at
+        first use), written by their ``flush`` just before COMMIT; None outside a transaction
+        (the caller then writes at once). For rows every batch adds to (store/totals.py):
+        written once, at the end, their locks are held for the shortest time."""
+        if self._deferred is None:
+            return None
+        found = self._deferred.get(name)
+        if found is None:
+            found = self._deferred[name] = factory()
+        return found
+
     @contextmanager
     def transaction(self) -> Iterator[Any]:
-        """BEGIN IMMEDIATE … COMMIT; rolls back on any exception so a batch is all or nothing."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """BEGIN … (deferred writes) COMMIT; rolls back on any exception so a batch is all or
+        nothing."""
+        self.conn.execute(self.BEGIN)
+        self._deferred = {}
         try:
             yield self.conn
+            deferred, self._deferred = self._deferred, None
+            for pending in deferred.values():
+                pending.flush(self)
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._deferred = None
+            self._rollback()
             raise
-        else:
-            self.conn.execute("COMMIT")
+        self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    @contextmanager
+    def savepoint(self, name: str) -> Iterator[None]:
+        """SAVEPOINT … RELEASE inside a transaction; on an exception, ROLLBACK TO it (the
+        deferred writes made since are forgotten too) and the exception goes on."""
+        self.conn.execute(f"SAVEPOINT {name}")
+        saved = (None if self._deferred is None
+                 else {k: v.copy() for k, v in self._deferred.items()})
+        try:
+            yield
+        except BaseException:
+            self._deferred = saved
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
 
     def close(self) -> None:
         self.conn.close()

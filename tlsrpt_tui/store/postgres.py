@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -252,18 +251,11 @@ class PgStore(Store):
                 self.conn.execute("INSERT INTO tlsrpt_schema (version) VALUES (?)",
                                   (migration.version,))
 
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """BEGIN … COMMIT; rolls back on any exception so a batch is all or nothing."""
-        self.conn.execute("BEGIN")
-        try:
-            yield self.conn
-        except BaseException:
-            if not self.conn.raw.closed:
-                self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+    BEGIN = "BEGIN"
+
+    def _rollback(self) -> None:
+        if not self.conn.raw.closed:
+            self.conn.execute("ROLLBACK")
 
     def close(self) -> None:
         self.conn.close()

@@ -110,7 +110,8 @@ def set_input_dkim(store: Store, input_pk: int, verdict: DkimVerdict | None) -> 
     """Replace an input's stored verdict (``reparse --reverify``); its reports move between
     the forged and the other day totals when the verdict's "fail" changes."""
     moved = []
-    if totals.is_forged(store, input_pk) != (verdict is not None and verdict.result == "fail"):
+    forged = verdict is not None and verdict.result == "fail"
+    if totals.forged_of(store, input_pk) != forged:
         moved = report_pks_of_input(store, input_pk)
         totals.remove_stored(store, moved)
     store.conn.execute(
@@ -118,6 +119,7 @@ def set_input_dkim(store: Store, input_pk: int, verdict: DkimVerdict | None) -> 
         " dkim_aligned = ?, dkim_authserv = ? WHERE id = ?",
         (*dkim_values(verdict), input_pk),
     )
+    totals.note_forged(store, input_pk, forged)
     totals.add_stored(store, moved)
 
 
@@ -183,6 +185,7 @@ def store_raw_input(
     )
     row = cur.fetchone()
     if row is not None:
+        totals.note_forged(store, int(row[0]), dkim is not None and dkim.result == "fail")
         return int(row[0]), True
     existing = find_raw_input(store, digest, key)
     assert existing is not None  # the conflict says it exists
