@@ -71,9 +71,51 @@ class Tmux:
             time.sleep(0.25)
         raise AssertionError(f"timed out waiting for {what}; the screen was:\n{text}")
 
+    def pane_pid(self) -> int:
+        return int(self._tmux("display", "-p", "-t", self.session, "#{pane_pid}"))
+
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
                        timeout=20, check=False)
+
+
+def children(pid: int, needle: str = "") -> list[int]:
+    """The processes whose parent is ``pid`` (and whose command line holds ``needle``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z" and needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_gone(pid: int, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}").exists() else ""
+        if stat and stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return
+        assert time.monotonic() < deadline, f"{what} is still running"
+        time.sleep(0.1)
+
+
+def tui_and_sync_process(tui: Tmux) -> tuple[int, int]:
+    """(the app's pid, its sync process's pid), waiting for the sync process to start."""
+    deadline = time.monotonic() + 30
+    while True:
+        apps = children(tui.pane_pid(), "tlsrpt-tui")
+        workers = children(apps[0], "tlsrpt_tui.service.sync_worker") if apps else []
+        if workers:
+            return apps[0], workers[0]
+        assert time.monotonic() < deadline, f"no sync process under the app: {apps}"
+        time.sleep(0.1)
 
 
 def newest_day(text: str) -> str:
@@ -164,27 +206,13 @@ def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux], tmp_path:
     tui.wait_for(lambda s: "Dashboard" not in s, 20, "the app to quit")
 
 
-@pytest.mark.peers
-def test_installed_app_against_dovecot_and_dns_peers(
-    tmux_factory: Callable[..., Tmux],
-    dovecot: Dovecot,  # noqa: F811
-    dns_peers_factory,  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    assert EXE.exists(), f"{EXE.name} is not installed in .venv"
-    dovecot.append([google_report(1), microsoft_report(2, failures=True), unreadable_report(3)])
-    dns = dns_peers_factory([Zone("test.", "\n".join([
-        '_smtp._tls.e2e.test. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@e2e.test"',
-        "e2e.test. MX 10 mx.e2e.test.",
-        "mx.e2e.test. A 127.0.0.1",
-    ]))])
+def start_on_dovecot(tmux_factory: Callable[..., Tmux], dovecot: Dovecot,  # noqa: F811
+                     tmp_path: Path, config_head: str = "") -> Tmux:
+    """The installed app on a fresh store, its config ``config_head`` and one account: the
+    INBOX of ``dovecot``, the password in the app's environment."""
     config = tmp_path / "config.toml"
     config.write_text(
-        'domains = ["e2e.test"]\n\n'
-        "[checks]\n"
-        f'resolver = "{dns.resolver}"\n'
-        "probe = false\ntimeout = 5.0\ninterval = 3600\n\n"
-        "[[accounts]]\n"
+        config_head + "[[accounts]]\n"
         'name = "e2e"\nhost = "127.0.0.1"\n'
         f"port = {dovecot.imaps_port}\n"
         'security = "tls"\n'
@@ -199,11 +227,38 @@ def test_installed_app_against_dovecot_and_dns_peers(
     env = {"E2E_IMAP_PASSWORD": dovecot.password, "HOME": str(tmp_path)}
     if "PATH" in os.environ:
         env["PATH"] = os.environ["PATH"]
-    tui = tmux_factory(cmd, env)
+    return tmux_factory(cmd, env)
+
+
+@pytest.mark.peers
+def test_installed_app_against_dovecot_and_dns_peers(
+    tmux_factory: Callable[..., Tmux],
+    dovecot: Dovecot,  # noqa: F811
+    dns_peers_factory,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    assert EXE.exists(), f"{EXE.name} is not installed in .venv"
+    dovecot.append([google_report(1), microsoft_report(2, failures=True), unreadable_report(3)])
+    dns = dns_peers_factory([Zone("test.", "\n".join([
+        '_smtp._tls.e2e.test. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@e2e.test"',
+        "e2e.test. MX 10 mx.e2e.test.",
+        "mx.e2e.test. A 127.0.0.1",
+    ]))])
+    tui = start_on_dovecot(tmux_factory, dovecot, tmp_path, (
+        'domains = ["e2e.test"]\n\n'
+        "[checks]\n"
+        f'resolver = "{dns.resolver}"\n'
+        "probe = false\ntimeout = 5.0\ninterval = 3600\n\n"
+    ))
     # the IMAP watch fetches the three messages; the live check fills the status panel
     text = tui.wait_for(
         lambda s: "Google" in s and "Microsoft" in s and "unreadable" in s, 60, "the synced inbox"
     )
+    # ... in a process of its own, whose command line and environment hold no password
+    _app, worker = tui_and_sync_process(tui)
+    listing = Path(f"/proc/{worker}/cmdline").read_bytes() + Path(
+        f"/proc/{worker}/environ").read_bytes()
+    assert dovecot.password.encode() not in listing
     # At 80 columns each domain is one line: its glyph, one glyph per item in a fixed order
     # (TLS-RPT first), then the worst item's text; "checking…" until the check is stored.
     text = tui.wait_for(
@@ -229,3 +284,25 @@ def test_installed_app_against_dovecot_and_dns_peers(
     tui.wait_for(lambda s: "Report-ID" not in s, 20, "the dashboard again")
     tui.keys("q")
     tui.wait_for(lambda s: "Report" not in s, 20, "the app to quit")
+    wait_gone(worker, 20, "the sync process after the app quit")
+
+
+@pytest.mark.peers
+@pytest.mark.parametrize("how", ["TERM", "HUP"])
+def test_the_sync_process_ends_with_the_app_when_it_is_signalled(
+    tmux_factory: Callable[..., Tmux],
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
+    how: str,
+) -> None:
+    """SIGTERM (a kill) or SIGHUP (the terminal closed) ends the app without its own clean-up:
+    its sync process must still end, not stay behind holding the folder."""
+    import signal
+
+    dovecot.append([google_report(1)])
+    tui = start_on_dovecot(tmux_factory, dovecot, tmp_path)
+    tui.wait_for(lambda s: "Google" in s, 60, "the synced inbox")
+    app, worker = tui_and_sync_process(tui)
+    os.kill(app, getattr(signal, f"SIG{how}"))
+    wait_gone(app, 20, "the app")
+    wait_gone(worker, 20, f"the sync process after SIG{how} to the app")

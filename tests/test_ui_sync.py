@@ -94,3 +94,40 @@ async def test_a_check_that_cannot_run_is_retried_with_backoff_and_notified_once
             # 1 s then 2 s of backoff (with 10% jitter at most), not the 1-hour interval.
             assert 0.8 < calls[1] - calls[0] < 5 and calls[2] - calls[1] > calls[1] - calls[0]
             assert app.is_running
+
+
+async def test_a_sync_process_that_dies_is_shown_in_the_sync_line_and_replaced(
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import signal
+
+    from test_faults_tui import PASSWORD_ENV
+
+    monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
+    dovecot.append([google_report(1)])
+    with Store(tmp_path / "s.sqlite3") as store:
+        backend = StoreBackend(store)
+        app = TlsrptApp(backend, Config(accounts=(_account(dovecot),)), live=True)
+        try:
+            async with app.run_test(size=(140, 40), notifications=True) as pilot:
+                await wait_for(pilot, lambda: "tui/INBOX: watching" in screen_text(app), 30)
+                syncer = backend._syncer
+                first = syncer.pid
+                assert first is not None
+                os.kill(first, signal.SIGKILL)
+                await wait_for(pilot, lambda: "imap sync process: retrying since"
+                               in screen_text(app), 30)
+                assert "the sync process ended (killed by" in screen_text(app)
+                assert "SIGKILL" in app.supervisor.states["imap sync process"].reason
+                # a new sync process takes over, and what arrives is shown
+                await wait_for(pilot, lambda: syncer.pid not in (None, first), 30)
+                dovecot.append([microsoft_report(2)])
+                await wait_for(pilot, lambda: app.screen.query_one(InboxTable).row_count == 2,
+                               30)
+                assert app.is_running
+        finally:
+            backend.close()
+        assert syncer.pid is None

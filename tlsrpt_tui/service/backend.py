@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import importlib
 import os
 from array import array
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -110,7 +109,7 @@ class StoreBackend:
         self._feed = ChangeFeed(store)
         self._feed_thread: ThreadPoolExecutor | None = None
         self._closed = False
-        self._dkim_checkers: dict[str | None, Any] = {}
+        self._syncer: Any = None  # service.sync_process.SyncProcess, once a sync is asked
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -157,6 +156,8 @@ class StoreBackend:
             with contextlib.suppress(RuntimeError):
                 self._feed_thread.submit(self._feed.close).result()
             self._feed_thread.shutdown(wait=True)
+        if self._syncer is not None:  # its child ends, releasing its leases
+            self._syncer.close()
         if self._owns_store:
             self.store.close()
 
@@ -405,48 +406,33 @@ class StoreBackend:
 
     # -- IMAP -----------------------------------------------------------------------------
 
-    def _dkim(self, resolver: str | None) -> Any:
-        """The DKIM checker for arriving mail: one per resolver, so its key cache lasts."""
-        from tlsrpt_tui.service.dkim import checker_for
+    def _sync_process(self) -> Any:
+        """The child process the TUI's syncs run in (service/sync_process.py): the IMAP
+        reading, the parsing and the commits stay off the screen's process."""
+        if self._syncer is None:
+            if str(self.store.path) == ":memory:":
+                raise StoreError("an in-memory store cannot be synced: the sync runs in a "
+                                 "process of its own, which opens the store itself")
+            from tlsrpt_tui.service.sync_process import SyncProcess
 
-        if resolver not in self._dkim_checkers:
-            self._dkim_checkers[resolver] = checker_for(resolver)
-        return self._dkim_checkers[resolver]
-
-    async def _sync_module(self) -> Any:
-        """service.sync, imported off the loop the first time: with DKIM (dkimpy,
-        cryptography) and DNS (dnspython) that is most of a second of CPU, which the screen
-        used to wait for when the first sync started."""
-        return await asyncio.to_thread(importlib.import_module, "tlsrpt_tui.service.sync")
-
-    @staticmethod
-    def _behind_the_screen() -> None:
-        """The syncs of the calling task (and the tasks it starts) parse and write at a lower
-        CPU priority than the screen (pipeline.NICENESS): keys first, then the sync."""
-        from tlsrpt_tui.service.pipeline import NICENESS
-
-        NICENESS.set(SYNC_NICENESS)
+            self._syncer = SyncProcess(self.store.location, niceness=SYNC_NICENESS)
+        return self._syncer
 
     async def sync_all(self, accounts: Sequence[AccountSettings],
                        on_progress: Callable[[Any], None],
                        resolver: str | None = None) -> Any:
-        sync = await self._sync_module()
-        self._behind_the_screen()
-        return await sync.sync_all(self.store, accounts, on_progress=on_progress,
-                                   dkim=self._dkim(resolver))
+        return await self._sync_process().sync_all(accounts, on_progress, resolver)
 
     async def watch(self, accounts: Sequence[AccountSettings],
                     on_progress: Callable[[Any], None], supervisor: Any = None,
                     resolver: str | None = None) -> None:
-        """Keep every folder in sync (IMAP IDLE) until cancelled, under ``supervisor``
-        (service.supervise.Supervisor) when given."""
-        sync = await self._sync_module()
-        self._behind_the_screen()
-        await sync.watch(self.store, accounts, on_progress=on_progress, supervisor=supervisor,
-                         dkim=self._dkim(resolver))
+        """Keep every folder in sync (IMAP IDLE) until cancelled; the sync process runs as a
+        worker of ``supervisor`` (service.supervise.Supervisor) when given, and its folder
+        watchers' states show there."""
+        await self._sync_process().watch(accounts, on_progress, supervisor, resolver)
 
 
-#: How much nicer than the screen the TUI's own syncs parse and write (see _sync_module).
+#: How much nicer than the screen the TUI's sync process runs (service/sync_process.py).
 SYNC_NICENESS = 10
 
 

@@ -150,6 +150,12 @@ class Supervisor:
         self._publish(WorkerState(name, "standby", self.clock(), reason,
                                   last_ok=old.last_ok if old else None))
 
+    def show(self, state: WorkerState) -> None:
+        """A worker that runs elsewhere changed state (the TUI's folder watchers run in its
+        sync process, service/sync_process.py): record and publish it like one of ours, so
+        the fronts show it the same way."""
+        self._publish(state)
+
     def failing(self) -> list[WorkerState]:
         return [s for s in self.states.values() if s.failing]
 
