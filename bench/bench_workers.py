@@ -30,7 +30,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -80,8 +82,47 @@ def config(work: Path, mailboxes: list[Dovecot], postgres: bool) -> Path:
     return cfg
 
 
+class WaitSampler:
+    """What the workers' backends are doing, sampled from ``pg_stat_activity`` every 0.1 s
+    while they run (``--waits``): a lock wait that dominates names the next point where the
+    workers serialise."""
+
+    def __init__(self, server: PostgresServer, dbname: str) -> None:
+        self.server, self.dbname = server, dbname
+        self.counts: Counter[str] = Counter()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with self.server.admin() as conn:
+            while not self._stop.wait(0.1):
+                rows = conn.execute(
+                    "SELECT state, wait_event_type, wait_event, left(query, 60)"
+                    " FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+                    " AND application_name = 'tlsrpt-tui' AND backend_type = 'client backend'",
+                    (self.dbname,)).fetchall()
+                self.samples += 1
+                for state, wtype, wevent, query in rows:
+                    if state == "idle":
+                        key = "idle (the worker is busy in Python or on IMAP)"
+                    elif wtype is None:
+                        key = f"running: {query}"
+                    else:
+                        key = f"{state} {wtype}/{wevent}: {query}"
+                    self.counts[" ".join(key.split())] += 1
+
+    def report(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        print(f"  backends' states over {self.samples} samples (0.1 s apart):")
+        for key, n in self.counts.most_common(12):
+            print(f"  {n / max(self.samples, 1):6.2f}  {key}")
+
+
 def run(label: str, db: str, location: object, cfg: Path, workers: int, env: dict[str, str],
-        expected: int) -> float:
+        expected: int, sampler: WaitSampler | None = None) -> float:
     """Start ``workers`` syncs together; wall seconds until the last one ends."""
     argv = [sys.executable, "-m", "tlsrpt_tui", "sync", "--config", str(cfg), "--db", db]
     t0 = time.perf_counter()
@@ -89,6 +130,8 @@ def run(label: str, db: str, location: object, cfg: Path, workers: int, env: dic
                               stderr=subprocess.PIPE) for _ in range(workers)]
     errors = [p.communicate()[1] for p in procs]
     wall = time.perf_counter() - t0
+    if sampler is not None:
+        sampler.report()
     for p, err in zip(procs, errors, strict=True):
         if p.returncode != 0:
             sys.exit(f"{label}: a sync failed ({p.returncode}): "
@@ -118,6 +161,8 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=10_000, help="mails per account")
     ap.add_argument("--accounts", type=int, default=4)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--waits", action="store_true",
+                    help="sample the PostgreSQL backends' wait events during the runs")
     args = ap.parse_args()
     expected = args.messages * args.accounts
     work = Path(tempfile.mkdtemp(prefix="tlsrpt-bench-workers-"))
@@ -139,10 +184,11 @@ def main() -> None:
         pg_cfg = config(work, mailboxes, True)
         one = server.create_database(template=None)
         pg_wall = run("1 worker, PostgreSQL", server.url(one), server.location(one), pg_cfg,
-                      1, env, expected)
+                      1, env, expected, WaitSampler(server, one) if args.waits else None)
         many = server.create_database(template=None)
         many_wall = run(f"{args.workers} workers, one PostgreSQL", server.url(many),
-                        server.location(many), pg_cfg, args.workers, env, expected)
+                        server.location(many), pg_cfg, args.workers, env, expected,
+                        WaitSampler(server, many) if args.waits else None)
         speedup = pg_wall / many_wall
         slower = pg_wall / sqlite_wall
         print(f"\n{args.workers} workers vs 1 on PostgreSQL: {speedup:.2f}x the throughput "

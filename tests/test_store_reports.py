@@ -234,7 +234,16 @@ def test_a_store_failure_rolls_back_only_that_input(tmp_path, monkeypatch, new_d
             raise OverflowError("simulated")
         return real_insert(store, report, input_pk, input_index)
 
+    real_batch = db.insert_new_mails
+
+    def flaky_batch(store, mails):  # PostgreSQL's batch path: written, then a failure
+        out = real_batch(store, mails)
+        if any(m.report.report_id == "boom" for m in mails):
+            raise OverflowError("simulated")
+        return out
+
     monkeypatch.setattr(db, "insert_report", flaky)
+    monkeypatch.setattr(db, "insert_new_mails", flaky_batch)
     items = [_raw(to_json(_rep(rid="boom")), "boom.json"), _raw(to_json(_rep(rid="ok")), "ok.json")]
     with Store(new_db("s")) as store:
         with store.transaction():

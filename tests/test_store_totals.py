@@ -263,7 +263,16 @@ def test_a_batch_of_many_reports_sums_its_totals_once_and_exactly(store, monkeyp
             raise OverflowError("simulated")
         return pk
 
+    real_batch = db.insert_new_mails
+
+    def failing_batch(store, mails):  # type: ignore[no-untyped-def]  # PostgreSQL's path
+        out = real_batch(store, mails)
+        if any(m.report.report_id == "boom" for m in mails):
+            raise OverflowError("simulated")
+        return out
+
     monkeypatch.setattr(db, "insert_report", failing)
+    monkeypatch.setattr(db, "insert_new_mails", failing_batch)
     items = [RawInput(f"r{i}.json", to_json(_report(f"r{i}", f"2026-05-0{1 + i % 2}", i, i % 3)),
                       Origin("file", f"r{i}.json")) for i in range(12)]
     items += [

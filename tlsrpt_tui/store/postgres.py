@@ -108,8 +108,13 @@ def storable(params: Sequence[Any]) -> tuple[Any, ...]:
     """Parameters PostgreSQL can take: its text cannot hold NUL, which a hostile report's JSON
     can carry (``\\u0000``); it becomes U+FFFD, the replacement character, instead of making
     the report unstorable (its raw bytes are kept exactly, as always)."""
-    return tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) and "\x00" in p else p
-                 for p in params)
+    return tuple(_nul_free(p) if isinstance(p, str) else
+                 [_nul_free(x) if isinstance(x, str) else x for x in p] if isinstance(p, list)
+                 else p for p in params)
+
+
+def _nul_free(text: str) -> str:
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 class PgConnection:
