@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -125,11 +126,14 @@ def run(label: str, db: str, location: object, cfg: Path, workers: int, env: dic
         expected: int, sampler: WaitSampler | None = None) -> float:
     """Start ``workers`` syncs together; wall seconds until the last one ends."""
     argv = [sys.executable, "-m", "tlsrpt_tui", "sync", "--config", str(cfg), "--db", db]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE) for _ in range(workers)]
     errors = [p.communicate()[1] for p in procs]
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if sampler is not None:
         sampler.report()
     for p, err in zip(procs, errors, strict=True):
@@ -142,7 +146,9 @@ def run(label: str, db: str, location: object, cfg: Path, workers: int, env: dic
             "SELECT sum(messages_seen), sum(messages_duplicate) FROM imap_folders").fetchone()
     ok = reports == expected and seen == expected and dup == 0
     print(f"{label:<34} {wall:7.1f} s  {expected / wall:8.0f} mails/s  reports {reports}"
-          f"  fetched into the store {seen} {'ok' if ok else 'WRONG'}", flush=True)
+          f"  fetched into the store {seen} {'ok' if ok else 'WRONG'}\n{'':34} the syncs'"
+          f" own CPU (parsers included; not the servers'): {cpu:.1f} s = {cpu / wall:.2f}"
+          f" of the {os.cpu_count()} CPUs", flush=True)
     if not ok:
         sys.exit(f"{label}: expected {expected} reports, each once")
     return wall
