@@ -12,6 +12,11 @@ same for Escape until it is gone). Then, once the sync has stored every report, 
 rounds on the idle app. It prints median and worst of each, and the ratio busy/idle.
 Targets (issue 11): busy median <= 150 ms, <= 2x idle, worst <= 400 ms. The timings include
 tmux's own round trip (send-keys, capture-pane: a few ms each), on both sides.
+
+Last, the idle cost: the CPU time the app's process, and separately the processes it started
+(its sync process and that one's parser helpers), used over ``--idle-seconds`` of the app left
+alone with every report stored (its folder watcher in IMAP IDLE). ``--exe`` runs another
+installed ``tlsrpt-tui`` (an older checkout's, for a before/after comparison).
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ class Tmux:
             time.sleep(0.005)
         raise SystemExit(f"timed out; the screen was:\n{self.screen()}")
 
+    def pane_pid(self) -> int:
+        return int(self._tmux("display", "-p", "-t", "app", "#{pane_pid}"))
+
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
                        check=False)
@@ -87,6 +95,52 @@ def rounds(tui: Tmux, n: int) -> tuple[list[float], list[float]]:
     return opened, closed
 
 
+def parents() -> dict[int, int]:
+    """pid -> parent pid of every process."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                out[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(tui: Tmux, seconds: float) -> tuple[float, float, int]:
+    """CPU ms per second of (the app's process, the processes under it) over ``seconds``,
+    and how many processes were under it."""
+    tree = parents()
+    [app] = [p for p, parent in tree.items() if parent == tui.pane_pid()]
+
+    def under() -> list[int]:
+        tree = parents()
+        found, todo = [], [app]
+        while todo:
+            pid = todo.pop()
+            kids = [p for p, parent in tree.items() if parent == pid]
+            found += kids
+            todo += kids
+        return found
+
+    kids = under()
+    before = cpu_seconds(app), {k: cpu_seconds(k) for k in kids}
+    time.sleep(seconds)
+    after = cpu_seconds(app), {k: cpu_seconds(k) for k in under()}
+    children = sum(v - before[1].get(k, 0.0) for k, v in after[1].items())
+    return (after[0] - before[0]) * 1000 / seconds, children * 1000 / seconds, len(after[1])
+
+
 def reports(db: Path) -> int:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -99,6 +153,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=30_000)
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--idle-seconds", type=float, default=20.0)
+    ap.add_argument("--exe", type=Path, default=EXE, help="the tlsrpt-tui to run")
     args = ap.parse_args()
     dc = start_dovecot()
     tui = None
@@ -122,7 +178,7 @@ def main() -> int:
             db = work / "store.sqlite3"
             env = {PASSWORD_ENV: dc.password, "TLSRPT_TUI_DB": str(db),
                    "HOME": str(work), "XDG_CONFIG_HOME": str(work), "XDG_DATA_HOME": str(work)}
-            tui = Tmux(f"{shlex.quote(str(EXE))} --config {shlex.quote(str(cfg))}", env)
+            tui = Tmux(f"{shlex.quote(str(args.exe))} --config {shlex.quote(str(cfg))}", env)
             tui.wait(lambda s: "syncing" in s, 60)
             started = reports(db)
             busy_open, busy_close = rounds(tui, args.rounds)
@@ -136,6 +192,8 @@ def main() -> int:
                 time.sleep(0.5)
             time.sleep(2)
             idle_open, idle_close = rounds(tui, args.rounds)
+            time.sleep(2)
+            app_cpu, children_cpu, nchildren = idle_cpu(tui, args.idle_seconds)
     finally:
         if tui is not None:
             tui.close()
@@ -148,6 +206,8 @@ def main() -> int:
     print(line("Escape while syncing", busy_close))
     print(line("? idle", idle_open))
     print(line("Escape idle", idle_close))
+    print(f"  idle CPU over {args.idle_seconds:.0f} s: the app's process {app_cpu:.1f} ms/s, "
+          f"the {nchildren} process(es) it started {children_cpu:.1f} ms/s")
     busy, idle = statistics.median(busy_open), statistics.median(idle_open)
     print(f"  ? busy/idle: {busy / idle:.2f}x (target <= 2x); busy median {busy:.0f} ms "
           f"(target <= 150 ms), worst {max(busy_open):.0f} ms (target <= 400 ms); load "

@@ -8,8 +8,6 @@ this file checks the three stages themselves.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -134,27 +132,3 @@ async def test_a_failed_commit_stops_the_batches_queued_behind_it(
         async with IngestPipeline(store, workers=0) as pipeline:
             await _sync(store, account_for(), pipeline)
         assert store.conn.execute("SELECT last_uid FROM imap_folders").fetchone()[0] == N
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities")
-async def test_the_tuis_syncs_parse_and_write_behind_the_screen(tmp_path: Path) -> None:
-    """Under NICENESS (set by the TUI's service for its syncs) the writer thread and the parser
-    processes run nicer; the loop's own thread keeps its priority."""
-    from tlsrpt_tui.service.pipeline import NICENESS
-
-    def mine() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    base = mine()
-    token = NICENESS.set(7)
-    try:
-        with Store(tmp_path / "s.sqlite3") as store:
-            async with IngestPipeline(store, workers=1) as pipeline:
-                writer = await pipeline.write(lambda _store: mine())
-                pipeline.start_workers()
-                assert pipeline._pool is not None
-                parser = pipeline._pool.executor.submit(os.nice, 0).result()
-    finally:
-        NICENESS.reset(token)
-    assert writer == parser == min(19, base + 7)
-    assert mine() == base

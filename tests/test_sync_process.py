@@ -8,6 +8,7 @@ child that dies is shown and replaced; and it never outlives the TUI, however th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,11 +24,13 @@ from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
 from peers.tlsrpt_mail import google_report, microsoft_report
 from test_imap_sync import PASSWORD_ENV, account_for, count  # noqa: F401
 
+from tlsrpt_tui.service import sync_process as wire
 from tlsrpt_tui.service.config import AccountSettings
 from tlsrpt_tui.service.supervise import Supervisor, WorkerState
-from tlsrpt_tui.service.sync_events import SyncEvent
+from tlsrpt_tui.service.sync_events import FolderSummary, SyncEvent, SyncSummary
 from tlsrpt_tui.service.sync_process import PROCESS_WORKER, SyncProcess
 from tlsrpt_tui.store.database import Store
+from tlsrpt_tui.store.location import StoreLocation
 
 pytestmark = pytest.mark.peers
 
@@ -47,6 +51,33 @@ async def until(cond: Callable[[], bool], limit: float = 30.0) -> None:
     while not cond():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
+
+
+def test_what_crosses_the_pipe_comes_back_the_same() -> None:
+    def through(data: dict) -> dict:  # type: ignore[type-arg]
+        return json.loads(json.dumps(data))
+
+    account = AccountSettings(name="a", host="h", username="u", folders=("INBOX", "Reports"),
+                              password="inline secret", batch_size=7)
+    assert wire.account_from_wire(through(wire.account_to_wire(account))) == account
+    folder = FolderSummary("a", "INBOX", 5, seen=9, new=3, rejected=2, pending=4,
+                           problems=["uid 1: bad", "uid 2: bad"])
+    event = wire.event_from_wire(through(wire.event_to_wire(
+        SyncEvent("batch", folder, "a/INBOX: 9 seen", new_reports=3), job=None)))
+    assert event.kind == "batch" and event.new_reports == 3 and event.folder is not None
+    assert event.folder.line() == folder.line() and event.folder.pending == 4
+    assert event.folder.problems == []  # not repeated with every batch ...
+    summary = wire.summary_from_wire(through(wire.summary_to_wire(
+        SyncSummary([folder], ["account b: login refused"], watched_elsewhere=["x"]))))
+    assert summary.folders == [folder]  # ... the summary carries them
+    assert summary.errors == ["account b: login refused"]
+    assert summary.watched_elsewhere == ["x"]
+    now = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+    state = WorkerState("imap a/INBOX", "retrying", now, "login refused", 3, retry_at=now)
+    assert wire.state_from_wire(through(wire.state_to_wire(state))) == state
+    pg = StoreLocation("postgresql", url="postgresql://u@h/db", password="pw")
+    back = wire.location_from_wire(through(wire.location_to_wire(pg)))
+    assert back == pg and back.password == "pw"
 
 
 async def test_a_sync_in_the_child_stores_what_the_tui_did_and_shows_no_secret(

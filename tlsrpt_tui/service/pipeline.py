@@ -25,11 +25,9 @@ import asyncio
 import contextlib
 import functools
 import os
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from tlsrpt_tui.core.model import RawInput
@@ -52,21 +50,6 @@ DEPTH = 2
 PreparedHandle = Callable[[], list[Prepared] | None]
 
 
-#: Niceness of the pipeline's parser processes and writer thread. The TUI sets it for its own
-#: syncs (service/backend.py) so that a first sync of thousands of mails leaves the CPU to the
-#: screen and the keys first; ``sync``, ``watch`` and ``import`` run at 0 (full speed). A
-#: context variable, so the setting follows the TUI's sync tasks and nothing else.
-NICENESS: ContextVar[int] = ContextVar("tlsrpt_ingest_niceness", default=0)
-
-
-def lower_thread_priority(niceness: int) -> None:
-    """Make the calling thread nicer (Linux: priorities are per thread, and the event loop's
-    thread keeps its own); elsewhere nothing, as a thread id is not a process id there."""
-    if niceness > 0 and sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-
-
 def default_workers() -> int:
     """Parser processes: the CPUs but one (the loop and the writer need one), at least 1."""
     return max(1, (os.cpu_count() or 2) - 1)
@@ -85,10 +68,7 @@ class IngestPipeline:
         self.store = store
         self.workers = default_workers() if workers is None else workers
         self.limits = limits if limits is not None else default_limits()
-        self.niceness = NICENESS.get()
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-writer",
-                                          initializer=lower_thread_priority,
-                                          initargs=(self.niceness,))
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-writer")
         self._conn: Store | None = None
         self._pool: _PreparePool | None = None
         self._failed: str | None = None
@@ -130,8 +110,7 @@ class IngestPipeline:
         if self._pool is not None or self.workers <= 0:
             return
         method = "fork" if threading.active_count() == 1 else "forkserver"
-        self._pool = _PreparePool(self.workers, self.limits, method=method,
-                                  niceness=self.niceness)
+        self._pool = _PreparePool(self.workers, self.limits, method=method)
         if method == "fork":
             self._pool.executor.submit(int)  # forks the workers now, while no thread runs
 

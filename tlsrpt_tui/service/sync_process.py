@@ -96,9 +96,14 @@ def account_from_wire(data: Mapping[str, Any]) -> AccountSettings:
 
 
 def event_to_wire(event: SyncEvent, job: int | None) -> dict[str, Any]:
+    """An event's line. Its folder's ``problems`` (one line per unreadable mail so far) are
+    left out: every batch would repeat them all; the summary at the end carries them."""
+    folder = None
+    if event.folder is not None:
+        folder = asdict(event.folder)
+        del folder["problems"]
     return {"t": "event", "job": job, "kind": event.kind, "message": event.message,
-            "new_reports": event.new_reports,
-            "folder": asdict(event.folder) if event.folder is not None else None}
+            "new_reports": event.new_reports, "folder": folder}
 
 
 def event_from_wire(data: Mapping[str, Any]) -> SyncEvent:
