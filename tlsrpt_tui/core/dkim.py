@@ -30,12 +30,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-import dkim
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from types import ModuleType
 
 from tlsrpt_tui.core.model import DkimVerdict
 
@@ -45,6 +40,18 @@ MAX_SIGNATURES = 4
 _QUIET = logging.getLogger("tlsrpt_tui.dkimpy")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
+
+
+def _dkimpy() -> ModuleType:
+    """dkimpy, imported when a signature is first checked, not with this module.
+
+    Why: dkimpy (and the dnspython it pulls in) and ``cryptography`` are a third of the module
+    imports of every ``import``, ``sync`` and parser process, yet a batch of unsigned mail, or
+    of mail whose key is not published, needs neither (tag parsing and the header split are
+    ours)."""
+    import dkim
+
+    return dkim
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +112,8 @@ def _split(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
             # every byte of the header block is in a field (name, colon, value)
             return fields, body
     try:
-        headers, body = dkim.rfc822_parse(data)
-    except (dkim.DKIMException, IndexError) as exc:
+        headers, body = _dkimpy().rfc822_parse(data)
+    except (_dkimpy().DKIMException, IndexError) as exc:
         raise ValueError(str(exc)) from None
     return [(n, v) for n, v in headers], body
 
@@ -144,7 +151,7 @@ def _signatures(headers: list[tuple[bytes, bytes]], names: list[bytes] | None = 
     for index, (name, value) in enumerate(headers[i] for i in at):
         try:
             fields: dict[bytes, bytes] | None = tag_values(value)
-        except dkim.util.InvalidTagValueList:
+        except _dkimpy().util.InvalidTagValueList:
             fields = None
         raw_d = fields.get(b"d") if fields is not None else _tag(value, b"d")
         raw_s = fields.get(b"s") if fields is not None else _tag(value, b"s")
@@ -166,9 +173,9 @@ def tag_values(value: bytes) -> dict[bytes, bytes]:
         key, eq, val = spec.partition(b"=")
         key = key.strip()
         if not eq or not key[:1].isalpha():
-            raise dkim.util.InvalidTagSpec(spec)
+            raise _dkimpy().util.InvalidTagSpec(spec)
         if key in tags:
-            raise dkim.util.DuplicateTag(key)
+            raise _dkimpy().util.DuplicateTag(key)
         tags[key] = val.strip()
     return tags
 
@@ -292,16 +299,17 @@ def _verify_one(
 
     if not sig.key_name or sig.fields is None:
         return verdict("permerror")
+    record = keys.get(sig.key_name)
+    if record is not None and record.failure is None and (record.missing or not record.text):
+        return verdict("permerror")  # no key: the same whether the fields are valid or not
+    dkim = _dkimpy()
     try:  # dkimpy's checks: mandatory tags, base64, i= within d=, t=/x= times, v=1
         dkim.validate_signature_fields(sig.fields)
     except dkim.DKIMException:  # malformed, expired or incomplete signature fields
         return verdict("permerror")
-    record = keys.get(sig.key_name)
     if record is None or record.failure is not None:
         return verdict("temperror")
-    if record.missing or not record.text:
-        return verdict("permerror")
-    key = _public_key(record.text)
+    key = _public_key(record.text) if record.text else None
     if key is None:
         return verdict("permerror")
     try:
@@ -322,6 +330,12 @@ def _check(mail: SignedMail, sig: _Sig, key: _Key) -> str:
     As in dkimpy's ``tlsrpt`` mode an ``l=`` body length is ignored: RFC 8460 §3 forbids it,
     so the whole body must match.
     """
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    dkim = _dkimpy()
     fields = sig.fields
     assert fields is not None
     algorithm = fields[b"a"]
@@ -345,7 +359,7 @@ def _check(mail: SignedMail, sig: _Sig, key: _Key) -> str:
     try:
         if key.kind == "rsa":
             key.key.verify(signature, h.digest(), padding.PKCS1v15(),
-                           Prehashed(_HASHES[algorithm]()))
+                           Prehashed(getattr(hashes, _HASHES[algorithm])()))
         else:
             key.key.verify(signature, h.digest())
     except InvalidSignature:
@@ -398,7 +412,7 @@ def _relaxed_value(value: bytes) -> bytes:
     """Unfold, compress runs of WSP to one space, strip (dkimpy: three substitutions)."""
     unfolded = value.replace(b"\r\n", b"")
     if _ODD_SPACE.search(unfolded):  # a bare CR or LF, VT, FF: dkimpy's way
-        canon = dkim.canonicalization
+        canon = _dkimpy().canonicalization
         return canon.compress_whitespace(canon.unfold_header_value(value)).strip()
     return b" ".join(unfolded.split())
 
@@ -414,14 +428,18 @@ def _simple_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byt
 def _relaxed_body(body: bytes) -> bytes:
     """dkimpy's relaxed body algorithm; its two substitutions are skipped when they cannot
     change anything (no tab, no double space, no space before a line end: base64 bodies)."""
-    canon = dkim.canonicalization
+    canon = _dkimpy().canonicalization
     if b"\t" in body or b"  " in body or b" \r\n" in body:
         return canon.Relaxed.canonicalize_body(body)
     return canon.correct_empty_body(canon.strip_trailing_lines(body))
 
 
 _HEADER_CANON = {b"relaxed": _relaxed_headers, b"simple": _simple_headers}
-_BODY_CANON = {b"relaxed": _relaxed_body, b"simple": dkim.canonicalization.Simple.canonicalize_body}
+def _simple_body(body: bytes) -> bytes:
+    return bytes(_dkimpy().canonicalization.Simple.canonicalize_body(body))
+
+
+_BODY_CANON = {b"relaxed": _relaxed_body, b"simple": _simple_body}
 
 
 def _canonicalization(c: bytes) -> tuple[Callable[[list[tuple[bytes, bytes]]],
@@ -442,14 +460,18 @@ class _Key:
     key: object  # a cryptography public key
 
 
-_HASHES = {b"rsa-sha256": hashes.SHA256, b"rsa-sha1": hashes.SHA1,
-           b"ed25519-sha256": hashes.SHA256}
+#: The hash (a name in ``cryptography``'s ``hashes``) of each signing algorithm.
+_HASHES = {b"rsa-sha256": "SHA256", b"rsa-sha1": "SHA1", b"ed25519-sha256": "SHA256"}
 
 
 @functools.lru_cache(maxsize=256)
 def _public_key(text: bytes) -> _Key | None:
     """A key record checked by dkimpy (version, k=, service type ``*``/``email``/``tlsrpt``)
     and loaded once for OpenSSL; None when it is unusable. Cached: keys repeat per sender."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    dkim = _dkimpy()
     try:
         pk, keysize, ktag, _tlsrpt_service = dkim.evaluate_pk(b"key", text)
     except (dkim.DKIMException, ValueError, TypeError, binascii.Error):
