@@ -159,7 +159,13 @@ def _iter_file(path: Path, size: int, limits: Limits) -> Iterator[RawInput | Par
             )
             return
         try:
-            rest = fh.read(limits.max_message_bytes + 1 - len(head))
+            # One byte more than the size stat gave (a file that grew shows it); not the
+            # limit + 1 at once: a buffered read allocates what it is asked for (the limit,
+            # 50 MiB by default) before it shrinks to what was read, ~60 µs a file.
+            want = max(1, size + 1 - len(head))
+            rest = fh.read(want)
+            if len(rest) >= want:  # it grew since: read on, up to the limit
+                rest += fh.read(limits.max_message_bytes + 1 - len(head) - len(rest))
         except OSError as e:
             yield _rejected(source, _os_reason(e).lower())
             return
