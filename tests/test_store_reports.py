@@ -226,23 +226,23 @@ def test_counts_beyond_64_bits_reject_the_input_not_the_batch(tmp_path, new_db):
 
 
 def test_a_store_failure_rolls_back_only_that_input(tmp_path, monkeypatch, new_db):
-    real_insert = db.insert_report
+    real_insert = db.insert_report_rows
 
-    def flaky(store, report, input_pk, input_index=0):
-        if report.report_id == "boom":
-            real_insert(store, report, input_pk, input_index)  # partial rows, then failure
+    def flaky(store, rows, input_pk, input_index=0):
+        if rows[0][2] == "boom":  # the report id
+            real_insert(store, rows, input_pk, input_index)  # partial rows, then failure
             raise OverflowError("simulated")
-        return real_insert(store, report, input_pk, input_index)
+        return real_insert(store, rows, input_pk, input_index)
 
     real_batch = db.insert_new_mails
 
     def flaky_batch(store, mails):  # PostgreSQL's batch path: written, then a failure
         out = real_batch(store, mails)
-        if any(m.report.report_id == "boom" for m in mails):
+        if any(m.rows[0][2] == "boom" for m in mails):  # the report id
             raise OverflowError("simulated")
         return out
 
-    monkeypatch.setattr(db, "insert_report", flaky)
+    monkeypatch.setattr(db, "insert_report_rows", flaky)
     monkeypatch.setattr(db, "insert_new_mails", flaky_batch)
     items = [_raw(to_json(_rep(rid="boom")), "boom.json"), _raw(to_json(_rep(rid="ok")), "ok.json")]
     with Store(new_db("s")) as store:

@@ -255,11 +255,11 @@ def test_a_batch_of_many_reports_sums_its_totals_once_and_exactly(store, monkeyp
     between: reports of one day and of new domain sets, a duplicate, a forged mail, an input
     whose rows were rolled back to its SAVEPOINT, a verdict changed and reports deleted in
     the same transaction."""
-    real_insert = db.insert_report
+    real_insert = db.insert_report_rows
 
-    def failing(store, report, input_pk, input_index=0):  # type: ignore[no-untyped-def]
-        pk = real_insert(store, report, input_pk, input_index)  # counted, then it fails
-        if report.report_id == "boom":
+    def failing(store, rows, input_pk, input_index=0):  # type: ignore[no-untyped-def]
+        pk = real_insert(store, rows, input_pk, input_index)  # counted, then it fails
+        if rows[0][2] == "boom":  # the report id
             raise OverflowError("simulated")
         return pk
 
@@ -267,11 +267,11 @@ def test_a_batch_of_many_reports_sums_its_totals_once_and_exactly(store, monkeyp
 
     def failing_batch(store, mails):  # type: ignore[no-untyped-def]  # PostgreSQL's path
         out = real_batch(store, mails)
-        if any(m.report.report_id == "boom" for m in mails):
+        if any(m.rows[0][2] == "boom" for m in mails):  # the report id
             raise OverflowError("simulated")
         return out
 
-    monkeypatch.setattr(db, "insert_report", failing)
+    monkeypatch.setattr(db, "insert_report_rows", failing)
     monkeypatch.setattr(db, "insert_new_mails", failing_batch)
     items = [RawInput(f"r{i}.json", to_json(_report(f"r{i}", f"2026-05-0{1 + i % 2}", i, i % 3)),
                       Origin("file", f"r{i}.json")) for i in range(12)]

@@ -9,6 +9,7 @@ error and shows as "unreadable: why" — nothing is dropped. Mail that is not TL
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import os
@@ -17,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from tlsrpt_tui import __version__
 from tlsrpt_tui.core.model import InputStatus, ParsedInput, RawInput
@@ -25,7 +26,7 @@ from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
 
 if TYPE_CHECKING:
-    from tlsrpt_tui.core.model import DkimVerdict
+    from tlsrpt_tui.core.model import DkimVerdict, Report
     from tlsrpt_tui.core.parse import Limits
     from tlsrpt_tui.service.dkim import DkimKeys
 
@@ -122,12 +123,13 @@ def default_limits() -> Limits:
     return DEFAULT_LIMITS
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(NamedTuple):
     """The CPU-bound part of ingesting one input: parsed, DKIM-verified, hashed and compressed.
 
     Kept apart from the writing so that a sync or an import does it in worker processes
-    (service/pipeline.py) while the one SQLite writer stores the previous batch.
+    (service/pipeline.py) while the one SQLite writer stores the previous batch. A named
+    tuple, not a dataclass: thousands of them pickle back from the workers, and a frozen slots
+    dataclass unpickles through Python-level ``__setstate__`` (several times slower).
     """
 
     parsed: ParsedInput
@@ -135,21 +137,46 @@ class Prepared:
     compressed: bytes | None = None  # zlib of the raw bytes at the store's level
     #: The DKIM verdict decided here (None: not mail, or no keys were given to verify with).
     dkim: DkimVerdict | None = None
+    #: Per report of ``parsed``, in order: its rows ready to insert (``db.report_rows``), or
+    #: one line saying why the store cannot hold it. Given, ``parsed`` carries no reports:
+    #: the rows pickle back from a parser process several times cheaper than the reports.
+    rows: tuple[db.ReportRows | str, ...] | None = None
 
 
 def prepare(raw: RawInput, limits: Limits, keys: DkimKeys | None = None) -> Prepared:
-    """Parse, hash and compress one input and, given the batch's ``keys``, verify its DKIM
-    signature (mail that is not a report is not stored, so it is neither verified nor
-    hashed)."""
+    """Parse, hash and compress one input, compute its reports' rows and, given the batch's
+    ``keys``, verify its DKIM signature (mail that is not a report is not stored, so it is
+    neither verified nor hashed)."""
     from tlsrpt_tui.core.parse import parse_bytes
 
     parsed = parse_bytes(raw.data, raw.source, limits)
     if parsed.status is InputStatus.NOT_REPORT:
         return Prepared(parsed)  # not stored: spare the hashing and compression
+    try:
+        rows: tuple[db.ReportRows | str, ...] | None = _rows_of(parsed.reports)
+    except _STORE_ERRORS:  # the writer meets it again and keeps the input as rejected
+        rows = None
+    else:
+        parsed = dataclasses.replace(parsed, reports=())
     return Prepared(
         parsed, hashlib.sha256(raw.data).digest(), zlib.compress(raw.data, db.ZLIB_LEVEL),
-        keys.verdict(raw.data) if keys is not None else None,
+        keys.verdict(raw.data) if keys is not None else None, rows,
     )
+
+
+def _rows_of(reports: Sequence[Report]) -> tuple[db.ReportRows | str, ...]:
+    """Each report's rows, or why the store cannot hold it."""
+    out: list[db.ReportRows | str] = []
+    for report in reports:
+        problem = db.unstorable(report)
+        out.append(db.report_rows(report) if problem is None
+                   else f"report {report.report_id!r}: {problem}")
+    return tuple(out)
+
+
+def _ready_rows(ready: Prepared) -> tuple[db.ReportRows | str, ...]:
+    """The input's report rows: as the parser process sent them, else computed here."""
+    return ready.rows if ready.rows is not None else _rows_of(ready.parsed.reports)
 
 
 def prepare_all(raws: Sequence[RawInput], limits: Limits,
@@ -220,14 +247,16 @@ def _store_batch_pipelined(store: Store, inputs: Sequence[RawInput], ready: Sequ
     fast: list[tuple[int, db.NewMail, tuple[str, ...]]] = []
     for n, (raw, one) in enumerate(zip(inputs, ready, strict=True)):
         parsed = one.parsed
-        if (parsed.status is InputStatus.REPORT and len(parsed.reports) == 1
-                and db.unstorable(parsed.reports[0]) is None):
+        if parsed.status is not InputStatus.REPORT:
+            continue
+        rows = _ready_rows(one)
+        if len(rows) == 1 and not isinstance(rows[0], str):
             dkim = one.dkim if one.dkim is not None else raw.dkim
             values = db.raw_input_values(
                 source=raw.source, data=raw.data, origin=raw.origin, status=parsed.status,
                 error=parsed.error, part_errors=parsed.part_errors, parser_version=version,
                 digest=one.digest, compressed=one.compressed, dkim=dkim)
-            fast.append((n, db.NewMail(values, parsed.reports[0], 0,
+            fast.append((n, db.NewMail(values, rows[0], 0,
                                        dkim is not None and dkim.result == "fail"),
                          tuple(parsed.part_errors)))
     stored = db.insert_new_mails(store, [mail for _, mail, _ in fast]) if fast else []
@@ -250,13 +279,12 @@ def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) ->
         )
     status, error = parsed.status, parsed.error
     part_errors = list(parsed.part_errors)
-    storable = []
-    for index, report in enumerate(parsed.reports):
-        problem = db.unstorable(report)
-        if problem is None:
-            storable.append((index, report))
+    storable: list[tuple[int, db.ReportRows]] = []
+    for index, one in enumerate(_ready_rows(ready)):
+        if isinstance(one, str):
+            part_errors.append(one)
         else:
-            part_errors.append(f"report {report.report_id!r}: {problem}")
+            storable.append((index, one))
     if status is InputStatus.REPORT and not storable:
         status = InputStatus.REJECTED
         error = part_errors.pop() if part_errors else "no report found"
@@ -282,8 +310,8 @@ def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) ->
             input_pk=input_pk,
         )
     new = dup = 0
-    for index, report in storable:
-        if db.insert_report(store, report, input_pk, index) is None:
+    for index, one in storable:
+        if db.insert_report_rows(store, one, input_pk, index) is None:
             dup += 1
         else:
             new += 1

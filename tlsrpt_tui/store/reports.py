@@ -404,9 +404,36 @@ def unstorable(report: Report) -> str | None:
     return None
 
 
+#: A report ready to insert: its column values, per policy its row (without the report's pk)
+#: with its failure details' rows, and its day-totals shape ``(day, successful, failed,
+#: ((policy domain, successful, failed), ...))``. Plain tuples of text and numbers, computed
+#: where the report was parsed (a parser process): they pickle back to the writer at a
+#: fraction of the cost of the model objects and leave the writer only the statements.
+PolicyRows = tuple[tuple[tuple[object, ...], tuple[tuple[object, ...], ...]], ...]
+ReportRows = tuple[tuple[object, ...], PolicyRows,
+                   tuple[str, int, int, tuple[tuple[str, int, int], ...]]]
+
+
+def report_rows(report: Report) -> ReportRows:
+    """What ``insert_report_rows`` writes for ``report`` (pure: any process)."""
+    values = _report_values(report)
+    start = values[7]
+    assert isinstance(start, str)
+    shape = (start[:10], report.successful_sessions, report.failed_sessions,
+             tuple((p.policy_domain, p.successful_sessions, p.failed_sessions)
+                   for p in report.policies))
+    return values, _policy_rows(report, start), shape
+
+
 def insert_report(store: Store, report: Report, input_pk: int, input_index: int = 0) -> int | None:
     """Insert a report with its policies; None (and nothing written) when it is a duplicate."""
-    values = _report_values(report)
+    return insert_report_rows(store, report_rows(report), input_pk, input_index)
+
+
+def insert_report_rows(store: Store, rows: ReportRows, input_pk: int,
+                       input_index: int = 0) -> int | None:
+    """``insert_report`` from the rows ``report_rows`` computed (perhaps in another process)."""
+    values, policies, shape = rows
     cur = store.conn.execute(
         "INSERT INTO reports (organization, contact, report_id, subject_report_id, report_domain,"
         ' submitter, dedup_who, start, "end", generated_at, notes, successful, failed,'
@@ -419,9 +446,8 @@ def insert_report(store: Store, report: Report, input_pk: int, input_index: int 
     if row is None:
         return None
     pk = int(row[0])
-    start = values[7]
-    _insert_policies(store, pk, report, start)
-    totals.add(store, _shape(report), input_pk=input_pk)
+    _insert_policy_rows(store, pk, policies)
+    totals.add(store, totals.ReportShape(*shape), input_pk=input_pk)
     return pk
 
 
@@ -459,7 +485,7 @@ class NewMail:
     """An input to store with its one report (``insert_new_mails``)."""
 
     raw_values: tuple[object, ...]  # raw_input_values()
-    report: Report
+    rows: ReportRows  # report_rows()
     input_index: int
     forged: bool
 
@@ -471,23 +497,19 @@ def _json_text(value: str | None) -> str | None:
 
 
 def _new_mail_params(mail: NewMail) -> tuple[object, ...]:
-    report = mail.report
-    start = iso_utc(report.start)
+    values, policy_rows, _ = mail.rows
     t = _json_text
-    policies = [
-        {"o": o, "t": str(p.policy_type), "r": t(p.policy_type_raw), "d": t(p.policy_domain),
-         "s": start, "ps": t(json.dumps(list(p.policy_strings))),
-         "mx": t(json.dumps(list(p.mx_hosts))), "ok": p.successful_sessions,
-         "bad": p.failed_sessions, "df": p.detail_failed_sum}
-        for o, p in enumerate(report.policies)
-    ]
-    details = [
-        {"po": o, "o": i, "t": t(d.result_type), "n": d.failed_session_count,
-         "a": t(d.sending_mta_ip), "b": t(d.receiving_mx_hostname), "c": t(d.receiving_mx_helo),
-         "e": t(d.receiving_ip), "f": t(d.additional_information), "g": t(d.failure_reason_code)}
-        for o, p in enumerate(report.policies) for i, d in enumerate(p.failure_details)
-    ]
-    return (*mail.raw_values, *_report_values(report), mail.input_index,
+    policies = []
+    details = []
+    for (o, ptype, raw, domain, start, strings, mx, ok, bad, df), detail_rows in policy_rows:
+        policies.append({"o": o, "t": ptype, "r": t(raw), "d": t(domain), "s": start,
+                         "ps": t(strings), "mx": t(mx), "ok": ok, "bad": bad, "df": df})
+        details.extend(
+            {"po": o, "o": i, "t": t(rt), "n": n, "a": t(a), "b": t(b), "c": t(c), "e": t(e),
+             "f": t(f), "g": t(g)}
+            for i, rt, n, a, b, c, e, f, g in detail_rows
+        )
+    return (*mail.raw_values, *values, mail.input_index,
             json.dumps(policies), json.dumps(details))
 
 
@@ -508,17 +530,9 @@ def insert_new_mails(store: Store, mails: Sequence[NewMail]) -> list[tuple[int |
         if input_pk is not None:
             totals.note_forged(store, int(input_pk), mail.forged)
         if report_pk is not None:
-            totals.add(store, _shape(mail.report), mail.forged)
+            totals.add(store, totals.ReportShape(*mail.rows[2]), mail.forged)
         out.append((input_pk, report_pk))
     return out
-
-
-def _shape(report: Report) -> totals.ReportShape:
-    return totals.ReportShape(
-        iso_utc(report.start)[:10], report.successful_sessions, report.failed_sessions,
-        tuple((p.policy_domain, p.successful_sessions, p.failed_sessions)
-              for p in report.policies),
-    )
 
 
 _REPORT_VALUE_COLUMNS = (
@@ -586,37 +600,50 @@ def report_pks_of_input(store: Store, input_pk: int) -> list[int]:
     ]
 
 
-def _insert_policies(store: Store, report_pk: int, report: Report,
-                     start: str | None = None) -> None:
-    conn = store.conn
-    start = start or iso_utc(report.start)
-    for ordinal, p in enumerate(report.policies):
-        cur = conn.execute(
-            "INSERT INTO policies (report_pk, ordinal, policy_type, policy_type_raw,"
-            " policy_domain, start, policy_strings, mx_hosts, successful, failed, detail_failed)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                report_pk, ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain, start,
-                json.dumps(list(p.policy_strings)), json.dumps(list(p.mx_hosts)),
-                p.successful_sessions, p.failed_sessions, p.detail_failed_sum,
+def _insert_policies(store: Store, report_pk: int, report: Report) -> None:
+    _insert_policy_rows(store, report_pk, _policy_rows(report, iso_utc(report.start)))
+
+
+def _policy_rows(report: Report, start: str) -> PolicyRows:
+    return tuple(
+        (
+            (ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain, start,
+             json.dumps(list(p.policy_strings)), json.dumps(list(p.mx_hosts)),
+             p.successful_sessions, p.failed_sessions, p.detail_failed_sum),
+            tuple(
+                (i, d.result_type, d.failed_session_count, d.sending_mta_ip,
+                 d.receiving_mx_hostname, d.receiving_mx_helo, d.receiving_ip,
+                 d.additional_information, d.failure_reason_code)
+                for i, d in enumerate(p.failure_details)
             ),
         )
-        policy_pk = cur.fetchone()[0]
-        if p.failure_details:
-            conn.executemany(
-                "INSERT INTO failure_details (policy_pk, ordinal, result_type,"
-                " failed_session_count, sending_mta_ip, receiving_mx_hostname,"
-                " receiving_mx_helo, receiving_ip, additional_information, failure_reason_code)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        policy_pk, i, d.result_type, d.failed_session_count, d.sending_mta_ip,
-                        d.receiving_mx_hostname, d.receiving_mx_helo, d.receiving_ip,
-                        d.additional_information, d.failure_reason_code,
-                    )
-                    for i, d in enumerate(p.failure_details)
-                ],
-            )
+        for ordinal, p in enumerate(report.policies)
+    )
+
+
+_INSERT_POLICY = (
+    "INSERT INTO policies (report_pk, ordinal, policy_type, policy_type_raw,"
+    " policy_domain, start, policy_strings, mx_hosts, successful, failed, detail_failed)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_DETAIL = (
+    "INSERT INTO failure_details (policy_pk, ordinal, result_type,"
+    " failed_session_count, sending_mta_ip, receiving_mx_hostname,"
+    " receiving_mx_helo, receiving_ip, additional_information, failure_reason_code)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _insert_policy_rows(store: Store, report_pk: int, policies: PolicyRows) -> None:
+    """The policies of one report; those without failure details (most) in one
+    ``executemany``, since no detail row needs their pk."""
+    conn = store.conn
+    if not any(details for _, details in policies):
+        conn.executemany(_INSERT_POLICY, [(report_pk, *policy) for policy, _ in policies])
+        return
+    for policy, details in policies:
+        policy_pk = conn.execute(_INSERT_POLICY + " RETURNING id",
+                                 (report_pk, *policy)).fetchone()[0]
+        if details:
+            conn.executemany(_INSERT_DETAIL, [(policy_pk, *d) for d in details])
 
 
 # --------------------------------------------------------------------------------------------
