@@ -9,7 +9,8 @@ It loads N generated TLS-RPT report mails into the Dovecot INBOX, starts the ins
 once), and while the sync runs presses ``?`` (help) and Escape ``--rounds`` times, timing each
 ``?`` from ``tmux send-keys`` until ``capture-pane`` shows the help (polled every 5 ms; the
 same for Escape until it is gone). Then, once the sync has stored every report, the same
-rounds on the idle app. It prints median and worst of each, and the ratio busy/idle.
+rounds on the idle app. It prints median and worst of each, and the ratio busy/idle. Keys and
+looks go through one tmux control-mode client (``tmux -C``), not a ``tmux`` process each.
 Targets (issue 11): busy median <= 150 ms, <= 2x idle, worst <= 400 ms. The timings include
 tmux's own round trip (send-keys, capture-pane: a few ms each), on both sides.
 
@@ -45,15 +46,47 @@ HELP = "tlsrpt-tui help"
 
 
 class Tmux:
+    """The app in a tmux server of its own, driven and read through ONE control-mode client
+    (``tmux -C``): a key or a look at the screen is a line to it, not a new ``tmux`` process
+    (at a poll every few ms, starting those cost the shared box more CPU than the app used)."""
+
     def __init__(self, command: str, env: dict[str, str]) -> None:
         self.socket = f"tlsrpt-bench-{uuid.uuid4().hex[:8]}"
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        self._tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40",
-                   f"env TERM=xterm-256color {prefix} {command}; sleep 600")
+        subprocess.run(["tmux", "-L", self.socket, "new-session", "-d", "-s", "app", "-x", "120",
+                        "-y", "40", f"env TERM=xterm-256color {prefix} {command}; sleep 600"],
+                       check=True, timeout=20)
+        # the control client must not resize the window to its own size
+        subprocess.run(["tmux", "-L", self.socket, "set-option", "-t", "app", "window-size",
+                        "manual"], check=True, timeout=20)
+        self.control = subprocess.Popen(["tmux", "-L", self.socket, "-C", "attach", "-t", "app"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, bufsize=1)
+        self._reply()  # the attach's own
+        self._tmux("refresh-client", "-f", "no-output")  # no copy of the app's output
+
+    def _reply(self) -> str:
+        assert self.control.stdout is not None
+        lines: list[str] = []
+        inside = False
+        while True:
+            line = self.control.stdout.readline()
+            if not line:
+                raise SystemExit("the tmux control client ended")
+            if line.startswith("%begin"):
+                inside, lines = True, []
+            elif inside and line.startswith(("%end", "%error")):
+                if line.startswith("%error"):
+                    raise SystemExit(f"tmux: {''.join(lines).strip()}")
+                return "".join(lines)
+            elif inside:
+                lines.append(line)
 
     def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
-                              text=True, timeout=20, check=True).stdout
+        assert self.control.stdin is not None
+        self.control.stdin.write(" ".join(shlex.quote(a) for a in args) + "\n")
+        self.control.stdin.flush()
+        return self._reply()
 
     def key(self, key: str) -> None:
         self._tmux("send-keys", "-t", "app", key)
@@ -76,6 +109,7 @@ class Tmux:
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
                        check=False)
+        self.control.wait(10)
 
 
 def rounds(tui: Tmux, n: int) -> tuple[list[float], list[float]]:
