@@ -48,7 +48,7 @@ from tlsrpt_tui.ui.widgets.paged import WINDOW, PagedTable
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 #: what the TUI's tables show by default: newest first, the domain filter matching a part
 TUI = queries.TableFilter(domain_substring=True, newest_first=True)
-N_REPORTS = 700  # several windows (100 rows, or 3 screen heights)
+N_REPORTS = 700  # several windows (100 rows, or 5 screen heights)
 DOMAINS = ("a.example", "b.example", "c.example")
 
 

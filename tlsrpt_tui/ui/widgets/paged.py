@@ -3,12 +3,13 @@
 The Overview and Policy Summary hold one row per report or policy: 100,000s on a busy store.
 A DataTable keeps every row it is given (cells, render caches), so filling it with all of them
 costs seconds and hundreds of MiB. This table keeps only the row keys (8 bytes each, in an
-``array``) and builds the cells of a window of rows around the cursor (three screen heights,
-at least WINDOW); moving past either end of the window (arrows, PageUp/PageDown, Home/End)
-rebuilds it around the new position: one by-key query (awaited, run off the loop by the
-caller's service) and that many new DataTable rows, whose measuring dominates the cost, so the
-window is kept small. A footer row (the Total) follows
-the last key once it is known.
+``array``) and builds the cells of a window of rows (SCREENS screen heights, at least WINDOW);
+moving past either end of the window (arrows, PageUp/PageDown, Home/End) rebuilds it at the new
+position: one by-key query (awaited, run off the loop by the caller's service) and that many
+new DataTable rows. A window moved down keeps one page above the cursor and the rest below it
+(moved up: the mirror image), so a walk with PageDown rebuilds once every few pages and the keys
+in between only move the cursor and draw the new rows (RowTable draws cells cheaply). A footer
+row (the Total) follows the last key once it is known.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.text import clean
 from tlsrpt_tui.ui.widgets.row_table import RowTable
 
-#: the fewest rows held in the DataTable at once (more on a tall terminal: 3 screen heights)
+#: the fewest rows held in the DataTable at once (more on a tall terminal: SCREENS heights)
 WINDOW = 100
+SCREENS = 5
 
 #: build(keys) -> [(row key, cells)] for those keys, in the same order (awaited: the rows are
 #: read off the event loop)
@@ -120,7 +122,7 @@ class PagedTable(RowTable):
 
     def _size_window(self) -> None:
         if self.is_attached:
-            self.window = max(self.window, 3 * self.app.size.height)
+            self.window = max(self.window, SCREENS * self.app.size.height)
 
     def show_row(self, position: int) -> None:
         """Put the cursor on row `position` of all rows, moving the window if it is outside."""
@@ -132,8 +134,14 @@ class PagedTable(RowTable):
             self.move_cursor(row=position - self.first_row, animate=False)
             return
         self._size_window()
-        half = self.window // 2
-        self._move_window(max(0, min(position - half, self.total_rows - self.window)), position)
+        page = self._page_height()
+        if position >= self.first_row + self.row_count:
+            # going down: the new window keeps one page above the cursor and runs on below
+            # it, so the next PageDowns (the usual walk) stay inside it
+            first = position - page
+        else:  # going up: the mirror image
+            first = position - self.window + page + 1
+        self._move_window(max(0, min(first, self.total_rows - self.window)), position)
 
     # -- keys -------------------------------------------------------------------------------
 
