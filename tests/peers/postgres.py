@@ -137,6 +137,21 @@ class PostgresServer:
         except OSError:
             return ""
 
+    def start(self) -> None:
+        """Start the server on its cluster (again, after ``stop``) and wait until it answers.
+
+        The postmaster is our child, killed when this process dies (setpriv --pdeathsig): a
+        test session killed by a timeout or kill -9 leaves no server running behind it."""
+        owner = (["--reuid", RUN_AS, "--regid", RUN_AS, "--init-groups"]
+                 if os.geteuid() == 0 else [])
+        log = (self.root / "postgres.log").open("ab")
+        self.process = subprocess.Popen(
+            ["setpriv", *owner, "--pdeathsig", "KILL", str(self.bindir / "postgres"), "-D",
+             str(self.root / "data")], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )
+        log.close()
+        _wait_ready(self)
+
     def stop(self) -> None:
         self.pg("pg_ctl", "stop", "-D", str(self.root / "data"), "-m", "immediate", "-w",
                 check=False)
@@ -185,16 +200,7 @@ def start_postgres() -> PostgresServer:
     with (root / "data" / "postgresql.conf").open("a") as conf:
         conf.write(CONF.format(port=server.port, root=root))
     (root / "data" / "pg_hba.conf").write_text(HBA)
-    # The postmaster is our child, killed when this process dies (setpriv --pdeathsig): a test
-    # session killed by a timeout or kill -9 leaves no server running behind it.
-    owner = ["--reuid", RUN_AS, "--regid", RUN_AS, "--init-groups"] if os.geteuid() == 0 else []
-    log = (root / "postgres.log").open("ab")
-    server.process = subprocess.Popen(
-        ["setpriv", *owner, "--pdeathsig", "KILL", str(bindir / "postgres"), "-D",
-         str(root / "data")], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-    )
-    log.close()
-    _wait_ready(server)
+    server.start()
     _make_template(server)
     return server
 

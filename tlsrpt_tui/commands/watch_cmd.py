@@ -3,7 +3,8 @@
 Runs until SIGTERM or SIGINT, then stops what is in flight and exits 0. ``--once`` runs one
 round (every check, one sync of every folder, every alert due) and exits (0, or 1 when
 something failed), for cron. Exit 2 on a config or store error, with one line naming the file,
-key and reason; a store merely locked by another process is waited for, not an error. One
+key and reason; a store merely locked by another process, or whose PostgreSQL server cannot be
+reached yet, is waited for (logged, in the metrics), not an error. One
 plain log line per event on stderr (journald-friendly, no colour). Network,
 IMAP, SMTP, DNS and store errors never end it: they are logged, retried and become alerts.
 """
@@ -18,6 +19,7 @@ import signal
 import sqlite3
 import sys
 import time
+from typing import Any
 
 from tlsrpt_tui.service.config import Config, ConfigError, load_config
 from tlsrpt_tui.store.database import Store, StoreError, open_store
@@ -75,20 +77,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _setup_logging(args.verbose)
     log = logging.getLogger("tlsrpt_tui.watch")
-    store = _open_store_patiently(args, log, config)
+    from tlsrpt_tui.service.metrics import StoreWaitCollector, start_metrics
+
+    waiting = StoreWaitCollector()
+    switch = None
+    if metrics:
+        # served from the start: while the store's server is still down, it says so
+        try:
+            switch = start_metrics(waiting, metrics)
+        except OSError as exc:
+            print(f"tlsrpt-tui watch: --metrics {metrics}: {exc}", file=sys.stderr)
+            return 2
+        log.info("metrics on http://%s/metrics", metrics)
+    store = _open_store_patiently(args, log, config, waiting)
     if store is None:
         return 2
     with store:
         monitor = Monitor(config, store)
-        if metrics:
-            from tlsrpt_tui.service.metrics import start_metrics
-
-            try:
-                start_metrics(monitor, metrics)
-            except OSError as exc:
-                print(f"tlsrpt-tui watch: --metrics {metrics}: {exc}", file=sys.stderr)
-                return 2
-            log.info("metrics on http://%s/metrics", metrics)
+        if switch is not None:
+            switch.show_monitor(monitor)
         if args.once:
             problems = asyncio.run(monitor.run_once())
             log.info("one round done: %d problem(s)", problems)
@@ -103,17 +110,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Waits between attempts to open a store another process holds locked: 1 s doubling to 1 min.
+#: Waits between attempts to open a store another process holds locked, or whose server is
+#: down: 1 s doubling to 1 min.
 OPEN_RETRY_FIRST = 1.0
 OPEN_RETRY_MAX = 60.0
 
 
 def _open_store_patiently(args: argparse.Namespace, log: logging.Logger,
-                          config: Config) -> Store | None:
-    """The store, waiting out a lock held by another process (an `import`, a migration).
+                          config: Config, waiting: Any = None) -> Store | None:
+    """The store, waiting out a lock held by another process (an `import`, a migration), or
+    a PostgreSQL server that cannot be reached yet (down, restarting, the network).
 
     A service started at boot must not exit because a long import holds the write lock while
-    a migration is due; every other store problem (not a database, no permission) is a
+    a migration is due, nor because it came up before its database server; each wait is
+    logged with the reason and counted in ``waiting`` (the metrics' ``store`` worker). Every
+    other store problem (not a database, no permission, a refused password) is a
     configuration error and ends it with exit 2 as before. SIGTERM while waiting exits 0.
     """
     from tlsrpt_tui.commands.import_cmd import open_store_arg
@@ -130,8 +141,14 @@ def _open_store_patiently(args: argparse.Namespace, log: logging.Logger,
                     break
                 log.warning("store %s is locked by another process (%s); retrying in %.0f s",
                             args.db or "(default)", exc, wait)
-            except (StoreError, OSError, sqlite3.Error):
+            except StoreError as exc:
+                if not exc.unreachable:
+                    break
+                log.warning("store unreachable: %s; retrying in %.0f s", exc, wait)
+            except (OSError, sqlite3.Error):
                 break
+            if waiting is not None:
+                waiting.failures += 1
             try:
                 time.sleep(wait)
             except KeyboardInterrupt:

@@ -120,13 +120,53 @@ class MonitorCollector(Collector):
         yield failing
 
 
-def start_metrics(monitor: Any, listen: str) -> Any:
-    """Serve the metrics on HOST:PORT in a daemon thread; returns the server."""
+class StoreWaitCollector(Collector):
+    """Before ``watch`` has its store (a PostgreSQL server down at boot): the wait, as the
+    ``store`` worker (``retrying`` with its failures so far), so a scrape says why nothing
+    else is there yet."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        worker = GaugeMetricFamily(
+            "tlsrpt_worker_state", "Supervised worker state (1 for the current state)",
+            labels=["worker", "state"],
+        )
+        current = "retrying" if self.failures else "starting"
+        for s in _STATES:
+            worker.add_metric(["store", s], 1.0 if s == current else 0.0)
+        yield worker
+        failures = GaugeMetricFamily(
+            "tlsrpt_worker_failures", "Consecutive failures of a supervised worker",
+            labels=["worker"],
+        )
+        failures.add_metric(["store"], self.failures)
+        yield failures
+
+
+class SwitchCollector(Collector):
+    """Serves ``target``'s metrics; the target is replaced once the monitor runs."""
+
+    def __init__(self, target: Collector) -> None:
+        self.target = target
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.target.collect()
+
+    def show_monitor(self, monitor: Any) -> None:
+        self.target = MonitorCollector(monitor)
+
+
+def start_metrics(target: Any, listen: str) -> SwitchCollector:
+    """Serve the metrics of ``target`` (a monitor, or a Collector such as StoreWaitCollector)
+    on HOST:PORT in a daemon thread; the returned switch can show the monitor later."""
     from prometheus_client import start_http_server
 
     host, _, port = listen.rpartition(":")
+    switch = SwitchCollector(target if hasattr(target, "collect")
+                             else MonitorCollector(target))
     registry = CollectorRegistry()
-    registry.register(MonitorCollector(monitor))
-    server, _thread = start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1",
-                                        registry=registry)
-    return server
+    registry.register(switch)
+    start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=registry)
+    return switch

@@ -45,7 +45,14 @@ class Deferred(Protocol):
 
 
 class StoreError(Exception):
-    """The store cannot be opened or is newer than this program."""
+    """The store cannot be opened or is newer than this program.
+
+    ``unreachable``: the store's server cannot be reached right now (down, restarting, the
+    network): a service waits and tries again; anything else is a configuration error."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 def refuse_newer(where: object, version: int, migrations: list[Migration]) -> None:

@@ -149,9 +149,25 @@ def connect(location: StoreLocation) -> psycopg.Connection[Any]:
             row_factory=_row_factory,
         )
     except psycopg.Error as exc:
-        raise StoreError(f"{location}: cannot connect: {_first_line(exc)}") from None
+        raise StoreError(f"{location}: cannot connect: {_first_line(exc)}",
+                         unreachable=unreachable(exc)) from None
     raw.adapters.register_loader("numeric", _IntNumericLoader)
     return raw
+
+
+#: What a refused connection says when the fault is in the configuration (credentials, the
+#: database's name, TLS trust), not in the server's being reachable right now.
+_CONFIG_FAULTS = ("authentication failed", "no password supplied", "pg_hba.conf",
+                  "does not exist", "certificate", "permission denied", "invalid ")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The server is down, starting, restarting or out of reach (a service waits for it),
+    rather than refusing this configuration (which ends a service with exit 2)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    text = str(exc).lower()
+    return not any(fault in text for fault in _CONFIG_FAULTS)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -179,7 +195,8 @@ class PgStore(Store):
             self.migrate()
         except psycopg.Error as exc:
             self.conn.close()
-            raise StoreError(f"{loc}: cannot use the store: {_first_line(exc)}") from None
+            raise StoreError(f"{loc}: cannot use the store: {_first_line(exc)}",
+                             unreachable=unreachable(exc)) from None
         except BaseException:
             self.conn.close()
             raise
