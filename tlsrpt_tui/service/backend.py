@@ -68,6 +68,20 @@ class StoredCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class TimedCheck:
+    """A timed check's outcome: checked here (``by_other`` None), or left to another worker
+    that holds the domain's check lease or checked it less than an interval ago (then the
+    stored result, if any, and when the domain is due)."""
+
+    status: DomainStatus | None
+    previous: DomainStatus | None
+    checked_at: datetime | None
+    by_other: str | None = None
+    #: seconds until it is worth looking again (another worker's: when it is due)
+    due_in: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class ReportDetail:
     """A report and the stored input it came from (the raw mail is read only when asked)."""
 
@@ -110,6 +124,8 @@ class StoreBackend:
         self._feed_thread: ThreadPoolExecutor | None = None
         self._closed = False
         self._syncer: Any = None  # service.sync_process.SyncProcess, once a sync is asked
+        #: the timed checks' leases (service.leasing.Leaser), once one is asked
+        self._leaser: Any = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -158,6 +174,8 @@ class StoreBackend:
             self._feed_thread.shutdown(wait=True)
         if self._syncer is not None:  # its child ends, releasing its leases
             self._syncer.close()
+        if self._leaser is not None:  # its leases are released after each check
+            self._leaser.close_now()
         if self._owns_store:
             self.store.close()
 
@@ -349,6 +367,40 @@ class StoreBackend:
         await self._read(stored_checks.save, status.to_json())
         return status, DomainStatus.from_json(last) if last else None
 
+    async def timed_check(self, domain: str, settings: CheckSettings, interval: float,
+                          lease_seconds: float) -> TimedCheck:
+        """The TUI's timed check, shared with every ``watch`` (and TUI) on the store the way
+        they share it among themselves (service/monitor.py): under the domain's check lease,
+        and only when its last stored check, by whoever made it, is ``interval`` old. Else
+        the stored result is returned, with who has the domain and when it is due."""
+        from tlsrpt_tui.service import checks
+        from tlsrpt_tui.service.leasing import Leaser, standby_poll
+
+        if self._leaser is None:
+            self._leaser = Leaser(self.store, ttl=lease_seconds)
+        leaser = self._leaser
+        ok, lease = await leaser.acquire(f"check:{domain}", "check")
+        if not ok:
+            return await self._stored_check(domain, lease.who, standby_poll(leaser.ttl))
+        async with leaser.hold(lease) as held:
+            # read under the lease: another worker may have just stored a check
+            due_in = await self._read(stored_checks.due_in, domain, interval,
+                                      datetime.now(UTC))
+            if due_in > 0:
+                return await self._stored_check(domain, "another worker", due_in)
+            last = await self._read(stored_checks.latest, domain)
+            options = checks.CheckOptions.from_settings(settings)
+            status = await checks.check_domain(domain, options, previous=last)
+            await self._read(_save_fenced, status.to_json(), held.fence)
+        return TimedCheck(status, DomainStatus.from_json(last) if last else None,
+                          datetime.now(UTC), None)
+
+    async def _stored_check(self, domain: str, who: str, due_in: float) -> TimedCheck:
+        found = (await self.stored_checks([domain])).get(domain)
+        if found is None:
+            return TimedCheck(None, None, None, who, due_in)
+        return TimedCheck(found.status, found.previous, found.checked_at, who, due_in)
+
     # -- readiness and records ------------------------------------------------------------
 
     async def readiness(self, domains: Sequence[str] | None, today: date,
@@ -471,3 +523,10 @@ def open_backend(db_path: StoreLocation | Path | str | None = None) -> StoreBack
 def _parse_when(value: str) -> datetime:
     when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _save_fenced(store: Store, result: dict[str, Any], fence: Callable[[Store], None]) -> None:
+    """Store a check result unless the domain's lease was lost meanwhile (fence)."""
+    with store.transaction():
+        fence(store)
+        stored_checks.insert(store, result)

@@ -179,6 +179,22 @@ class Leaser:
             except Exception as exc:  # a busy store: the next beat tries again
                 log.warning("%s: lease not renewed: %s", held.name, exc)
 
+    def close_now(self) -> None:
+        """Close the connection and the thread from outside the loop (its leases expire, or
+        were released already)."""
+        if self._executor is not None:
+            conn = self._conn
+
+            def shut() -> None:
+                if conn is not None:
+                    conn.close()
+
+            with contextlib.suppress(Exception):
+                self._executor.submit(shut).result(timeout=10)
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            self._conn = None
+
     async def aclose(self) -> None:
         """Release every lease still held, close the connection and the thread."""
         for name in list(self.mine):

@@ -128,12 +128,7 @@ class Monitor:
     def due_in(self, domain: str) -> float:
         """Seconds until ``domain`` is due: its last stored check (by any worker) plus the
         interval; 0 when never checked."""
-        last = check_store.last_checked_at(self.store, domain)
-        if last is None:
-            return 0.0
-        when = datetime.fromisoformat(last)
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-        return max(0.0, (when - self.clock()).total_seconds() + self.interval)
+        return check_store.due_in(self.store, domain, self.interval, self.clock())
 
     async def check_if_due(self, domain: str) -> str | None:
         """Check ``domain`` under its lease if it is due; None when checked, else why not.

@@ -7,6 +7,7 @@ JSON shape of ``tlsrpt-tui check --format json`` — so the store does not depen
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from tlsrpt_tui.store.database import Store
@@ -81,3 +82,14 @@ def domains(store: Store) -> list[str]:
     """Every domain with at least one stored result."""
     rows = store.conn.execute("SELECT DISTINCT domain FROM check_results ORDER BY 1")
     return [r[0] for r in rows]
+
+
+def due_in(store: Store, domain: str, interval: float, now: datetime) -> float:
+    """Seconds until ``domain`` is due for a check: its last stored check, by whichever
+    worker made it, plus ``interval``; 0 when never checked."""
+    last = last_checked_at(store, domain)
+    if last is None:
+        return 0.0
+    when = datetime.fromisoformat(last)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds() + interval)

@@ -30,6 +30,7 @@ from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.facade import ReportService
 from tlsrpt_tui.ui.live import LiveState, SyncView, Throttle
 from tlsrpt_tui.ui.messages import (
+    CheckedElsewhere,
     CheckFailed,
     DomainChecked,
     OpenDomain,
@@ -194,8 +195,12 @@ class TlsrptApp(App[int]):
     def interval(self) -> float:
         return float(self.config.checks.interval or 3600.0)
 
-    def start_check(self, domain: str) -> None:
-        """Run a check of `domain` unless one is already running (checks never overlap)."""
+    def start_check(self, domain: str, *, timed: bool = True) -> None:
+        """Run a check of `domain` unless one is already running (checks never overlap).
+
+        ``timed`` (at start and on the interval): shared with the other workers on the store
+        through the domain's check lease, and left to them when one checked it less than an
+        interval ago; ``r`` asks for a check now (timed=False)."""
         if domain in self._checking:
             return
         timer = self._check_timers.pop(domain, None)
@@ -204,19 +209,41 @@ class TlsrptApp(App[int]):
         self._checking.add(domain)
         self.state.update_check(domain, checking=True)
         self.run_worker(
-            self._check(domain), group=f"check:{domain}", exclusive=True, exit_on_error=False
+            self._check(domain, timed), group=f"check:{domain}", exclusive=True,
+            exit_on_error=False
         )
 
-    async def _check(self, domain: str) -> None:
+    async def _check(self, domain: str, timed: bool = False) -> None:
         try:
             if self.checker is not None:
                 status, previous = await self.checker(domain)
+            elif timed:
+                got = await self.service.timed_check(
+                    domain, self.config.checks, self.interval,
+                    self.config.workers.lease_seconds)
+                if got.by_other is not None:
+                    self.post_message(CheckedElsewhere(domain, got.status, got.previous,
+                                                       got.checked_at, got.by_other,
+                                                       got.due_in))
+                    return
+                status, previous = got.status, got.previous
             else:
                 status, previous = await self.service.check_domain(domain, self.config.checks)
         except Exception as exc:
             self.post_message(CheckFailed(domain, f"{type(exc).__name__}: {exc}"))
         else:
             self.post_message(DomainChecked(domain, status, previous, self.clock()))
+
+    def on_checked_elsewhere(self, message: CheckedElsewhere) -> None:
+        """Another worker has the domain: show its stored result, look again when due."""
+        self._rearm(message.domain, max(1.0, message.due_in))
+        changes: dict[str, Any] = {}
+        if message.status is not None:
+            changes = {"status": message.status, "previous": message.previous,
+                       "checked_at": message.checked_at}
+        self.state.update_check(message.domain, checking=False, error=None,
+                                next_at=self.next_check_at(message.domain),
+                                note=f"checked by {clean(message.by)}", **changes)
 
     def _rearm(self, domain: str, wait: float | None = None) -> None:
         """The next check: after the interval, or sooner after a failure (the supervisor's
@@ -288,7 +315,7 @@ class TlsrptApp(App[int]):
         for domain in self.config.domains:
             if domain in self._checking:
                 self.notify(f"{domain}: a check is already running", markup=False)
-            self.start_check(domain)
+            self.start_check(domain, timed=False)
 
     # -- sync ----------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         RawInputView,
         ReportDetail,
         StoredCheck,
+        TimedCheck,
     )
     from tlsrpt_tui.service.config import AccountSettings, CheckSettings
     from tlsrpt_tui.service.queries import (
@@ -69,6 +70,8 @@ class ReportService(Protocol):
     async def check_domain(self, domain: str,
                            settings: CheckSettings) -> tuple[DomainStatus,
                                                              DomainStatus | None]: ...
+    async def timed_check(self, domain: str, settings: CheckSettings, interval: float,
+                          lease_seconds: float) -> TimedCheck: ...
 
     # enforce readiness and the records to publish
     async def readiness(self, domains: Sequence[str] | None, today: date,

@@ -34,6 +34,21 @@ class DomainChecked(Message):
         self.notify_changes = notify_changes
 
 
+class CheckedElsewhere(Message):
+    """A timed check was left to another worker (a ``watch`` or TUI on the same store): it
+    holds the domain's check lease, or checked it less than an interval ago."""
+
+    def __init__(self, domain: str, status: Any | None, previous: Any | None,
+                 checked_at: datetime | None, by: str, due_in: float) -> None:
+        super().__init__()
+        self.domain = domain
+        self.status = status
+        self.previous = previous
+        self.checked_at = checked_at
+        self.by = by
+        self.due_in = due_in
+
+
 class CheckFailed(Message):
     """A live check could not run at all (the worker raised)."""
 

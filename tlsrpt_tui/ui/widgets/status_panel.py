@@ -255,11 +255,11 @@ class DomainCard(Static, can_focus=True):
         times = []
         if self.checked_at is not None:
             times.append(f"checked {_ago((now - self.checked_at).total_seconds())} ago")
+        if self.no_schedule_note:  # "stored (demo)", "checked by HOST:PID:…"
+            times.append(self.no_schedule_note)
         if self.next_at is not None:
             left = (self.next_at - now).total_seconds()
             times.append(f"next in {_ago(left)}" if left > 0 else "next: due")
-        elif self.no_schedule_note:
-            times.append(self.no_schedule_note)
         return " · ".join(times)
 
     def refresh_text(self) -> None:
