@@ -327,7 +327,9 @@ class SyncProcess:
                 if k not in hidden and not (password and v == password)}
 
     def _spawn(self, accounts: Sequence[AccountSettings]) -> _Child:
-        argv = [self.python, "-m", WORKER_MODULE, "--nice", str(self.niceness),
+        # -P: the working directory is not put on sys.path (a tlsrpt_tui/ there must not
+        # be the one the child runs)
+        argv = [self.python, "-P", "-m", WORKER_MODULE, "--nice", str(self.niceness),
                 "--parent", str(os.getpid())]
         child = _Child(argv, self._environment(accounts), asyncio.get_running_loop())
         child.send({"op": "open", "store": location_to_wire(self.location)})
