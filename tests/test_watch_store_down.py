@@ -6,7 +6,6 @@ metrics, and proceeds once the server answers; a refused password is a configura
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from peers.postgres import PostgresServer, free_port, start_postgres
+from peers.postgres import PostgresServer, free_port, running_postgres
 from test_watch_alerts import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,12 +23,8 @@ DB_ENV = "TLSRPT_TEST_DOWN_DB_PASSWORD"
 
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    try:
+    with running_postgres() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
 
 
 def _config(tmp_path: Path) -> Path:

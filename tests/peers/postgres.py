@@ -234,14 +234,21 @@ def _make_template(server: PostgresServer) -> None:
     Store(server.location(TEMPLATE)).close()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A private cluster for the block: started, then stopped and removed."""
     server = start_postgres()
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture

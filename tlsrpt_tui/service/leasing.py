@@ -179,18 +179,18 @@ class Leaser:
             except Exception as exc:  # a busy store: the next beat tries again
                 log.warning("%s: lease not renewed: %s", held.name, exc)
 
+    def _shut(self) -> None:
+        """On the lease thread: close its connection."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
     def close_now(self) -> None:
         """Close the connection and the thread from outside the loop (its leases expire, or
         were released already)."""
         if self._executor is not None:
-            conn = self._conn
-
-            def shut() -> None:
-                if conn is not None:
-                    conn.close()
-
             with contextlib.suppress(Exception):
-                self._executor.submit(shut).result(timeout=10)
+                self._executor.submit(self._shut).result(timeout=10)
             self._executor.shutdown(wait=False)
             self._executor = None
             self._conn = None
@@ -201,14 +201,8 @@ class Leaser:
             with contextlib.suppress(Exception):
                 await self.release(name)
         if self._executor is not None:
-            conn = self._conn
-
-            def shut() -> None:
-                if conn is not None:
-                    conn.close()
-
             with contextlib.suppress(Exception):
-                await asyncio.get_running_loop().run_in_executor(self._executor, shut)
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._shut)
             self._executor.shutdown(wait=False)
             self._executor = None
             self._conn = None
