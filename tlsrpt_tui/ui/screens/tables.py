@@ -269,7 +269,10 @@ class TableScreen(Screen):
                 if isinstance(value, str) and value and name != "Date":
                     text.append(f"{name}: ", style="bold")
                     text.append(f"{clean(value)}  ")
-        self.query_one("#table-detail", Static).update(text)
+        # Every cursor move changes this line, and its height is fixed (app.tcss): a layout
+        # pass for it (the whole screen re-arranged and redrawn) cost a PageDown more than
+        # drawing the table's new rows.
+        self.query_one("#table-detail", Static).update(text, layout=False)
 
     def _update_status(self) -> None:
         """``FILTER domain contains net · 120 rows · newest first · row 7``: the filter first,
