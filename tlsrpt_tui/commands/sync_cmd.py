@@ -46,6 +46,7 @@ def _clean(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.commands.import_cmd import open_store_arg
     from tlsrpt_tui.service.dkim import checker_for
+    from tlsrpt_tui.service.pipeline import preforked_workers
     from tlsrpt_tui.service.sync import SyncEvent, sync_all, watch
 
     try:
@@ -106,9 +107,11 @@ def run(args: argparse.Namespace) -> int:
         print("tlsrpt-tui sync: no DNS resolver: DKIM signatures are not verified",
               file=sys.stderr)
     with store:
-        summary = asyncio.run(
-            sync_all(store, accounts, on_progress=on_progress, timeout=args.timeout, dkim=dkim)
-        )
+        with preforked_workers():  # forked before the loop starts any thread: see there
+            summary = asyncio.run(
+                sync_all(store, accounts, on_progress=on_progress, timeout=args.timeout,
+                         dkim=dkim)
+            )
         for fs in summary.folders:
             print(_clean(fs.line()))
         print(_clean(f"total: {summary.line()}"))

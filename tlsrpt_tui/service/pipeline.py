@@ -26,7 +26,7 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -71,6 +71,7 @@ class IngestPipeline:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-writer")
         self._conn: Store | None = None
         self._pool: _PreparePool | None = None
+        self._shared = False  # the pool is preforked_workers' (not ours to close)
         self._failed: str | None = None
         #: the writer waits for a lock held elsewhere as long as the caller's store would
         self._busy_ms = (int(store.conn.execute("PRAGMA busy_timeout").fetchone()[0])
@@ -108,6 +109,11 @@ class IngestPipeline:
         clean fork server, never from a process running threads (the loop's helpers, the
         writer, a UI), where a fork could copy a lock some thread holds."""
         if self._pool is not None or self.workers <= 0:
+            return
+        shared = _SHARED[0]
+        if (shared is not None and shared.limits == self.limits
+                and not getattr(shared.executor, "_broken", False)):
+            self._pool, self._shared = shared, True  # forked by ``preforked_workers``
             return
         method = "fork" if threading.active_count() == 1 else "forkserver"
         self._pool = _PreparePool(self.workers, self.limits, method=method)
@@ -157,10 +163,43 @@ class IngestPipeline:
         self._writer.shutdown(wait=False)
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            await asyncio.to_thread(pool.close)
+            if not self._shared:
+                await asyncio.to_thread(pool.close)
 
     async def __aenter__(self) -> IngestPipeline:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+#: The parser processes ``preforked_workers`` started, while it runs (a one-element list: a
+#: module-level slot the context manager fills and empties).
+_SHARED: list[_PreparePool | None] = [None]
+
+
+@contextlib.contextmanager
+def preforked_workers(workers: int | None = None,
+                      limits: Limits | None = None) -> Iterator[None]:
+    """Fork the parser processes now, for every pipeline started inside this block.
+
+    Why: a pipeline started inside an event loop finds threads running (the loop's resolver
+    and secret look-ups, its own writer) and so starts its processes from a fork server: a
+    fresh interpreter that imports the package again (~0.3 s of CPU, during which the loop
+    waits for it), once per folder. A one-shot command (``sync``) calls this before
+    ``asyncio.run``, while it runs no thread, so the processes are forked from it as
+    ``import``'s are, once for all its folders. Does nothing when a thread runs already or
+    no workers are wanted; a pool that broke (a worker killed) is not reused.
+    """
+    n = default_workers() if workers is None else workers
+    if n <= 0 or _SHARED[0] is not None or threading.active_count() != 1:
+        yield
+        return
+    pool = _PreparePool(n, limits if limits is not None else default_limits(), method="fork")
+    try:
+        pool.executor.submit(int)  # forks the workers now, while no thread runs
+        _SHARED[0] = pool
+        yield
+    finally:
+        _SHARED[0] = None
+        pool.close()
