@@ -27,6 +27,7 @@ from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.service import queries
@@ -110,6 +111,8 @@ class TableScreen(Screen):
         self.totals = tables.Totals()
         self.row_total = 0
         self.busy = False
+        #: what each one-line Static shows (see _show_line)
+        self._shown: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -138,6 +141,9 @@ class TableScreen(Screen):
             label, width = SCREEN_COLUMNS.get(name, (name, None))
             table.add_column(label, key=f"c{i}",
                              width=width if name == "Date" or not wide else None)
+        # the detail and status lines follow the cursor in the frame that draws it (see
+        # _cursor_moved)
+        self.watch(table, "cursor_coordinate", self._cursor_moved, init=False)
         self.load()
         table.focus()
 
@@ -211,7 +217,7 @@ class TableScreen(Screen):
         table = self.query_one("#table", PagedTable)
         table.set_keys(array("q"))
         self.busy = True
-        self.query_one("#table-status", Static).update(Text("loading…", style="dim"))
+        self._show_line("#table-status", Text("loading…", style="dim"))
         self.run_worker(self._load(), group="table-load", exclusive=True, exit_on_error=False)
 
     async def _load(self) -> None:
@@ -234,8 +240,8 @@ class TableScreen(Screen):
                     shown = True
         except Exception as exc:
             self.busy = False
-            self.query_one("#table-status", Static).update(
-                Text(f"could not read the table: {clean(exc)}", style="red"))
+            self._show_line("#table-status",
+                            Text(f"could not read the table: {clean(exc)}", style="red"))
             return
         if shown:
             table.set_footer(self._total_cells(self.totals))
@@ -272,7 +278,17 @@ class TableScreen(Screen):
         # Every cursor move changes this line, and its height is fixed (app.tcss): a layout
         # pass for it (the whole screen re-arranged and redrawn) cost a PageDown more than
         # drawing the table's new rows.
-        self.query_one("#table-detail", Static).update(text, layout=False)
+        self._show_line("#table-detail", text)
+
+    def _show_line(self, selector: str, text: Text) -> None:
+        """Update the status or detail line (fixed heights in app.tcss: no layout pass) unless
+        it already shows `text`: the cursor watcher and the RowHighlighted message that follows
+        it compute the same line, and every update of a Static costs a frame."""
+        widget = self.query_one(selector, Static)
+        if self._shown.get(selector) == text:
+            return
+        self._shown[selector] = text
+        widget.update(text, layout=False)
 
     def _update_status(self) -> None:
         """``FILTER domain contains net · 120 rows · newest first · row 7``: the filter first,
@@ -290,12 +306,28 @@ class TableScreen(Screen):
             status.append(" · loading…", style="dim")
         elif self.row_total > table.window:
             status.append(f" · row {min(table.position + 1, self.row_total):,}", style="dim")
-        self.query_one("#table-status", Static).update(status, layout=False)
+        self._show_line("#table-status", status)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._update_detail(event.row_key.value if event.row_key else None)
+    def _cursor_moved(self) -> None:
+        """The cursor row's detail and the status line, updated as the cursor moves, not when
+        the RowHighlighted message is handled: by then the table's new rows are on their way
+        to the screen, and the two lines took a second frame (compositing, the table drawn
+        again from its caches) that the next key waited for (bench/README.md, issue 11)."""
+        table = self.query_one("#table", PagedTable)
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except CellDoesNotExist:
+            key = None
+        self._row_moved(key)
+
+    def _row_moved(self, key: str | None) -> None:
+        self._update_detail(key)
         if self.row_total > self.query_one("#table", PagedTable).window:
             self._update_status()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # moves the cursor watcher does not see (rows rebuilt under an unmoved cursor)
+        self._row_moved(event.row_key.value if event.row_key else None)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter: the row's report (a Policy Summary row: that policy, over its report)."""
