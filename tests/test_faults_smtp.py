@@ -115,9 +115,13 @@ async def test_many_domains_with_dead_mx_run_in_parallel(
     modes = ["silent", "starttls-stall", "drip-banner"]
     for i, d in enumerate(names):
         add_domain(dns, tls_peers, d, mx_address=faulty_peers.smtp[modes[i % 3]])
+    # 12 domains' lookups at once from the Python DNS peer on a loaded box: a longer timeout
+    # than T, so that only the dead MX use it up; one after the other they would take 12 of it
+    timeout = 4.0
     options = CheckOptions(
-        resolver=dns.resolver, ca_file=tls_peers.ca_file, timeout=T, allow_private_targets=True
-    )
+        resolver=dns.resolver, ca_file=tls_peers.ca_file, timeout=timeout,
+        allow_private_targets=True,
+    )  # fmt: skip
     start = time.monotonic()
     results = await check_domains(names, options)
     took = elapsed(start)
@@ -125,4 +129,4 @@ async def test_many_domains_with_dead_mx_run_in_parallel(
         got = {f.code for f in r.findings}
         assert got & {"tls.unreachable", "tls.handshake-failed"}, (r.domain, got)
         assert {"tlsrpt.ok", "sts.record.ok", "sts.policy.ok", "mx.ok"} <= got
-    assert took < T + 1.5, f"{took:.2f} s for {len(names)} domains"
+    assert took < 2 * timeout, f"{took:.2f} s for {len(names)} domains"
