@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from tlsrpt_tui import __version__
 from tlsrpt_tui.core.model import InputStatus, ParsedInput, RawInput
+from tlsrpt_tui.service.orphans import die_with_parent
 from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
 
@@ -384,6 +385,14 @@ def ingest_stream(
     return summary
 
 
+def _start_worker(niceness: int, parent: int) -> None:
+    """A parser process ends with the process that started it: after a kill -9 of ``sync``
+    or ``import`` a forked worker would wait for ever on a queue whose writing end it holds."""
+    die_with_parent(parent)
+    if niceness > 0:
+        os.nice(niceness)
+
+
 class _PreparePool:
     """Worker processes running ``prepare_all`` on chunks of a batch.
 
@@ -409,9 +418,11 @@ class _PreparePool:
         if self._helpers:
             _helper_users(+1)
         try:
+            # forked workers are this process's children; a fork server's are the server's
+            parent = os.getpid() if context.get_start_method() == "fork" else 0
             self.executor = ProcessPoolExecutor(
                 max_workers=workers, mp_context=context,
-                initializer=os.nice if niceness > 0 else None, initargs=(niceness,),
+                initializer=_start_worker, initargs=(niceness, parent),
             )
         except BaseException:
             self.close()

@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
+from tlsrpt_tui.service.orphans import die_with_parent
 from tlsrpt_tui.service.supervise import Supervisor, describe
 from tlsrpt_tui.service.sync_process import (
     account_from_wire,
@@ -41,19 +42,6 @@ from tlsrpt_tui.service.sync_process import (
 
 #: Longest command line accepted on stdin (an account list is a few KiB).
 MAX_LINE = 16 * 1024 * 1024
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM when the parent dies (the pipe's end closing says so too, unless a
-    forked grandchild of the parent still holds it)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(Exception):
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    if parent and os.getppid() != parent:  # it died before that took effect
-        raise SystemExit(0)
 
 
 class Worker:
@@ -180,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.nice > 0:  # before anything heavy is imported: the screen's CPU comes first
         with contextlib.suppress(OSError):
             os.nice(args.nice)
-    _die_with_parent(args.parent)
+    die_with_parent(args.parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the TUI decides when this ends
     logging.getLogger("tlsrpt_tui").addHandler(logging.NullHandler())
     out = sys.stdout.buffer
