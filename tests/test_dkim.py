@@ -148,6 +148,17 @@ def test_removed_key_is_permerror_then_trusted_authentication_results(dns: DnsPe
     # A forger's own Authentication-Results with another id changes nothing.
     forged_ar = results.replace(b"mx.receiver.test", b"mx.forger.test") + signed
     assert result(dns, forged_ar, trusted_authserv_id="mx.receiver.test") == "permerror"
+    # The trusted MTA's own header is the topmost with its id (headers are prepended): a
+    # "pass" with its id that came with the mail, below what it wrote at arrival, is not read;
+    # nor is a header of another id above it, or one of its headers without a DKIM result.
+    ours = results.replace(b"dkim=pass", b"dkim=fail")
+    spf_only = b"Authentication-Results: mx.receiver.test; spf=pass smtp.mailfrom=x.test\r\n"
+    other_above = b"Authentication-Results: mx.other.test; dkim=pass header.d=sender.dkim.test\r\n"
+    planted = other_above + spf_only + ours + b"Received: from outside\r\n" + results + signed
+    assert verdict(dns, planted, trusted_authserv_id="mx.receiver.test") == DkimVerdict(
+        "fail", SENDER, "gone", True, authserv_id="mx.receiver.test")
+    assert verdict(dns, spf_only + with_ar, trusted_authserv_id="MX.Receiver.Test") == (
+        DkimVerdict("pass", SENDER, "gone", True, authserv_id="mx.receiver.test"))
 
 
 def test_unsigned_is_none_and_non_mail_is_null(dns: DnsPeers) -> None:

@@ -499,9 +499,13 @@ _COMMENT = re.compile(r"\([^()]*\)")
 def authentication_results(data: bytes | SignedMail, authserv_id: str) -> DkimVerdict | None:
     """The DKIM verdict a trusted server wrote in ``Authentication-Results`` at arrival, if any.
 
-    Only headers whose authserv-id is exactly ``authserv_id`` are read: RFC 8601 §5 has the
-    border MTA remove headers carrying its own id from incoming mail, so those (and no others)
-    are its own. Used when the keys are gone (rotated away) or DNS fails now.
+    Only headers whose authserv-id is exactly ``authserv_id`` are read (RFC 8601 §2.5, §5):
+    a header of any other id, above or below, is some other server's claim, whatever it says.
+    Of that server's own headers only the topmost one carrying DKIM results counts: an MTA
+    prepends its header, so that one is what it wrote at arrival, while an older header with
+    the same id further down came with the mail: a forger's, which RFC 8601 §5 has the border
+    MTA delete but not every MTA does. Used when the keys are gone (rotated away) or DNS
+    fails now.
     """
     wanted = authserv_id.strip().lower()
     if not wanted:
@@ -510,6 +514,8 @@ def authentication_results(data: bytes | SignedMail, authserv_id: str) -> DkimVe
     domains = reporting_domains(headers)
     found: list[DkimVerdict] = []
     for name, value in headers:
+        if found:
+            break  # the trusted server's own (topmost) DKIM results are read; older ones not
         if name.lower() != b"authentication-results":
             continue
         text = value.decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
