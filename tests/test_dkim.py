@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from peers.dns import DnsPeers, Zone, dns_peers_factory, free_port  # noqa: F401
 from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
-from report_factory import report, sts_policy, to_mail
+from report_factory import report, sts_policy, to_json, to_mail
 
 from tlsrpt_tui.core import dkim as core_dkim
 from tlsrpt_tui.core.model import DkimVerdict, Origin, RawInput
@@ -229,7 +230,24 @@ def _config(tmp_path: Path, resolver: str) -> Path:
     return cfg
 
 
-def test_import_inbox_show_reparse_and_reverify(dns: DnsPeers, tmp_path: Path) -> None:
+def _on(location, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
+    """``tlsrpt-tui SUBCOMMAND --db LOCATION ARGS`` on an SQLite file or a PostgreSQL database
+    (its password in libpq's environment, never on the command line)."""
+    env = {"XDG_DATA_HOME": str(tmp_path / "xdg-data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
+    if getattr(location, "password", None):
+        env["PGPASSWORD"] = location.password
+
+    def cli(sub: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        return run_cli(sub, "--db", str(location), *args, env=env)
+
+    return cli
+
+
+def test_import_inbox_show_reparse_and_reverify(  # type: ignore[no-untyped-def]
+    dns: DnsPeers, tmp_path: Path, db_location,
+) -> None:
+    """On both store backends: the verdicts are stored with the inputs where they arrive."""
     inbox = tmp_path / "mail"
     inbox.mkdir()
     (inbox / "1-pass.eml").write_bytes(sign(mail(1), "tlsrpt"))
@@ -237,13 +255,15 @@ def test_import_inbox_show_reparse_and_reverify(dns: DnsPeers, tmp_path: Path) -
     (inbox / "2-forged.eml").write_bytes(forged)
     (inbox / "3-unsigned.eml").write_bytes(mail(3))
     (inbox / "4-other.eml").write_bytes(sign(mail(4), "mail", domain=OTHER))
-    db_path = tmp_path / "store.sqlite3"
+    (inbox / "5-file.json").write_bytes(  # not mail: nothing to verify, null
+        to_json(report("Sender Org", "dkim-5", "2026-05-11", [sts_policy("example.org", 3, 0)])))
+    db = _on(db_location, tmp_path)
     cfg = _config(tmp_path, dns.resolver)
 
-    imported = run_cli("import", "--config", cfg, inbox, db=db_path)
+    imported = db("import", "--config", cfg, inbox)
     assert imported.returncode == 0, imported.stderr
 
-    rows = json.loads(run_cli("inbox", "--format", "json", db=db_path).stdout)["rows"]
+    rows = json.loads(db("inbox", "--format", "json").stdout)["rows"]
     by_id = {r["Report ID"]: r for r in rows}
     assert by_id["dkim-1"]["dkim"] == {"result": "pass", "domain": SENDER,
                                        "selector": "tlsrpt", "aligned": True}
@@ -252,31 +272,34 @@ def test_import_inbox_show_reparse_and_reverify(dns: DnsPeers, tmp_path: Path) -
     assert by_id["dkim-3"]["dkim"] == {"result": "none", "domain": None, "selector": None,
                                        "aligned": False}
     assert by_id["dkim-4"]["dkim"]["aligned"] is False and by_id["dkim-4"]["Sig"] == "?"
+    assert by_id["dkim-5"]["dkim"] is None and by_id["dkim-5"]["Sig"] == "?"
+    assert json.loads(db("show", "dkim-5", "--format", "json").stdout)["dkim"] is None
+    assert "not checked: the input was not mail" in db("show", "dkim-5").stdout
 
-    failing = json.loads(run_cli("inbox", "--format", "json", "--filter", "dkim:fail",
-                                 db=db_path).stdout)["rows"]
+    failing = json.loads(db("inbox", "--format", "json", "--filter", "dkim:fail").stdout)["rows"]
     assert [r["Report ID"] for r in failing] == ["dkim-2"]
-    table = run_cli("inbox", "--filter", "dkim:none", db=db_path).stdout
+    table = db("inbox", "--filter", "dkim:none").stdout
     assert "dkim-3" in table and "dkim-1" not in table
 
-    shown = json.loads(run_cli("show", "dkim-2", "--format", "json", db=db_path).stdout)
+    shown = json.loads(db("show", "dkim-2", "--format", "json").stdout)
     assert shown["dkim"]["result"] == "fail"
-    text = run_cli("show", "dkim-2", db=db_path).stdout
+    text = db("show", "dkim-2").stdout
     assert "Signature:" in text and "DKIM FAIL" in text
 
     # reparse keeps the verdicts decided on arrival (no DNS involved) ...
-    assert run_cli("reparse", db=db_path).returncode == 0
-    again = json.loads(run_cli("inbox", "--format", "json", db=db_path).stdout)["rows"]
+    assert db("reparse").returncode == 0
+    again = json.loads(db("inbox", "--format", "json").stdout)["rows"]
     assert {r["Report ID"]: r["dkim"] for r in again} == {k: v["dkim"] for k, v in by_id.items()}
     # ... --reverify checks again against today's DNS (here: a dead resolver).
     (tmp_path / "dead").mkdir()
     dead = _config(tmp_path / "dead", f"127.0.0.1:{free_port()}")
-    reverified = run_cli("reparse", "--reverify", "--config", dead, db=db_path)
+    reverified = db("reparse", "--reverify", "--config", dead)
     assert reverified.returncode == 0, reverified.stderr
     assert "DKIM re-verified for 4 mails, 3 changed" in reverified.stdout
-    after = json.loads(run_cli("inbox", "--format", "json", db=db_path).stdout)["rows"]
-    assert {r["Report ID"]: r["dkim"]["result"] for r in after} == {
-        "dkim-1": "temperror", "dkim-2": "temperror", "dkim-3": "none", "dkim-4": "temperror"}
+    after = json.loads(db("inbox", "--format", "json").stdout)["rows"]
+    assert {r["Report ID"]: (r["dkim"] or {}).get("result") for r in after} == {
+        "dkim-1": "temperror", "dkim-2": "temperror", "dkim-3": "none", "dkim-4": "temperror",
+        "dkim-5": None}
 
 
 def test_parser_processes_verify_a_big_batch_like_the_writer_does(dns: DnsPeers,
