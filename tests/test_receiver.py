@@ -54,8 +54,9 @@ def a_report(i: int, *, failed: int = 0) -> bytes:
 
 
 @pytest.fixture
-async def receiver(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
-    db = tmp_path / "store.sqlite3"
+async def receiver(db_location) -> AsyncIterator[tuple[str, Path]]:  # type: ignore[no-untyped-def]
+    """The receiver on a fresh store of each backend (SQLite, then PostgreSQL)."""
+    db = db_location
     rec = Receiver(db, ReceiverSettings(listen="127.0.0.1:0", rate_limit=0))
     listening = await rec.start()
     try:
@@ -90,7 +91,9 @@ async def test_fifty_concurrent_posts_are_all_stored(receiver: tuple[str, Path])
     with Store(db) as store:
         sources = {r[0] for r in store.conn.execute("SELECT source FROM raw_inputs")}
         kinds = {r[0] for r in store.conn.execute("SELECT origin_kind FROM raw_inputs")}
+        verdicts = {r[0] for r in store.conn.execute("SELECT dkim_result FROM raw_inputs")}
     assert sources == {"https:127.0.0.1"} and kinds == {"https"}
+    assert verdicts == {None}  # not mail: no DKIM verdict (null in inbox/show JSON)
 
 
 async def test_duplicate_is_200_and_stored_once(receiver: tuple[str, Path]) -> None:
