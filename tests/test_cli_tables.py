@@ -8,6 +8,7 @@ import json
 
 import pytest
 from cli_helpers import run_cli
+from peers.postgres import BACKENDS
 from report_factory import fixture_set, report, sts_policy, to_json
 
 FX = fixture_set()
@@ -63,18 +64,23 @@ EXPECTED_FAILURES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def db(request, tmp_path_factory):
+    """The fixtures imported by the real CLI into a store of each backend (an SQLite file, then
+    a PostgreSQL database): every table test below runs against both."""
     root = tmp_path_factory.mktemp("tables")
     inp = root / "in"
     inp.mkdir()
     # Written newest first: the tables must still come out by date.
     for name, rep in sorted(FX.items(), reverse=True):
         (inp / name).write_bytes(to_json(rep))
-    path = root / "store.db"
-    res = run_cli("import", *sorted(inp.iterdir(), reverse=True), db=path)
+    server = request.getfixturevalue("postgres_server") if request.param == "postgresql" else None
+    location = root / "store.db" if server is None else server.location(server.create_database())
+    res = run_cli("import", *sorted(inp.iterdir(), reverse=True), db=location)
     assert res.returncode == 0, res.stderr
-    return path
+    yield location
+    if server is not None:
+        server.drop_database(location.url.rsplit("/", 1)[1].split("?", 1)[0])
 
 
 def _csv(text: str) -> list[list[str]]:

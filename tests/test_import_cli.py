@@ -31,14 +31,22 @@ def _write_fixtures(root: Path) -> list[Path]:
     return written
 
 
-def test_import_then_reimport_is_all_duplicates_and_tables_unchanged(tmp_path):
-    db = tmp_path / "store.sqlite3"
+def _raw_inputs(db) -> int:  # an SQLite path or a PostgreSQL location
+    from tlsrpt_tui.store.database import Store
+
+    with Store(db) as store:
+        return int(store.conn.execute("SELECT count(*) FROM raw_inputs").fetchone()[0])
+
+
+def test_import_then_reimport_is_all_duplicates_and_tables_unchanged(tmp_path, db_location):
+    db = db_location
     _write_fixtures(tmp_path / "in")
     first = run_cli("import", tmp_path / "in", db=db)
     assert (first.returncode, first.stdout, first.stderr) == (
         0, "3 new, 0 duplicate, 0 rejected\n", ""
     )
-    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    if isinstance(db, Path):
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
     tables_before = [run_cli(t, "--format", "csv", db=db).stdout
                      for t in ("overview", "policies", "failures")]
     second = run_cli("import", tmp_path / "in", db=db)
@@ -47,8 +55,7 @@ def test_import_then_reimport_is_all_duplicates_and_tables_unchanged(tmp_path):
                     for t in ("overview", "policies", "failures")]
     assert tables_after == tables_before
     assert len(tables_before[0].splitlines()) == 1 + 3
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM raw_inputs").fetchone()[0] == 3
+    assert _raw_inputs(db) == 3
 
 
 def test_rejected_and_not_report_inputs_exit_1_with_one_line_each(tmp_path):
@@ -178,7 +185,7 @@ def test_reparse_command_restores_derived_rows_and_is_idempotent(tmp_path):
                                    " 3 unchanged, 0 removed")
 
 
-def test_mbox_messages_are_inputs_of_their_own(tmp_path):
+def test_mbox_messages_are_inputs_of_their_own(tmp_path, db_location):
     fx = sorted(fixture_set().values(), key=lambda r: r["report-id"])
     broken = to_mail(fx[0], msgid=9).replace(b"Content-Transfer-Encoding: base64\r\n",
                                              b"Content-Transfer-Encoding: base64\r\n\r\n!!", 1)
@@ -188,7 +195,7 @@ def test_mbox_messages_are_inputs_of_their_own(tmp_path):
         b"From MAILER-DAEMON Mon May 11 12:00:00 2026\n" + m.replace(b"\r\n", b"\n") + b"\n"
         for m in msgs
     ))
-    db = tmp_path / "m.db"
+    db = db_location
     res = run_cli("import", mbox, db=db)
     assert res.returncode == 1
     assert res.stdout == "2 new, 0 duplicate, 1 rejected\n"
@@ -196,8 +203,7 @@ def test_mbox_messages_are_inputs_of_their_own(tmp_path):
     assert line.startswith(f"{mbox}[1]: ")
     again = run_cli("import", mbox, db=db)
     assert again.stdout == "0 new, 2 duplicate, 1 rejected\n"
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM raw_inputs").fetchone()[0] == 3
+    assert _raw_inputs(db) == 3
 
 
 def test_zip_with_a_refused_member_counts_as_rejected_and_exits_1(tmp_path):
