@@ -78,6 +78,9 @@ def dns(dns_peers_factory: Callable[..., DnsPeers]) -> DnsPeers:  # noqa: F811
         f"plain._domainkey.sender TXT {_txt('v=DKIM1; k=rsa; p=' + KEYS['plain'][1])}",
         f"ed._domainkey.sender TXT {_txt('v=DKIM1; k=ed25519; s=tlsrpt; p=' + KEYS['ed'][1])}",
         f"mail._domainkey.other TXT {_txt('v=DKIM1; k=rsa; p=' + KEYS['other'][1])}",
+        # The unrelated signer's key again under two selectors with their own TTLs (cache test).
+        f"short._domainkey.sender 120 TXT {_txt('v=DKIM1; k=rsa; p=' + KEYS['other'][1])}",
+        f"long._domainkey.sender 7200 TXT {_txt('v=DKIM1; k=rsa; p=' + KEYS['other'][1])}",
         # "gone" was rotated away: its private key still signs old mail, DNS has no record.
         "sender A 192.0.2.1",
     ])
@@ -191,6 +194,26 @@ def test_dns_failure_is_temperror_and_keys_are_cached(dns: DnsPeers) -> None:
     results = asyncio.run(twice())
     assert {v.result for v in results if v} == {"pass"}
     assert live.keys.lookups == 1  # 40 mails, one key: one DNS query
+
+
+def test_keys_are_cached_per_selector_for_their_ttl(dns: DnsPeers) -> None:
+    """Each selector's key is kept as long as its record's TTL says (through Unbound, which
+    passes the zone's TTL on), then asked for again."""
+    now = [1000.0]
+    cache = KeyCache(Resolver(dns.resolver, timeout=5.0), timeout=5.0, clock=lambda: now[0])
+    live = DkimChecker(cache)
+    batch = [sign(mail(40), "short"), sign(mail(41), "long"), sign(mail(42), "short")]
+
+    def results() -> list[str | None]:
+        return [v.result if v else None for v in asyncio.run(live.verdicts(batch))]
+
+    assert results() == ["pass"] * 3 and cache.lookups == 2  # one query per selector
+    now[0] += 100  # within both TTLs
+    assert results() == ["pass"] * 3 and cache.lookups == 2
+    now[0] += 60  # past "short"'s 120 s, within "long"'s 7200 s
+    assert results() == ["pass"] * 3 and cache.lookups == 3
+    now[0] += 7200  # past both
+    assert results() == ["pass"] * 3 and cache.lookups == 5
 
 
 def test_first_passing_signature_wins_over_a_forged_one(dns: DnsPeers) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tlsrpt_tui.core.dkim import KeyRecord
 from tlsrpt_tui.net.dns import Answer, Missing, Resolver
@@ -28,8 +28,10 @@ class KeyCache:
     """Key records by DNS name, fetched on demand; at most ``max_entries`` kept."""
 
     def __init__(self, resolver: Resolver, *, timeout: float = 5.0,
-                 max_entries: int = 4096) -> None:
+                 max_entries: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.resolver = resolver
+        self.clock = clock  # seconds, monotonic (a test moves it past a TTL)
         self.timeout = timeout
         self.max_entries = max_entries
         self.lookups = 0  # DNS queries sent (for tests and the bench)
@@ -43,7 +45,7 @@ class KeyCache:
         return dict(zip(wanted, records, strict=True))
 
     async def get(self, name: str) -> KeyRecord:
-        now = time.monotonic()
+        now = self.clock()
         hit = self._cache.get(name)
         if hit is not None and hit[0] > now:
             self._cache.move_to_end(name)
@@ -79,7 +81,7 @@ class KeyCache:
         return KeyRecord(failure=outcome.reason), FAILED_TTL
 
     def _remember(self, name: str, record: KeyRecord, ttl: float) -> None:
-        self._cache[name] = (time.monotonic() + ttl, record)
+        self._cache[name] = (self.clock() + ttl, record)
         self._cache.move_to_end(name)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
