@@ -436,3 +436,106 @@ def test_key_names_read_only_the_header_block_like_dkimpy() -> None:
     assert core_dkim.key_names(folded) == ["mail._domainkey.other.dkim.test",
                                            "tlsrpt._domainkey.sender.dkim.test"]
     assert core_dkim.key_names(body_only) == [] and not core_dkim.is_signed(body_only)
+
+
+# --------------------------------------------------------------------------------------------
+# Verified at arrival by the long-lived syncs: the TUI's sync process and ``watch``
+
+MTA = "mx.receiver.test"
+
+
+def arriving(base: int) -> tuple[list[bytes], list[tuple[str, str | None]]]:
+    """Mails as the account's MTA delivered them, and the (result, authserv-id) each must get:
+    signed, altered after signing, unsigned, and signed with a key rotated away since (its
+    DKIM pass recorded at arrival by the MTA, whose Authentication-Results the account trusts).
+    """
+    recorded = (f"Authentication-Results: {MTA};\r\n dkim=pass header.d={SENDER}"
+                " header.s=gone\r\n").encode()
+    mails = [sign(mail(base), "tlsrpt"),
+             sign(mail(base + 1), "plain").replace(b"TLS report.", b"TLS report?"),
+             mail(base + 2),
+             recorded + sign(mail(base + 3), "gone")]
+    return mails, [("pass", None), ("fail", None), ("none", None), ("pass", MTA)]
+
+
+async def test_the_tuis_sync_process_verifies_through_the_configured_resolver(
+    dns: DnsPeers, dovecot: Dovecot, db_location,  # noqa: F811  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The TUI's ``s``/watch sync runs in a child process (service/sync_process.py) with the
+    config's ``[checks] resolver`` and each account's ``trusted_authserv_id``; on both
+    backends."""
+    from tlsrpt_tui.service.sync_process import SyncProcess
+
+    monkeypatch.setenv("TLSRPT_TEST_IMAP_PASSWORD", dovecot.password)
+    mails, want = arriving(500)
+    dovecot.append(mails)
+    account = AccountSettings(
+        name="test", host=dovecot.host, port=dovecot.imaps_port, security="tls",
+        username=dovecot.user, password_env="TLSRPT_TEST_IMAP_PASSWORD",
+        ca_file=str(dovecot.ca_file), trusted_authserv_id=MTA,
+    )
+    with Store(db_location) as store:
+        summary = await SyncProcess(store.location).sync_all([account], lambda e: None,
+                                                             resolver=dns.resolver)
+        assert summary.ok and summary.total("new") == 4, summary
+        inputs = [db.get_input(store, pk) for pk in db.iter_input_pks(store)]
+    assert [(i.dkim.result, i.dkim.authserv_id) for i in inputs if i and i.dkim] == want
+
+
+def test_watch_verifies_mail_at_arrival(dns: DnsPeers, dovecot: Dovecot,  # noqa: F811
+                                        tmp_path: Path) -> None:
+    """``watch`` (the service) verifies what its first sync finds and what arrives later by
+    IDLE, through ``[checks] resolver``, trusting the account's MTA for rotated keys."""
+    import os
+    import signal
+    import sqlite3
+    import sys
+    import time
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[checks]\nresolver = "{dns.resolver}"\n\n[[accounts]]\nname = "reports"\n'
+        f'host = "{dovecot.host}"\nport = {dovecot.imaps_port}\nsecurity = "tls"\n'
+        f'username = "{dovecot.user}"\npassword_env = "TLSRPT_TEST_WATCH_DKIM"\n'
+        f'ca_file = "{dovecot.ca_file}"\ntrusted_authserv_id = "{MTA}"\n')
+    store = tmp_path / "s.sqlite3"
+    log = tmp_path / "watch.log"
+    first, want_first = arriving(600)
+    later, want_later = arriving(610)
+    dovecot.append(first)
+
+    def verdicts() -> list[tuple[str, str | None]]:
+        if not store.exists():
+            return []
+        conn = sqlite3.connect(store, timeout=10)
+        try:
+            return [tuple(r) for r in conn.execute(
+                "SELECT dkim_result, dkim_authserv FROM raw_inputs ORDER BY id")]
+        except sqlite3.OperationalError:
+            return []  # not migrated yet
+        finally:
+            conn.close()
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TLSRPT_TUI_")}
+    env.update(TLSRPT_TEST_WATCH_DKIM=dovecot.password, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "tlsrpt_tui", "watch", "--config",
+                                 str(cfg), "--db", str(store)],
+                                env=env, stderr=err, stdout=subprocess.DEVNULL)
+
+    def wait(n: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(verdicts()) < n:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.1)
+
+    try:
+        wait(4)
+        dovecot.append(later)  # arrives while watch idles on the folder
+        wait(8)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert verdicts() == want_first + want_later
