@@ -253,20 +253,6 @@ def _config(tmp_path: Path, resolver: str) -> Path:
     return cfg
 
 
-def _on(location, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:  # type: ignore[no-untyped-def]
-    """``tlsrpt-tui SUBCOMMAND --db LOCATION ARGS`` on an SQLite file or a PostgreSQL database
-    (its password in libpq's environment, never on the command line)."""
-    env = {"XDG_DATA_HOME": str(tmp_path / "xdg-data"),
-           "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
-    if getattr(location, "password", None):
-        env["PGPASSWORD"] = location.password
-
-    def cli(sub: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        return run_cli(sub, "--db", str(location), *args, env=env)
-
-    return cli
-
-
 def test_import_inbox_show_reparse_and_reverify(  # type: ignore[no-untyped-def]
     dns: DnsPeers, tmp_path: Path, db_location,
 ) -> None:
@@ -280,13 +266,15 @@ def test_import_inbox_show_reparse_and_reverify(  # type: ignore[no-untyped-def]
     (inbox / "4-other.eml").write_bytes(sign(mail(4), "mail", domain=OTHER))
     (inbox / "5-file.json").write_bytes(  # not mail: nothing to verify, null
         to_json(report("Sender Org", "dkim-5", "2026-05-11", [sts_policy("example.org", 3, 0)])))
-    db = _on(db_location, tmp_path)
     cfg = _config(tmp_path, dns.resolver)
 
-    imported = db("import", "--config", cfg, inbox)
+    def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, db=db_location)
+
+    imported = cli("import", "--config", cfg, inbox)
     assert imported.returncode == 0, imported.stderr
 
-    rows = json.loads(db("inbox", "--format", "json").stdout)["rows"]
+    rows = json.loads(cli("inbox", "--format", "json").stdout)["rows"]
     by_id = {r["Report ID"]: r for r in rows}
     assert by_id["dkim-1"]["dkim"] == {"result": "pass", "domain": SENDER,
                                        "selector": "tlsrpt", "aligned": True}
@@ -296,30 +284,30 @@ def test_import_inbox_show_reparse_and_reverify(  # type: ignore[no-untyped-def]
                                        "aligned": False}
     assert by_id["dkim-4"]["dkim"]["aligned"] is False and by_id["dkim-4"]["Sig"] == "?"
     assert by_id["dkim-5"]["dkim"] is None and by_id["dkim-5"]["Sig"] == "?"
-    assert json.loads(db("show", "dkim-5", "--format", "json").stdout)["dkim"] is None
-    assert "not checked: the input was not mail" in db("show", "dkim-5").stdout
+    assert json.loads(cli("show", "dkim-5", "--format", "json").stdout)["dkim"] is None
+    assert "not checked: the input was not mail" in cli("show", "dkim-5").stdout
 
-    failing = json.loads(db("inbox", "--format", "json", "--filter", "dkim:fail").stdout)["rows"]
+    failing = json.loads(cli("inbox", "--format", "json", "--filter", "dkim:fail").stdout)["rows"]
     assert [r["Report ID"] for r in failing] == ["dkim-2"]
-    table = db("inbox", "--filter", "dkim:none").stdout
+    table = cli("inbox", "--filter", "dkim:none").stdout
     assert "dkim-3" in table and "dkim-1" not in table
 
-    shown = json.loads(db("show", "dkim-2", "--format", "json").stdout)
+    shown = json.loads(cli("show", "dkim-2", "--format", "json").stdout)
     assert shown["dkim"]["result"] == "fail"
-    text = db("show", "dkim-2").stdout
+    text = cli("show", "dkim-2").stdout
     assert "Signature:" in text and "DKIM FAIL" in text
 
     # reparse keeps the verdicts decided on arrival (no DNS involved) ...
-    assert db("reparse").returncode == 0
-    again = json.loads(db("inbox", "--format", "json").stdout)["rows"]
+    assert cli("reparse").returncode == 0
+    again = json.loads(cli("inbox", "--format", "json").stdout)["rows"]
     assert {r["Report ID"]: r["dkim"] for r in again} == {k: v["dkim"] for k, v in by_id.items()}
     # ... --reverify checks again against today's DNS (here: a dead resolver).
     (tmp_path / "dead").mkdir()
     dead = _config(tmp_path / "dead", f"127.0.0.1:{free_port()}")
-    reverified = db("reparse", "--reverify", "--config", dead)
+    reverified = cli("reparse", "--reverify", "--config", dead)
     assert reverified.returncode == 0, reverified.stderr
     assert "DKIM re-verified for 4 mails, 3 changed" in reverified.stdout
-    after = json.loads(db("inbox", "--format", "json").stdout)["rows"]
+    after = json.loads(cli("inbox", "--format", "json").stdout)["rows"]
     assert {r["Report ID"]: (r["dkim"] or {}).get("result") for r in after} == {
         "dkim-1": "temperror", "dkim-2": "temperror", "dkim-3": "none", "dkim-4": "temperror",
         "dkim-5": None}
