@@ -64,3 +64,24 @@ def test_bad_mode_and_rua_are_refused() -> None:
         core.build("x.example", "t", {}, mode="none", new_id="1")
     with pytest.raises(ValueError, match="scheme must be mailto: or https:"):
         core.build("x.example", "t", {}, rua=["ftp://x"], new_id="1")
+
+
+def test_readmes_mailto_and_https_record_is_what_records_proposes_and_check_accepts() -> None:
+    """The record README.md tells an admin to publish (both deliveries: mail, and POST to
+    ``tlsrpt-tui receive``) is ``records --rua mailto:… --rua https://…``'s proposal, and the
+    record check takes it as valid: ``tlsrpt.ok`` with both URIs, plus the ``many-rua`` note."""
+    from pathlib import Path
+
+    from tlsrpt_tui.core.checks.tlsrpt_record import tlsrpt_findings
+
+    rua = ["mailto:tlsrpt@example.com", "https://tlsrpt.example.com/tlsrpt"]
+    rs = core.build("example.com", "t", {"mx": ["10 mx.example.com"], "tlsrpt": [], "sts": []},
+                    rua=rua, new_id="1")
+    [item] = [i for i in rs.items if i.kind == "tlsrpt"]
+    [record] = item.proposed
+    assert record == "v=TLSRPTv1; rua=" + ",".join(rua)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f'_smtp._tls.example.com. IN TXT "{record}"' in readme
+    findings, parsed = tlsrpt_findings("example.com", [record])
+    assert {f.code for f in findings} == {"tlsrpt.ok", "tlsrpt.many-rua"}
+    assert parsed is not None and parsed.rua == rua
