@@ -527,3 +527,29 @@ def test_watch_verifies_mail_at_arrival(dns: DnsPeers, dovecot: Dovecot,  # noqa
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     assert verdicts() == want_first + want_later
+
+
+def test_the_sync_command_verifies_through_the_configured_resolver(  # type: ignore[no-untyped-def]
+    dns: DnsPeers, dovecot: Dovecot, tmp_path: Path, db_location,  # noqa: F811
+) -> None:
+    """``tlsrpt-tui sync`` as a user runs it, on both backends: ``[checks] resolver`` for the
+    keys, the account's ``trusted_authserv_id`` for a rotated one."""
+    mails, want = arriving(700)
+    dovecot.append(mails)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[checks]\nresolver = "{dns.resolver}"\n\n[[accounts]]\nname = "reports"\n'
+        f'host = "{dovecot.host}"\nport = {dovecot.imaps_port}\nsecurity = "tls"\n'
+        f'username = "{dovecot.user}"\npassword_env = "TLSRPT_TEST_SYNC_DKIM"\n'
+        f'ca_file = "{dovecot.ca_file}"\ntrusted_authserv_id = "{MTA}"\n')
+    synced = run_cli("sync", "--config", cfg, db=db_location,
+                     env={"TLSRPT_TEST_SYNC_DKIM": dovecot.password})
+    assert synced.returncode == 0, synced.stderr
+    with Store(db_location) as store:
+        inputs = [db.get_input(store, pk) for pk in db.iter_input_pks(store)]
+    assert [(i.dkim.result, i.dkim.authserv_id) for i in inputs if i and i.dkim] == want
+    rows = json.loads(run_cli("inbox", "--format", "json", db=db_location).stdout)["rows"]
+    assert sorted(r["Sig"] for r in rows) == ["?", "✓", "✓", "✗"]
+    recorded = next(r["dkim"] for r in rows if r["dkim"].get("authserv_id"))
+    assert recorded == {"result": "pass", "domain": SENDER, "selector": "gone", "aligned": True,
+                        "authserv_id": MTA}
