@@ -274,6 +274,38 @@ async def test_internal_error_reaches_no_client() -> None:
     assert reply.text == "internal error; the report was not stored, retry later\n"
 
 
+async def test_malformed_http_is_one_line_in_the_log_and_no_trace_anywhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Requests aiohttp itself refuses (broken chunking, a header over 8 KiB, a bad length) are
+    answered 400 without a trace and logged as one line like any other answer."""
+    events: list[tuple[str, int, str]] = []
+    rec = Receiver(tmp_path / "s.sqlite3", ReceiverSettings(listen="127.0.0.1:0", rate_limit=0),
+                   on_event=lambda e: events.append((e.client, e.status, e.text)))
+    listening = await rec.start()
+    head = b"POST /tlsrpt HTTP/1.1\r\nHost: x\r\nContent-Type: application/tlsrpt+json\r\n"
+    requests = [head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+                head + b"X-Big: " + b"a" * 20000 + b"\r\n\r\n",
+                head + b"Content-Length: abc\r\n\r\n"]
+    answers = []
+    try:
+        for request in requests:
+            reader, writer = await asyncio.open_connection(*listening.addresses[0])
+            writer.write(request)
+            await writer.drain()
+            answers.append(await asyncio.wait_for(reader.read(), 30))
+            writer.close()
+    finally:
+        await rec.stop()
+    assert all(a.startswith(b"HTTP/1.1 400") or a.startswith(b"HTTP/1.0 400") for a in answers)
+    assert not [a for a in answers if b"Traceback" in a or b"File " in a]
+    assert [(c, s) for c, s, _ in events] == [("127.0.0.1", 400)] * 3
+    assert [t.split(":")[0] for _, _, t in events] == ["bad HTTP request"] * 3
+    assert "chunk size" in events[0][2] and "8190 bytes" in events[1][2]
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert counts(tmp_path / "s.sqlite3")["inputs"] == 0
+
+
 # --------------------------------------------------------------------------------------------
 # The real command in its own process
 

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger(__name__)
 
@@ -280,15 +281,19 @@ class ReceiverApp:
         except Exception:  # a bug must cost one request, never leak a trace to the client
             log.exception("receiver: internal error handling a request from %s", client)
             reply = Reply(500, "internal error; the report was not stored, retry later")
-        if self.on_reply is not None:
-            with contextlib.suppress(Exception):
-                self.on_reply(client, reply)
+        self.replied(client, reply)
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if reply.status == 405:
             headers["Allow"] = "POST"
         if reply.retry_after is not None:
             headers["Retry-After"] = str(reply.retry_after)
         return web.Response(status=reply.status, text=reply.text + "\n", headers=headers)
+
+    def replied(self, client: str, reply: Reply) -> None:
+        """Tell ``on_reply`` (the log line of ``receive`` and ``watch``); never fails a request."""
+        if self.on_reply is not None:
+            with contextlib.suppress(Exception):
+                self.on_reply(client, reply)
 
     async def _reply(self, request: web.BaseRequest, client: str) -> Reply:
         if request.path != self.path:
@@ -314,6 +319,29 @@ class ReceiverApp:
         app = web.Application(handler_args={"auto_decompress": False})
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
+
+
+class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server log, for what goes wrong before a request reaches ``handle``.
+
+    Why: an Internet-facing endpoint gets malformed requests (a broken chunk size, a header
+    over 8 KiB, a bad Content-Length), which aiohttp answers 400 itself (no trace reaches the
+    client) but logs with a full traceback each. Here such a request is one line through
+    ``on_reply``, like every other answer; anything else keeps aiohttp's traceback (a bug)."""
+
+    def __init__(self, app: ReceiverApp) -> None:
+        super().__init__(log, {})
+        self.app = app
+
+    def exception(self, msg: object, *args: object, exc_info: object = True,
+                  **kwargs: object) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            lines = str(exc_info.message or type(exc_info).__name__).strip().splitlines()
+            client = str(args[0]) if args and args[0] else "unknown"
+            self.app.replied(client, Reply(exc_info.code or 400,
+                                           f"bad HTTP request: {lines[0] if lines else ''}"))
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -345,6 +373,7 @@ async def start_server(
         handler.application(),
         handle_signals=False,
         access_log=None,
+        logger=_ProtocolLog(handler),
         auto_decompress=False,
         lingering_time=2.0,
         shutdown_timeout=5.0,
