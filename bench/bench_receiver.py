@@ -4,7 +4,7 @@ Starts the real ``python -m tlsrpt_tui receive`` (its own process, a fresh store
 side in the same run, a bare aiohttp server that only reads each body and answers 201 (the
 ceiling the HTTP stack and the client allow on this box). A httpx.AsyncClient posts N distinct
 gzip reports (application/tlsrpt+gzip) with C connections to each; prints reports/s of both and
-the ratio. The target is >= 500 reports/s stored.
+the ratio, and each server's CPU time per report. The target is >= 500 reports/s stored.
 
     .venv/bin/python bench/bench_receiver.py [--reports 3000] [--concurrency 50]
 """
@@ -92,6 +92,15 @@ def start(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], 
 CLIENT = os.environ.get("BENCH_CLIENT", "aiohttp")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one server process so far (the load-independent part of a run:
+    on a shared 2-core box the wall time also measures everyone else's jobs)."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 async def post_all(url: str, bodies: list[bytes], concurrency: int) -> tuple[float, dict[int, int]]:
     """Post every body with ``concurrency`` keep-alive connections; (seconds, status counts)."""
     statuses: dict[int, int] = {}
@@ -144,8 +153,11 @@ def main() -> None:
         bare, bare_url = start([sys.executable, "-c", BARE_SERVER], env)
         try:
             asyncio.run(post_all(bare_url, bodies[:100], 10))  # warm both up
+            ours_cpu, bare_cpu = cpu_seconds(ours.pid), cpu_seconds(bare.pid)
             ours_time, ours_status = asyncio.run(post_all(ours_url, bodies, args.concurrency))
             bare_time, bare_status = asyncio.run(post_all(bare_url, bodies, args.concurrency))
+            ours_cpu = cpu_seconds(ours.pid) - ours_cpu
+            bare_cpu = cpu_seconds(bare.pid) - bare_cpu
         finally:
             for proc in (ours, bare):
                 proc.terminate()
@@ -160,6 +172,8 @@ def main() -> None:
     print(f"bare aiohttp (read + 201, stores nothing): {n / bare_time:.0f} posts/s "
           f"(statuses {bare_status})")
     print(f"ratio ours / bare: {bare_time / ours_time:.2f}")
+    print(f"server CPU per report: ours {ours_cpu / n * 1000:.2f} ms, bare "
+          f"{bare_cpu / n * 1000:.2f} ms (one core at ours' CPU: {n / ours_cpu:.0f} reports/s)")
     if stored != n:
         raise SystemExit(f"only {stored} of {n} reports stored")
 
