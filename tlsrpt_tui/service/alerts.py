@@ -1,17 +1,32 @@
 """When alerts are raised: reports, gaps, check changes, expiring certificates, failing workers.
 
 Why derived from the store: reports arrive through IMAP (this process or the TUI), the HTTPS
-receiver or an import, maybe in another process. So the reports are read through a cursor kept
-in the store (the highest report id already considered) and every alert they raise is inserted
-in the SAME transaction that moves the cursor: a crash before that commit leaves both untouched
-and the next scan raises them; after it, they are stored and only delivery remains. Check
-results are stored together with the alerts they raise, the same way. Every alert carries a dedup
-key (UNIQUE in the store), so raising twice is harmless.
+receiver or an import, maybe in another process or on another host. So every writer, in the
+very transaction that stores a report, also stores a row saying "not considered yet"
+(``alert_pending_reports``, migration 010; store/reports.py), and the scan here considers those
+rows and deletes them in the SAME transaction that inserts the alerts they raise.
+
+Why no alert is ever lost or repeated:
+- A report exists, committed, exactly when its pending row does: a scan can only miss a report
+  that is not committed yet, and then it still finds it at a later scan. An id high-water mark
+  could not promise that on PostgreSQL, where a transaction holding ids 100..110 may commit
+  after one holding 111..120 that a scan has already passed.
+- The alerts and the deletion of the rows they came from commit together: a crash before that
+  commit leaves both untouched and the next scan raises them again; after it, they are stored
+  and only delivery remains. Scans of all workers run one at a time (``leases.serialize``), so
+  two cannot both consider one row, and every alert carries a dedup key (UNIQUE in the store),
+  so raising twice would be harmless anyway.
+
+Why not raise report alerts in the ingest transaction itself: reports are written by processes
+that raise no alerts (``import``, ``receive``, the TUI's sync process), and taking the engine's
+lock in every ingest batch would serialize the writers that issue 15 runs side by side. The
+pending row is the event, stored in the report's own transaction; the alert follows from it
+as surely as if it had been written there. Check results are stored together with the alerts
+they raise, in one transaction.
 
 Each function here runs one short transaction; the service calls them after each sync batch,
 after each check and on a timer (spec: ../shared/spec/alerts.md).
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -44,10 +59,8 @@ log = logging.getLogger(__name__)
 LATE = timedelta(days=7)
 #: An account or channel failing this long becomes an alert.
 FAILING_FOR = timedelta(minutes=30)
-#: Reports read per cursor step (one transaction each).
+#: Pending reports considered per transaction.
 SCAN_CHUNK = 500
-
-CURSOR = "report-cursor"
 
 Clock = Callable[[], datetime]
 #: Called with each newly stored alert (log it, wake the deliverers).
@@ -80,7 +93,7 @@ class Alerter:
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         """One of the engine's read-decide-write transactions, alone among every worker
-        sharing the store (two workers must not both move the report cursor or count one
+        sharing the store (two workers must not both consider one pending report or count one
         folder's backlog twice)."""
         with self.store.transaction():
             leases.serialize(self.store, "alerts")
@@ -124,18 +137,18 @@ class Alerter:
     # -- reports -------------------------------------------------------------------------------
 
     def scan_reports(self) -> list[Alert]:
-        """Consider every report stored since the last scan (any writer, any process)."""
+        """Consider every report stored and not considered yet (any writer, any process, in
+        whatever order their transactions committed)."""
         raised: list[Alert | None] = []
         while True:
             with self._transaction():
-                cursor = int(db.get_state(self.store, CURSOR) or 0)
                 rows = self.store.conn.execute(
                     'SELECT r.id, r.organization, r.report_id, r.dedup_who, r.start, r."end",'
                     " r.successful, r.failed, r.policy_domains, i.origin_kind,"
                     " i.origin_account, i.origin_folder, i.imported_at, i.id AS input_id"
-                    " FROM reports r JOIN raw_inputs i ON i.id = r.input_id"
-                    " WHERE r.id > ? ORDER BY r.id LIMIT ?",
-                    (cursor, SCAN_CHUNK),
+                    " FROM alert_pending_reports q JOIN reports r ON r.id = q.report_pk"
+                    " JOIN raw_inputs i ON i.id = r.input_id ORDER BY q.report_pk LIMIT ?",
+                    (SCAN_CHUNK,),
                 ).fetchall()
                 if not rows:
                     break
@@ -143,7 +156,10 @@ class Alerter:
                                           self.settings.require_aligned_dkim)
                 for row in rows:
                     raised.extend(self._consider_report(row, forged))
-                db.set_state(self.store, CURSOR, int(rows[-1]["id"]))
+                pks = [int(r["id"]) for r in rows]
+                self.store.conn.execute(
+                    "DELETE FROM alert_pending_reports WHERE report_pk IN"
+                    f" ({','.join('?' * len(pks))})", pks)
             if len(rows) < SCAN_CHUNK:
                 break
         return self._announce(raised)

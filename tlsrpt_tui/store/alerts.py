@@ -1,7 +1,7 @@
 """Alerts in the store: raised once (UNIQUE key), delivered per channel, with named state.
 
 ``insert`` runs inside the caller's transaction, the one that also records what the alert was
-derived from (a report cursor, a check result, a condition), so an alert is never lost between
+derived from (a pending report, a check result, a condition), so an alert is never lost between
 "it happened" and "it is stored", and never stored twice. Delivery rows are created for every
 configured channel at the same time; each channel then works through its pending rows in order.
 """

@@ -425,6 +425,12 @@ def report_rows(report: Report) -> ReportRows:
     return values, _policy_rows(report, start), shape
 
 
+#: Every new report waits for the alert engine in a row written by the transaction that stores
+#: it (migration 010): the engine can then never skip one that commits after reports with
+#: higher ids (several writers on PostgreSQL), whoever wrote it.
+PENDING_ALERT = "INSERT INTO alert_pending_reports (report_pk) VALUES (?)"
+
+
 def insert_report(store: Store, report: Report, input_pk: int, input_index: int = 0) -> int | None:
     """Insert a report with its policies; None (and nothing written) when it is a duplicate."""
     return insert_report_rows(store, report_rows(report), input_pk, input_index)
@@ -448,12 +454,14 @@ def insert_report_rows(store: Store, rows: ReportRows, input_pk: int,
     pk = int(row[0])
     _insert_policy_rows(store, pk, policies)
     totals.add(store, totals.ReportShape(*shape), input_pk=input_pk)
+    store.conn.execute(PENDING_ALERT, (pk,))
     return pk
 
 
 #: PostgreSQL: a new input with its one report, the report's policies and their failure
-#: details in ONE statement (data-modifying CTEs, each fed by the one before it); the
-#: policies and the details come as JSON arrays of rows (41 parameters in all: psycopg
+#: details (and the report's row for the alert engine, as PENDING_ALERT) in ONE statement
+#: (data-modifying CTEs, each fed by the one before it); the policies and the details come
+#: as JSON arrays of rows (41 parameters in all: psycopg
 #: caches the conversion of a statement of at most 50). Returns (input id, report id): no
 #: input id when identical bytes from the same origin are stored already (nothing was
 #: written: the caller takes the ordinary path), no report id when the report is a duplicate.
@@ -475,7 +483,8 @@ PG_NEW_MAIL = (
     " receiving_ip, additional_information, failure_reason_code)"
     " SELECT p.id, u.o, u.t, u.n, u.a, u.b, u.c, u.e, u.f, u.g"
     " FROM p JOIN json_to_recordset(?::json) AS u(po integer, o integer, t text, n bigint,"
-    " a text, b text, c text, e text, f text, g text) ON u.po = p.ordinal)"
+    " a text, b text, c text, e text, f text, g text) ON u.po = p.ordinal),"
+    " q AS (INSERT INTO alert_pending_reports (report_pk) SELECT id FROM r)"
     " SELECT (SELECT id FROM i), (SELECT id FROM r)"
 )
 
