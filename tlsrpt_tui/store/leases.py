@@ -196,6 +196,6 @@ def serialize(store: Store, name: str) -> None:
 
     SQLite's ``BEGIN IMMEDIATE`` already admits one writer at a time; PostgreSQL takes a
     transaction-scoped advisory lock (released at COMMIT/ROLLBACK). For short read-decide-write
-    transactions shared by all workers, such as moving the alert engine's report cursor."""
+    transactions shared by all workers, such as the alert engine's scan of pending reports."""
     if _postgres(store):
         store.conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"tlsrpt:{name}",))
