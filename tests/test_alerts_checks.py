@@ -41,6 +41,17 @@ def dns(tls_peers: TlsPeers, dns_peers_factory) -> Iterator[DnsPeers]:  # noqa: 
     yield dns_peers_factory([Zone("test.", zone(tls_peers, good))], cache=False)
 
 
+def metrics_text(monitor: Monitor) -> str:
+    """What ``watch --metrics`` serves for this monitor (its collector, scraped once)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from tlsrpt_tui.service.metrics import MonitorCollector
+
+    registry = CollectorRegistry()
+    registry.register(MonitorCollector(monitor))
+    return generate_latest(registry).decode()
+
+
 async def test_a_tlsa_change_is_one_broke_alert_and_its_restore_one_recovered(
     dns: DnsPeers,
     tls_peers: TlsPeers,
@@ -72,6 +83,11 @@ async def test_a_tlsa_change_is_one_broke_alert_and_its_restore_one_recovered(
         rows = store.conn.execute("SELECT code, summary FROM alerts").fetchall()
         assert [r[0] for r in rows] == ["check.changed"]
         assert f"DANE mx1.{DOMAIN} broke" in rows[0][1]
+        # --metrics: per domain and item its check state, and when it was last checked
+        broken = metrics_text(monitor)
+        assert f'tlsrpt_check_item_severity{{domain="{DOMAIN}",item="DANE mx1.{DOMAIN}"}} 3.0' \
+            in broken, broken
+        assert f'tlsrpt_check_last_timestamp_seconds{{domain="{DOMAIN}"}} ' in broken
 
         dns.update_zone("test.", zone(tls_peers, good))
         status = await monitor.check(DOMAIN)
@@ -79,6 +95,9 @@ async def test_a_tlsa_change_is_one_broke_alert_and_its_restore_one_recovered(
         rows = store.conn.execute("SELECT code, summary FROM alerts ORDER BY id").fetchall()
         assert [r[0] for r in rows] == ["check.changed", "check.changed"]
         assert f"DANE mx1.{DOMAIN} recovered" in rows[1][1]
+        # back to info (dane.ok is an info finding), as before it broke
+        assert f'tlsrpt_check_item_severity{{domain="{DOMAIN}",item="DANE mx1.{DOMAIN}"}} 1.0' \
+            in metrics_text(monitor)
 
         for deliverer in monitor.deliverers:
             assert await deliverer.drain() == 2

@@ -2,7 +2,9 @@
 
 - ``SubmissionServer``: aiosmtpd on a random loopback port with STARTTLS (trustme CA) and
   AUTH LOGIN/PLAIN required; it records each accepted message (parsed) and can be stopped and
-  started again on the same port (the "SMTP down for a while" case).
+  started again on the same port (the "SMTP down for a while" case). ``mode="tls"`` speaks
+  TLS from the first byte (port 465 style, AUTH required); ``mode="plain"`` is a local relay
+  (no TLS, no AUTH).
 - ``WebhookReceiver``: ``http.server`` over TLS (same CA) recording each JSON POST; it can
   answer 503 on demand.
 Both keep what they received in memory and in a JSON-lines file, so a test that kills the
@@ -52,7 +54,7 @@ class _Handler:
         self.server = server
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if not session.authenticated:
+        if self.server.mode != "plain" and not session.authenticated:
             return "530 5.7.0 Authentication required"
         data = bytes(envelope.original_content or envelope.content)
         self.server._record(data)
@@ -73,9 +75,12 @@ def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, aut
 
 
 class SubmissionServer:
-    """aiosmtpd with STARTTLS required before AUTH, on a random loopback port."""
+    """aiosmtpd with STARTTLS required before AUTH (or ``mode`` "tls" / "plain", see the
+    module docstring), on a random loopback port."""
 
-    def __init__(self, ca: trustme.CA, tmp: Path) -> None:
+    def __init__(self, ca: trustme.CA, tmp: Path, mode: str = "starttls") -> None:
+        assert mode in ("starttls", "tls", "plain")
+        self.mode = mode
         self.host = "127.0.0.1"
         self.port = free_port()
         cert = ca.issue_cert("localhost", "127.0.0.1")
@@ -96,11 +101,17 @@ class SubmissionServer:
                         + "\n")
 
     def start(self) -> SubmissionServer:
-        controller = Controller(
-            _Handler(self), hostname=self.host, port=self.port, tls_context=self.ctx,
-            require_starttls=True, auth_required=True, authenticator=_authenticator,
-            auth_require_tls=True, ready_timeout=10,
-        )
+        options: dict[str, Any] = {
+            "starttls": {"tls_context": self.ctx, "require_starttls": True,
+                         "auth_required": True, "authenticator": _authenticator,
+                         "auth_require_tls": True},
+            # TLS from the first byte: the session is encrypted before AUTH
+            "tls": {"ssl_context": self.ctx, "auth_required": True,
+                    "authenticator": _authenticator, "auth_require_tls": False},
+            "plain": {},
+        }[self.mode]
+        controller = Controller(_Handler(self), hostname=self.host, port=self.port,
+                                ready_timeout=10, **options)
         deadline = time.monotonic() + 10
         while True:
             try:
