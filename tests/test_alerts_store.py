@@ -324,3 +324,37 @@ def test_require_aligned_dkim_treats_an_unaligned_signature_as_forged(
             assert [x.code for x in raised] == expected
             if strict:
                 assert "failed DKIM (unaligned)" in raised[0].summary
+
+
+def test_a_failures_alert_names_each_result_type_its_fix_the_mx_the_live_status_and_more(
+    tmp_path: Path,
+    new_db,
+) -> None:
+    """alerts.md, report.failures and the mail body: the domain, the organization, each result
+    type with its count, meaning and fix (checks.md), the receiving MX/IP, the live status of
+    the domain's items from its last stored check, and the command that shows more."""
+    from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES
+
+    with Store(new_db("s")) as store:
+        a = alerter(store, datetime.now(UTC))
+        a.store_check(DomainStatus("example.com", NOW.isoformat(), Severity.ERROR, {}, [
+            Finding("tls.ok", Severity.OK, "mx.example.com", "TLSv1.3, valid until 2027-03-01"),
+            Finding("sts.record.missing", Severity.ERROR, "example.com", "no _mta-sts record"),
+        ]))
+        ingest(store, fresh_report(1), "h")
+        [alert] = a.scan_reports()
+        pk = store.conn.execute("SELECT id FROM reports").fetchone()[0]
+    meaning, fix = RESULT_TYPES["certificate-expired"]
+    assert alert.code == "report.failures" and alert.domain == "example.com"
+    assert alert.subject == ("[tlsrpt-tui] example.com: 3 failed sessions reported by "
+                             "Google Inc. (certificate-expired 3)")
+    body = alert.body
+    assert "Google Inc. reports 3 failed and 50 successful TLS sessions to example.com" in body
+    assert f"- certificate-expired: 3 session(s): {meaning}." in body
+    assert f"  Fix: {fix}." in body
+    assert "Receiving MX / IP named in the report:\n- mx.example.com" in body
+    assert "Live status of example.com (last check):" in body
+    assert "- STARTTLS mx.example.com: ok — TLSv1.3, valid until 2027-03-01" in body
+    assert f"More: tlsrpt-tui show {pk}" in body
+    assert alert.details["receiving"] == ["mx.example.com"]
+    assert alert.details["result_types"] == {"certificate-expired": 3}

@@ -360,3 +360,36 @@ def test_metrics_endpoint_serves_worker_alert_and_session_figures(
     assert "# TYPE tlsrpt_alert_pending gauge" in text
     assert 'tlsrpt_alert_pending{channel=' not in text  # both delivered: nothing waits
     assert 'tlsrpt_alert_channel_failing{channel="mail#1 (127.0.0.1)"} 0.0' in text
+
+
+def test_without_alerts_config_alerts_go_to_the_store_and_log_and_sigint_exits_0(
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """alerts.md: a config without [alerts] still runs the service; alerts then go nowhere
+    but the log and the TUI's alert screen (the store). SIGINT ends it like SIGTERM."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        "[[accounts]]\n"
+        f'name = "reports"\nhost = "{dovecot.host}"\nport = {dovecot.imaps_port}\n'
+        f'security = "tls"\nusername = "{dovecot.user}"\npassword_env = "{IMAP_ENV}"\n'
+        f'ca_file = "{dovecot.ca_file}"\n'
+    )
+    db = tmp_path / "s.sqlite3"
+    service = Service(cfg, db, tmp_path / "watch.log", dovecot).start()
+    try:
+        wait_for(lambda: first_sync_done(db), "the first sync", service)
+        dovecot.append([fresh_report(31)])
+        wait_for(lambda: bool(query(db, "SELECT 1 FROM alerts")), "the alert", service)
+        assert query(db, "SELECT code FROM alerts") == [("report.failures",)]
+        assert query(db, "SELECT count(*) FROM alert_deliveries") == [(0,)]  # no channel
+        wait_for(lambda: "alert report.failures example.com: 3 failed sessions reported by "
+                 "Google Inc." in service.text(), "the alert's log line", service)
+    finally:
+        assert service.proc is not None
+        if service.proc.poll() is None:
+            service.proc.send_signal(signal.SIGINT)
+        code = service.proc.wait(20)
+    assert code == 0, service.text()
+    assert "stopped" in service.text() and "Traceback" not in service.text()
+
