@@ -442,14 +442,18 @@ def test_cli_refuses_to_start_without_an_address_or_with_a_bad_certificate(
     assert addr.returncode == 2 and "HOST:PORT" in addr.stderr
 
 
-def test_watch_runs_the_receiver_from_the_config(tmp_path: Path) -> None:
-    """``[receiver] listen`` makes ``watch`` serve the endpoint as one of its supervised tasks."""
+def test_watch_runs_the_receiver_from_the_config(tmp_path: Path, db_location) -> None:  # type: ignore[no-untyped-def]
+    """``[receiver] listen`` makes ``watch`` serve the endpoint as one of its supervised tasks
+    (on both backends: the store's location, password included, reaches the writer thread)."""
     cfg = tmp_path / "config.toml"
     cfg.write_text('[receiver]\nlisten = "127.0.0.1:0"\nrate_limit = 0\n')  # nothing else
-    db = tmp_path / "store.sqlite3"
+    db = db_location
     log = tmp_path / "watch.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TLSRPT_TUI_")}
     env["PYTHONPATH"] = str(REPO)
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
+    if getattr(db, "password", None):
+        env["PGPASSWORD"] = db.password
     with log.open("wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tlsrpt_tui", "watch", "--config", str(cfg), "--db", str(db)],
