@@ -274,6 +274,25 @@ async def test_inbox_filter_and_escape(demo_store: Store) -> None:
         assert "Google Inc." in orgs and table.row_count >= table.page_size
 
 
+async def test_inbox_filter_by_dkim_verdict(demo_store: Store) -> None:
+    """``/`` then ``dkim:fail`` lists the forged report alone (✗); ``dkim:none`` the unsigned
+    relay's reports (?), as ``inbox --filter`` does."""
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        table = inbox(app)
+        await pilot.press("slash", *"dkim:fail")
+        await settle(pilot)
+        rows = [plain_row(table, i) for i in range(table.row_count)]
+        assert [(r[0], r[5]) for r in rows] == [("✗", "Google Inc.")]  # the forged "Google"
+        await pilot.press(*("backspace" for _ in "fail"), *"none")
+        await settle(pilot)
+        marks = {plain_row(table, i)[0] for i in range(table.row_count)}
+        assert marks == {"?"} and table.row_count == min(
+            table.page_size, queries.inbox_count(demo_store, "dkim:none"))
+        assert queries.inbox_count(demo_store, "dkim:none") > 0
+
+
 async def test_live_update_when_a_report_is_ingested(demo_store: Store) -> None:
     app = make_app(demo_store)
     async with app.run_test(size=(120, 40)) as pilot:
