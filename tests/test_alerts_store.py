@@ -358,3 +358,33 @@ def test_a_failures_alert_names_each_result_type_its_fix_the_mx_the_live_status_
     assert f"More: tlsrpt-tui show {pk}" in body
     assert alert.details["receiving"] == ["mx.example.com"]
     assert alert.details["result_types"] == {"certificate-expired": 3}
+
+
+def test_a_failing_channel_is_announced_on_the_other_channels_only(
+    tmp_path: Path,
+    new_db,
+) -> None:
+    """alerts.md alert.delivery: "a channel has failed for 30 minutes (shown in the TUI and
+    the log; sent on the other channels)": owed to every channel but the failing one."""
+    from tlsrpt_tui.service.config import MailChannel, WebhookChannel
+
+    mail = MailChannel(host="smtp.example.com", to=("a@example.com",), name="mail#1 (smtp)")
+    hook = WebhookChannel(url="https://hooks.example.com/x", name="webhook#1 (hooks)")
+    since = NOW - timedelta(minutes=31)
+    with Store(new_db("s")) as store:
+        a = Alerter(store, AlertSettings(mail=(mail,), webhook=(hook,)), clock=lambda: NOW)
+        db.set_state(store, "channel:mail#1 (smtp)", {"since": since.isoformat(),
+                                                      "error": "connection refused"})
+        [alert] = a.channels_failing()
+        assert alert.code == "alert.delivery"
+        assert "mail#1 (smtp) failing since" in alert.summary
+        assert "connection refused" in alert.summary
+        owed = store.conn.execute("SELECT channel FROM alert_deliveries WHERE alert_id = ?",
+                                  (alert.pk,)).fetchall()
+        assert [r[0] for r in owed] == ["webhook#1 (hooks)"]
+        # an ordinary alert is owed to both
+        ingest(store, fresh_report(1), "h")
+        [failures] = Alerter(store, AlertSettings(mail=(mail,), webhook=(hook,))).scan_reports()
+        owed = store.conn.execute("SELECT channel FROM alert_deliveries WHERE alert_id = ?"
+                                  " ORDER BY channel", (failures.pk,)).fetchall()
+        assert [r[0] for r in owed] == ["mail#1 (smtp)", "webhook#1 (hooks)"]
