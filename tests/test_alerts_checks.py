@@ -23,13 +23,14 @@ POLICY = f"version: STSv1\nmode: enforce\nmx: mx1.{DOMAIN}\nmax_age: 604800\n"
 SMTP_ENV = "TLSRPT_TEST_CHECK_ALERT_SMTP"
 
 
-def zone(tls: TlsPeers, tlsa: str) -> str:
+def zone(tls: TlsPeers, tlsa: str, mx: str = "good") -> str:
+    """The domain's zone; ``mx``: which STARTTLS peer (tests/peers/tls.py) its MX is."""
     return "\n".join([
         f'_smtp._tls.{DOMAIN}. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@{DOMAIN}"',
         f'_mta-sts.{DOMAIN}. TXT "v=STSv1; id=20261201"',
         f"mta-sts.{DOMAIN}. A {tls.https_address}",
         f"{DOMAIN}. MX 10 mx1.{DOMAIN}.",
-        f"mx1.{DOMAIN}. A {tls.smtp['good']}",
+        f"mx1.{DOMAIN}. A {tls.smtp[mx]}",
         f"_25._tcp.mx1.{DOMAIN}. TLSA {tlsa}",
     ])
 
@@ -144,3 +145,41 @@ async def test_an_expiring_policy_host_certificate_is_one_check_expiring_alert(
             assert "sts.policy.expiring-soon" in rows[0][2]
     finally:
         tls_peers.set_policy(f"mta-sts.{DOMAIN}", body=POLICY)
+
+
+async def test_an_expiring_mx_certificate_is_one_alert_reminded_per_remind_hours(
+    dns: DnsPeers,
+    tls_peers: TlsPeers,
+    tmp_path: Path,
+) -> None:
+    """alerts.md check.expiring: the real MX presents a certificate with 5 days left over
+    STARTTLS: one alert, nothing more at the next checks until ``remind_hours`` have passed,
+    then one reminder."""
+    from datetime import UTC, datetime, timedelta
+
+    dns.update_zone("test.", zone(tls_peers, f"3 1 1 {tls_peers.good_spki_sha256.hex()}",
+                                  mx="expiring"))
+    now = [datetime.now(UTC)]
+    config = Config(
+        domains=(DOMAIN,),
+        checks=CheckSettings(resolver=dns.resolver, ca_file=tls_peers.ca_file, timeout=2.0,
+                             allow_private_targets=True),
+        alerts=AlertSettings(remind_hours=24),
+    )
+
+    def expiring(store: Store) -> list[str]:
+        return [r[0] for r in store.conn.execute(
+            "SELECT summary FROM alerts WHERE code = 'check.expiring' ORDER BY id")]
+
+    with Store(tmp_path / "s.sqlite3") as store:
+        monitor = Monitor(config, store, clock=lambda: now[0])
+        status = await monitor.check(DOMAIN)
+        assert "tls.expiring-soon" in status.codes, status.codes
+        assert expiring(store) == [f"certificate of mx1.{DOMAIN} expires soon"]
+        now[0] += timedelta(hours=23)
+        await monitor.check(DOMAIN)
+        assert len(expiring(store)) == 1  # the same certificate: not again yet
+        now[0] += timedelta(hours=2)
+        await monitor.check(DOMAIN)
+        assert expiring(store)[1:] == [f"certificate of mx1.{DOMAIN} expires soon (reminder)"]
+
