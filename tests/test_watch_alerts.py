@@ -392,4 +392,9 @@ def test_without_alerts_config_alerts_go_to_the_store_and_log_and_sigint_exits_0
         code = service.proc.wait(20)
     assert code == 0, service.text()
     assert "stopped" in service.text() and "Traceback" not in service.text()
+    # journald-friendly: one plain line per event, each starting with its level, no colour
+    lines = service.text().splitlines()
+    assert lines and all(line.split(" ", 1)[0] in ("INFO", "WARNING", "ERROR")
+                         for line in lines), lines
+    assert "\x1b" not in service.text()
 
