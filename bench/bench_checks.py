@@ -270,21 +270,24 @@ def build_zones(n: int, peers, dead_policy_addr: str):  # type: ignore[no-untype
 
 
 # -- the two tools ----------------------------------------------------------------------
-def run_ours_cli(domains: list[str], resolver: str, ca_file: str) -> tuple[float, float, dict]:
+def run_ours_cli(domains: list[str], resolver: str, ca_file: str, profile: str | None = None,
+                 checkout: Path = REPO, label: str = "tlsrpt-tui") -> tuple[float, float, dict]:
     """``tlsrpt-tui check --no-probe --format json`` as a child on a fresh store: (wall s,
-    peak RSS MiB, verdicts)."""
+    peak RSS MiB, verdicts). ``profile``: run it under cProfile, stats written there;
+    ``checkout``: the source tree it runs from (another one: an A/B of two versions)."""
     import json
 
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         cfg = Path(tmp) / "config.toml"
         cfg.write_text("[checks]\nallow_private_targets = true\n")
         out = Path(tmp) / "out.json"
-        argv = [sys.executable, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--db",
+        prof = ["-m", "cProfile", "-o", profile] if profile else []
+        argv = [sys.executable, *prof, "-m", "tlsrpt_tui", "check", "--config", str(cfg), "--db",
                 str(Path(tmp) / "store.sqlite3"), "--no-probe", "--format", "json",
                 "--resolver", resolver, "--ca-file", ca_file, "--timeout", "5", *domains]
         t = time.perf_counter()
         with out.open("wb") as sink:
-            proc = subprocess.Popen(argv, stdout=sink, cwd=REPO)
+            proc = subprocess.Popen(argv, stdout=sink, cwd=checkout)
             _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
         if os.waitstatus_to_exitcode(status) not in (0, 1):
@@ -294,7 +297,8 @@ def run_ours_cli(domains: list[str], resolver: str, ca_file: str) -> tuple[float
     for r in results:
         codes = {f["code"] for f in r["findings"]}
         verdicts[r["domain"]] = _verdict(codes, r["records"])
-    print(f"  tlsrpt-tui check CPU: {usage.ru_utime + usage.ru_stime:.2f} s", flush=True)
+    print(f"  {label} check CPU: {usage.ru_utime + usage.ru_stime:.2f} s"
+          f" (user {usage.ru_utime:.2f}, sys {usage.ru_stime:.2f}), wall {wall:.2f} s", flush=True)
     return wall, usage.ru_maxrss / 1024, verdicts
 
 
@@ -394,6 +398,23 @@ def dead_domain(resolver: str, ca_file: str, timeout: float) -> tuple[float, set
     return time.perf_counter() - t, status.codes
 
 
+def _ab_rounds(args: argparse.Namespace, domains: list[str], resolver: str, ca_file: str,
+               first: dict) -> None:
+    """--ours-only: more rounds of ours, alternating with --baseline's checkout when given;
+    every run's verdicts must equal the first run's."""
+    runs = [("ours", REPO)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    for i in range(args.rounds):
+        for label, checkout in runs:
+            if i == 0 and label == "ours":
+                continue  # that was the timed run above
+            _wall, _rss, verdicts = run_ours_cli(domains, resolver, ca_file, checkout=checkout,
+                                                 label=label)
+            if verdicts != first:
+                diff = [d for d in first if verdicts.get(d) != first[d]]
+                print(f"  {label}: verdicts differ from the first run for {len(diff)} domains,"
+                      f" e.g. {diff[:3]}", flush=True)
+
+
 # -- main -------------------------------------------------------------------------------
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -405,6 +426,14 @@ def main() -> int:
     parser.add_argument("--checkdmarc-sample", type=int, metavar="N",
                         help="time checkdmarc on the first N domains only and scale its time "
                              "to all (it checks one domain after the other: ~1 s each)")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="time only tlsrpt-tui (no checkdmarc, no ratio): for profiling")
+    parser.add_argument("--baseline", metavar="DIR", type=Path,
+                        help="with --ours-only: also run the check from the checkout in DIR "
+                             "(its own tlsrpt_tui), alternating with ours, --rounds times")
+    parser.add_argument("--rounds", type=int, default=1, help="with --ours-only: runs of each")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="run our check under cProfile and write its stats to FILE")
     parser.add_argument("--proxy", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--peers", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -437,7 +466,8 @@ def main() -> int:
         direct = dnsp.resolver
         # Warm Unbound's cache with both tools' queries (not timed).
         run_ours(domains, direct, tls.ca_file)
-        run_checkdmarc(domains[:args.checkdmarc_sample or n], "127.0.0.1", dnsp.unbound_port)
+        if not args.ours_only:
+            run_checkdmarc(domains[:args.checkdmarc_sample or n], "127.0.0.1", dnsp.unbound_port)
         print("warmed up", flush=True)
         rows = []
         runs = [(f"{args.delay_ms:g} ms delay", ("127.0.0.1", pport))]
@@ -448,11 +478,14 @@ def main() -> int:
         rss = 0.0
         for label, (host, port) in runs:
             proxy_counts(proxy)  # start counting here
-            ours_t, ours_rss, ours_v = run_ours_cli(domains, f"{host}:{port}", tls.ca_file)
+            ours_t, ours_rss, ours_v = run_ours_cli(domains, f"{host}:{port}", tls.ca_file,
+                                                    args.profile if port == pport else None)
             if port == pport:
                 queries["tlsrpt-tui"], rss = proxy_counts(proxy), ours_rss
             print(f"{label}: tlsrpt-tui check {ours_t:.2f} s, peak RSS {ours_rss:.1f} MiB",
                   flush=True)
+            if args.ours_only:
+                continue
             sample = domains[:args.checkdmarc_sample] if args.checkdmarc_sample else domains
             theirs_t, theirs_v = run_checkdmarc(sample, host, port)
             if port == pport:
@@ -466,6 +499,11 @@ def main() -> int:
             else:
                 print(f"{label}: checkdmarc {theirs_t:.2f} s", flush=True)
             rows.append((label, ours_t, theirs_t, diff_verdicts(ours_v, theirs_v)))
+        if args.ours_only:
+            counts = queries.get("tlsrpt-tui", {})
+            print(f"queries with delay, tlsrpt-tui: {query_line(counts, n)}")
+            _ab_rounds(args, domains, f"127.0.0.1:{pport}", tls.ca_file, ours_v)
+            return 0
         print()
         print(f"{'resolver':<14} {'tlsrpt-tui':>11} {'checkdmarc':>11} {'ratio':>8}")
         for label, ours_t, theirs_t, _ in rows:

@@ -7,24 +7,29 @@ must trust the AD bit of a validating resolver for DANE. So each lookup sends on
 set (EDNS0, 1232-byte payload) to the configured resolver, retries over TCP when the answer is
 truncated, follows CNAMEs in the answer, and returns one of :class:`Answer`, :class:`Missing`
 or :class:`Failed`.
+
+The messages are written and read by ``core.dns_wire``, and each query goes out on a plain
+non-blocking UDP socket of its own (``loop.sock_recv``): dnspython's ``Message`` objects and its
+asyncio transport per query were most of a 1,000-domain ``check``'s CPU (bench_checks.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import secrets
+import socket
 import time
 from dataclasses import dataclass, field, replace
 
-import dns.asyncquery
 import dns.exception
-import dns.flags
-import dns.message
 import dns.name
 import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
+
+from tlsrpt_tui.core import dns_wire as wire
 
 EDNS_PAYLOAD = 1232
 
@@ -35,7 +40,7 @@ class Answer:
 
     name: str
     rdtype: str
-    records: list  # dnspython rdata objects
+    records: list  # core.dns_wire records (Address, Txt, Mx, Tlsa, Cname, Other)
     secure: bool
     cnames: list[str] = field(default_factory=list)  # the alias chain followed, if any
     signed: bool = False  # RRSIGs came with it (the zone is signed, whatever the AD bit says)
@@ -163,29 +168,30 @@ class Resolver:
     async def _lookup(self, name: str, rdtype: str, timeout: float | None,
                       dnssec: bool = True) -> Outcome:
         limit = self.timeout if timeout is None else timeout
-        try:
-            qname = dns.name.from_text(name)
-        except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
-            return Failed(name, rdtype, f"bad name: {exc}")
-        rtype = dns.rdatatype.from_text(rdtype)
-        query = dns.message.make_query(
-            qname, rtype, use_edns=0, want_dnssec=dnssec, payload=EDNS_PAYLOAD
-        )
-        query.flags |= dns.flags.AD | dns.flags.RD
+        qname = wire.encode_name(name)
+        if qname is None:  # escapes, IDNA or a bad name: dnspython's rules, and its reasons
+            try:
+                qname = dns.name.from_text(name).to_wire()
+            except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
+                return Failed(name, rdtype, f"bad name: {exc}")
+        assert qname is not None
+        rtype = _rdtype(rdtype)
+        qid = secrets.randbits(16)
+        query = wire.build_query(qid, qname, rtype, dnssec=dnssec, payload=EDNS_PAYLOAD)
         deadline = time.monotonic() + limit
         try:
             async with self._sem:
                 self.queries += 1
-                response = await self._exchange(query, deadline)
+                reply = await self._exchange(query, qid, qname, rtype, deadline)
         except TimeoutError:
-            return Failed(name, rdtype, "timeout")
-        except dns.exception.Timeout:
             return Failed(name, rdtype, "timeout")
         except EOFError:  # the server closed the TCP connection without an answer
             return Failed(name, rdtype, "network: connection closed without an answer")
-        except (OSError, dns.exception.DNSException) as exc:
+        except wire.WireError as exc:
+            return Failed(name, rdtype, f"network: malformed answer: {exc}")
+        except OSError as exc:
             return Failed(name, rdtype, f"network: {exc}")
-        return _interpret(name, rdtype, qname, rtype, response)
+        return _interpret(name, rdtype, qname, rtype, reply)
 
     async def validates(self, zone: str) -> bool | None:
         """Does this resolver validate DNSSEC? Asked of a signed zone (a TLD): True when its
@@ -209,54 +215,85 @@ class Resolver:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
-    async def _exchange(self, query: dns.message.Message, deadline: float) -> dns.message.Message:
+    async def _exchange(self, query: bytes, qid: int, qname: bytes, rtype: int,
+                        deadline: float) -> wire.Reply:
         # One UDP attempt, re-sent once if half the budget passed without an answer.
         attempts = 2
-        response = None
+        reply = None
         for attempt in range(attempts):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
             budget = left if attempt == attempts - 1 else left / 2
             try:
-                response = await dns.asyncquery.udp(
-                    query, self.host, timeout=budget, port=self.port, ignore_unexpected=True
-                )
+                async with asyncio.timeout(budget):
+                    reply = await self._udp(query, qid, qname, rtype)
                 break
-            except dns.exception.Timeout:
+            except TimeoutError:
                 if attempt == attempts - 1:
                     raise
-        assert response is not None
-        if response.flags & dns.flags.TC:
+        assert reply is not None
+        if reply.truncated:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            response = await dns.asyncquery.tcp(query, self.host, timeout=left, port=self.port)
-        return response
+            async with asyncio.timeout(left):
+                reply = await self._tcp(query, qid, qname, rtype)
+        return reply
+
+    async def _udp(self, query: bytes, qid: int, qname: bytes, rtype: int) -> wire.Reply:
+        """One datagram out on a socket of its own (a random source port per query, as
+        dnspython did), connected so the kernel drops datagrams from other sources; a datagram
+        that is not the answer to this query (another ID or question, garbage) is ignored."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.connect((self.host, self.port))
+            await loop.sock_sendall(sock, query)
+            while True:
+                data = await loop.sock_recv(sock, 65535)
+                reply = wire.parse_reply(data, qid, qname, rtype)
+                if reply is not None:
+                    return reply
+
+    async def _tcp(self, query: bytes, qid: int, qname: bytes, rtype: int) -> wire.Reply:
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            writer.write(len(query).to_bytes(2, "big") + query)
+            await writer.drain()
+            size = int.from_bytes(await reader.readexactly(2), "big")
+            data = await reader.readexactly(size)
+        finally:
+            writer.close()
+        reply = wire.parse_reply(data, qid, qname, rtype)
+        if reply is None:
+            raise wire.WireError("the TCP answer is not for the query sent")
+        return reply
 
 
-def _interpret(
-    name: str,
-    rdtype: str,
-    qname: dns.name.Name,
-    rtype: dns.rdatatype.RdataType,
-    response: dns.message.Message,
-) -> Outcome:
-    rcode = response.rcode()
-    secure = bool(response.flags & dns.flags.AD)
+@functools.lru_cache(maxsize=64)
+def _rdtype(text: str) -> int:
+    return int(dns.rdatatype.from_text(text))
+
+
+def _interpret(name: str, rdtype: str, qname: bytes, rtype: int, reply: wire.Reply) -> Outcome:
+    rcode = reply.rcode
+    secure = reply.secure
     if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
         return Failed(name, rdtype, dns.rcode.to_text(rcode).lower())
     # Follow the CNAME chain the resolver put in the answer section.
     cnames: list[str] = []
-    current = qname
+    current = wire.name_text(qname).lower()
     for _ in range(16):
-        rrset = response.get_rrset(response.answer, current, dns.rdataclass.IN, rtype)
+        rrset = reply.rrset(current, rtype)
         if rrset is not None:
-            signed = any(r.rdtype == dns.rdatatype.RRSIG for r in response.answer)
-            return Answer(name, rdtype, list(rrset), secure, cnames, signed, ttl=int(rrset.ttl))
-        alias = response.get_rrset(response.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
-        if alias is None or rtype == dns.rdatatype.CNAME:
+            return Answer(name, rdtype, rrset.records, secure, cnames, reply.signed,
+                          ttl=rrset.ttl)
+        alias = reply.rrset(current, wire.TYPE_CNAME)
+        if alias is None or rtype == wire.TYPE_CNAME:
             break
-        current = alias[0].target
-        cnames.append(current.to_text(omit_final_dot=True))
+        target = alias.records[0].target
+        current = target.lower()
+        cnames.append(target)
     return Missing(name, rdtype, rcode == dns.rcode.NXDOMAIN, secure, cnames)

@@ -261,7 +261,7 @@ async def _mx(ctx: _Context, domain: str, records: dict[str, Any]) -> tuple[list
     mx: list[tuple[int, str]] = []
     if isinstance(outcome, Answer):
         mx = sorted(
-            (r.preference, r.exchange.to_text(omit_final_dot=True).lower()) for r in outcome.records
+            (r.preference, r.exchange.lower()) for r in outcome.records
         )
     records["mx"] = [f"{p} {h or '.'}" for p, h in mx]
     if is_null_mx(mx):
