@@ -310,10 +310,15 @@ async def test_malformed_http_is_one_line_in_the_log_and_no_trace_anywhere(
 # The real command in its own process
 
 
-def _start_cli(db: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+def _start_cli(db, *extra: str, home: Path | None = None  # type: ignore[no-untyped-def]
+               ) -> tuple[subprocess.Popen[str], str]:
+    """``receive`` on ``db`` (an SQLite path, or a PostgreSQL location: its password in
+    PGPASSWORD) in its own process; ``home`` holds its config dir (default: the store's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TLSRPT_TUI_")}
     env["PYTHONPATH"] = str(REPO)
-    env["XDG_CONFIG_HOME"] = str(db.parent / "xdg-config")
+    env["XDG_CONFIG_HOME"] = str((home or Path(db).parent) / "xdg-config")
+    if getattr(db, "password", None):
+        env["PGPASSWORD"] = db.password
     proc = subprocess.Popen(
         [sys.executable, "-m", "tlsrpt_tui", "receive", "--db", str(db),
          "--listen", "127.0.0.1:0", *extra],
@@ -397,25 +402,34 @@ def test_client_killed_mid_upload_stores_nothing(
 
 
 def test_server_killed_mid_upload_leaves_a_consistent_store(
-    cli_receiver: tuple[subprocess.Popen[str], str, Path],
+    tmp_path: Path, db_location,  # type: ignore[no-untyped-def]
 ) -> None:
-    proc, url, db = cli_receiver
-    with httpx.Client() as client:
-        assert client.post(url, content=a_report(50), headers=JS).status_code == 201
-    body = a_report(51)
-    sock = _partial_upload(url, body, len(body) - 10)
-    time.sleep(0.3)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
-    sock.close()
-    conn = sqlite3.connect(db)
+    """kill -9 of ``receive`` with an upload half sent, on both backends: nothing of it is
+    stored, the store is intact, and a restarted receiver takes the same upload whole."""
+    db = db_location
+    proc, url = _start_cli(db, "--rate-limit", "0", home=tmp_path)
     try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        with httpx.Client() as client:
+            assert client.post(url, content=a_report(50), headers=JS).status_code == 201
+        body = a_report(51)
+        sock = _partial_upload(url, body, len(body) - 10)
+        time.sleep(0.3)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        sock.close()
     finally:
-        conn.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+    if isinstance(db, Path):
+        conn = sqlite3.connect(db)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
     assert counts(db) == {"inputs": 1, "reports": 1, "rejected": 0}
     # And a restarted receiver takes the same upload whole.
-    proc2, url2 = _start_cli(db, "--rate-limit", "0")
+    proc2, url2 = _start_cli(db, "--rate-limit", "0", home=tmp_path)
     try:
         with httpx.Client() as client:
             assert client.post(url2, content=body, headers=JS).status_code == 201
