@@ -446,6 +446,19 @@ def arriving(base: int) -> tuple[list[bytes], list[tuple[str, str | None]]]:
     return mails, [("pass", None), ("fail", None), ("none", None), ("pass", MTA)]
 
 
+def account_config(tmp_path: Path, dns: DnsPeers, dovecot: Dovecot,  # noqa: F811
+                   password_env: str) -> Path:
+    """A config with the test Unbound as ``[checks] resolver`` and the Dovecot account, whose
+    MTA (``MTA``) is trusted for its Authentication-Results."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[checks]\nresolver = "{dns.resolver}"\n\n[[accounts]]\nname = "reports"\n'
+        f'host = "{dovecot.host}"\nport = {dovecot.imaps_port}\nsecurity = "tls"\n'
+        f'username = "{dovecot.user}"\npassword_env = "{password_env}"\n'
+        f'ca_file = "{dovecot.ca_file}"\ntrusted_authserv_id = "{MTA}"\n')
+    return cfg
+
+
 async def test_the_tuis_sync_process_verifies_through_the_configured_resolver(
     dns: DnsPeers, dovecot: Dovecot, db_location,  # noqa: F811  # type: ignore[no-untyped-def]
     monkeypatch: pytest.MonkeyPatch,
@@ -481,12 +494,7 @@ def test_watch_verifies_mail_at_arrival(dns: DnsPeers, dovecot: Dovecot,  # noqa
     import sys
     import time
 
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f'[checks]\nresolver = "{dns.resolver}"\n\n[[accounts]]\nname = "reports"\n'
-        f'host = "{dovecot.host}"\nport = {dovecot.imaps_port}\nsecurity = "tls"\n'
-        f'username = "{dovecot.user}"\npassword_env = "TLSRPT_TEST_WATCH_DKIM"\n'
-        f'ca_file = "{dovecot.ca_file}"\ntrusted_authserv_id = "{MTA}"\n')
+    cfg = account_config(tmp_path, dns, dovecot, "TLSRPT_TEST_WATCH_DKIM")
     store = tmp_path / "s.sqlite3"
     log = tmp_path / "watch.log"
     first, want_first = arriving(600)
@@ -536,12 +544,7 @@ def test_the_sync_command_verifies_through_the_configured_resolver(  # type: ign
     keys, the account's ``trusted_authserv_id`` for a rotated one."""
     mails, want = arriving(700)
     dovecot.append(mails)
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f'[checks]\nresolver = "{dns.resolver}"\n\n[[accounts]]\nname = "reports"\n'
-        f'host = "{dovecot.host}"\nport = {dovecot.imaps_port}\nsecurity = "tls"\n'
-        f'username = "{dovecot.user}"\npassword_env = "TLSRPT_TEST_SYNC_DKIM"\n'
-        f'ca_file = "{dovecot.ca_file}"\ntrusted_authserv_id = "{MTA}"\n')
+    cfg = account_config(tmp_path, dns, dovecot, "TLSRPT_TEST_SYNC_DKIM")
     synced = run_cli("sync", "--config", cfg, db=db_location,
                      env={"TLSRPT_TEST_SYNC_DKIM": dovecot.password})
     assert synced.returncode == 0, synced.stderr
