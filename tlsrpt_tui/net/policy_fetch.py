@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import httpx
+import h11
 from cryptography import x509
 
 from tlsrpt_tui.core.checks.tls_verify import cert_info, expiring_soon, finding
@@ -110,7 +110,7 @@ async def fetch_policy(
     try:
         async with asyncio.timeout(timeout):
             for address in targets:
-                done = await _fetch_one(result, address, host, port, verify, timeout, max_bytes)
+                done = await _fetch_one(result, address, host, port, verify, max_bytes)
                 if done:
                     return result
                 errors.append(result.error or "failed")
@@ -208,74 +208,105 @@ async def _fetch_one(
     host: str,
     port: int,
     verify: ssl.SSLContext,
-    timeout: float,
     max_bytes: int,
 ) -> bool:
-    """One address; True when the outcome is final (an HTTP answer or a certificate failure)."""
-    literal = f"[{address}]" if ":" in address else address
-    target = f"https://{literal}:{port}{POLICY_PATH}"
-    headers = {
-        "Host": host if port == 443 else f"{host}:{port}",
-        "Accept-Encoding": "identity",
-        "User-Agent": "tlsrpt-tui (MTA-STS policy check)",
-    }
+    """One address; True when the outcome is final (an HTTP answer or a certificate failure).
+
+    One GET on a connection of its own (``Connection: close``): asyncio's TLS over a TCP
+    connection, HTTP/1.1 framing by h11 (what httpx uses underneath, with httpx's header limit).
+    httpx's client, connection pool and anyio streams around the same two cost more CPU than
+    the handshake itself, and a check fetches one policy per domain. The caller's
+    ``asyncio.timeout`` bounds the whole fetch."""
+    writer: asyncio.StreamWriter | None = None
     try:
-        async with (
-            httpx.AsyncClient(
-                verify=verify, follow_redirects=False, timeout=timeout, trust_env=False
-            ) as client,
-            client.stream(
-                "GET", target, headers=headers, extensions={"sni_hostname": host}
-            ) as response,
-        ):
+        try:
+            reader, writer = await asyncio.open_connection(address, port)
+        except OSError as exc:
+            result.error = f"{address}: {_describe(exc)}"
+            return False
+        try:
+            await writer.start_tls(verify, server_hostname=host)
+        except ssl.SSLCertVerificationError as exc:
+            _fail(result, "sts.policy.webpki", f"{host} ({address}): {_cert_reason(exc, host)}")
+            return True
+        except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError
+            result.error = f"{address}: TLS handshake failed ({_handshake_reason(exc)})"
+            return False
+        return await _exchange(result, reader, writer, address, host, port, max_bytes)
+    except (OSError, EOFError, h11.ProtocolError) as exc:
+        result.error = f"{address}: {_describe(exc)}"
+        return False
+    finally:
+        if writer is not None:
+            writer.transport.abort()  # no TLS close_notify to wait for: the answer is read
+
+
+async def _exchange(result: PolicyFetch, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter, address: str, host: str, port: int,
+                    max_bytes: int) -> bool:
+    conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEADER_BYTES)
+    request = h11.Request(method="GET", target=POLICY_PATH, headers=[
+        ("Host", host if port == 443 else f"{host}:{port}"),
+        ("Accept", "*/*"),
+        ("Accept-Encoding", "identity"),
+        ("Connection", "close"),
+        ("User-Agent", "tlsrpt-tui (MTA-STS policy check)"),
+    ])  # fmt: skip
+    writer.write(conn.send(request) + conn.send(h11.EndOfMessage()))
+    decoder: BoundedDecoder | None = None
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await reader.read(_READ_BYTES)
+            if not data and conn.their_state is h11.SEND_RESPONSE:
+                raise h11.RemoteProtocolError("Server disconnected without sending a response.")
+            conn.receive_data(data)
+            continue
+        if isinstance(event, h11.InformationalResponse):
+            continue
+        if isinstance(event, h11.Response):
+            headers = _Headers(event.headers)
             result.address = address
-            _note_certificate(result, response, host, address)
-            result.status = response.status_code
-            result.content_type = response.headers.get("content-type")
-            if 300 <= response.status_code < 400:
-                where = response.headers.get("location") or "no Location header"
-                _fail(result, "sts.policy.redirect", f"HTTP {response.status_code} to {where}")
+            _note_certificate(result, writer.get_extra_info("ssl_object"), host, address)
+            result.status = event.status_code
+            result.content_type = headers.get("content-type")
+            if 300 <= event.status_code < 400:
+                where = headers.get("location") or "no Location header"
+                _fail(result, "sts.policy.redirect", f"HTTP {event.status_code} to {where}")
                 return True
-            if response.status_code != 200:
-                reason = response.reason_phrase or ""
-                _fail(result, "sts.policy.fetch-error", f"HTTP {response.status_code} {reason}")
+            if event.status_code != 200:
+                reason = event.reason.decode("ascii", "replace")
+                _fail(result, "sts.policy.fetch-error", f"HTTP {event.status_code} {reason}")
                 return True
-            declared = response.headers.get("content-length", "")
+            declared = headers.get("content-length") or ""
             if declared.isdigit() and int(declared) > max_bytes:
                 _fail(result, "sts.policy.too-large", f"Content-Length {declared} bytes")
                 return True
-            coding = response.headers.get("content-encoding", "")
             try:
-                decoder = BoundedDecoder(coding, max_bytes)
+                decoder = BoundedDecoder(headers.get("content-encoding") or "", max_bytes)
             except ValueError as exc:
                 _fail(result, "sts.policy.fetch-error", str(exc))
                 return True
-            # Raw bytes, decoded here: httpx's own decoders would inflate a whole received
-            # chunk at once (a 1 MB gzip bomb chunk is 200 MB of zeros).
-            async for chunk in response.aiter_raw():
-                try:
-                    decoder.feed(chunk)
-                except ValueError as exc:
-                    _fail(result, "sts.policy.fetch-error", str(exc))
-                    return True
-                if decoder.too_large:
-                    _fail(result, "sts.policy.too-large", f"more than {max_bytes} bytes")
-                    return True
+        elif isinstance(event, h11.Data):
+            assert decoder is not None
+            # Raw bytes, decoded here, at most the limit: a 1 MB gzip bomb chunk is 200 MB
+            # of zeros.
             try:
-                data = decoder.finish()
+                decoder.feed(bytes(event.data))
             except ValueError as exc:
                 _fail(result, "sts.policy.fetch-error", str(exc))
                 return True
-    except httpx.TimeoutException:
-        result.error = f"{address}: timed out"
-        return False
-    except httpx.HTTPError as exc:
-        cert = _cert_error(exc)
-        if cert is not None:
-            _fail(result, "sts.policy.webpki", f"{host} ({address}): {_cert_reason(cert, host)}")
-            return True
-        result.error = f"{address}: {_describe(exc)}"
-        return False
+            if decoder.too_large:
+                _fail(result, "sts.policy.too-large", f"more than {max_bytes} bytes")
+                return True
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            break
+    assert decoder is not None
+    try:
+        data = decoder.finish()
+    except ValueError as exc:
+        _fail(result, "sts.policy.fetch-error", str(exc))
+        return True
     mime = (result.content_type or "").split(";")[0].strip().lower()
     if mime != "text/plain":
         shown = result.content_type or "no Content-Type"
@@ -284,13 +315,45 @@ async def _fetch_one(
     return True
 
 
-def _note_certificate(result: PolicyFetch, response: httpx.Response, host: str,
+_MAX_HEADER_BYTES = 100 * 1024  # httpcore's limit for h11: "Receive buffer too long" past it
+_READ_BYTES = 64 * 1024
+
+
+class _Headers:
+    """Response headers looked up as httpx does: case-insensitive, repeated ones joined."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def get(self, name: str) -> str | None:
+        key = name.encode("ascii")
+        values = [_header_text(v) for k, v in self._raw if k == key]  # h11: names lower case
+        return ", ".join(values) if values else None
+
+
+def _header_text(value: bytes) -> str:
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.decode("latin-1")
+
+
+def _handshake_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return str(exc.reason or exc)
+    if isinstance(exc, ConnectionResetError | EOFError | BrokenPipeError):
+        return "the server closed the connection"
+    return str(exc) or type(exc).__name__
+
+
+def _note_certificate(result: PolicyFetch, tls: ssl.SSLObject | None, host: str,
                       address: str) -> None:
     """Keep the certificate the policy host presented, and warn when it expires within 14 days
     (``sts.policy.expiring-soon``, as ``tls.expiring-soon`` for an MX): an expired one makes
     every sender's policy fetch fail (``sts-webpki-invalid``)."""
-    stream = response.extensions.get("network_stream")
-    tls = stream.get_extra_info("ssl_object") if stream is not None else None
     der = tls.getpeercert(binary_form=True) if tls is not None else None
     if not der:
         return
@@ -303,17 +366,6 @@ def _note_certificate(result: PolicyFetch, response: httpx.Response, host: str,
                          dt.datetime.now(dt.UTC))
     if soon is not None:
         result.findings.append(soon)
-
-
-def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def _cert_reason(err: ssl.SSLCertVerificationError, host: str) -> str:
