@@ -1,10 +1,17 @@
 """When alerts are raised: reports, gaps, check changes, expiring certificates, failing workers.
 
-Why derived from the store: reports arrive through IMAP (this process or the TUI), the HTTPS
-receiver or an import, maybe in another process or on another host. So every writer, in the
-very transaction that stores a report, also stores a row saying "not considered yet"
-(``alert_pending_reports``, migration 010; store/reports.py), and the scan here considers those
-rows and deletes them in the SAME transaction that inserts the alerts they raise.
+Reports arrive through IMAP (``watch``, or the TUI's sync process), the HTTPS receiver or an
+import, maybe in another process or on another host. Two paths, one rule:
+
+- ``watch``'s own IMAP batches: the alerts of a batch's reports are raised INSIDE the batch's
+  transaction (``raise_for_inputs``, called by sync.CommitHook on the sync's writer
+  connection), so an alert commits with the report that raised it, as alerts.md asks.
+- Everything else (``import``, ``receive``, the TUI's sync, a batch whose alert step failed):
+  every writer, in the very transaction that stores a report, also stores a row saying "not
+  considered yet" (``alert_pending_reports``, migration 010; store/reports.py), and
+  ``scan_reports`` considers those rows and deletes them in the SAME transaction that inserts
+  the alerts they raise. The in-batch path deletes its reports' rows the same way, so the
+  scan never considers them again.
 
 Why no alert is ever lost or repeated:
 - A report exists, committed, exactly when its pending row does: a scan can only miss a report
@@ -12,21 +19,17 @@ Why no alert is ever lost or repeated:
   could not promise that on PostgreSQL, where a transaction holding ids 100..110 may commit
   after one holding 111..120 that a scan has already passed.
 - The alerts and the deletion of the rows they came from commit together: a crash before that
-  commit leaves both untouched and the next scan raises them again; after it, they are stored
-  and only delivery remains. Scans of all workers run one at a time (``leases.serialize``), so
-  two cannot both consider one row, and every alert carries a dedup key (UNIQUE in the store),
-  so raising twice would be harmless anyway.
+  commit leaves both untouched and the next scan (or the batch fetched again) raises them
+  again; after it, they are stored and only delivery remains. The engine's transactions run
+  one at a time across all workers (``leases.serialize``), so two cannot both consider one
+  row, and every alert carries a dedup key (UNIQUE in the store), so raising twice would be
+  harmless anyway.
 
-Why not raise report alerts in the ingest transaction itself: reports are written by processes
-that raise no alerts (``import``, ``receive``, the TUI's sync process), and taking the engine's
-lock in every ingest batch would serialize the writers that issue 15 runs side by side. The
-pending row is the event, stored in the report's own transaction; the alert follows from it
-as surely as if it had been written there. Check results are stored together with the alerts
-they raise, in one transaction.
-
-Each function here runs one short transaction; the service calls them after each sync batch,
-after each check and on a timer (spec: ../shared/spec/alerts.md).
+Check results are stored together with the alerts they raise, in one transaction. Each
+function here runs one short transaction (or works inside the caller's); the service calls
+them after each sync batch, after each check and on a timer (spec: ../shared/spec/alerts.md).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -123,7 +126,8 @@ class Alerter:
             return None
         return Alert(**{**_fields(alert), "pk": pk})
 
-    def _announce(self, raised: Iterable[Alert | None]) -> list[Alert]:
+    def announce(self, raised: Iterable[Alert | None]) -> list[Alert]:
+        """Log each alert raised (and committed) and call ``on_raised`` (wake the deliverers)."""
         out = [a for a in raised if a is not None]
         for alert in out:
             log.warning("%s", alert.log_line())
@@ -142,27 +146,51 @@ class Alerter:
         raised: list[Alert | None] = []
         while True:
             with self._transaction():
-                rows = self.store.conn.execute(
-                    'SELECT r.id, r.organization, r.report_id, r.dedup_who, r.start, r."end",'
-                    " r.successful, r.failed, r.policy_domains, i.origin_kind,"
-                    " i.origin_account, i.origin_folder, i.imported_at, i.id AS input_id"
-                    " FROM alert_pending_reports q JOIN reports r ON r.id = q.report_pk"
-                    " JOIN raw_inputs i ON i.id = r.input_id ORDER BY q.report_pk LIMIT ?",
-                    (SCAN_CHUNK,),
-                ).fetchall()
-                if not rows:
-                    break
-                forged = _forged_verdicts(self.store, [int(r["input_id"]) for r in rows],
-                                          self.settings.require_aligned_dkim)
-                for row in rows:
-                    raised.extend(self._consider_report(row, forged))
-                pks = [int(r["id"]) for r in rows]
-                self.store.conn.execute(
-                    "DELETE FROM alert_pending_reports WHERE report_pk IN"
-                    f" ({','.join('?' * len(pks))})", pks)
-            if len(rows) < SCAN_CHUNK:
+                seen, found = self._consider_pending("", ())
+                raised += found
+            if seen < SCAN_CHUNK:
                 break
-        return self._announce(raised)
+        return self.announce(raised)
+
+    def raise_for_inputs(self, input_pks: list[int]) -> list[Alert]:
+        """Inside the caller's transaction, the one that stored these inputs (``watch``'s
+        IMAP batches, sync.CommitHook): consider their reports there, so each alert commits
+        with the report that raised it. Returns the alerts raised; the caller announces them
+        (``announce``) once that transaction has committed."""
+        if not input_pks:
+            return []
+        leases.serialize(self.store, "alerts")
+        raised: list[Alert | None] = []
+        for i in range(0, len(input_pks), SCAN_CHUNK):
+            chunk = input_pks[i:i + SCAN_CHUNK]
+            raised += self._consider_pending(
+                f" WHERE r.input_id IN ({','.join('?' * len(chunk))})", chunk)[1]
+        return [a for a in raised if a is not None]
+
+    def _consider_pending(self, where: str, params: Iterable[object]
+                          ) -> tuple[int, list[Alert | None]]:
+        """Consider up to SCAN_CHUNK pending reports (``where``: which), inside the caller's
+        transaction, and strike them from the pending rows; (how many, what they raised)."""
+        rows = self.store.conn.execute(
+            'SELECT r.id, r.organization, r.report_id, r.dedup_who, r.start, r."end",'
+            " r.successful, r.failed, r.policy_domains, i.origin_kind,"
+            " i.origin_account, i.origin_folder, i.imported_at, i.id AS input_id"
+            " FROM alert_pending_reports q JOIN reports r ON r.id = q.report_pk"
+            f" JOIN raw_inputs i ON i.id = r.input_id{where} ORDER BY q.report_pk LIMIT ?",
+            (*params, SCAN_CHUNK),
+        ).fetchall()
+        if not rows:
+            return 0, []
+        forged = _forged_verdicts(self.store, [int(r["input_id"]) for r in rows],
+                                  self.settings.require_aligned_dkim)
+        raised: list[Alert | None] = []
+        for row in rows:
+            raised.extend(self._consider_report(row, forged))
+        pks = [int(r["id"]) for r in rows]
+        self.store.conn.execute(
+            f"DELETE FROM alert_pending_reports WHERE report_pk IN ({','.join('?' * len(pks))})",
+            pks)
+        return len(rows), raised
 
     def _consider_report(self, row: Any, forged: Mapping[int, str]) -> list[Alert | None]:
         domains = [d for d in str(row["policy_domains"]).split(",") if d.strip()] or ["?"]
@@ -206,7 +234,7 @@ class Alerter:
             else:
                 key = f"{row['dedup_who']}|{row['report_id']}|{row['start']}|{row['end']}"
                 raised = [self._raise(self._failures_alert(row, domains, key))]
-        return self._announce(raised)
+        return self.announce(raised)
 
     def _forged_alert(self, row: Any, domains: list[str], verdict: str) -> Alert:
         """One per input: the report's failures are not announced as real."""
@@ -325,7 +353,7 @@ class Alerter:
                 )))
             db.set_state(self.store, f"first-sync-done:{where}", {"at": _iso(self.clock())})
             db.delete_state(self.store, f"backlog:{where}")
-        return self._announce(raised)
+        return self.announce(raised)
 
     # -- silent senders --------------------------------------------------------------------------
 
@@ -387,7 +415,7 @@ class Alerter:
                          f"More: tlsrpt-tui inbox --filter {who}",
                     raised_at=_iso(now),
                 )))
-        return self._announce(raised)
+        return self.announce(raised)
 
     # -- live checks ---------------------------------------------------------------------------
 
@@ -402,7 +430,7 @@ class Alerter:
             rid = check_store.insert(self.store, status.to_json())
             raised += self._check_changed(status, rid)
             raised += self._check_expiring(status)
-        return rid, self._announce(raised)
+        return rid, self.announce(raised)
 
     def _check_changed(self, status: DomainStatus, rid: int) -> list[Alert | None]:
         domain = status.domain
@@ -542,7 +570,7 @@ class Alerter:
                              f"{open_}.",
                         raised_at=_iso(now),
                     )))
-        return self._announce(raised)
+        return self.announce(raised)
 
     def channels_failing(self) -> list[Alert]:
         """``alert.delivery``: a channel failing for 30 minutes, sent on the OTHER channels."""
@@ -575,7 +603,7 @@ class Alerter:
                          f"in the store and are retried.\nLast error: {error}",
                     raised_at=_iso(now),
                 ), channels=others))
-        return self._announce(raised)
+        return self.announce(raised)
 
 
 def _fields(alert: Alert) -> dict[str, Any]:

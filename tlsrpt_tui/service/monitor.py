@@ -20,9 +20,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from tlsrpt_tui.core.alerts import Alert
 from tlsrpt_tui.core.findings import DomainStatus
 from tlsrpt_tui.service import sync
 from tlsrpt_tui.service.alerts import Alerter
@@ -78,13 +79,20 @@ class Monitor:
 
     # -- sync events -> alerts -------------------------------------------------------------------
 
+    def in_commit(self, store: Store, input_pks: list[int]) -> list[Alert]:
+        """Inside an IMAP batch's transaction, on the sync's writer thread and connection
+        (sync.CommitHook): the alerts of the batch's reports, committed with them."""
+        return replace(self.alerter, store=store, on_raised=None).raise_for_inputs(input_pks)
+
     def on_sync(self, event: sync.SyncEvent) -> None:
-        """Log the event; after a committed batch consider its reports; after a pass, the
-        folder's first-sync backlog."""
+        """Log the event; after a committed batch announce the alerts its commit raised (and
+        consider what is still pending, should that have failed); after a pass, the folder's
+        first-sync backlog."""
         fs = event.folder
         if event.kind == "batch" and fs is not None:
             if event.new_reports:
                 log.info("%s/%s: %d new report(s)", fs.account, fs.folder, event.new_reports)
+                self.alerter.announce(a for a in event.raised if isinstance(a, Alert))
                 self.alerter.scan_reports()
         elif event.kind in ("idle", "done") and fs is not None:
             self.alerter.folder_synced(fs.account, fs.folder)
@@ -191,7 +199,8 @@ class Monitor:
             if self.config.accounts:
                 watch = asyncio.create_task(
                     sync.watch(self.store, self.config.accounts, on_progress=self.on_sync,
-                               supervisor=sup, dkim=self.dkim, leaser=self.leaser)
+                               supervisor=sup, dkim=self.dkim, leaser=self.leaser,
+                               in_commit=self.in_commit)
                 )
             await asyncio.Event().wait()
         finally:
@@ -236,7 +245,7 @@ class Monitor:
         if self.config.accounts:
             summary = await sync.sync_all(self.store, self.config.accounts,
                                           on_progress=self.on_sync, dkim=self.dkim,
-                                          leaser=self.leaser)
+                                          leaser=self.leaser, in_commit=self.in_commit)
             for error in summary.errors:
                 problems += 1
                 log.error("%s", error)

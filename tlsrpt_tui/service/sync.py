@@ -66,6 +66,11 @@ MOVE_RETRY_MAX = 3600.0
 
 #: Runs inside each commit's transaction; raises (store.leases.LeaseLost) to refuse it.
 Fence = Callable[[Store], None]
+#: Runs inside a batch's transaction after its inputs are stored, with the ids of the inputs
+#: that brought new reports; what it returns is committed with the batch and handed to the
+#: batch's SyncEvent (``raised``). ``watch`` raises the reports' alerts there (alerts.md:
+#: "in the same transaction as the event that raised it").
+CommitHook = Callable[[Store, list[int]], Sequence[object]]
 
 
 def _noop(event: SyncEvent) -> None:
@@ -116,6 +121,7 @@ async def sync_folder(
     pipeline: IngestPipeline | None = None,
     dkim: DkimChecker | None = None,
     fence: Fence | None = None,
+    in_commit: CommitHook | None = None,
 ) -> FolderSummary:
     """Bring one folder up to date on an authenticated connection.
 
@@ -125,12 +131,13 @@ async def sync_folder(
     last finished commit. With ``dkim``, each batch's mail is DKIM-verified first (keys
     fetched concurrently, verification off the loop) and the verdict is stored with it.
     ``fence`` runs inside each commit's transaction (the folder's lease: it raises when
-    another worker took the folder over, and nothing of that batch is committed)."""
+    another worker took the folder over, and nothing of that batch is committed);
+    ``in_commit`` too, after the batch's inputs are stored (``CommitHook``)."""
     if pipeline is None:
         async with IngestPipeline(store) as own:
             return await sync_folder(store, client, account, folder, on_progress=on_progress,
                                      summary=summary, select=select, pipeline=own, dkim=dkim,
-                                     fence=fence)
+                                     fence=fence, in_commit=in_commit)
     summary = summary or FolderSummary(account.name, folder)
     if account.archive_folder is not None and account.archive_folder in account.folders:
         # Moving a folder's mail into a folder we also sync would fetch it again every time.
@@ -185,7 +192,7 @@ async def sync_folder(
         committed.apply(summary)  # only now, after COMMIT, does what the caller shows change
         summary.pending -= len(batch.uids)
         on_progress(SyncEvent("batch", summary, summary.line(),
-                              new_reports=committed.new_reports))
+                              new_reports=committed.new_reports, raised=committed.raised))
         return committed
 
     try:
@@ -205,6 +212,7 @@ async def sync_folder(
                 _commit_batch, account, folder, info.uidvalidity, batch, fetched, raws, prepared,
                 keys,
                 fence,
+                in_commit,
             )))
             if account.archive_folder:
                 stored_uids = (await finish_oldest()).stored
@@ -354,6 +362,7 @@ class _Committed:
     counts: dict[str, int] = field(default_factory=dict)
     new_reports: int = 0
     problems: list[str] = field(default_factory=list)
+    raised: tuple[object, ...] = ()  # what the CommitHook returned
 
     def apply(self, summary: FolderSummary) -> None:
         summary.seen += self.counts["seen"]
@@ -376,6 +385,7 @@ def _commit_batch(
     prepared: PreparedHandle,
     keys: DkimKeys | None = None,
     fence: Fence | None = None,
+    in_commit: CommitHook | None = None,
 ) -> _Committed:
     """Store one fetched batch and the new position in one transaction (on the writer thread).
 
@@ -454,6 +464,8 @@ def _commit_batch(
                 continue  # not ours: recorded, never moved, never alerted
             if raw.origin.uid is not None:
                 stored.append(raw.origin.uid)
+        raised = _run_hook(store, in_commit, [
+            o.input_pk for o in outcomes if o.new_reports and o.input_pk is not None])
         imap_state.advance(
             store,
             account.name,
@@ -464,7 +476,21 @@ def _commit_batch(
         )
         if account.archive_folder and stored:
             imap_state.add_pending_moves(store, account.name, folder, uidvalidity, stored)
-    return _Committed(sorted(stored), counts, new_reports, problems)
+    return _Committed(sorted(stored), counts, new_reports, problems, tuple(raised))
+
+
+def _run_hook(store: Store, hook: CommitHook | None, input_pks: list[int]) -> Sequence[object]:
+    """The commit hook inside the batch's transaction, under a savepoint: if it fails, its
+    writes are undone and the batch still commits (its reports stay pending for the alert
+    engine's next scan): a bug in what the hook does never stops a folder's mail."""
+    if hook is None or not input_pks:
+        return ()
+    try:
+        with store.savepoint("commit_hook"):
+            return hook(store, input_pks)
+    except Exception:
+        log.exception("inside a batch's commit (left for the next scan)")
+        return ()
 
 
 def _ingest_safely(store: Store, inputs: list[RawInput],
@@ -645,6 +671,7 @@ async def sync_account(
     dkim: DkimChecker | None = None,
     leaser: Leaser | None = None,
     folders: Sequence[str] | None = None,
+    in_commit: CommitHook | None = None,
 ) -> SyncSummary:
     """One pass over every folder of an account (or ``folders``) that this worker can lease.
 
@@ -655,7 +682,8 @@ async def sync_account(
         own = Leaser(store)
         try:
             return await sync_account(store, account, on_progress=on_progress,
-                                      timeout=timeout, dkim=dkim, leaser=own, folders=folders)
+                                      timeout=timeout, dkim=dkim, leaser=own, folders=folders,
+                                      in_commit=in_commit)
         finally:
             await own.aclose()
     result = SyncSummary()
@@ -679,7 +707,7 @@ async def sync_account(
                     result.folders.append(fs)
                     await sync_folder(
                         store, client, account, folder, on_progress=on_progress, summary=fs,
-                        dkim=dkim, fence=held.fence,
+                        dkim=dkim, fence=held.fence, in_commit=in_commit,
                     )
             except ImapFolderError as exc:
                 # One missing folder does not stop the others (the connection is fine).
@@ -715,6 +743,7 @@ async def sync_all(
     timeout: float = 30.0,
     dkim: DkimChecker | None = None,
     leaser: Leaser | None = None,
+    in_commit: CommitHook | None = None,
 ) -> SyncSummary:
     """Sync each account in turn; one account's failure is recorded and the others still run.
 
@@ -725,7 +754,7 @@ async def sync_all(
         own = Leaser(store)
         try:
             return await sync_all(store, accounts, on_progress=on_progress, timeout=timeout,
-                                  dkim=dkim, leaser=own)
+                                  dkim=dkim, leaser=own, in_commit=in_commit)
         finally:
             await own.aclose()
     total = SyncSummary()
@@ -739,7 +768,7 @@ async def sync_all(
             try:
                 one = await sync_account(store, account, on_progress=on_progress,
                                          timeout=timeout, dkim=dkim, leaser=leaser,
-                                         folders=todo[account.name])
+                                         folders=todo[account.name], in_commit=in_commit)
             except (ImapError, secrets.SecretError) as exc:
                 total.errors.append(str(exc))
                 on_progress(SyncEvent("error", None, str(exc)))
@@ -789,6 +818,7 @@ async def watch(
     supervisor: Supervisor | None = None,
     dkim: DkimChecker | None = None,
     leaser: Leaser | None = None,
+    in_commit: CommitHook | None = None,
 ) -> None:
     """Keep every folder of every account in sync until cancelled: one IDLE connection each.
 
@@ -807,7 +837,7 @@ async def watch(
     for account in accounts:
         for folder in account.folders:
             body = _folder_watcher(store, account, folder, on_progress, timeout, idle_seconds,
-                                   dkim, leases)
+                                   dkim, leases, in_commit)
             tasks.append(
                 sup.spawn(folder_worker_name(account, folder), body, min_wait=imap_min_wait)
             )
@@ -832,6 +862,7 @@ def _folder_watcher(
     idle_seconds: float,
     dkim: DkimChecker | None,
     leaser: Leaser,
+    in_commit: CommitHook | None = None,
 ) -> Body:
     """The body the supervisor runs (again after each failure) for one folder."""
     summary = FolderSummary(account.name, folder)
@@ -855,7 +886,7 @@ def _folder_watcher(
                 client = await open_account(account, timeout=timeout)
                 await sync_folder(
                     store, client, account, folder, on_progress=on_progress, summary=summary,
-                    dkim=dkim, fence=held.fence,
+                    dkim=dkim, fence=held.fence, in_commit=in_commit,
                 )
                 handle.ok()
                 while True:
@@ -866,6 +897,7 @@ def _folder_watcher(
                     await sync_folder(
                         store, client, account, folder, on_progress=on_progress,
                         summary=summary, select=False, dkim=dkim, fence=held.fence,
+                        in_commit=in_commit,
                     )
                     handle.ok()
         except asyncio.CancelledError:

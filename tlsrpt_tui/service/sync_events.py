@@ -80,6 +80,9 @@ class SyncEvent:
     message: str = ""
     #: "batch": reports newly stored by THIS batch (what a front refreshes and announces).
     new_reports: int = 0
+    #: "batch": what the commit hook (``sync.CommitHook``) returned inside the batch's
+    #: transaction, now committed with it (``watch``: the alerts its reports raised).
+    raised: tuple[object, ...] = ()
 
 
 ProgressCallback = Callable[[SyncEvent], None]
