@@ -93,3 +93,37 @@ async def test_an_untrusted_server_certificate_is_an_error_and_nothing_is_sent(
         assert server.received.messages == []
     finally:
         server.stop()
+
+
+async def test_the_smtp_password_from_the_keyring_under_the_smtp_user_name(
+        tmp_path: Path, ca: tuple[trustme.CA, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """``keyring = true`` "as for [[accounts]]": service tlsrpt-tui, user = the channel's SMTP
+    user name (its generated name "mail#1 (host)" is nothing the admin wrote); a missing entry
+    says the command that stores it, quoted for a shell."""
+    import json
+
+    import keyring
+    from peers.file_keyring import FileKeyring
+
+    from tlsrpt_tui.service.secrets import SecretError, get_password
+
+    authority, ca_file = ca
+    entries = tmp_path / "keyring.json"
+    monkeypatch.setenv("TLSRPT_TEST_KEYRING_FILE", str(entries))
+    previous = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    server = _server(authority, tmp_path, "starttls")
+    try:
+        channel = MailChannel(host=server.host, port=server.port, security="starttls",
+                              username=USER, keyring=True, ca_file=str(ca_file),
+                              to=("postmaster@example.test",), name="mail#1 (127.0.0.1)")
+        with pytest.raises(SecretError) as info:
+            get_password(channel)
+        assert str(info.value) == (f"mail#1 (127.0.0.1): no password in the keyring; store one"
+                                   f" with 'keyring set tlsrpt-tui {USER}'")
+        entries.write_text(json.dumps({f"tlsrpt-tui/{USER}": PASSWORD}))
+        await sender_for(channel)(ALERT)
+        assert len(server.received.messages) == 1
+    finally:
+        server.stop()
+        keyring.set_keyring(previous)

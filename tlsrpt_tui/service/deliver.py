@@ -48,7 +48,7 @@ def sender_for(channel: MailChannel | WebhookChannel) -> Sender:
         async def send_mail(alert: Alert) -> None:
             password = None
             if channel.username:
-                password = await asyncio.to_thread(secrets.get_password, channel)  # type: ignore[arg-type]
+                password = await asyncio.to_thread(secrets.get_password, channel)
             await alert_send.send_mail(channel, alert, password)
 
         return send_mail

@@ -1,10 +1,11 @@
-"""Passwords and OAuth tokens for IMAP accounts, from wherever the admin keeps them.
+"""Passwords and OAuth tokens for IMAP accounts (and SMTP alert channels), from wherever the
+admin keeps them.
 
 Sources, in order: ``password_env`` (an environment variable), ``password_command`` (first line
 of its stdout), ``keyring`` (service ``tlsrpt-tui``, user ``<account name>``; falls back to the
-IMAP user name), a plain ``password`` in a config file only its owner can read (the config
-loader refuses it otherwise). For ``auth = "xoauth2"`` the token comes from
-``oauth_token_command``.
+IMAP user name; for an ``[[alerts.mail]]`` channel: its SMTP user name), a plain ``password``
+in a config file only its owner can read (the config loader refuses it otherwise). For
+``auth = "xoauth2"`` the token comes from ``oauth_token_command``.
 
 A secret is never put in an exception message, a log line, or a command line: commands are run
 without a shell when they need none, with stdin closed and a timeout, and only their exit code
@@ -18,7 +19,7 @@ import shlex
 import subprocess
 from collections.abc import Mapping
 
-from tlsrpt_tui.service.config import AccountSettings, StoreSettings
+from tlsrpt_tui.service.config import AccountSettings, MailChannel, StoreSettings
 
 KEYRING_SERVICE = "tlsrpt-tui"
 COMMAND_TIMEOUT = 30.0
@@ -30,11 +31,12 @@ class SecretError(Exception):
 
 
 def get_password(
-    account: AccountSettings, *, env: Mapping[str, str] | None = None
+    account: AccountSettings | MailChannel, *, env: Mapping[str, str] | None = None
 ) -> str:
-    """The account's IMAP password from the first configured source."""
+    """The account's IMAP password (or the alert channel's SMTP password) from the first
+    configured source."""
     env = os.environ if env is None else env
-    who = f"account {account.name}"
+    who = account.name if isinstance(account, MailChannel) else f"account {account.name}"
     if account.password_env:
         value = env.get(account.password_env)
         if not value:
@@ -101,7 +103,10 @@ def run_secret_command(command: str, what: str, timeout: float = COMMAND_TIMEOUT
     return value
 
 
-def _from_keyring(account: AccountSettings) -> str:
+def _from_keyring(account: AccountSettings | MailChannel) -> str:
+    if isinstance(account, MailChannel):  # its name ("mail#1 (host)") is ours, not the admin's
+        user = account.username or ""
+        return _keyring_value(account.name, [user], shlex.quote(user))
     return _keyring_value(f"account {account.name}", [account.name, account.username],
                           account.name)
 
