@@ -106,7 +106,9 @@ def run_secret_command(command: str, what: str, timeout: float = COMMAND_TIMEOUT
 def _from_keyring(account: AccountSettings | MailChannel) -> str:
     if isinstance(account, MailChannel):  # its name ("mail#1 (host)") is ours, not the admin's
         user = account.username or ""
-        return _keyring_value(account.name, [user], shlex.quote(user))
+        # (the generated name too: earlier versions suggested storing it under that)
+        return _keyring_value(account.name, [u for u in (user, account.name) if u],
+                              shlex.quote(user))
     return _keyring_value(f"account {account.name}", [account.name, account.username],
                           account.name)
 
