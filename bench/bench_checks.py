@@ -49,6 +49,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
 
 # -- the delaying UDP proxy (runs in its own process) -----------------------------------
@@ -449,7 +450,14 @@ def main() -> int:
     except ImportError:
         sys.exit("checkdmarc is not importable: run with bench/.venv/bin/python")
     logging.disable(logging.WARNING)
+    from installed import compile_package
     from peers.dns import DnsPeers
+
+    compile_package()  # our modules start compiled, as installed (bench/installed.py)
+    if args.baseline:
+        import compileall
+
+        compileall.compile_dir(args.baseline / "tlsrpt_tui", quiet=1)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-checks-"))
     peers_proc, tls = start_peers(args.domains)

@@ -77,3 +77,21 @@ def test_options_from_config_and_overrides() -> None:
         2525,
     )
     assert check_cmd.clean("a\nb\x9bc") == "a\\x0ab\\u009bc"
+
+
+def test_json_output_is_the_stdlib_text() -> None:
+    """--format json is written by msgspec: byte for byte what json.dumps(indent=2,
+    ensure_ascii=False) wrote, untrusted text included (quotes, controls, U+2028, non-ASCII)."""
+    import json
+
+    weird = 'mx "q" \\ \x1b[31m\u2028 é 日本 \x7f'
+    status = DomainStatus(
+        "example.com", "2026-12-01T00:00:00+00:00", Severity.ERROR,
+        {"mx": ["10 " + weird], "tlsa": {"mx.example.com": {"state": "secure", "records": [],
+                                                          "chain": {"mx": True, "address": None}}},
+         "policy_status": 200, "empty": {}},
+        [finding("sts.policy.webpki", weird, "detail " + weird)],
+    )  # fmt: skip
+    data = [status.to_json(), status.to_json()]
+    assert check_cmd.json_text(data) == json.dumps(data, indent=2, ensure_ascii=False)
+    assert check_cmd.json_text([]) == json.dumps([], indent=2)

@@ -6,7 +6,7 @@ would report because of it, so a failure in a report can be explained by a live 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -47,9 +47,14 @@ class Finding:
         )
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["severity"] = str(self.severity)
-        return data
+        return {  # the fields in their order, as dataclasses.asdict gave them (it deep-copies)
+            "code": self.code,
+            "severity": str(self.severity),
+            "subject": self.subject,
+            "message": self.message,
+            "hint": self.hint,
+            "result_type": self.result_type,
+        }
 
 
 @dataclass(slots=True)

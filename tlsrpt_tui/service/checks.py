@@ -479,11 +479,10 @@ def check_and_store(
     last = {n: check_store.latest(store, n) for n in names}
     prev = {n: v for n, v in last.items() if v is not None}
     results = asyncio.run(check_domains(names, options, previous=prev))
-    out = []
-    for status in results:
-        check_store.save(store, status.to_json())
-        out.append((status, changes(prev.get(status.domain), status)))
-    return out
+    with store.transaction():  # one commit for the run, not one per domain
+        for status in results:
+            check_store.insert(store, status.to_json())
+    return [(status, changes(prev.get(status.domain), status)) for status in results]
 
 
 # -- what changed -----------------------------------------------------------------------
