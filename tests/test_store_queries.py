@@ -56,6 +56,18 @@ def test_inbox_text_filter_is_a_case_insensitive_substring(store):
     assert q.inbox_count(store, "   ") == 3  # blank = no filter
 
 
+def test_inbox_text_filter_finds_a_failure_result_type(store):
+    """`/expired` lists the reports with a certificate-expired failure (issue 13: it found
+    nothing); with a dkim: token both must hold."""
+    assert [r.organization for r in q.inbox_page(store, text_filter="EXPIRED")] == [
+        "Microsoft Corporation"
+    ]
+    assert q.inbox_count(store, "validation-fail") == 1
+    assert q.inbox_count(store, "expired dkim:pass") == 0  # file imports carry no verdict
+    assert q.inbox_count(store, "expired dkim:unknown") == 1
+    assert q.inbox_count(store, "sts-policy-fetch") == 0
+
+
 def test_unreadable_inputs_list_their_reason(store):
     [bad] = q.unreadable_inputs(store, 10)
     assert bad.source == "z_broken.json.gz"

@@ -453,6 +453,25 @@ async def test_dashboard_chart_has_axis_scale_and_labels(demo_store) -> None:  #
         assert sum(line.strip().startswith("fail ") for line in lines) == 3
 
 
+async def test_inbox_filter_finds_a_result_type(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """`/expired`: the reports whose failures are certificate-expired, with their domain
+    (issue 13: it found nothing)."""
+    from tlsrpt_tui.service import queries
+    from tlsrpt_tui.ui.widgets.inbox import InboxTable
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"expired")
+        await settle(pilot)
+        table = app.screen.query_one(InboxTable)
+        expected = queries.inbox_count(demo_store, "expired")
+        assert expected > 0 and table.row_count == min(expected, table.loaded)
+        text = screen_text(app)
+        rows = [line for line in text.splitlines() if test_ui_app.END.isoformat() in line]
+        assert rows and all("example.net" in r or "example.com" in r for r in rows), text
+
+
 async def test_home_and_end_move_the_cursor_in_the_inbox(demo_store) -> None:  # type: ignore[no-untyped-def]
     """Home/End are rows everywhere: End goes to the last row held and the next page follows;
     Home back to the first."""

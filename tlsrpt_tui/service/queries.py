@@ -320,8 +320,9 @@ _DKIM_TOKEN = re.compile(r"(?:^|\s)dkim:(\S*)", re.IGNORECASE)
 
 
 def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
-    """A WHERE condition (no ``WHERE``) for an inbox filter: a case-insensitive substring,
-    and/or ``dkim:RESULT``; ("", []) for no filter.
+    """A WHERE condition (no ``WHERE``) for an inbox filter: a case-insensitive substring (of
+    the report's search text or of a failure's result type), and/or ``dkim:RESULT``; ("", [])
+    for no filter.
 
     An unknown ``dkim:`` value matches nothing (rather than everything), so a typo shows an
     empty inbox instead of a reassuring full one."""
@@ -337,8 +338,12 @@ def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
             params.append(value if value in DKIM_RESULTS else "(no such result)")
     needle = _DKIM_TOKEN.sub(" ", text).strip().casefold()
     if needle:
-        clauses.insert(0, "instr(search, ?) > 0")
-        params.insert(0, needle)
+        # the failure details' result types too: `expired` finds the certificate-expired
+        # reports (the subquery is read once per statement, not once per report)
+        clauses.insert(0, "(instr(search, ?) > 0 OR id IN (SELECT p.report_pk FROM policies p"
+                          " JOIN failure_details d ON d.policy_pk = p.id"
+                          " WHERE instr(lower(d.result_type), ?) > 0))")
+        params[:0] = [needle, needle]
     return " AND ".join(clauses), params
 
 
@@ -349,11 +354,12 @@ def inbox_page(
     """A page of the inbox, newest first (start DESC, pk DESC).
 
     ``text_filter`` is a case-insensitive substring of organization, policy domains, report-id,
-    submitter, report domain or contact, and may hold ``dkim:RESULT`` (pass, fail, none,
-    temperror, permerror, unknown). ``after`` is the (start, pk) of the last row already
-    shown: the page continues below it (keyset paging: the next page costs ``limit`` rows of
-    the start index however deep it is, where an ``offset`` costs that many rows more). Each
-    row's DKIM verdict is one primary-key look-up of its input.
+    submitter, report domain, contact or a failure's result type, and may hold
+    ``dkim:RESULT`` (pass, fail, none, temperror, permerror, unknown). ``after`` is the
+    (start, pk) of the last row already shown: the page continues below it (keyset paging:
+    the next page costs ``limit`` rows of the start index however deep it is, where an
+    ``offset`` costs that many rows more). Each row's DKIM verdict is one primary-key look-up
+    of its input.
     """
     where, params = _text_clause(text_filter)
     clauses = [where] if where else []

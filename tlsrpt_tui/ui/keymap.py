@@ -125,7 +125,8 @@ KEYMAP: tuple[Key, ...] = (
         ("readiness",), footer=4),
     # -- filters and order -----------------------------------------------------------------
     Key("/", "slash", "filter", "Filter",
-        "filter the inbox: a part of the organization, domain, report-id…; dkim:fail",
+        "filter the inbox: a part of the organization, domain, report-id, result type…; "
+        "dkim:fail",
         ("dashboard",), footer=4, title="Filter inbox"),
     Key("/", "slash", "focus_filter('flt-domain')", "Filter", "the domain filter (as d)",
         ("tables",)),

@@ -59,7 +59,8 @@ class DashboardScreen(Screen):
                                    id="totals")
             with Vertical(id="right"):
                 yield SyncLine(self.live, id="sync")
-                yield Input(placeholder="filter: organization, domain, report-id…", id="filter")
+                yield Input(placeholder="filter: organization, domain, report-id, result type…",
+                            id="filter")
                 yield InboxTable(self.service, self.live, id="inbox")
         yield KeysFooter()
 
