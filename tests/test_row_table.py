@@ -121,3 +121,21 @@ def test_line_cell_cuts_with_an_ellipsis() -> None:
     right = line_cell(Console(), Text("42", justify="right"), 8, 1, null, null)
     assert right is not None and "".join(s.text for s in right) == "     42 "
     assert line_cell(Console(), Text("a\nb"), 8, 1, null, null) is None
+
+
+def test_grown_widths_give_the_room_in_order_and_shrink_to_fit() -> None:
+    """A wider table widens the text columns in order, each up to its cap, the last one
+    taking the rest; a narrower one takes cells from the shrink columns down to their floor
+    (never below), so every column stays on screen where it can."""
+    base = {"date": 10, "domain": 14, "org": 20, "types": 9}
+    grow = (("domain", 16), ("types", 6), ("org", 0))
+    shrink = (("types", 5), ("org", 12))
+    fits = sum(base.values()) + 2 * len(base)  # the cell padding: one cell each side
+    assert row_table.grown_widths(base, fits, grow, 1, shrink) == base
+    wide = row_table.grown_widths(base, fits + 50, grow, 1, shrink)
+    assert wide == {"date": 10, "domain": 30, "org": 48, "types": 15}
+    assert row_table.grown_widths(base, fits + 10, grow, 1, shrink)["domain"] == 24
+    narrow = row_table.grown_widths(base, fits - 8, grow, 1, shrink)
+    assert narrow == {"date": 10, "domain": 14, "org": 16, "types": 5}
+    tiny = row_table.grown_widths(base, 20, grow, 1, shrink)
+    assert tiny["org"] == 12 and tiny["types"] == 5 and tiny["date"] == 10

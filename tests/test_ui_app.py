@@ -335,10 +335,13 @@ async def test_untrusted_text_is_literal_and_escapes_are_stripped(demo_store: St
         await settle(pilot)
         table = inbox(app)
         assert plain_row(table, 1)[5] == "[bold red]X[/]EVIL"
+        await pilot.press("down")  # the cell is cut at 120 columns; the detail line is whole
+        await pilot.pause()
         text = screen_text(app)
-        assert "[bold red]X[/]EVIL" in text
+        assert "[bold red]X[/]E" in text  # the cell
+        assert "[bold red]X[/]EVIL · example.com" in text  # the cursor row's detail line
         assert "\x1b" not in text and "\x07" not in text
-        await pilot.press("down", "enter")
+        await pilot.press("enter")
         await settle(pilot)
         assert "[bold red]X[/]EVIL" in screen_text(app)
 

@@ -472,6 +472,83 @@ async def test_inbox_filter_finds_a_result_type(demo_store) -> None:  # type: ig
         assert rows and all("example.net" in r or "example.com" in r for r in rows), text
 
 
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_inbox_long_cells_are_readable_at_any_size(
+    demo_store, size: tuple[int, int]  # type: ignore[no-untyped-def]
+) -> None:
+    """The cursor row's organization, domain and types whole on the line under the inbox (an
+    unreadable row: its source and reason); from 200 columns the cells themselves are whole;
+    at 80 no column of the inbox is off-screen."""
+    from tlsrpt_tui.ui.widgets.inbox import InboxTable
+
+    app = make_app(demo_store)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(InboxTable)
+        detail = str(app.screen.query_one("#inbox-detail").render())
+        assert "demo:INBOX/422: attachment" in detail  # the unreadable row comes first
+        while "Microsoft" not in table.get_row_at(table.cursor_row)[5].plain:
+            await pilot.press("down")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#inbox-detail").render())
+        assert "Microsoft Corporation · example." in detail and "STS" in detail, detail
+        text = screen_text(app)
+        header = next(line for line in text.splitlines() if " Date " in line)
+        assert header.rstrip().endswith("Types")  # every column on screen
+        if size[0] >= 200:
+            rows = [line for line in text.splitlines() if "Microsoft" in line]
+            assert rows and all("Microsoft Corporation " in line for line in rows), rows
+        else:
+            assert "Microsoft Corporati…" in text  # cut, and says so
+
+
+async def test_alerts_and_failures_fit_80x24(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """At 80x24 the alerts table shows every demo alert above the highlighted one's text (it
+    had room for one row), and the Failures detail line ends with the reason code."""
+    from textual.widgets import DataTable
+
+    from tlsrpt_tui.ui.screens.alerts import AlertsScreen
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        table = app.screen.query_one("#alerts", DataTable)
+        assert table.row_count >= 4
+        text = screen_text(app)
+        codes = [line for line in text.splitlines() if line.startswith(" 20")]
+        assert len(codes) == table.row_count, text
+        assert "[tlsrpt-tui]" in text  # the highlighted alert's text below
+        await pilot.press("escape", "F")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "Reason: X509_V_ERR_CERT_HAS_EXPIRED" in text, text
+
+
+async def test_a_growing_window_fills_the_inbox_and_widens_its_columns(
+    demo_store,  # type: ignore[no-untyped-def]
+) -> None:
+    """80x24 → 200x60: the inbox's rows fill the taller window without a key pressed (it
+    stayed a 24-row page until one scrolled) and its names are no longer cut."""
+    from tlsrpt_tui.ui.widgets.inbox import InboxTable
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(InboxTable)
+        assert "Microsoft Corporation " not in screen_text(app)
+        await pilot.resize_terminal(200, 60)
+        await settle(pilot)
+        await settle(pilot)
+        assert table.row_count >= table.size.height
+        text = screen_text(app)
+        last = [line for line in text.splitlines() if "example." in line][-1]
+        assert len([line for line in text.splitlines() if " 2026-" in line]) >= 50, text
+        assert "Microsoft Corporation " in text, last
+
+
 async def test_home_and_end_move_the_cursor_in_the_inbox(demo_store) -> None:  # type: ignore[no-untyped-def]
     """Home/End are rows everywhere: End goes to the last row held and the next page follows;
     Home back to the first."""

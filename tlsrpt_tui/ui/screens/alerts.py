@@ -56,8 +56,8 @@ def delivery_text(listed: ListedAlert) -> Text:
 
 class AlertsScreen(Screen):
     DEFAULT_CSS = """
-    AlertsScreen > #alerts { height: 1fr; }
-    AlertsScreen > #alert-detail { height: auto; max-height: 18; border-top: solid $primary;
+    AlertsScreen > #alerts { height: 1fr; min-height: 5; }
+    AlertsScreen > #alert-detail { height: auto; max-height: 50%; border-top: solid $primary;
                                    padding: 0 1; }
     """
     KEYMAP = "alerts"
@@ -82,7 +82,10 @@ class AlertsScreen(Screen):
         table = self.query_one("#alerts", DataTable)
         for name, width in (("Raised (UTC)", 16), ("Alert", 15), ("Level", 7),
                             ("Domain", 12), ("Delivery", 24), ("Summary", 30)):
-            table.add_column(name, width=width)
+            table.add_column(name, width=width, key=name)
+        # a wide terminal shows longer domains, every channel and the whole summary
+        table.grow = (("Domain", 12), ("Delivery", 24), ("Summary", 0))
+        table.fit_columns()
         table.focus()
         self.refresh_data()
         if self.live is not None:  # the store changed (this app's sync, or watch)

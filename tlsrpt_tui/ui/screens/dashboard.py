@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Header, Input
+from textual.widgets import DataTable, Header, Input, Static
 
 from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.export import ExportSource
@@ -62,6 +62,7 @@ class DashboardScreen(Screen):
                 yield Input(placeholder="filter: organization, domain, report-id, result type…",
                             id="filter")
                 yield InboxTable(self.service, self.live, id="inbox")
+                yield Static(id="inbox-detail")
         yield KeysFooter()
 
     def _today(self) -> date:
@@ -91,6 +92,14 @@ class DashboardScreen(Screen):
         self.query_one(InboxTable).focus()
 
     # -- inbox ---------------------------------------------------------------------------------
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The cursor row's organization, domains and types uncut (fixed height: no layout
+        pass per cursor move)."""
+        inbox = self.query_one(InboxTable)
+        if event.data_table is inbox:
+            key = event.row_key.value if event.row_key else None
+            self.query_one("#inbox-detail", Static).update(inbox.detail(key), layout=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value or ""

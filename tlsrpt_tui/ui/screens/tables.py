@@ -95,6 +95,8 @@ class TableScreen(Screen):
     TITLE_TEXT = ""
     #: the x key (only failing rows) applies here; a Failures row always is one
     FAILING_TOGGLE = False
+    #: the detail line's names for columns, where the table's own would not leave room
+    DETAIL_LABELS: ClassVar[dict[str, str]] = {}
     #: the service's table kind, also the export's file-name stem
     STEM = "overview"
     ROW_TYPE: type[tables.Row] = tables.OverviewRow
@@ -273,7 +275,7 @@ class TableScreen(Screen):
         if row is not None:
             for name, value in zip(ON_SCREEN[self.ROW_TYPE], screen_values(row), strict=True):
                 if isinstance(value, str) and value and name != "Date":
-                    text.append(f"{name}: ", style="bold")
+                    text.append(f"{self.DETAIL_LABELS.get(name, name)}: ", style="bold")
                     text.append(f"{clean(value)}  ")
         # Every cursor move changes this line, and its height is fixed (app.tcss): a layout
         # pass for it (the whole screen re-arranged and redrawn) cost a PageDown more than
@@ -443,6 +445,13 @@ class FailuresScreen(TableScreen):
     STEM = "failures"
     OPENED_BY = "failures"  # the key that opens it (left out of its footer)
     ROW_TYPE = tables.FailureRow
+    #: eight text fields: with the columns' own names the reason code, last, fell off the
+    #: detail line's three lines at 80 columns
+    DETAIL_LABELS: ClassVar[dict[str, str]] = {
+        "Policy Domain": "Domain", "Result Type": "Result", "Receiving MX Hostname": "MX",
+        "Receiving IP": "MX IP", "Sending MTA IP": "Sender IP", "Organization": "Org",
+        "Policy Type": "Policy", "Failure Reason Code": "Reason",
+    }
 
     @staticmethod
     def row_key(row: tables.Row) -> str:

@@ -31,6 +31,13 @@ PAGE = 60
 MIN_PAGE = 20
 
 
+def cut(value: object, style: str) -> Text:
+    """A text cell that ends in "…" where the column cuts it."""
+    text = cell(value, style)
+    text.overflow = "ellipsis"
+    return text
+
+
 def sig_style(mark: str) -> str:
     """✓ in the success colour, ✗ as the failure mark, ? as a warning (read at call time:
     the styles follow the colour mode)."""
@@ -103,12 +110,16 @@ class InboxTable(RowTable):
     COLUMNS = (
         ("sig", "✓", 1),  # the DKIM signature mark; "?" help explains it
         ("date", "Date", 10),
-        ("domain", "Domain", 16),
+        ("domain", "Domain", 14),
         ("failed", "Failed", 6),
         ("ok", "OK", 6),
         ("org", "Organization", 20),
         ("types", "Types", 9),
     )
+    #: a wider inbox widens the text columns (organization last: it takes the rest); the
+    #: cursor row's detail line under the inbox shows them whole at any width
+    grow = (("domain", 16), ("types", 6), ("org", 0))
+    shrink = (("types", 5), ("org", 12))
 
     def __init__(self, service: ReportService, live: LiveState | None = None,
                  **kwargs: object) -> None:
@@ -128,6 +139,7 @@ class InboxTable(RowTable):
         self._reloading = False
         #: the lines shown, in table order (a reload that finds the same ones redraws nothing)
         self._shown: list[InboxEntry] = []
+        self._by_key: dict[str, InboxEntry] = {}
 
     def _fit_page(self) -> None:
         """A page is what the terminal can show, not more: every row added costs a measure
@@ -152,10 +164,10 @@ class InboxTable(RowTable):
             return [
                 cell("", style),
                 cell("unreadable", style),
-                cell(e.domain, style),  # the file or mail it was
+                cut(e.domain, style),  # the file or mail it was
                 cell("", style),
                 cell("", style),
-                cell(e.unreadable, style),  # why, under the widest column
+                cut(e.unreadable, style),  # why, under the widest column (whole below)
                 cell("", style),
             ]
         if e.sig == FAIL_MARK:  # forged or altered: its failures are not announced as real
@@ -163,21 +175,21 @@ class InboxTable(RowTable):
             return [
                 cell(e.sig, sig_style(e.sig)),
                 cell(e.date, style),
-                cell(e.domain, style),
+                cut(e.domain, style),
                 number(e.failed, style),
                 number(e.successful, style),
-                cell(e.organization, style),
-                cell(e.types, style),
+                cut(e.organization, style),
+                cut(e.types, style),
             ]
         style = styles.FAILED if e.failed else ""
         return [
             cell(e.sig, sig_style(e.sig)),
             cell(e.date, style),
-            cell(e.domain, style),
+            cut(e.domain, style),
             number(e.failed, styles.failed_count(e.failed)),
             number(e.successful, "" if e.failed else styles.OK),
-            cell(e.organization, style),
-            cell(e.types, style),
+            cut(e.organization, style),
+            cut(e.types, style),
         ]
 
     def _append(self, entries: Sequence[InboxEntry]) -> None:
@@ -185,6 +197,23 @@ class InboxTable(RowTable):
             if e.key not in self.rows:
                 self.add_row(*self._row(e), key=e.key)
                 self._shown.append(e)
+                self._by_key[e.key] = e
+
+    def detail(self, key: str | None) -> Text:
+        """The row's text fields uncut, for the line under the inbox (cells are cut at the
+        column widths): organization, domain(s), policy types; an unreadable input's source
+        and reason."""
+        e = self._by_key.get(key or "")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if e is None:
+            return text
+        if e.unreadable is not None:
+            text.append(clean(e.domain), style="bold")  # the mail or file it was
+            text.append(f": {clean(e.unreadable)}", style=f"italic {styles.WARNING}".strip())
+            return text
+        text.append(clean(e.organization), style="bold")
+        text.append(f" · {clean(e.domain)} · {clean(e.types)}")
+        return text
 
     def _append_reports(self, rows: Sequence[InboxRow], want: int) -> None:
         self._append([report_entry(r) for r in rows])
@@ -226,6 +255,7 @@ class InboxTable(RowTable):
         try:
             self.clear()
             self._shown = []
+            self._by_key = {}
             self.loaded = 0
             self.exhausted = False
             self._after = None
@@ -236,6 +266,10 @@ class InboxTable(RowTable):
             self._reloading = False
         if keep is not None and keep in self.rows:
             self.move_cursor(row=self.get_row_index(keep), animate=False)
+        # the cursor may stay on row 0 over another row: nothing else says it changed
+        if self.row_count:
+            row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+            self.post_message(self.RowHighlighted(self, self.cursor_row, row_key))
 
     def on_resize(self) -> None:
         """A window that grows gets its rows at once, not on the next cursor move."""

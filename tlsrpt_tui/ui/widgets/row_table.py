@@ -16,7 +16,7 @@ tests/test_row_table.py compares both paths cell for cell.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import ClassVar, TypeVar
 
@@ -34,7 +34,7 @@ from textual.geometry import Region, Size
 from textual.render import measure
 from textual.strip import Strip
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from tlsrpt_tui.ui import keymap
 
@@ -122,9 +122,68 @@ class _FrameStyles:
         return getattr(self._styles, name)
 
 
+def grown_widths(base: Mapping[str, int], room: int, grow: Sequence[tuple[str, int]],
+                 padding: int = 1, shrink: Sequence[tuple[str, int]] = ()) -> dict[str, int]:
+    """Column widths for a table ``room`` cells wide: every column its base width, and what
+    is left over given to the ``grow`` columns in order, each up to its cap (0: no cap), so a
+    wide terminal shows whole organization names instead of the 80-column cut; when the base
+    widths do not fit, the ``shrink`` columns give up cells down to their floor, so that no
+    column hides behind a sideways scroll."""
+    out = dict(base)
+    extra = room - sum(base.values()) - 2 * padding * len(base)
+    for key, cap in grow:
+        if extra <= 0:
+            break
+        add = min(cap, extra) if cap else extra
+        out[key] += add
+        extra -= add
+    for key, floor in shrink:
+        if extra >= 0:
+            break
+        take = max(0, min(out[key] - floor, -extra))
+        out[key] -= take
+        extra += take
+    return out
+
+
 class RowTable(DataTable):
     KEYMAP = "rows"
     BINDINGS: ClassVar[list[BindingType]] = keymap.bindings(KEYMAP)  # type: ignore[assignment]
+
+    #: text columns (key, most cells added; 0: the rest) that take the room a wider table
+    #: has, in order; their base widths are the ones they were added with
+    grow: tuple[tuple[str, int], ...] = ()
+    #: columns (key, narrowest) that give up cells when the base widths do not fit
+    shrink: tuple[tuple[str, int], ...] = ()
+    _base_widths: dict[str, int] | None = None
+
+    def on_resize(self) -> None:
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Widen the ``grow`` columns to the table's width (or back to their base widths)."""
+        if not self.grow or not self.columns:
+            return
+        if self._base_widths is None:
+            self._base_widths = {str(key.value): column.width
+                                 for key, column in self.columns.items()}
+        room = self.size.width - self.styles.scrollbar_size_vertical
+        self.set_widths(grown_widths(self._base_widths, room, self.grow, self.cell_padding,
+                                     self.shrink))
+
+    def set_widths(self, widths: Mapping[str, int]) -> None:
+        """New fixed widths for these columns (by key); the cells are drawn again."""
+        changed = False
+        for key, width in widths.items():
+            column = self.columns.get(ColumnKey(key))
+            if column is not None and column.width != width:
+                column.width = width
+                changed = True
+        if changed:
+            self._clear_caches()
+            self._update_count += 1
+            self._require_update_dimensions = True
+            self.refresh()
 
     async def _on_idle(self, event: events.Idle) -> None:
         """DataTable measures new rows' column widths when idle, but keeps the cells and lines
