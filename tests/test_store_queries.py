@@ -68,6 +68,15 @@ def test_inbox_text_filter_finds_a_failure_result_type(store):
     assert q.inbox_count(store, "sts-policy-fetch") == 0
 
 
+def test_inbox_only_failing_token(store):
+    """`only:failing` (the TUI's x) keeps the reports with failed sessions, with or beside a
+    text; an unknown `only:` word is just text."""
+    assert [r.failed for r in q.inbox_page(store, text_filter="only:failing")] == [3]
+    assert q.inbox_count(store, "ONLY:FAILING microsoft") == 1
+    assert q.inbox_count(store, "google only:failing") == 0
+    assert q.inbox_count(store, "only:failingx") == 0
+
+
 def test_unreadable_inputs_list_their_reason(store):
     [bad] = q.unreadable_inputs(store, 10)
     assert bad.source == "z_broken.json.gz"

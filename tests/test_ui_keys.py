@@ -222,6 +222,21 @@ async def slash_filters_inbox(pilot, key: str, name: str) -> None:  # type: igno
     assert all(inbox.get_row_at(i)[2].plain == "example.net" for i in reports)
 
 
+async def inbox_only_failing(pilot, key: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """x in the inbox: only reports with failed sessions, the filter box saying so; again:
+    every row."""
+    inbox = pilot.app.screen.query_one("#inbox", DataTable)
+    every = inbox.row_count
+    await press(pilot, key)
+    box = pilot.app.screen.query_one("#filter", Input)
+    assert box.display and box.value == "only:failing" and pilot.app.focused is inbox
+    assert 0 < inbox.row_count < every
+    for i in range(inbox.row_count):
+        assert inbox.get_row_at(i)[3].plain not in ("0", ""), i
+    await press(pilot, key)
+    assert not box.display and inbox.row_count == every
+
+
 async def zooms(pilot, key: str, name: str) -> None:  # type: ignore[no-untyped-def]
     await press(pilot, key)
     assert not pilot.app.screen.query_one("#left").display
@@ -348,6 +363,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("dashboard", "Esc"): dashboard_escape,
     ("dashboard", "/"): slash_filters_inbox,
     ("dashboard", "z"): zooms,
+    ("dashboard", "x"): inbox_only_failing,
     ("dashboard", "R"): opens(ReadinessScreen, "Enforce readiness"),
     ("dashboard", "D"): opens(RecordsScreen, "Records to publish"),
     ("dashboard", "e"): opens(ExportScreen, "Export"),

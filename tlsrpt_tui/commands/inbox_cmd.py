@@ -45,9 +45,10 @@ def _count(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--filter", metavar="TEXT", help="organization, domain, report-id or "
-                        "contact containing TEXT (case-insensitive); dkim:RESULT (pass, fail, "
-                        "none, temperror, permerror, unknown) selects by signature")
+    parser.add_argument("--filter", metavar="TEXT", help="organization, domain, report-id, "
+                        "contact or a failure's result type containing TEXT (case-insensitive); "
+                        "dkim:RESULT (pass, fail, none, temperror, permerror, unknown) selects "
+                        "by signature, only:failing the reports with failed sessions")
     parser.add_argument("--limit", type=_count, default=50, metavar="N",
                         help="at most N rows (default 50; 0 = all)")
     parser.add_argument("--offset", type=_count, default=0, metavar="N", help="skip N rows")

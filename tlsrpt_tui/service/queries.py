@@ -317,6 +317,9 @@ class InboxRow:
 #: ``dkim:RESULT`` in an inbox filter selects by the DKIM verdict (``dkim:unknown``: none).
 DKIM_FILTER_VALUES = (*DKIM_RESULTS, "unknown")
 _DKIM_TOKEN = re.compile(r"(?:^|\s)dkim:(\S*)", re.IGNORECASE)
+#: ``only:failing`` in an inbox filter keeps the reports with failed sessions (the TUI's x)
+ONLY_FAILING = "only:failing"
+_FAILING_TOKEN = re.compile(r"(?:^|\s)only:failing(?=\s|$)", re.IGNORECASE)
 
 
 def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
@@ -336,6 +339,9 @@ def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
         else:
             clauses.append("input_id IN (SELECT id FROM raw_inputs WHERE dkim_result = ?)")
             params.append(value if value in DKIM_RESULTS else "(no such result)")
+    if _FAILING_TOKEN.search(text):
+        clauses.append("failed > 0")
+        text = _FAILING_TOKEN.sub(" ", text)
     needle = _DKIM_TOKEN.sub(" ", text).strip().casefold()
     if needle:
         # the failure details' result types too: `expired` finds the certificate-expired
@@ -355,7 +361,8 @@ def inbox_page(
 
     ``text_filter`` is a case-insensitive substring of organization, policy domains, report-id,
     submitter, report domain, contact or a failure's result type, and may hold
-    ``dkim:RESULT`` (pass, fail, none, temperror, permerror, unknown). ``after`` is the
+    ``dkim:RESULT`` (pass, fail, none, temperror, permerror, unknown) and ``only:failing``
+    (reports with failed sessions). ``after`` is the
     (start, pk) of the last row already shown: the page continues below it (keyset paging:
     the next page costs ``limit`` rows of the start index however deep it is, where an
     ``offset`` costs that many rows more). Each row's DKIM verdict is one primary-key look-up

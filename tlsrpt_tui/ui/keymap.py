@@ -139,6 +139,9 @@ KEYMAP: tuple[Key, ...] = (
         ("tables",), footer=16),
     Key("x", "x", "only_failing", "Failing",
         "only the rows with failed sessions (again: every row)", ("summaries",), footer=6),
+    Key("x", "x", "only_failing", "Failing",
+        "only the reports with failed sessions: only:failing in the filter (again: every row)",
+        ("dashboard",)),
     Key("S", "S", "sort", "Sort", "newest first / oldest first", ("tables",), footer=7),
     # -- one report ------------------------------------------------------------------------
     Key("v", "v", "raw", "JSON", "the report's JSON as received", ("report",), footer=3),

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Static
 
+from tlsrpt_tui.service.queries import ONLY_FAILING
 from tlsrpt_tui.ui import keymap
 from tlsrpt_tui.ui.export import ExportSource
 from tlsrpt_tui.ui.facade import ReportService
@@ -120,6 +121,19 @@ class DashboardScreen(Screen):
             box.display = False
             self.query_one(InboxTable).reload("")
             self.query_one(InboxTable).focus()
+
+    def action_only_failing(self) -> None:
+        """x: the reports with failed sessions ↔ every row, as the ``only:failing`` token of
+        the inbox filter, so the box says it is applied and the export writes the same rows."""
+        box = self.query_one("#filter", Input)
+        words = box.value.split()
+        if ONLY_FAILING in (w.casefold() for w in words):
+            words = [w for w in words if w.casefold() != ONLY_FAILING]
+        else:
+            words.append(ONLY_FAILING)
+        box.value = " ".join(words)  # Input.Changed reloads the inbox
+        box.display = bool(words)
+        self.query_one(InboxTable).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
