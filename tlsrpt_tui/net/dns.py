@@ -23,11 +23,8 @@ import socket
 import time
 from dataclasses import dataclass, field, replace
 
-import dns.exception
-import dns.name
 import dns.rcode
 import dns.rdatatype
-import dns.resolver
 
 from tlsrpt_tui.core import dns_wire as wire
 
@@ -125,6 +122,8 @@ class Resolver:
         if server:
             self.host, self.port = parse_server(server)
         else:
+            import dns.resolver  # /etc/resolv.conf; it imports dnspython's whole stub resolver
+
             system = dns.resolver.Resolver()
             if not system.nameservers:
                 raise ValueError("no resolver configured and none in /etc/resolv.conf")
@@ -170,6 +169,9 @@ class Resolver:
         limit = self.timeout if timeout is None else timeout
         qname = wire.encode_name(name)
         if qname is None:  # escapes, IDNA or a bad name: dnspython's rules, and its reasons
+            import dns.exception
+            import dns.name
+
             try:
                 qname = dns.name.from_text(name).to_wire()
             except (dns.exception.DNSException, UnicodeError, ValueError) as exc:

@@ -24,7 +24,12 @@ from dataclasses import dataclass, field
 import h11
 from cryptography import x509
 
-from tlsrpt_tui.core.checks.tls_verify import cert_info, expiring_soon, finding
+from tlsrpt_tui.core.checks.tls_verify import (
+    cert_info,
+    expiring_soon,
+    finding,
+    in_expiry_warning,
+)
 from tlsrpt_tui.core.findings import Finding
 from tlsrpt_tui.net.targets import is_public
 from tlsrpt_tui.net.trust import client_context
@@ -358,12 +363,15 @@ def _note_certificate(result: PolicyFetch, tls: ssl.SSLObject | None, host: str,
     if not der:
         return
     result.certificate = der
+    now = dt.datetime.now(dt.UTC)
     try:
-        info = cert_info(x509.load_der_x509_certificate(der))
+        cert = x509.load_der_x509_certificate(der)
+        if not in_expiry_warning(cert.not_valid_before_utc, cert.not_valid_after_utc, now):
+            return  # the usual case: its names and key (cert_info) are not needed
+        info = cert_info(cert)
     except ValueError:
         return
-    soon = expiring_soon("sts.policy.expiring-soon", host, f"{host} at {address}", info,
-                         dt.datetime.now(dt.UTC))
+    soon = expiring_soon("sts.policy.expiring-soon", host, f"{host} at {address}", info, now)
     if soon is not None:
         result.findings.append(soon)
 

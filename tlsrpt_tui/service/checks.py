@@ -28,7 +28,6 @@ from tlsrpt_tui.core.domain_name import normalize_domain
 from tlsrpt_tui.core.findings import DomainStatus, Finding, Severity
 from tlsrpt_tui.net.dns import Answer, Failed, Missing, Outcome, Resolver
 from tlsrpt_tui.net.policy_fetch import fetch_policy
-from tlsrpt_tui.net.starttls import probe_mx
 from tlsrpt_tui.service.config import CheckSettings
 
 #: Extra time a step gets over its own timeout before the safety net cancels it.
@@ -356,6 +355,8 @@ def _tlsa_state(outcome: Outcome) -> tuple[str, list[TlsaRecord], str]:
 
 
 async def _probe(ctx: _Context, host: str, address: str, tlsa: list[TlsaRecord] | None) -> Any:
+    from tlsrpt_tui.net.starttls import probe_mx  # aiosmtplib: not imported by --no-probe
+
     async with ctx.connections:
         return await probe_mx(
             host,

@@ -122,11 +122,17 @@ def expiring_soon(code: str, host: str, where: str, info: CertInfo, now: dt.date
     host) when a currently valid certificate has fewer than 14 days left, else None. The
     message names the notAfter date and the key (SPKI SHA-256): together they say which
     certificate it is, so ``check.expiring`` announces each certificate once."""
-    if not info.not_before <= now <= info.not_after or info.not_after - now >= EXPIRY_WARNING:
+    if not in_expiry_warning(info.not_before, info.not_after, now):
         return None
     days = (info.not_after - now).days
     return finding(code, host, f"{where}: expires {info.not_after:%Y-%m-%d} UTC ({days} days "
                                f"left; SPKI SHA-256 {info.spki_sha256[:16]})")
+
+
+def in_expiry_warning(not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime) -> bool:
+    """Valid now, with fewer than 14 days left: what ``expiring_soon`` warns about (asked
+    first by callers that can skip building a CertInfo otherwise)."""
+    return not_before <= now <= not_after and not_after - now < EXPIRY_WARNING
 
 
 def dns_names(cert: x509.Certificate) -> list[str]:
