@@ -68,6 +68,30 @@ def test_inbox_text_filter_finds_a_failure_result_type(store):
     assert q.inbox_count(store, "sts-policy-fetch") == 0
 
 
+def test_an_upgraded_store_finds_its_stored_reports_by_result_type(db_location):
+    """Migration 011 writes the result types into the search text of the reports stored
+    before it, as new reports get them."""
+    with Store(db_location) as s:
+        ingest_stream(s, [_raw(to_json(r), n) for n, r in sorted(fixture_set().items())])
+        assert q.inbox_count(s, "expired") == 1
+        with s.transaction():  # back to a version-10 store: the search text without them
+            s.conn.execute("UPDATE reports SET search = replace(replace(search, ?, ''), ?, '')",
+                           ("\ncertificate-expired", "\nvalidation-failure"))
+            assert q.inbox_count(s, "expired") == 0
+            if s.dialect == "sqlite":
+                s.conn.execute("PRAGMA user_version = 10")
+            else:
+                s.conn.execute("UPDATE tlsrpt_schema SET version = 10")
+        stored = [r.pk for r in q.inbox_page(s)]
+    with Store(db_location) as s:
+        assert q.inbox_count(s, "EXPIRED") == q.inbox_count(s, "validation-failure") == 1
+        assert q.inbox_count(s, "microsoft") == 1 and [r.pk for r in q.inbox_page(s)] == stored
+        [(pk, search)] = s.conn.execute(
+            "SELECT id, search FROM reports WHERE search LIKE '%expired%'").fetchall()
+        report, _input = db.load_report(s, pk)  # type: ignore[misc]
+        assert search == db.search_text(report)  # as a new report would have it
+
+
 def test_inbox_only_failing_token(store):
     """`only:failing` (the TUI's x) keeps the reports with failed sessions, with or beside a
     text; an unknown `only:` word is just text."""

@@ -341,11 +341,15 @@ def policy_type_label(policy: Policy) -> str:
 
 
 def search_text(report: Report) -> str:
-    """Case-folded text the inbox filter searches: organization, domains, ids, submitter."""
+    """Case-folded text the inbox filter searches: organization, domains, ids, submitter, and
+    the failures' result types (``/expired``: the certificate-expired reports), so that a
+    filter keystroke reads the start index alone, not the failure details (migration 011)."""
     parts = [report.organization, policy_domains_text(report), report.report_id]
     for extra in (report.submitter, report.report_domain, report.contact):
         if extra:
             parts.append(extra)
+    parts += sorted({d.result_type.lower() for p in report.policies
+                     for d in p.failure_details})
     return "\n".join(parts).casefold()
 
 
