@@ -92,6 +92,16 @@ def test_an_upgraded_store_finds_its_stored_reports_by_result_type(db_location):
         assert search == db.search_text(report)  # as a new report would have it
 
 
+def test_inbox_oldest_first_pages_the_other_way(store):
+    """S in the inbox: the same reports oldest first, the next page after the last shown."""
+    newest = [r.pk for r in q.inbox_page(store)]
+    oldest = q.inbox_page(store, limit=2, oldest_first=True)
+    assert [r.pk for r in oldest] == newest[::-1][:2]
+    rest = q.inbox_page(store, limit=2, oldest_first=True, after=(oldest[-1].start,
+                                                                  oldest[-1].pk))
+    assert [r.pk for r in rest] == newest[::-1][2:]
+
+
 def test_inbox_only_failing_token(store):
     """`only:failing` (the TUI's x) keeps the reports with failed sessions, with or beside a
     text; an unknown `only:` word is just text."""

@@ -237,6 +237,21 @@ async def inbox_only_failing(pilot, key: str, name: str) -> None:  # type: ignor
     assert not box.display and inbox.row_count == every
 
 
+async def inbox_sorts(pilot, key: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """S in the inbox: the reports oldest first, the Date header saying so; again: newest."""
+    inbox = pilot.app.screen.query_one("#inbox", DataTable)
+
+    def first_day() -> str:
+        days = [inbox.get_row_at(i)[1].plain for i in range(inbox.row_count)]
+        return next(d for d in days if d[:2] == "20")
+
+    newest = first_day()
+    await press(pilot, key)
+    assert first_day() < newest and "Date ↑" in text(pilot.app)
+    await press(pilot, key)
+    assert first_day() == newest and "Date ↑" not in text(pilot.app)
+
+
 async def zooms(pilot, key: str, name: str) -> None:  # type: ignore[no-untyped-def]
     await press(pilot, key)
     assert not pilot.app.screen.query_one("#left").display
@@ -364,6 +379,7 @@ CHECKS: dict[tuple[str, str], Check] = {
     ("dashboard", "/"): slash_filters_inbox,
     ("dashboard", "z"): zooms,
     ("dashboard", "x"): inbox_only_failing,
+    ("dashboard", "S"): inbox_sorts,
     ("dashboard", "R"): opens(ReadinessScreen, "Enforce readiness"),
     ("dashboard", "D"): opens(RecordsScreen, "Records to publish"),
     ("dashboard", "e"): opens(ExportScreen, "Export"),

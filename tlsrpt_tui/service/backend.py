@@ -188,12 +188,13 @@ class StoreBackend:
     # -- inbox ----------------------------------------------------------------------------
 
     async def inbox_page(
-        self, limit: int, text_filter: str = "", after: tuple[str, int] | None = None
+        self, limit: int, text_filter: str = "", after: tuple[str, int] | None = None,
+        oldest_first: bool = False,
     ) -> list[queries.InboxRow]:
-        """Newest first; ``after`` is the (start, pk) of the last row already shown."""
+        """Newest first (or oldest); ``after`` is the (start, pk) of the last row shown."""
         return await self._read(
             lambda s: queries.inbox_page(s, limit=limit, text_filter=text_filter or None,
-                                         after=after)
+                                         after=after, oldest_first=oldest_first)
         )
 
     async def unreadable(self, limit: int = 100, *,

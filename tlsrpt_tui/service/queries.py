@@ -352,9 +352,10 @@ def _text_clause(text_filter: str | None) -> tuple[str, list[object]]:
 
 def inbox_page(
     store: Store, *, offset: int = 0, limit: int = 50, text_filter: str | None = None,
-    after: tuple[str, int] | None = None,
+    after: tuple[str, int] | None = None, oldest_first: bool = False,
 ) -> list[InboxRow]:
-    """A page of the inbox, newest first (start DESC, pk DESC).
+    """A page of the inbox, newest first (start DESC, pk DESC; ``oldest_first``: the other
+    way, the same index read backwards).
 
     ``text_filter`` is a case-insensitive substring of organization, policy domains, report-id,
     submitter, report domain, contact or a failure's result type, and may hold
@@ -367,16 +368,17 @@ def inbox_page(
     """
     where, params = _text_clause(text_filter)
     clauses = [where] if where else []
+    order, below = ("ASC", ">") if oldest_first else ("DESC", "<")
     if after is not None:
-        clauses.append("(start, id) < (?, ?)")
+        clauses.append(f"(start, id) {below} (?, ?)")
         params += [after[0], after[1]]
     rows = store.conn.execute(
         "SELECT p.*, i.dkim_result, i.dkim_domain, i.dkim_selector, i.dkim_aligned,"
         " i.dkim_authserv FROM (SELECT id, start, organization, report_id, policy_domains,"
         " policy_types, successful, failed, input_id FROM reports"
         + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        + " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?) p"
-        " JOIN raw_inputs i ON i.id = p.input_id ORDER BY p.start DESC, p.id DESC",
+        + f" ORDER BY start {order}, id {order} LIMIT ? OFFSET ?) p"
+        f" JOIN raw_inputs i ON i.id = p.input_id ORDER BY p.start {order}, p.id {order}",
         [*params, max(0, limit), max(0, offset)],
     ).fetchall()
     return [

@@ -143,6 +143,7 @@ KEYMAP: tuple[Key, ...] = (
         "only the reports with failed sessions: only:failing in the filter (again: every row)",
         ("dashboard",)),
     Key("S", "S", "sort", "Sort", "newest first / oldest first", ("tables",), footer=7),
+    Key("S", "S", "sort", "Sort", "newest first / oldest first", ("dashboard",)),
     # -- one report ------------------------------------------------------------------------
     Key("v", "v", "raw", "JSON", "the report's JSON as received", ("report",), footer=3),
     Key("m", "m", "mail", "Mail", "the mail (or file) as received", ("report",), footer=4),

@@ -122,6 +122,10 @@ class DashboardScreen(Screen):
             self.query_one(InboxTable).reload("")
             self.query_one(InboxTable).focus()
 
+    def action_sort(self) -> None:
+        """S: the inbox's reports oldest first ↔ newest first (the header reads Date ↑)."""
+        self.query_one(InboxTable).toggle_order()
+
     def action_only_failing(self) -> None:
         """x: the reports with failed sessions ↔ every row, as the ``only:failing`` token of
         the inbox filter, so the box says it is applied and the export writes the same rows."""

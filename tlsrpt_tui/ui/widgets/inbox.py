@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.widgets.data_table import ColumnKey
 
 from tlsrpt_tui.core.signature import FAIL_MARK, PASS_MARK, mark
 from tlsrpt_tui.ui import styles
@@ -127,6 +128,8 @@ class InboxTable(RowTable):
         self.service = service
         self.live = live
         self.text_filter = ""
+        #: S: the reports oldest first (the unreadable lines stay on top either way)
+        self.oldest_first = False
         #: the filter the rows on screen were read for (text_filter while a read is running)
         self.shown_filter = ""
         self.loaded = 0
@@ -237,7 +240,8 @@ class InboxTable(RowTable):
     async def _reload(self, want: int, generation: int) -> None:
         text_filter = self.text_filter
         try:
-            rows = await self.service.inbox_page(want, text_filter)
+            rows = await self.service.inbox_page(want, text_filter,
+                                                 oldest_first=self.oldest_first)
             unreadable = await unreadable_for(self.service, text_filter)
         except Exception as exc:  # the table stays as it was; say why
             self.notify(f"could not read the inbox: {clean(exc)}", severity="error",
@@ -271,6 +275,15 @@ class InboxTable(RowTable):
             row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
             self.post_message(self.RowHighlighted(self, self.cursor_row, row_key))
 
+    def toggle_order(self) -> None:
+        """Newest first ↔ oldest first; the Date header says which when it is not the usual
+        newest first."""
+        self.oldest_first = not self.oldest_first
+        self.columns[ColumnKey("date")].label = Text("Date ↑" if self.oldest_first else "Date")
+        self._clear_caches()
+        self.refresh()
+        self.reload(self.text_filter)
+
     def on_resize(self) -> None:
         """A window that grows gets its rows at once, not on the next cursor move."""
         self._fit_page()
@@ -286,7 +299,8 @@ class InboxTable(RowTable):
 
     async def _load_more(self, generation: int) -> None:
         try:
-            rows = await self.service.inbox_page(self.page_size, self.text_filter, self._after)
+            rows = await self.service.inbox_page(self.page_size, self.text_filter, self._after,
+                                                 oldest_first=self.oldest_first)
         except Exception as exc:
             self.notify(f"could not read the inbox: {clean(exc)}", severity="error",
                         markup=False)
