@@ -157,6 +157,20 @@ def proxy_counts(proxy: subprocess.Popen[str]) -> dict[str, int]:
     return json.loads(proxy.stdout.readline())
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU (user + system) each process has used so far, from /proc (the peers' share of the
+    two cores while our check runs: on a small machine they compete with it)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def query_line(counts: dict[str, int], n: int) -> str:
     total = sum(counts.values())
     repeated = total - len(counts)
@@ -486,12 +500,18 @@ def main() -> int:
         rss = 0.0
         for label, (host, port) in runs:
             proxy_counts(proxy)  # start counting here
+            peer_pids = {"delay proxy": proxy.pid, "HTTPS/SMTP peers": peers_proc.pid,
+                         **{Path(str(p.args[0])).name: p.pid for p in dnsp._procs}}
+            before = cpu_seconds(peer_pids)
             ours_t, ours_rss, ours_v = run_ours_cli(domains, f"{host}:{port}", tls.ca_file,
                                                     args.profile if port == pport else None)
             if port == pport:
                 queries["tlsrpt-tui"], rss = proxy_counts(proxy), ours_rss
             print(f"{label}: tlsrpt-tui check {ours_t:.2f} s, peak RSS {ours_rss:.1f} MiB",
                   flush=True)
+            after = cpu_seconds(peer_pids)
+            print("  the peers' CPU meanwhile: " + ", ".join(
+                f"{k} {after[k] - before[k]:.2f} s" for k in after if k in before), flush=True)
             if args.ours_only:
                 continue
             sample = domains[:args.checkdmarc_sample] if args.checkdmarc_sample else domains
