@@ -70,7 +70,7 @@ def check_options(args: argparse.Namespace, settings, prog: str):  # type: ignor
     """CheckOptions from the config's [checks] and the options of add_check_options; None
     after printing why when the resolver or the CA file is unusable."""
     from tlsrpt_tui.net.dns import parse_server
-    from tlsrpt_tui.net.trust import TrustError, verify_store
+    from tlsrpt_tui.net.trust import TrustError, client_context, verify_store
     from tlsrpt_tui.service import checks
 
     options = checks.CheckOptions.from_settings(
@@ -85,7 +85,10 @@ def check_options(args: argparse.Namespace, settings, prog: str):  # type: ignor
     try:
         if options.resolver:
             parse_server(options.resolver)
-        verify_store(options.ca_file)
+        if options.probe:
+            verify_store(options.ca_file)  # the probe's OpenSSL store (and the fetch's context)
+        else:  # the policy fetch's context only: loading the roots into a store costs too
+            client_context(options.ca_file)
     except (ValueError, TrustError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return None
