@@ -339,6 +339,55 @@ async def test_status_card_enter_opens_the_finding_with_fix_and_change(
         assert isinstance(app.screen, DashboardScreen)
 
 
+async def test_focused_card_is_marked_and_shift_tab_goes_back(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """At 80x24 the card holding the focus is marked on screen (its line's first cell), Tab
+    moves the mark down the cards, Shift+Tab back."""
+    from tlsrpt_tui.ui.widgets.status_panel import DomainCard
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+
+        def first_cells() -> dict[str, str]:
+            lines = screen_text(app).splitlines()
+            return {d: next(line for line in lines if f" {d} " in line)[0]
+                    for d in ("example.com", "example.net", "example.org")}
+
+        unmarked = first_cells()
+        assert len(set(unmarked.values())) == 1
+        while not (isinstance(app.focused, DomainCard) and app.focused.domain == "example.net"):
+            await pilot.press("tab")
+        await pilot.pause()
+        marked = first_cells()
+        assert marked["example.net"] != unmarked["example.net"], marked
+        assert marked["example.com"] == marked["example.org"] == unmarked["example.com"]
+        await pilot.press("shift+tab")
+        await pilot.pause()
+        assert isinstance(app.focused, DomainCard) and app.focused.domain == "example.com"
+        assert first_cells()["example.com"] == marked["example.net"]
+
+
+async def test_policy_summary_detail_line_shows_the_mx_list(demo_store) -> None:  # type: ignore[no-untyped-def]
+    """The MX list an mx-uncovered failure needs, readable at 80x24: the cursor row's Policy
+    Details whole on the detail line (issue 13: readable nowhere)."""
+    import re
+
+    app = make_app(demo_store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        for _ in range(10):  # down to a policy with two MX (example.org's has one)
+            detail = " ".join(str(app.screen.query_one("#table-detail").render()).split())
+            found = re.search(r"mx=([\w.-]+(?:, [\w.-]+)*);", detail)
+            if found and len(found.group(1).split(", ")) >= 2:
+                break
+            await pilot.press("down")
+            await pilot.pause()
+        assert found and len(found.group(1).split(", ")) >= 2, detail
+        assert "max_age=" in detail
+
+
 async def test_zoom_gives_the_focused_pane_the_screen(demo_store) -> None:  # type: ignore[no-untyped-def]
     """z on the status panel at 80x24: the whole cards and the charts; z again: both panes."""
     from tlsrpt_tui.ui.widgets.status_panel import DomainCard
