@@ -9,13 +9,14 @@ It loads N generated TLS-RPT report mails (Google- and Microsoft-style, tests/pe
 into the Dovecot INBOX, lets Dovecot index them once, then in one run times, as child processes:
 
 1. ``python -m tlsrpt_tui sync --config … --db fresh.sqlite3`` (TLS with the test CA, batches of
-   200, raw bytes + reports stored, one transaction per batch);
+   ``--batch`` messages, default the account default (500), raw bytes + reports stored, one
+   transaction per batch);
 2. ``parsedmarc -c bench.ini`` in IMAP mode: test mode (no archiving/deleting), ``batch_size =
    0`` (everything in one go), SMTP TLS reports saved to files in an output directory, offline,
    TLS with certificate verification skipped (parsedmarc cannot take an extra CA).
 
 3. the wire limit: aioimaplib alone (``--wire`` child) logging in, then fetching the same bodies
-   with ``UID FETCH n:m BODY.PEEK[]`` in the same batches of 200, discarding them: nothing is
+   with ``UID FETCH n:m BODY.PEEK[]`` in the same batches, discarding them: nothing is
    parsed or stored, so this is what the network and Dovecot allow (target: ours <= 2x).
 
 Ours runs again after parsedmarc (a fresh store) and the better of its two runs counts, since
@@ -40,10 +41,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))  # this checkout's package, whichever venv runs the bench
 
 from installed import compile_package  # noqa: E402
 from peers.dovecot import Dovecot, start_dovecot  # noqa: E402
 from peers.tlsrpt_mail import google_report, microsoft_report  # noqa: E402
+
+from tlsrpt_tui.service.config import AccountSettings  # noqa: E402
+
+#: messages per FETCH and commit: the account default unless --batch says otherwise
+DEFAULT_BATCH = AccountSettings.batch_size
 
 PASSWORD_ENV = "TLSRPT_BENCH_IMAP_PASSWORD"
 
@@ -75,14 +82,15 @@ def load_mailbox(dc: Dovecot, n: int) -> None:
     assert len(dc.uids()) == n  # Dovecot indexes the Maildir once, before either tool runs
 
 
-def ours(dc: Dovecot, work: Path, n: int, run: int = 0) -> tuple[float, float, float, int]:
+def ours(dc: Dovecot, work: Path, n: int, run: int = 0,
+         batch: int = DEFAULT_BATCH) -> tuple[float, float, float, int]:
     cfg = work / "tlsrpt.toml"
     cfg.write_text(
         "[[accounts]]\n"
         'name = "bench"\n'
         f'host = "{dc.host}"\nport = {dc.imaps_port}\nsecurity = "tls"\n'
         f'username = "{dc.user}"\npassword_env = "{PASSWORD_ENV}"\n'
-        f'ca_file = "{dc.ca_file}"\nfolders = ["INBOX"]\nbatch_size = 200\n'
+        f'ca_file = "{dc.ca_file}"\nfolders = ["INBOX"]\nbatch_size = {batch}\n'
     )
     db = work / f"bench-{n}-{run}.sqlite3"
     env = {**os.environ, PASSWORD_ENV: dc.password}
@@ -122,7 +130,7 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
-def wire_run(dc: Dovecot, work: Path, batch: int = 200) -> tuple[float, float, float]:
+def wire_run(dc: Dovecot, work: Path, batch: int = DEFAULT_BATCH) -> tuple[float, float, float]:
     """aioimaplib fetching every body in batches, nothing else: the wire limit."""
     argv = [sys.executable, "-c", WIRE_CHILD, dc.host, str(dc.imaps_port), dc.user,
             dc.password, str(dc.ca_file), str(batch)]
@@ -165,6 +173,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=10_000)
     ap.add_argument("--small", type=int, default=2_000, help="0 to skip the memory check")
+    ap.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                    help=f"messages per FETCH and commit, ours and the wire run's "
+                         f"(default {DEFAULT_BATCH}, the account default)")
     args = ap.parse_args()
     compile_package()  # our modules start compiled, as installed (bench/installed.py)
     dc = start_dovecot()
@@ -174,13 +185,13 @@ def main() -> None:
             print(f"Dovecot {dc.host}:{dc.imaps_port} (TLS), {args.messages} report mails")
             if args.small:
                 load_mailbox(dc, args.small)
-                s_wall, s_cpu, s_rss, s_rep = ours(dc, work, args.small)
+                s_wall, s_cpu, s_rss, s_rep = ours(dc, work, args.small, batch=args.batch)
                 print(
                     f"  tlsrpt-tui sync  {args.small:>6} msgs: {s_wall:6.2f} s wall "
                     f"{s_cpu:6.2f} s CPU  peak RSS {s_rss:6.1f} MiB  reports {s_rep}"
                 )
             load_mailbox(dc, args.messages)
-            o_wall, o_cpu, o_rss, o_rep = ours(dc, work, args.messages)
+            o_wall, o_cpu, o_rss, o_rep = ours(dc, work, args.messages, batch=args.batch)
             seen_after_ours = sum("\\Seen" in f for f in dc.flags().values())
             print(
                 f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o_wall:6.2f} s wall "
@@ -196,12 +207,13 @@ def main() -> None:
             )
             # Ours once more after parsedmarc, so a load spike from other jobs on a shared
             # machine does not decide the ratio alone; the better of the two runs counts.
-            o2_wall, o2_cpu, _, o2_rep = ours(dc, work, args.messages, run=1)
+            o2_wall, o2_cpu, _, o2_rep = ours(dc, work, args.messages, run=1,
+                                              batch=args.batch)
             print(
                 f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o2_wall:6.2f} s wall "
                 f"{o2_cpu:6.2f} s CPU  (second run)  reports {o2_rep}"
             )
-            w_wall, w_cpu, w_rss = wire_run(dc, work)
+            w_wall, w_cpu, w_rss = wire_run(dc, work, args.batch)
             print(
                 f"  aioimaplib wire  {args.messages:>6} msgs: {w_wall:6.2f} s wall "
                 f"{w_cpu:6.2f} s CPU  peak RSS {w_rss:6.1f} MiB  (fetch only, the wire limit)"

@@ -44,7 +44,11 @@ from peers.dovecot import Dovecot, start_dovecot  # noqa: E402
 from peers.postgres import PostgresServer, start_postgres  # noqa: E402
 from peers.tlsrpt_mail import google_report, microsoft_report  # noqa: E402
 
+from tlsrpt_tui.service.config import AccountSettings  # noqa: E402
 from tlsrpt_tui.store.database import Store  # noqa: E402
+
+#: messages per FETCH and commit: the account default unless --batch says otherwise
+DEFAULT_BATCH = AccountSettings.batch_size
 
 IMAP_ENV = "TLSRPT_BENCH_IMAP_PASSWORD"
 DB_ENV = "TLSRPT_BENCH_DB_PASSWORD"
@@ -70,13 +74,14 @@ def load(mailboxes: list[Dovecot], n: int) -> None:
         assert len(mb.uids()) == n  # Dovecot indexes each Maildir once, before any run
 
 
-def config(work: Path, mailboxes: list[Dovecot], postgres: bool) -> Path:
+def config(work: Path, mailboxes: list[Dovecot], postgres: bool,
+           batch: int = DEFAULT_BATCH) -> Path:
     text = f'[store]\npassword_env = "{DB_ENV}"\n\n' if postgres else ""
     for a, mb in enumerate(mailboxes):
         text += (
             f'[[accounts]]\nname = "account{a}"\nhost = "{mb.host}"\nport = {mb.imaps_port}\n'
             f'security = "tls"\nusername = "{mb.user}"\npassword_env = "{IMAP_ENV}"\n'
-            f'ca_file = "{mb.ca_file}"\nfolders = ["INBOX"]\nbatch_size = 200\n\n'
+            f'ca_file = "{mb.ca_file}"\nfolders = ["INBOX"]\nbatch_size = {batch}\n\n'
         )
     cfg = work / ("pg.toml" if postgres else "sqlite.toml")
     cfg.write_text(text)
@@ -167,6 +172,9 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=10_000, help="mails per account")
     ap.add_argument("--accounts", type=int, default=4)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                    help=f"messages per committed batch (default {DEFAULT_BATCH}, the account "
+                         "default)")
     ap.add_argument("--waits", action="store_true",
                     help="sample the PostgreSQL backends' wait events during the runs")
     args = ap.parse_args()
@@ -186,8 +194,8 @@ def main() -> None:
         env.update({IMAP_ENV: dc.password, DB_ENV: server.password, "PYTHONPATH": str(REPO)})
         sqlite_db = work / "one.sqlite3"
         sqlite_wall = run("1 worker, SQLite", str(sqlite_db), sqlite_db,
-                          config(work, mailboxes, False), 1, env, expected)
-        pg_cfg = config(work, mailboxes, True)
+                          config(work, mailboxes, False, args.batch), 1, env, expected)
+        pg_cfg = config(work, mailboxes, True, args.batch)
         one = server.create_database(template=None)
         pg_wall = run("1 worker, PostgreSQL", server.url(one), server.location(one), pg_cfg,
                       1, env, expected, WaitSampler(server, one) if args.waits else None)

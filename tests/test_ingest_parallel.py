@@ -109,3 +109,20 @@ def test_a_dying_worker_loses_nothing(new_db, monkeypatch) -> None:
     expected, expected_line = _run(new_db("seq"), workers=None)
     assert (outcomes, line) == (expected, expected_line)
     assert _dump(new_db("dying")) == _dump(new_db("seq"))
+
+
+def test_import_batches_close_at_a_count_or_at_a_byte_budget() -> None:
+    from tlsrpt_tui.service.import_paths import _batches
+
+    def raw(i: int, size: int) -> RawInput:
+        return RawInput(f"in-{i}", b"x" * size, Origin("file", f"in-{i}"))
+
+    small = [raw(i, 10) for i in range(7)]
+    assert [len(b) for b in _batches(small, 3, max_bytes=1000)] == [3, 3, 1]
+    big = [raw(i, 400) for i in range(7)]  # 1,000 bytes are reached at the third input
+    batches = list(_batches(big, 100, max_bytes=1000))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    assert [item for b in batches for item in b] == big  # nothing lost, order kept
+    # unreadable paths ride along without bytes; at most 4x the count per batch
+    paths = [ParsedInput(f"p{i}", ingest.InputStatus.REJECTED, error="gone") for i in range(9)]
+    assert [len(b) for b in _batches(paths, 2, max_bytes=1000)] == [8, 1]

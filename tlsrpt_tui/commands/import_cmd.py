@@ -22,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "paths", nargs="+", metavar="PATH", help="report file, mail, mbox, Maildir or directory"
     )
     parser.add_argument(
-        "--batch-size", type=int, default=500, metavar="N",
-        help="inputs per committed transaction (default 500)",
+        "--batch-size", type=int, default=None, metavar="N",
+        help="inputs per committed transaction (default 1000; fewer when they hold over "
+             "16 MiB)",
     )
     parser.add_argument(
         "--jobs", type=int, default=None, metavar="N",
@@ -54,9 +55,11 @@ def open_store_arg(args: argparse.Namespace) -> Store | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tlsrpt_tui.service.import_paths import import_paths
+    from tlsrpt_tui.service.import_paths import BATCH_SIZE, import_paths
     from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, source_line
 
+    if args.batch_size is None:  # the default lives with the pipeline (the help names it)
+        args.batch_size = BATCH_SIZE
     if args.batch_size < 1:
         print("tlsrpt-tui import: --batch-size must be at least 1", file=sys.stderr)
         return 2

@@ -114,7 +114,9 @@ class AccountSettings:
     ca_file: str | None = None
     auth: str = "login"  # login | xoauth2
     oauth_token_command: str | None = None
-    batch_size: int = 200
+    #: Messages per committed batch. 500, not fewer: each COMMIT rewrites every index page
+    #: its reports touched, so small batches cost the writer more CPU per mail.
+    batch_size: int = 500
     #: Your MTA's authserv-id: its Authentication-Results header decides DKIM when our own
     #: check cannot (the key is gone from DNS, DNS fails) (RFC 8601).
     trusted_authserv_id: str | None = None

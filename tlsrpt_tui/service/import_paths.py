@@ -31,6 +31,16 @@ from tlsrpt_tui.store.database import Store
 #: Batches read ahead of the last finished commit: one being read, one parsed, one written.
 IMPORT_DEPTH = 3
 
+#: Inputs per committed transaction. Why 1,000 and not fewer: each COMMIT writes every index
+#: page its inputs touched to the WAL, and report inserts land all over five indices, so a
+#: batch of 200 wrote ~3.2 pages (13 KB) a mail, 500 ~1.8 and 1,000 ~1.2: about a fifth of
+#: the writer's CPU between 500 and 1,000 (bench/README.md, Import).
+BATCH_SIZE = 1000
+
+#: A batch also closes at this many bytes read, so big mail (real reports carry ~10 KB of
+#: headers, some a multi-MB zip) keeps the IMPORT_DEPTH batches in memory bounded.
+BATCH_BYTES = 16 * 1024 * 1024
+
 Item = RawInput | ParsedInput
 
 
@@ -40,7 +50,7 @@ def import_paths(
     limits: Limits = DEFAULT_LIMITS,
     on_progress: ProgressCallback | None = None,
     *,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
     on_outcome: Callable[[IngestOutcome], None] | None = None,
     workers: int = 0,
     dkim: DkimChecker | None = None,
@@ -61,7 +71,7 @@ def ingest_items(
     limits: Limits = DEFAULT_LIMITS,
     on_progress: ProgressCallback | None = None,
     *,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
     on_outcome: Callable[[IngestOutcome], None] | None = None,
     workers: int = 0,
     dkim: DkimChecker | None = None,
@@ -130,16 +140,19 @@ def _store_batch(store: Store, items: list[Item], handle: PreparedHandle, limits
             for item in items]
 
 
-def _batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    """Batches of ``size`` inputs read (unreadable paths ride along, at most 4x as many)."""
+def _batches(items: Iterable[Item], size: int,
+             max_bytes: int = BATCH_BYTES) -> Iterator[list[Item]]:
+    """Batches of ``size`` inputs read, or fewer holding ``max_bytes`` (unreadable paths ride
+    along, at most 4x as many)."""
     batch: list[Item] = []
-    raw_count = 0
+    raw_count = raw_bytes = 0
     for item in items:
         batch.append(item)
         if isinstance(item, RawInput):
             raw_count += 1
-        if raw_count >= size or len(batch) >= 4 * size:
+            raw_bytes += len(item.data)
+        if raw_count >= size or raw_bytes >= max_bytes or len(batch) >= 4 * size:
             yield batch
-            batch, raw_count = [], 0
+            batch, raw_count, raw_bytes = [], 0, 0
     if batch:
         yield batch

@@ -9,7 +9,6 @@ error and shows as "unreadable: why" — nothing is dropped. Mail that is not TL
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import hashlib
 import os
@@ -157,8 +156,8 @@ def prepare(raw: RawInput, limits: Limits, keys: DkimKeys | None = None) -> Prep
         rows: tuple[db.ReportRows | str, ...] | None = _rows_of(parsed.reports)
     except _STORE_ERRORS:  # the writer meets it again and keeps the input as rejected
         rows = None
-    else:
-        parsed = dataclasses.replace(parsed, reports=())
+    else:  # the reports travel as rows (not dataclasses.replace: ~3 µs less per mail)
+        parsed = ParsedInput(parsed.source, parsed.status, (), parsed.error, parsed.part_errors)
     return Prepared(
         parsed, hashlib.sha256(raw.data).digest(), zlib.compress(raw.data, db.ZLIB_LEVEL),
         keys.verdict(raw.data) if keys is not None else None, rows,

@@ -157,14 +157,10 @@ def raw_input_values(
         digest = hashlib.sha256(data).digest()
     if compressed is None:
         compressed = zlib.compress(data, ZLIB_LEVEL)
-    origin = Origin(
-        kind=origin.kind,
-        path=storable_text(origin.path),
-        account=origin.account,
-        folder=storable_text(origin.folder),
-        uidvalidity=origin.uidvalidity,
-        uid=origin.uid,
-    )
+    path, folder = storable_text(origin.path), storable_text(origin.folder)
+    if path is not origin.path or folder is not origin.folder:  # only then a new one
+        origin = Origin(kind=origin.kind, path=path, account=origin.account, folder=folder,
+                        uidvalidity=origin.uidvalidity, uid=origin.uid)
     errors = list(part_errors)
     return (
         storable_text(source) or "", origin.kind, origin.path, origin.account, origin.folder,
@@ -317,7 +313,7 @@ def iter_input_pks(store: Store) -> Iterator[int]:
 
 def dedup_who(report: Report) -> str:
     """The first element of ``Report.dedup_key`` (lower-cased organization, else submitter)."""
-    return report.dedup_key[0]
+    return report.dedup_who
 
 
 def policy_domains_text(report: Report) -> str:
@@ -340,11 +336,13 @@ def policy_type_label(policy: Policy) -> str:
     return str(policy.policy_type).upper()
 
 
-def search_text(report: Report) -> str:
+def search_text(report: Report, domains: str | None = None) -> str:
     """Case-folded text the inbox filter searches: organization, domains, ids, submitter, and
     the failures' result types (``/expired``: the certificate-expired reports), so that a
-    filter keystroke reads the start index alone, not the failure details (migration 011)."""
-    parts = [report.organization, policy_domains_text(report), report.report_id]
+    filter keystroke reads the start index alone, not the failure details (migration 011).
+    ``domains``: ``policy_domains_text(report)`` when the caller has it already."""
+    parts = [report.organization,
+             policy_domains_text(report) if domains is None else domains, report.report_id]
     for extra in (report.submitter, report.report_domain, report.contact):
         if extra:
             parts.append(extra)
@@ -369,6 +367,7 @@ def _stored_key(report: Report) -> tuple[str, str, str, str]:
 
 
 def _report_values(report: Report) -> tuple:  # type: ignore[type-arg]
+    domains = policy_domains_text(report)  # once: the search text holds it too
     return (
         report.organization,
         report.contact,
@@ -376,16 +375,16 @@ def _report_values(report: Report) -> tuple:  # type: ignore[type-arg]
         report.subject_report_id,
         report.report_domain,
         report.submitter,
-        dedup_who(report),
+        report.dedup_who,
         iso_utc(report.start),
         iso_utc(report.end),
         iso_utc(report.generated_at) if report.generated_at else None,
         json.dumps(list(report.notes)) if report.notes else "[]",
         report.successful_sessions,
         report.failed_sessions,
-        policy_domains_text(report),
+        domains,
         policy_types_text(report),
-        search_text(report),
+        search_text(report, domains),
     )
 
 
@@ -423,7 +422,7 @@ def report_rows(report: Report) -> ReportRows:
     values = _report_values(report)
     start = values[7]
     assert isinstance(start, str)
-    shape = (start[:10], report.successful_sessions, report.failed_sessions,
+    shape = (start[:10], values[11], values[12],
              tuple((p.policy_domain, p.successful_sessions, p.failed_sessions)
                    for p in report.policies))
     return values, _policy_rows(report, start), shape
