@@ -209,6 +209,9 @@ def _pieces(sums: list[int]) -> Iterator[tuple[int, ...]]:
     """The sums as parameters that can be bound: a sum beyond 64 bits (only hostile reports
     make one, several in a batch) is added in several steps (the row's sum then overflows
     as it did when each report was added alone: SQLite keeps it as a REAL)."""
+    if all(-_MAX_PARAM <= v <= _MAX_PARAM for v in sums):  # the common case, two rows a mail
+        yield tuple(sums)
+        return
     rest = list(sums)
     while True:
         piece = tuple(max(-_MAX_PARAM, min(_MAX_PARAM, v)) for v in rest)
