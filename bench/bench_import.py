@@ -145,8 +145,10 @@ def generate(directory: Path, n: int, seed: int = 8460) -> list[Path]:
     return paths
 
 
-def measured_import(directory: Path, db: Path) -> tuple[float, int, str]:
-    """Run the import from a fresh helper interpreter so its peak RSS is that child's only."""
+def measured_import(directory: Path, db: Path, tree: Path = REPO) -> tuple[float, int, str, float]:
+    """Run the import from a fresh helper interpreter so its peak RSS is that child's only.
+    Returns wall seconds, peak RSS (KiB), its summary line and its CPU seconds (user + sys,
+    its parser processes included)."""
     helper = (
         "import os, resource, subprocess, sys, time\n"
         "t = time.perf_counter()\n"
@@ -154,18 +156,19 @@ def measured_import(directory: Path, db: Path) -> tuple[float, int, str]:
         "e = time.perf_counter() - t\n"
         "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "sys.stderr.write(p.stderr.decode()[-2000:])\n"
-        "print(p.returncode, e, ru.ru_maxrss, p.stdout.decode().strip(), sep='|')\n"
+        "print(p.returncode, e, ru.ru_maxrss, ru.ru_utime + ru.ru_stime,"
+        " p.stdout.decode().strip(), sep='|')\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(tree)}
     res = subprocess.run(
         [sys.executable, "-c", helper, sys.executable, "-m", "tlsrpt_tui", "import",
          str(directory), "--db", str(db)],
         capture_output=True, text=True, env=env,
     )
-    rc, elapsed, rss, line = res.stdout.strip().split("|", 3)
+    rc, elapsed, rss, cpu, line = res.stdout.strip().split("|", 4)
     if rc != "0":
         sys.exit(f"import failed ({rc}): {res.stderr}")
-    return float(elapsed), int(rss), line
+    return float(elapsed), int(rss), line, float(cpu)
 
 
 def parsedmarc_parse_only(paths: list[Path]) -> tuple[float, int]:
@@ -186,8 +189,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=10_000)
     ap.add_argument("--small", type=int, default=2_000)
+    ap.add_argument("--tree", type=Path, default=REPO,
+                    help="the checkout whose package is timed (default this one; another "
+                         "checkout of an earlier commit gives a before/after in one run)")
     args = ap.parse_args()
-    compile_package()  # our modules start compiled, as installed (bench/installed.py)
+    compile_package(args.tree)  # our modules start compiled, as installed (bench/installed.py)
     print(f"python {sys.version.split()[0]}, parsedmarc {parsedmarc.__version__}, "
           f"SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-") as tmp:
@@ -202,8 +208,9 @@ def main() -> int:
         print(f"generated {len(paths)} mails ({size / 1e6:.1f} MB) in "
               f"{time.perf_counter() - t:.1f}s")
 
-        s_time, s_rss, s_line = measured_import(small_dir, root / "small.sqlite3")
-        ours, rss, line = measured_import(root / "full", root / "full.sqlite3")
+        s_time, s_rss, s_line, s_cpu = measured_import(small_dir, root / "small.sqlite3",
+                                                       args.tree)
+        ours, rss, line, cpu = measured_import(root / "full", root / "full.sqlite3", args.tree)
         theirs, parsed = parsedmarc_parse_only(paths)
 
         with sqlite3.connect(root / "full.sqlite3") as conn:
@@ -212,10 +219,11 @@ def main() -> int:
 
     n = len(paths)
     print()
-    print(f"tlsrpt-tui import, {args.small} mails : {s_time:7.2f} s  "
+    print(f"tlsrpt-tui import, {args.small} mails : {s_time:7.2f} s  CPU {s_cpu:6.2f} s  "
           f"peak RSS {s_rss / 1024:6.1f} MiB"
           f"  ({s_line})")
-    print(f"tlsrpt-tui import, {n} mails: {ours:7.2f} s  peak RSS {rss / 1024:6.1f} MiB"
+    print(f"tlsrpt-tui import, {n} mails: {ours:7.2f} s  CPU {cpu:6.2f} s  "
+          f"peak RSS {rss / 1024:6.1f} MiB"
           f"  ({line}; {reports} reports, store {db_size / 1e6:.1f} MB)")
     print(f"parsedmarc parse only, {n} mails: {theirs:7.2f} s  ({parsed} parsed)")
     print()

@@ -82,8 +82,8 @@ def load_mailbox(dc: Dovecot, n: int) -> None:
     assert len(dc.uids()) == n  # Dovecot indexes the Maildir once, before either tool runs
 
 
-def ours(dc: Dovecot, work: Path, n: int, run: int = 0,
-         batch: int = DEFAULT_BATCH) -> tuple[float, float, float, int]:
+def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BATCH,
+         tree: Path = REPO) -> tuple[float, float, float, int]:
     cfg = work / "tlsrpt.toml"
     cfg.write_text(
         "[[accounts]]\n"
@@ -93,11 +93,11 @@ def ours(dc: Dovecot, work: Path, n: int, run: int = 0,
         f'ca_file = "{dc.ca_file}"\nfolders = ["INBOX"]\nbatch_size = {batch}\n'
     )
     db = work / f"bench-{n}-{run}.sqlite3"
-    env = {**os.environ, PASSWORD_ENV: dc.password}
+    env = {**os.environ, PASSWORD_ENV: dc.password, "PYTHONPATH": str(tree)}
     wall, cpu, rss, rc, err = run_measured(
         [sys.executable, "-m", "tlsrpt_tui", "sync", "--config", str(cfg), "--db", str(db)],
         env,
-        REPO,
+        tree,
     )
     if rc != 0:
         sys.exit(f"tlsrpt-tui sync failed ({rc}): {err}")
@@ -176,8 +176,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                     help=f"messages per FETCH and commit, ours and the wire run's "
                          f"(default {DEFAULT_BATCH}, the account default)")
+    ap.add_argument("--tree", type=Path, default=REPO,
+                    help="the checkout whose package is timed (default this one; another "
+                         "checkout of an earlier commit gives a before/after)")
     args = ap.parse_args()
-    compile_package()  # our modules start compiled, as installed (bench/installed.py)
+    compile_package(args.tree)  # our modules start compiled, as installed (bench/installed.py)
     dc = start_dovecot()
     try:
         with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-sync-") as tmp:
@@ -185,13 +188,15 @@ def main() -> None:
             print(f"Dovecot {dc.host}:{dc.imaps_port} (TLS), {args.messages} report mails")
             if args.small:
                 load_mailbox(dc, args.small)
-                s_wall, s_cpu, s_rss, s_rep = ours(dc, work, args.small, batch=args.batch)
+                s_wall, s_cpu, s_rss, s_rep = ours(dc, work, args.small, batch=args.batch,
+                                                  tree=args.tree)
                 print(
                     f"  tlsrpt-tui sync  {args.small:>6} msgs: {s_wall:6.2f} s wall "
                     f"{s_cpu:6.2f} s CPU  peak RSS {s_rss:6.1f} MiB  reports {s_rep}"
                 )
             load_mailbox(dc, args.messages)
-            o_wall, o_cpu, o_rss, o_rep = ours(dc, work, args.messages, batch=args.batch)
+            o_wall, o_cpu, o_rss, o_rep = ours(dc, work, args.messages, batch=args.batch,
+                                                  tree=args.tree)
             seen_after_ours = sum("\\Seen" in f for f in dc.flags().values())
             print(
                 f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o_wall:6.2f} s wall "
@@ -208,7 +213,7 @@ def main() -> None:
             # Ours once more after parsedmarc, so a load spike from other jobs on a shared
             # machine does not decide the ratio alone; the better of the two runs counts.
             o2_wall, o2_cpu, _, o2_rep = ours(dc, work, args.messages, run=1,
-                                              batch=args.batch)
+                                              batch=args.batch, tree=args.tree)
             print(
                 f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o2_wall:6.2f} s wall "
                 f"{o2_cpu:6.2f} s CPU  (second run)  reports {o2_rep}"

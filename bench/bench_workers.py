@@ -133,7 +133,7 @@ def run(label: str, db: str, location: object, cfg: Path, workers: int, env: dic
     argv = [sys.executable, "-m", "tlsrpt_tui", "sync", "--config", str(cfg), "--db", db]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+    procs = [subprocess.Popen(argv, env=env, cwd=env["PYTHONPATH"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE) for _ in range(workers)]
     errors = [p.communicate()[1] for p in procs]
     wall = time.perf_counter() - t0
@@ -175,6 +175,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                     help=f"messages per committed batch (default {DEFAULT_BATCH}, the account "
                          "default)")
+    ap.add_argument("--tree", type=Path, default=REPO,
+                    help="the checkout whose package is timed (default this one)")
     ap.add_argument("--waits", action="store_true",
                     help="sample the PostgreSQL backends' wait events during the runs")
     args = ap.parse_args()
@@ -191,7 +193,7 @@ def main() -> None:
               f"{time.perf_counter() - t0:.0f} s; load {os.getloadavg()[0]:.1f}, "
               f"{os.cpu_count()} CPUs", flush=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("TLSRPT_TUI_")}
-        env.update({IMAP_ENV: dc.password, DB_ENV: server.password, "PYTHONPATH": str(REPO)})
+        env.update({IMAP_ENV: dc.password, DB_ENV: server.password, "PYTHONPATH": str(args.tree)})
         sqlite_db = work / "one.sqlite3"
         sqlite_wall = run("1 worker, SQLite", str(sqlite_db), sqlite_db,
                           config(work, mailboxes, False, args.batch), 1, env, expected)

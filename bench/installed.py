@@ -16,6 +16,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def compile_package() -> None:
+def compile_package(tree: Path = REPO) -> None:
     """Write the package's bytecode now (quietly; a no-op when it is up to date)."""
-    compileall.compile_dir(REPO / "tlsrpt_tui", quiet=1)
+    compileall.compile_dir(tree / "tlsrpt_tui", quiet=1)

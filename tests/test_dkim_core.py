@@ -177,3 +177,15 @@ def test_verdict_is_dkimpy_verdict(kind: str, canon: tuple[bytes, bytes], noise:
     if flip is None:
         assert ours.result == "pass"
         assert (ours.domain, ours.selector, ours.aligned) == ("sender.example", "sel", True)
+
+
+@given(st.binary(max_size=40) | st.lists(st.sampled_from(
+    [b"a", b"\xe9", b"\x00", b"\x1b", b" ", b"\t", b"\r\n", b"\x0b", b"\x0c", b"\x85", b".", b"-"]),
+    max_size=20).map(b"".join))
+def test_tag_text_is_what_the_regex_spelling_gave(value: bytes) -> None:
+    """``_ascii`` (d= and s= as text) drops ASCII white space with ``translate``: the same
+    text as the regex substitution it replaced, printable characters only."""
+    import re
+
+    text = re.sub(rb"\s+", b"", value).decode("ascii", "replace")
+    assert core_dkim._ascii(value) == "".join(c for c in text if c.isprintable())
