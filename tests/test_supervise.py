@@ -115,7 +115,7 @@ async def test_a_locked_store_leaves_every_folder_watching_and_catching_up(
     states: list[WorkerState] = []
     sup = Supervisor(on_change=states.append, backoff_first=0.2, backoff_max=1.0)
     with Store(db) as store:
-        store.conn.execute("PRAGMA busy_timeout=300")  # fail fast while the lock is held
+        store.set_busy_timeout(300)  # fail fast while the lock is held
         acct = account_for(folders=("INBOX", "Other"))
         task = asyncio.create_task(
             watch(store, [acct], on_progress=events.append, supervisor=sup)

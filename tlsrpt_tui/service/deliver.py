@@ -13,6 +13,9 @@ lease (``deliver:CHANNEL``, service/leasing.py), so each alert goes out once and
 others stand by and take the channel over when that worker stops or dies (its last alert may
 then be re-sent once, as after a kill -9 of a single worker). The lease is renewed before each
 send, and lives longer than a send may take, so it cannot expire in the middle of one.
+
+The store work (the next pending alert, its outcome) runs on the store's thread
+(service/store_thread.py), never on the loop that sends.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tlsrpt_tui.core.alerts import Alert
 from tlsrpt_tui.service import secrets
 from tlsrpt_tui.service.config import MailChannel, WebhookChannel
 from tlsrpt_tui.service.leasing import Leaser, standby_poll
+from tlsrpt_tui.service.store_thread import StoreThread
 from tlsrpt_tui.service.supervise import Handle
 from tlsrpt_tui.store import alerts as db
 from tlsrpt_tui.store.database import Store
@@ -77,8 +81,11 @@ class Deliverer:
         retry_max: float = RETRY_MAX,
         poll: float = 5.0,
         leaser: Leaser | None = None,
+        db: StoreThread | None = None,
     ) -> None:
+        """``db``: the thread that owns ``store`` (the service's; else one of its own)."""
         self.store = store
+        self.db = db or StoreThread(store)
         #: None: this is the only worker (no lease taken)
         self.leaser = leaser
         self.channel = channel
@@ -126,7 +133,7 @@ class Deliverer:
     async def deliver_one(self) -> bool:
         """Send the oldest pending alert; False when nothing is pending. On failure: record,
         wait the backoff, return True (the same alert is tried again)."""
-        alert = db.next_pending(self.store, self.channel)
+        alert = await self.db.run(db.next_pending, self.store, self.channel)
         if alert is None or alert.pk is None:
             return False
         error = await self._attempt(alert)
@@ -149,21 +156,27 @@ class Deliverer:
             raise
         except Exception as exc:
             error = str(exc) if isinstance(exc, _send_errors()) else type(exc).__name__
-            self._failed(alert.pk, error)
+            await self.db.run(self._failed, alert.pk, error)
             return error
-        with self.store.transaction():
-            db.mark_delivered(self.store, alert.pk, self.channel,
-                              by=self.leaser.holder if self.leaser else None)
-            was_failing = db.get_state(self.store, f"channel:{self.channel}")
-            if was_failing is not None:
-                db.delete_state(self.store, f"channel:{self.channel}")
+        was_failing = await self.db.run(self._delivered, alert.pk)
         if was_failing is not None:
             log.info("%s: delivers again (failing since %s)", self.channel, was_failing["since"])
         self.delivered += 1
         log.info("%s: delivered %s", self.channel, alert.log_line())
         return None
 
+    def _delivered(self, alert_pk: int) -> dict | None:
+        """Record the delivery (on the store's thread); the failing state it ends, if any."""
+        with self.store.transaction():
+            db.mark_delivered(self.store, alert_pk, self.channel,
+                              by=self.leaser.holder if self.leaser else None)
+            was_failing = db.get_state(self.store, f"channel:{self.channel}")
+            if was_failing is not None:
+                db.delete_state(self.store, f"channel:{self.channel}")
+        return was_failing
+
     def _failed(self, alert_pk: int, error: str) -> None:
+        """Record the failure and the channel's failing state (on the store's thread)."""
         with self.store.transaction():
             db.mark_failed(self.store, alert_pk, self.channel, error)
             name = f"channel:{self.channel}"
@@ -189,7 +202,7 @@ class Deliverer:
         while True:
             if sent and await self._take() is not None:
                 return sent
-            alert = db.next_pending(self.store, self.channel)
+            alert = await self.db.run(db.next_pending, self.store, self.channel)
             if alert is None or alert.pk is None:
                 return sent
             error = await self._attempt(alert)

@@ -82,7 +82,7 @@ class Leaser:
         #: SQLite: waits for a lock held elsewhere as long as the caller's store would
         self._busy_ms: int | None = None
         if not self._memory and getattr(store, "dialect", "sqlite") == "sqlite":
-            self._busy_ms = int(store.conn.execute("PRAGMA busy_timeout").fetchone()[0])
+            self._busy_ms = store.busy_ms
 
     @property
     def enabled(self) -> bool:
@@ -99,7 +99,7 @@ class Leaser:
         if self._conn is None:
             self._conn = self.store.reopen()
             if self._busy_ms is not None:
-                self._conn.conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                self._conn.set_busy_timeout(self._busy_ms)
         return fn(self._conn, *args, **kwargs)
 
     async def acquire(self, name: str, kind: str, *,

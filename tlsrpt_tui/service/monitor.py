@@ -12,6 +12,11 @@ done by the one that holds its lease (service/leasing.py): a folder by its watch
 check by whichever worker finds it due first (due: its last stored check is ``interval`` old,
 whoever made it), an alert channel's queue by one deliverer. The others stand by, so N workers
 share the domains and a dead worker's work is taken over within one interval.
+
+The store connection ``watch`` opened is used from one thread only (service/store_thread.py):
+every check stored, alert considered and delivery recorded is handed to it and awaited, so
+the loop that runs the IMAP connections, checks and the receiver never waits for the disk or
+the database server.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from tlsrpt_tui.service.alerts import Alerter
 from tlsrpt_tui.service.config import Config
 from tlsrpt_tui.service.deliver import Deliverer, sender_for
 from tlsrpt_tui.service.leasing import Leaser, standby_poll
-from tlsrpt_tui.service.supervise import Handle, Supervisor
+from tlsrpt_tui.service.store_thread import StoreThread, logged
+from tlsrpt_tui.service.supervise import Handle, Supervisor, WorkerState
 from tlsrpt_tui.service.sync import Fence
 from tlsrpt_tui.store import checks as check_store
 from tlsrpt_tui.store.database import Store
@@ -58,6 +64,9 @@ class Monitor:
 
     def __post_init__(self) -> None:
         self._check_slots: asyncio.Semaphore | None = None
+        #: the only user of ``store`` (its connection) from here on
+        self.db = StoreThread(self.store)
+        self._loop: asyncio.AbstractEventLoop | None = None
         from tlsrpt_tui.service.dkim import checker_for
 
         #: DKIM of arriving mail, through [checks] resolver; one key cache for every folder.
@@ -69,13 +78,18 @@ class Monitor:
             self.store, self.config.alerts, clock=self.clock, on_raised=self._raised
         )
         self.deliverers = [
-            Deliverer(self.store, channel.name, sender_for(channel), leaser=self.leaser)
+            Deliverer(self.store, channel.name, sender_for(channel), leaser=self.leaser,
+                      db=self.db)
             for channel in self.config.alerts.channels
         ]
 
     def _raised(self, alert: object) -> None:
+        """Wake the deliverers (called on the store's thread too)."""
         for deliverer in self.deliverers:
-            deliverer.wake.set()
+            if self._loop is None:
+                deliverer.wake.set()
+            else:
+                self._loop.call_soon_threadsafe(deliverer.wake.set)
 
     # -- sync events -> alerts -------------------------------------------------------------------
 
@@ -87,15 +101,17 @@ class Monitor:
     def on_sync(self, event: sync.SyncEvent) -> None:
         """Log the event; after a committed batch announce the alerts its commit raised (and
         consider what is still pending, should that have failed); after a pass, the folder's
-        first-sync backlog."""
+        first-sync backlog. The store work is queued on the store's thread (in order, so
+        ``--once``'s housekeeping and deliveries queued after it find it done)."""
         fs = event.folder
         if event.kind == "batch" and fs is not None:
             if event.new_reports:
                 log.info("%s/%s: %d new report(s)", fs.account, fs.folder, event.new_reports)
                 self.alerter.announce(a for a in event.raised if isinstance(a, Alert))
-                self.alerter.scan_reports()
+                logged(self.db.submit(self.alerter.scan_reports), log, "alerts of new reports")
         elif event.kind in ("idle", "done") and fs is not None:
-            self.alerter.folder_synced(fs.account, fs.folder)
+            logged(self.db.submit(self.alerter.folder_synced, fs.account, fs.folder), log,
+                   f"{fs.account}/{fs.folder}: first-sync backlog")
         elif event.kind in ("error", "warning"):
             pass  # the supervisor and sync log these once, with the retry delay
         elif event.kind == "reconnect" and event.message:
@@ -118,13 +134,13 @@ class Monitor:
         from tlsrpt_tui.service.checks import CheckOptions, check_domains
 
         options = CheckOptions.from_settings(self.config.checks)
-        # The store is used from the loop only (the folder watchers write through the same
-        # connection): a transaction in another thread would interleave with theirs.
+        # The store is used from its thread only: a transaction anywhere else would
+        # interleave with the alert engine's on the same connection.
         async with self._slot(held=in_slot):
-            previous = check_store.latest(self.store, domain)
+            previous = await self.db.run(check_store.latest, self.store, domain)
             [status] = await check_domains([domain], options, previous={domain: previous}
                                            if previous else None)
-        self.alerter.store_check(status, fence=fence)
+        await self.db.run(self.alerter.store_check, status, fence=fence)
         self.last_checks[domain] = status
         log.info("check %s: %s", domain, status.status)
         return status
@@ -133,10 +149,11 @@ class Monitor:
     def interval(self) -> float:
         return float(self.config.checks.interval or 3600.0)
 
-    def due_in(self, domain: str) -> float:
+    async def due_in(self, domain: str) -> float:
         """Seconds until ``domain`` is due: its last stored check (by any worker) plus the
         interval; 0 when never checked."""
-        return check_store.due_in(self.store, domain, self.interval, self.clock())
+        return await self.db.run(check_store.due_in, self.store, domain, self.interval,
+                                 self.clock())
 
     async def check_if_due(self, domain: str) -> str | None:
         """Check ``domain`` under its lease if it is due; None when checked, else why not.
@@ -149,7 +166,7 @@ class Monitor:
                 return f"being checked by {lease.who}"
             async with self.leaser.hold(lease) as held:
                 # Due is read again under the lease: another worker may have just stored one.
-                if self.due_in(domain) > 0:
+                if await self.due_in(domain) > 0:
                     return "checked by another worker"
                 await self.check(domain, fence=held.fence, in_slot=True)
         return None
@@ -157,7 +174,7 @@ class Monitor:
     def _check_loop(self, domain: str):  # type: ignore[no-untyped-def]
         async def body(handle: Handle) -> None:
             while True:
-                wait = self.due_in(domain)
+                wait = await self.due_in(domain)
                 if wait > 0:
                     await asyncio.sleep(min(wait, self.interval))
                     continue
@@ -170,15 +187,21 @@ class Monitor:
 
     # -- the timer ------------------------------------------------------------------------------
 
-    def housekeeping(self) -> None:
+    async def housekeeping(self) -> None:
+        # the workers' states as they are now (the loop goes on changing them)
+        states = {name: replace(state) for name, state in self.supervisor.states.items()}
+        await self.db.run(self._housekeeping, states)
+
+    def _housekeeping(self, states: dict[str, WorkerState]) -> None:
+        """On the store's thread."""
         self.alerter.scan_reports()  # reports stored by another process (TUI, receiver, import)
         self.alerter.scan_gaps()
-        self.alerter.workers(self.supervisor.states)
+        self.alerter.workers(states)
         self.alerter.channels_failing()
 
     async def _tick_loop(self, handle: Handle) -> None:
         while True:
-            self.housekeeping()
+            await self.housekeeping()
             handle.ok()
             await asyncio.sleep(self.tick)
 
@@ -188,6 +211,7 @@ class Monitor:
         """Until cancelled. Cancelling stops every worker (each cleans up) and returns."""
         sup = self.supervisor
         watch: asyncio.Task[None] | None = None
+        self._loop = asyncio.get_running_loop()
         try:
             for deliverer in self.deliverers:
                 sup.spawn(f"alerts {deliverer.channel}", deliverer.run)
@@ -209,6 +233,7 @@ class Monitor:
                 await asyncio.gather(watch, return_exceptions=True)
             await sup.stop()
             await self.leaser.aclose()
+            await self.db.aclose()
 
     async def _receiver(self, handle: Handle) -> None:
         from tlsrpt_tui.service.receiver import serve
@@ -224,10 +249,12 @@ class Monitor:
     async def run_once(self) -> int:
         """``--once``: every check, one sync of every folder, every alert due; returns the
         number of problems (failed checks, accounts, undelivered channels)."""
+        self._loop = asyncio.get_running_loop()
         try:
             return await self._run_once()
         finally:
             await self.leaser.aclose()
+            await self.db.aclose()
 
     async def _run_once(self) -> int:
         problems = 0
@@ -249,13 +276,17 @@ class Monitor:
             for error in summary.errors:
                 problems += 1
                 log.error("%s", error)
-        self.housekeeping()
+        await self.housekeeping()
         for deliverer in self.deliverers:
             if await deliverer.drain() is None:
                 continue  # another worker delivers this channel
-            if self.store.conn.execute(
-                "SELECT 1 FROM alert_deliveries WHERE channel = ? AND state = 'pending'"
-                " LIMIT 1", (deliverer.channel,)
-            ).fetchone():
+            if await self.db.run(_pending, self.store, deliverer.channel):
                 problems += 1
         return problems
+
+
+def _pending(store: Store, channel: str) -> bool:
+    """Alerts still owed to ``channel``."""
+    return store.conn.execute(
+        "SELECT 1 FROM alert_deliveries WHERE channel = ? AND state = 'pending' LIMIT 1",
+        (channel,)).fetchone() is not None

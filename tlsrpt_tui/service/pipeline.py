@@ -74,8 +74,7 @@ class IngestPipeline:
         self._shared = False  # the pool is preforked_workers' (not ours to close)
         self._failed: str | None = None
         #: the writer waits for a lock held elsewhere as long as the caller's store would
-        self._busy_ms = (int(store.conn.execute("PRAGMA busy_timeout").fetchone()[0])
-                         if store.dialect == "sqlite" else 0)
+        self._busy_ms = store.busy_ms if store.dialect == "sqlite" else 0
 
     # -- stage 2: parsing ------------------------------------------------------------------
 
@@ -128,7 +127,7 @@ class IngestPipeline:
             memory = str(self.store.path) == ":memory:"
             self._conn = self.store if memory else self.store.reopen()
             if self._conn.dialect == "sqlite":
-                self._conn.conn.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                self._conn.set_busy_timeout(self._busy_ms)
         return self._conn
 
     def write(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:

@@ -86,7 +86,10 @@ class Worker:
 
         self.sync = sync
         try:
-            self.store = Store(location_from_wire(json.loads(hello)["store"]))
+            # opened (and migrated) off the loop; sync.watch/sync_all only name it: their
+            # writer and lease threads open connections of their own
+            location = location_from_wire(json.loads(hello)["store"])
+            self.store = await asyncio.to_thread(Store, location)
         except Exception as exc:
             self.send({"t": "fatal", "error": f"{type(exc).__name__}: {exc}"})
             return 1
@@ -101,7 +104,7 @@ class Worker:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)  # leases are released
-            self.store.close()
+            await asyncio.to_thread(self.store.close)
         return 0
 
     async def _commands(self, reader: asyncio.StreamReader) -> None:

@@ -111,6 +111,8 @@ class Store:
     Error: type[Exception] = sqlite3.Error
     #: a value the store cannot hold, or a constraint it breaks (an input is then rejected)
     data_errors: tuple[type[Exception], ...] = (sqlite3.DataError, sqlite3.IntegrityError)
+    #: SQLite: how long (ms) a statement waits for another connection's lock (``set_busy_timeout``)
+    busy_ms = 10000
 
     def __new__(cls, location: StoreLocation | Path | str) -> Store:
         if cls is Store:
@@ -143,8 +145,15 @@ class Store:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.execute("PRAGMA busy_timeout=10000")
+        self.set_busy_timeout(self.busy_ms)
         self.migrate()
+
+    def set_busy_timeout(self, ms: int) -> None:
+        """Wait up to ``ms`` for a lock held elsewhere. Kept in ``busy_ms`` too, so the other
+        connections a worker opens for the same work (its writer and lease threads) take it
+        over without asking this connection, which another thread may be using."""
+        self.conn.execute(f"PRAGMA busy_timeout={int(ms)}")
+        self.busy_ms = int(ms)
 
     @property
     def schema_version(self) -> int:
