@@ -158,22 +158,22 @@ class Deliverer:
             error = str(exc) if isinstance(exc, _send_errors()) else type(exc).__name__
             await self.db.run(self._failed, alert.pk, error)
             return error
-        was_failing = await self.db.run(self._delivered, alert.pk)
-        if was_failing is not None:
-            log.info("%s: delivers again (failing since %s)", self.channel, was_failing["since"])
+        await self.db.run(self._delivered, alert)
         self.delivered += 1
-        log.info("%s: delivered %s", self.channel, alert.log_line())
         return None
 
-    def _delivered(self, alert_pk: int) -> dict | None:
-        """Record the delivery (on the store's thread); the failing state it ends, if any."""
+    def _delivered(self, alert: Alert) -> None:
+        """Record the delivery and log it as soon as committed (on the store's thread)."""
+        assert alert.pk is not None
         with self.store.transaction():
-            db.mark_delivered(self.store, alert_pk, self.channel,
+            db.mark_delivered(self.store, alert.pk, self.channel,
                               by=self.leaser.holder if self.leaser else None)
             was_failing = db.get_state(self.store, f"channel:{self.channel}")
             if was_failing is not None:
                 db.delete_state(self.store, f"channel:{self.channel}")
-        return was_failing
+        if was_failing is not None:
+            log.info("%s: delivers again (failing since %s)", self.channel, was_failing["since"])
+        log.info("%s: delivered %s", self.channel, alert.log_line())
 
     def _failed(self, alert_pk: int, error: str) -> None:
         """Record the failure and the channel's failing state (on the store's thread)."""

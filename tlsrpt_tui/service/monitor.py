@@ -140,10 +140,14 @@ class Monitor:
             previous = await self.db.run(check_store.latest, self.store, domain)
             [status] = await check_domains([domain], options, previous={domain: previous}
                                            if previous else None)
-        await self.db.run(self.alerter.store_check, status, fence=fence)
+        await self.db.run(self._store_check, status, fence)
         self.last_checks[domain] = status
-        log.info("check %s: %s", domain, status.status)
         return status
+
+    def _store_check(self, status: DomainStatus, fence: Fence | None) -> None:
+        """On the store's thread: the result and its alerts, logged as soon as committed."""
+        self.alerter.store_check(status, fence=fence)
+        log.info("check %s: %s", status.domain, status.status)
 
     @property
     def interval(self) -> float:
