@@ -143,3 +143,26 @@ def test_status_of_an_unchecked_domain_says_so(tmp_path: Path) -> None:
     out = run_cli("status", "never.example", db=tmp_path / "s.db")
     assert out.returncode == 1
     assert "never.example: never checked" in out.stderr
+
+
+def test_demo_runs_the_read_only_commands_on_the_demo_data(tmp_path: Path) -> None:
+    """``tlsrpt-tui --demo overview|readiness|status…`` answer from the demo's throw-away store
+    (its domains, its reports, its forged one), never from the user's own store or config;
+    a command that writes or reaches out is refused with the reason."""
+    from tlsrpt_tui.demo.store import DEMO_DOMAINS
+
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    overview = run_cli("--demo", "overview", "--format", "json", env=env)
+    assert overview.returncode == 0, overview.stderr
+    doc = json.loads(overview.stdout)
+    assert len(doc["rows"]) > 100 and doc["total"]["forged_not_counted"] == 1
+    assert overview.stderr == ""  # the demo's alerts are its data, not log lines
+    status = run_cli("--demo", "status", "--format", "json", env=env)
+    assert {s["domain"] for s in json.loads(status.stdout)} == set(DEMO_DOMAINS)
+    ready = run_cli("--demo", "readiness", DEMO_DOMAINS[0], "--format", "json", env=env)
+    assert ready.returncode in (0, 1), ready.stderr
+    assert json.loads(ready.stdout)[0]["reports"] > 0
+    refused = run_cli("--demo", "import", str(tmp_path), env=env)
+    assert refused.returncode == 2
+    assert "--demo does not apply to import" in refused.stderr
+    assert not (tmp_path / "data").exists()  # no store of the user's was made

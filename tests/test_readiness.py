@@ -280,3 +280,25 @@ def test_a_senders_spelling_of_the_domain_is_the_same_domain(new_db) -> None:
         for asked in (["mixed.example"], None):
             [a] = readiness(store, asked, today=today)
             assert (a.domain, a.sessions, a.reports) == ("mixed.example", 15, 2)
+
+
+def test_a_forged_report_is_not_evidence(store, today) -> None:
+    """A report whose mail failed DKIM (anyone can mail the rua address) claims thousands of
+    failures at an MX: readiness leaves it out, as the tables' Totals and the alerts do."""
+    from report_factory import failure, report, sts_policy, to_mail
+
+    from tlsrpt_tui.core.model import DkimVerdict, Origin, RawInput
+    from tlsrpt_tui.service.ingest import ingest_stream
+
+    before = _by_key(readiness(store, DOMAINS, today=today))[("testing.example", "sts")]
+    forged = report(fx.GOOGLE, "forged-1", fx.day(today, 2).isoformat(), [sts_policy(
+        "testing.example", 10, 9000, mode="testing", mx=("mx1.testing.example",),
+        details=[failure("certificate-expired", 9000, mx="mx1.testing.example")])])
+    mail = RawInput("acct/INBOX/7", to_mail(forged, msgid=7),
+                    Origin("imap", account="acct", folder="INBOX", uidvalidity=1, uid=7),
+                    dkim=DkimVerdict("fail", "google.com", "s1", True))
+    assert ingest_stream(store, [mail]).new == 1
+    after = _by_key(readiness(store, DOMAINS, today=today))[("testing.example", "sts")]
+    assert (after.sessions, after.failed, after.reports) == (
+        before.sessions, before.failed, before.reports)
+    assert "certificate-expired" not in {c.result_type for c in after.causes}

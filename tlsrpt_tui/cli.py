@@ -36,6 +36,9 @@ COMMANDS: dict[str, str] = {
     "migrate": "migrate_cmd",
 }
 
+#: The commands that only read the store, and so can run on the demo data (``--demo``).
+DEMO_COMMANDS = ("overview", "policies", "failures", "inbox", "show", "status", "readiness")
+
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
     # On a subcommand the defaults are SUPPRESSed: otherwise the subparser's None would
@@ -66,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tlsrpt-tui {__version__}")
     add_common_arguments(parser)
-    parser.add_argument("--demo", action="store_true", help="open the UI on bundled demo data")
+    parser.add_argument(
+        "--demo", action="store_true",
+        help="open the UI on bundled demo data (a throw-away store); also runs the read-only"
+        f" commands ({', '.join(DEMO_COMMANDS)}) on it",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = _load(module_name)
@@ -96,9 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tlsrpt_tui.ui.run import run_tui
 
         return run_tui(args)
+    if args.demo and args.command not in DEMO_COMMANDS:
+        print(f"tlsrpt-tui: --demo does not apply to {args.command}: it runs the UI and the"
+              f" read-only commands ({', '.join(DEMO_COMMANDS)}) on demo data", file=sys.stderr)
+        return 2
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = terminal_streams(args, stdout, stderr)
     try:
+        if args.demo:
+            return _run_on_demo(args)
         return int(args._module.run(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -109,6 +122,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
         sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run_on_demo(args: argparse.Namespace) -> int:
+    """A read-only command on the demo data: the UI's throw-away store and domains, in a
+    temporary directory removed afterwards (the user's own store and config are not read)."""
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    from tlsrpt_tui.demo.store import DEMO_DOMAINS, build_demo_store
+
+    with tempfile.TemporaryDirectory(prefix="tlsrpt-demo-") as tmp:
+        logging.disable(logging.WARNING)  # the demo's alerts are data here, not news
+        try:
+            store, _summary = build_demo_store(Path(tmp) / "demo.sqlite3")
+        finally:
+            logging.disable(logging.NOTSET)
+        store.close()
+        config = Path(tmp) / "demo.toml"
+        config.write_text("domains = [" + ", ".join(f'"{d}"' for d in DEMO_DOMAINS) + "]\n")
+        args.db, args.config = str(Path(tmp) / "demo.sqlite3"), str(config)
+        return int(args._module.run(args))
 
 
 def terminal_streams(

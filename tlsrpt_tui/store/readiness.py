@@ -32,7 +32,14 @@ def _where(since: date, until: date, domains: Sequence[str] | None,
         names = [n for d in domains for n in (d.lower(), d.lower() + ".")]
         clauses.append(f"{alias}.policy_domain IN ({','.join('?' * len(names))})")
         params += names
+    clauses.append(_NOT_FORGED.format(alias=alias))
     return " WHERE " + " AND ".join(clauses), params
+
+
+#: A report whose mail failed DKIM (forged or altered) is not evidence: its failures are left
+#: out of readiness as they are of the tables' Totals, the charts and the alerts.
+_NOT_FORGED = ("{alias}.report_pk NOT IN (SELECT fr.id FROM reports fr"
+               " JOIN raw_inputs fi ON fi.id = fr.input_id WHERE fi.dkim_result = 'fail')")
 
 
 def policy_aggregates(store: Store, since: date, until: date,
