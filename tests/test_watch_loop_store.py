@@ -5,24 +5,28 @@ every IDLE connection, check, delivery and the receiver sharing the loop.
 The service runs as its own process (real Dovecot, SMTP and webhook peers, a few domains on
 the real Knot + Unbound) under a guard that reports every SQL statement executed on a thread
 while that thread runs an event loop: SQLite through a trace callback on every connection,
-PostgreSQL through psycopg's cursors. Opening the store and migrating it before the loop
-starts are allowed; nothing after.
+PostgreSQL through psycopg's cursors (the running one serves the HTTPS receiver too).
+Opening the store and migrating it before the loop starts are allowed; nothing after.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from peers.alert_peers import PASSWORD, AlertPeers, alert_peers  # noqa: F401
 from peers.dns import DnsPeers, Zone, dns_peers_factory  # noqa: F401
 from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
 from peers.tlsrpt_mail import fresh_report
+from test_receiver import GZ, a_report
 from test_watch_alerts import wait_for
 from test_workers import (  # noqa: F401
     IMAP_ENV,
@@ -84,10 +88,10 @@ def domains(dns_peers_factory) -> Iterator[DnsPeers]:  # noqa: F811
 
 
 def config(tmp: Path, shared: Shared, dc: Dovecot, peers: AlertPeers,  # noqa: F811
-           dns: DnsPeers) -> Path:
+           dns: DnsPeers, extra: str = "") -> Path:
     return write(tmp, shared, (
         f'[checks]\ninterval = 5\nresolver = "{dns.resolver}"\nprobe = false\ntimeout = 3\n'
-        + account_toml(dc, 50) + peers.config_toml(SMTP_ENV)
+        + extra + account_toml(dc, 50) + peers.config_toml(SMTP_ENV)
     ), top="domains = [" + ", ".join(f'"{d}"' for d in DOMAINS) + "]\n")
 
 
@@ -137,10 +141,20 @@ def test_a_running_watch_runs_no_statement_on_its_event_loop(
     dovecot: Dovecot, alert_peers: AlertPeers, domains: DnsPeers,  # noqa: F811
     shared: Shared, tmp_path: Path,  # noqa: F811
 ) -> None:
-    cfg = config(tmp_path, shared, dovecot, alert_peers, domains)
+    cfg = config(tmp_path, shared, dovecot, alert_peers, domains,
+                 '[receiver]\nlisten = "127.0.0.1:0"\nrate_limit = 0\n')
     service = Guarded(tmp_path, shared, cfg)
     try:
         wait_for(shared.first_sync_done, "the first sync", service, limit=60)  # type: ignore[arg-type]
+        # the HTTPS receiver shares the loop too
+        listening = r"receiver listening on (http://\S+)"
+        wait_for(lambda: re.search(listening, service.text()) is not None, "the receiver",
+                 service, limit=60)  # type: ignore[arg-type]
+        url = re.search(listening, service.text())
+        assert url is not None
+        with httpx.Client() as client:
+            reply = client.post(url.group(1), content=gzip.compress(a_report(60)), headers=GZ)
+        assert reply.status_code == 201, reply.text
         dovecot.append([fresh_report(700)])  # stored, alerted and delivered through IDLE
         wait_for(lambda: len(alert_peers.smtp.received.messages) >= 1
                  and len(alert_peers.webhook.posts) >= 1, "the alert", service,  # type: ignore[arg-type]
