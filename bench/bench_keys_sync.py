@@ -207,7 +207,7 @@ def main() -> int:
                 'name = "bench"\n'
                 f'host = "{dc.host}"\nport = {dc.imaps_port}\nsecurity = "tls"\n'
                 f'username = "{dc.user}"\npassword_env = "{PASSWORD_ENV}"\n'
-                f'ca_file = "{dc.ca_file}"\nfolders = ["INBOX"]\nbatch_size = 200\n'
+                f'ca_file = "{dc.ca_file}"\nfolders = ["INBOX"]\n'  # the default batch size
             )
             db = work / "store.sqlite3"
             env = {PASSWORD_ENV: dc.password, "TLSRPT_TUI_DB": str(db),
