@@ -50,7 +50,7 @@ from peers.tlsrpt_mail import google_report, microsoft_report  # noqa: E402
 from tlsrpt_tui.service.config import AccountSettings  # noqa: E402
 
 #: messages per FETCH and commit: the account default unless --batch says otherwise
-DEFAULT_BATCH = AccountSettings.batch_size
+DEFAULT_BATCH = AccountSettings.__dataclass_fields__["batch_size"].default  # a slots class
 
 PASSWORD_ENV = "TLSRPT_BENCH_IMAP_PASSWORD"
 

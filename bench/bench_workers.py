@@ -48,7 +48,7 @@ from tlsrpt_tui.service.config import AccountSettings  # noqa: E402
 from tlsrpt_tui.store.database import Store  # noqa: E402
 
 #: messages per FETCH and commit: the account default unless --batch says otherwise
-DEFAULT_BATCH = AccountSettings.batch_size
+DEFAULT_BATCH = AccountSettings.__dataclass_fields__["batch_size"].default  # a slots class
 
 IMAP_ENV = "TLSRPT_BENCH_IMAP_PASSWORD"
 DB_ENV = "TLSRPT_BENCH_DB_PASSWORD"
