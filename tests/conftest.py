@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,15 @@ from peers.postgres import (  # noqa: F401  (fixtures: the PostgreSQL peer, both
 from peers.tls import tls_peers  # noqa: F401  (session fixture: HTTPS + STARTTLS peers)
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A suite started under nohup, or as a background job of a script, inherits SIGHUP and SIGINT
+# ignored, and so would every process it starts (an ignored signal stays ignored across exec):
+# the tests that stop a real `sync --watch` with SIGINT or the TUI's parent with SIGHUP would
+# wait for ever. The defaults are put back, so the suite runs the same however it is started.
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 SAMPLES = REPO.parent / "shared" / "samples"
 
 
