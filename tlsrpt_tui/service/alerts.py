@@ -163,8 +163,12 @@ class Alerter:
         raised: list[Alert | None] = []
         for i in range(0, len(input_pks), SCAN_CHUNK):
             chunk = input_pks[i:i + SCAN_CHUNK]
-            raised += self._consider_pending(
-                f" WHERE r.input_id IN ({','.join('?' * len(chunk))})", chunk)[1]
+            where = f" WHERE r.input_id IN ({','.join('?' * len(chunk))})"
+            while True:  # an input may hold several reports: a chunk may pend more than one go
+                seen, found = self._consider_pending(where, chunk)
+                raised += found
+                if seen < SCAN_CHUNK:
+                    break
         return [a for a in raised if a is not None]
 
     def _consider_pending(self, where: str, params: Iterable[object]
