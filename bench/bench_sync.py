@@ -25,6 +25,12 @@ peak RSS (``wait4`` rusage of each child), the ratios (target >= 8x), whether ev
 arrived on each side, and how many messages parsedmarc left marked \\Seen (it sets \\Seen even
 in test mode; we read with BODY.PEEK[]). ``--small`` runs our sync on a smaller mailbox too, to
 show memory stays flat as the mailbox grows. Not part of the test suite's pass/fail.
+
+``--no-parsedmarc`` leaves parsedmarc out (a minute a run) to iterate on ours vs the wire limit;
+``--wire-batch`` (repeatable) times the wire run at other FETCH sizes, the best one counting;
+``--profile FILE`` runs our second sync's event loop under cProfile. Our CPU is printed as the
+sync process's own (the loop, TLS, the writer thread, the pool's feeder and result threads)
+and its parser processes' (rusage of the children it waited for).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,7 +65,9 @@ PASSWORD_ENV = "TLSRPT_BENCH_IMAP_PASSWORD"
 def run_measured(
     argv: list[str], env: dict[str, str], cwd: Path
 ) -> tuple[float, float, float, int, str]:
-    """Wall seconds, CPU seconds and peak RSS (MiB) of the child, exit status, stderr tail."""
+    """Wall seconds, CPU seconds and peak RSS (MiB) of the child, exit status, stderr tail.
+
+    The CPU is the whole child tree's (the child and every process it waited for)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -82,8 +91,47 @@ def load_mailbox(dc: Dovecot, n: int) -> None:
     assert len(dc.uids()) == n  # Dovecot indexes the Maildir once, before either tool runs
 
 
+#: Runs ``python -m tlsrpt_tui ARGS`` and, at exit, writes the CPU of this process (the loop,
+#: the TLS reads, the writer thread) and of the children it waited for (the parser processes)
+#: to a JSON file: the wait4 rusage the parent sees is the sum of the two. With a profile
+#: path, the main thread (the event loop) runs under cProfile and its stats go there.
+OURS_CHILD = r"""
+import atexit, json, resource, runpy, sys
+out, prof, sys.argv = sys.argv[1], sys.argv[2], ["tlsrpt_tui", *sys.argv[3:]]
+
+def report():
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(out, "w") as fh:
+        json.dump({"main": me.ru_utime + me.ru_stime, "parsers": kids.ru_utime + kids.ru_stime,
+                   "main_rss": me.ru_maxrss / 1024}, fh)
+
+atexit.register(report)
+if prof:
+    import cProfile
+    profiler = cProfile.Profile()
+    atexit.register(lambda: profiler.dump_stats(prof))
+    profiler.enable()
+runpy.run_module("tlsrpt_tui", run_name="__main__", alter_sys=True)
+"""
+
+
+@dataclass
+class OursRun:
+    wall: float
+    cpu: float  # the whole tree
+    rss: float  # the tree's peak (the largest process)
+    reports: int
+    main_cpu: float  # the sync process alone (loop + writer thread)
+    parser_cpu: float  # its parser processes
+
+    def cpu_line(self) -> str:
+        return (f"{self.cpu:6.2f} s CPU (main {self.main_cpu:.2f} + parsers "
+                f"{self.parser_cpu:.2f})")
+
+
 def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BATCH,
-         tree: Path = REPO) -> tuple[float, float, float, int]:
+         tree: Path = REPO, profile: Path | None = None) -> OursRun:
     cfg = work / "tlsrpt.toml"
     cfg.write_text(
         "[[accounts]]\n"
@@ -93,9 +141,11 @@ def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BAT
         f'ca_file = "{dc.ca_file}"\nfolders = ["INBOX"]\nbatch_size = {batch}\n'
     )
     db = work / f"bench-{n}-{run}.sqlite3"
+    split = work / f"cpu-{n}-{run}.json"
     env = {**os.environ, PASSWORD_ENV: dc.password, "PYTHONPATH": str(tree)}
     wall, cpu, rss, rc, err = run_measured(
-        [sys.executable, "-m", "tlsrpt_tui", "sync", "--config", str(cfg), "--db", str(db)],
+        [sys.executable, "-c", OURS_CHILD, str(split), str(profile or ""),
+         "sync", "--config", str(cfg), "--db", str(db)],
         env,
         tree,
     )
@@ -103,7 +153,8 @@ def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BAT
         sys.exit(f"tlsrpt-tui sync failed ({rc}): {err}")
     with sqlite3.connect(db) as conn:
         reports = conn.execute("SELECT count(*) FROM reports").fetchone()[0]
-    return wall, cpu, rss, int(reports)
+    cpus = json.loads(split.read_text())
+    return OursRun(wall, cpu, rss, int(reports), cpus["main"], cpus["parsers"])
 
 
 WIRE_CHILD = r"""
@@ -176,11 +227,19 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=DEFAULT_BATCH,
                     help=f"messages per FETCH and commit, ours and the wire run's "
                          f"(default {DEFAULT_BATCH}, the account default)")
+    ap.add_argument("--wire-batch", type=int, action="append", default=None,
+                    help="messages per FETCH of the wire run (repeatable; default --batch; "
+                         "the best one counts as the wire limit)")
+    ap.add_argument("--no-parsedmarc", action="store_true",
+                    help="skip parsedmarc (a minute a run): ours twice vs the wire limit only")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="cProfile the event loop of our second run into this file (pstats)")
     ap.add_argument("--tree", type=Path, default=REPO,
                     help="the checkout whose package is timed (default this one; another "
                          "checkout of an earlier commit gives a before/after)")
     args = ap.parse_args()
     compile_package(args.tree)  # our modules start compiled, as installed (bench/installed.py)
+    print(f"load before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     dc = start_dovecot()
     try:
         with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-sync-") as tmp:
@@ -188,49 +247,60 @@ def main() -> None:
             print(f"Dovecot {dc.host}:{dc.imaps_port} (TLS), {args.messages} report mails")
             if args.small:
                 load_mailbox(dc, args.small)
-                s_wall, s_cpu, s_rss, s_rep = ours(dc, work, args.small, batch=args.batch,
-                                                  tree=args.tree)
+                s = ours(dc, work, args.small, batch=args.batch, tree=args.tree)
                 print(
-                    f"  tlsrpt-tui sync  {args.small:>6} msgs: {s_wall:6.2f} s wall "
-                    f"{s_cpu:6.2f} s CPU  peak RSS {s_rss:6.1f} MiB  reports {s_rep}"
+                    f"  tlsrpt-tui sync  {args.small:>6} msgs: {s.wall:6.2f} s wall "
+                    f"{s.cpu_line()}  peak RSS {s.rss:6.1f} MiB  reports {s.reports}"
                 )
             load_mailbox(dc, args.messages)
-            o_wall, o_cpu, o_rss, o_rep = ours(dc, work, args.messages, batch=args.batch,
-                                                  tree=args.tree)
+            o1 = ours(dc, work, args.messages, batch=args.batch, tree=args.tree)
             seen_after_ours = sum("\\Seen" in f for f in dc.flags().values())
             print(
-                f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o_wall:6.2f} s wall "
-                f"{o_cpu:6.2f} s CPU  peak RSS {o_rss:6.1f} MiB  reports {o_rep}  "
+                f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o1.wall:6.2f} s wall "
+                f"{o1.cpu_line()}  peak RSS {o1.rss:6.1f} MiB  reports {o1.reports}  "
                 f"(\\Seen set: {seen_after_ours})"
             )
-            p_wall, p_cpu, p_rss, p_rep = parsedmarc_run(dc, work)
-            seen_after_pm = sum("\\Seen" in f for f in dc.flags().values())
-            print(
-                f"  parsedmarc IMAP  {args.messages:>6} msgs: {p_wall:6.2f} s wall "
-                f"{p_cpu:6.2f} s CPU  peak RSS {p_rss:6.1f} MiB  reports {p_rep}  "
-                f"(\\Seen set: {seen_after_pm})"
-            )
-            # Ours once more after parsedmarc, so a load spike from other jobs on a shared
+            p_wall = p_cpu = p_rss = 0.0
+            if not args.no_parsedmarc:
+                p_wall, p_cpu, p_rss, p_rep = parsedmarc_run(dc, work)
+                seen_after_pm = sum("\\Seen" in f for f in dc.flags().values())
+                print(
+                    f"  parsedmarc IMAP  {args.messages:>6} msgs: {p_wall:6.2f} s wall "
+                    f"{p_cpu:6.2f} s CPU  peak RSS {p_rss:6.1f} MiB  reports {p_rep}  "
+                    f"(\\Seen set: {seen_after_pm})"
+                )
+            # Ours once more (after parsedmarc), so a load spike from other jobs on a shared
             # machine does not decide the ratio alone; the better of the two runs counts.
-            o2_wall, o2_cpu, _, o2_rep = ours(dc, work, args.messages, run=1,
-                                              batch=args.batch, tree=args.tree)
+            o2 = ours(dc, work, args.messages, run=1, batch=args.batch, tree=args.tree,
+                      profile=args.profile)
             print(
-                f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o2_wall:6.2f} s wall "
-                f"{o2_cpu:6.2f} s CPU  (second run)  reports {o2_rep}"
+                f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o2.wall:6.2f} s wall "
+                f"{o2.cpu_line()}  (second run{', profiled' if args.profile else ''})  "
+                f"reports {o2.reports}"
             )
-            w_wall, w_cpu, w_rss = wire_run(dc, work, args.batch)
+            wires = []
+            for wire_batch in args.wire_batch or [args.batch]:
+                w_wall, w_cpu, w_rss = wire_run(dc, work, wire_batch)
+                wires.append(w_wall)
+                print(
+                    f"  aioimaplib wire  {args.messages:>6} msgs: {w_wall:6.2f} s wall "
+                    f"{w_cpu:6.2f} s CPU  peak RSS {w_rss:6.1f} MiB  (FETCHes of {wire_batch}, "
+                    f"fetch only)"
+                )
+            w_wall = min(wires)
+            best = o1 if o1.wall <= o2.wall else o2
+            pm = ""
+            if not args.no_parsedmarc:
+                pm = (f"ratio parsedmarc/tlsrpt-tui: wall {p_wall / best.wall:.1f}x, "
+                      f"CPU {p_cpu / best.cpu:.1f}x (target >= 8x); ")
             print(
-                f"  aioimaplib wire  {args.messages:>6} msgs: {w_wall:6.2f} s wall "
-                f"{w_cpu:6.2f} s CPU  peak RSS {w_rss:6.1f} MiB  (fetch only, the wire limit)"
+                f"  {pm}ours/wire limit: {best.wall / w_wall:.2f}x (target <= 2x); "
+                f"messages/s: ours {args.messages / best.wall:.0f}"
+                + (f", parsedmarc {args.messages / p_wall:.0f}" if p_wall else "")
+                + f"; peak RSS ours {o1.rss:.0f} MiB"
+                + (f" vs {p_rss:.0f} MiB" if p_rss else "")
             )
-            best_wall, best_cpu = min(o_wall, o2_wall), min(o_cpu, o2_cpu)
-            print(
-                f"  ratio parsedmarc/tlsrpt-tui: wall {p_wall / best_wall:.1f}x, "
-                f"CPU {p_cpu / best_cpu:.1f}x (target >= 8x); ours/wire limit: "
-                f"{best_wall / w_wall:.2f}x (target <= 2x); messages/s: "
-                f"ours {args.messages / best_wall:.0f}, parsedmarc {args.messages / p_wall:.0f}; "
-                f"peak RSS ours {o_rss:.0f} MiB vs {p_rss:.0f} MiB; load {os.getloadavg()[0]:.1f}"
-            )
+            print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         dc.stop()
 
