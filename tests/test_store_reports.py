@@ -242,8 +242,17 @@ def test_a_store_failure_rolls_back_only_that_input(tmp_path, monkeypatch, new_d
             raise OverflowError("simulated")
         return out
 
+    real_inputs = db.insert_inputs
+
+    def flaky_inputs(store, inputs):  # SQLite's batch path: written, then a failure
+        out = real_inputs(store, inputs)
+        if any(rows[0][2] == "boom" for one in inputs for _, rows in one.reports):
+            raise OverflowError("simulated")
+        return out
+
     monkeypatch.setattr(db, "insert_report_rows", flaky)
     monkeypatch.setattr(db, "insert_new_mails", flaky_batch)
+    monkeypatch.setattr(db, "insert_inputs", flaky_inputs)
     items = [_raw(to_json(_rep(rid="boom")), "boom.json"), _raw(to_json(_rep(rid="ok")), "ok.json")]
     with Store(new_db("s")) as store:
         with store.transaction():

@@ -272,8 +272,17 @@ def test_a_batch_of_many_reports_sums_its_totals_once_and_exactly(store, monkeyp
             raise OverflowError("simulated")
         return out
 
+    real_inputs = db.insert_inputs
+
+    def failing_inputs(store, inputs):  # type: ignore[no-untyped-def]  # SQLite's batch path
+        out = real_inputs(store, inputs)
+        if any(rows[0][2] == "boom" for one in inputs for _, rows in one.reports):
+            raise OverflowError("simulated")
+        return out
+
     monkeypatch.setattr(db, "insert_report_rows", failing)
     monkeypatch.setattr(db, "insert_new_mails", failing_batch)
+    monkeypatch.setattr(db, "insert_inputs", failing_inputs)
     items = [RawInput(f"r{i}.json", to_json(_report(f"r{i}", f"2026-05-0{1 + i % 2}", i, i % 3)),
                       Origin("file", f"r{i}.json")) for i in range(12)]
     items += [

@@ -209,9 +209,8 @@ def ingest_batch(
         with store.savepoint("ingest_batch"):
             if store.dialect == "postgresql":
                 return _store_batch_pipelined(store, inputs, ready, version)
-            return [_store_parsed(store, raw, one, version)
-                    for raw, one in zip(inputs, ready, strict=True)]
-    except _STORE_ERRORS + store.data_errors:
+            return _store_batch_sqlite(store, inputs, ready, version)
+    except _STORE_ERRORS + store.data_errors + (db.BatchUnsupported,):
         pass
     outcomes = []
     for raw, one in zip(inputs, ready, strict=True):
@@ -241,10 +240,13 @@ def _store_failed(store: Store, raw: RawInput, version: str, exc: Exception) -> 
 def _store_batch_pipelined(store: Store, inputs: Sequence[RawInput], ready: Sequence[Prepared],
                            version: str) -> list[IngestOutcome]:
     """PostgreSQL: what _store_parsed does for each input, with the common case (a new input
-    holding one report) sent for the whole batch in one round trip (db.insert_new_mails);
-    the rest, and an input whose bytes are stored already, take the ordinary path."""
+    holding one report) sent in one round trip for each run of them (db.insert_new_mails);
+    the rest, and an input whose bytes are stored already, take the ordinary path in their
+    turn, so that of two inputs holding the same report the first one's is the new one, as
+    input by input (one query first finds the inputs whose bytes are stored)."""
     outcomes: list[IngestOutcome | None] = [None] * len(inputs)
     fast: list[tuple[int, db.NewMail, tuple[str, ...]]] = []
+    candidates: dict[int, tuple[db.NewMail, tuple[str, ...]]] = {}
     for n, (raw, one) in enumerate(zip(inputs, ready, strict=True)):
         parsed = one.parsed
         if parsed.status is not InputStatus.REPORT:
@@ -256,27 +258,98 @@ def _store_batch_pipelined(store: Store, inputs: Sequence[RawInput], ready: Sequ
                 source=raw.source, data=raw.data, origin=raw.origin, status=parsed.status,
                 error=parsed.error, part_errors=parsed.part_errors, parser_version=version,
                 digest=one.digest, compressed=one.compressed, dkim=dkim)
-            fast.append((n, db.NewMail(values, rows[0], 0,
-                                       dkim is not None and dkim.result == "fail"),
-                         tuple(parsed.part_errors)))
-    stored = db.insert_new_mails(store, [mail for _, mail, _ in fast]) if fast else []
-    for (n, _, part_errors), (input_pk, report_pk) in zip(fast, stored, strict=True):
-        if input_pk is None:
-            continue  # the same bytes are stored already: the ordinary path below
-        outcomes[n] = IngestOutcome(
-            inputs[n].source, OutcomeKind.NEW if report_pk is not None else OutcomeKind.DUPLICATE,
-            new_reports=int(report_pk is not None), duplicate_reports=int(report_pk is None),
-            part_errors=part_errors, input_pk=int(input_pk))
-    return [outcome if outcome is not None else _store_parsed(store, raw, one, version)
-            for raw, one, outcome in zip(inputs, ready, outcomes, strict=True)]
+            candidates[n] = (db.NewMail(values, rows[0], 0,
+                                        dkim is not None and dkim.result == "fail"),
+                             tuple(parsed.part_errors))
+    seen = db.stored_input_keys(store, [mail.raw_values[8] for mail, _ in candidates.values()])
+
+    def send_fast() -> None:
+        stored = db.insert_new_mails(store, [mail for _, mail, _ in fast])
+        for (n, _, part_errors), (input_pk, report_pk) in zip(fast, stored, strict=True):
+            if input_pk is None:  # another writer stored the same bytes meanwhile
+                raise db.BatchUnsupported("an input was stored by another writer")
+            outcomes[n] = IngestOutcome(
+                inputs[n].source,
+                OutcomeKind.NEW if report_pk is not None else OutcomeKind.DUPLICATE,
+                new_reports=int(report_pk is not None), duplicate_reports=int(report_pk is None),
+                part_errors=part_errors, input_pk=int(input_pk))
+        fast.clear()
+
+    for n, (raw, one) in enumerate(zip(inputs, ready, strict=True)):
+        candidate = candidates.get(n)
+        if candidate is not None:
+            key = (candidate[0].raw_values[8], candidate[0].raw_values[7])
+            if key not in seen:
+                seen.add(key)
+                fast.append((n, *candidate))
+                continue
+        if one.parsed.status is InputStatus.NOT_REPORT:
+            outcomes[n] = _not_report(raw, one.parsed)
+            continue
+        if fast:
+            send_fast()
+        outcomes[n] = _store_parsed(store, raw, one, version)
+        if candidate is None and one.digest is not None:  # its bytes are stored now
+            seen.add((one.digest, db.origin_key(raw.origin)))
+    if fast:
+        send_fast()
+    return outcomes  # type: ignore[return-value]  # every one set above
 
 
-def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) -> IngestOutcome:
-    parsed = ready.parsed
-    if parsed.status is InputStatus.NOT_REPORT:
+def _store_batch_sqlite(store: Store, inputs: Sequence[RawInput], ready: Sequence[Prepared],
+                       version: str) -> list[IngestOutcome]:
+    """SQLite: what _store_parsed does for each input, written for the whole batch with one
+    statement per table (db.insert_inputs: the same rows, ids and outcomes)."""
+    outcomes: list[IngestOutcome | None] = [None] * len(inputs)
+    stored: list[tuple[int, RawInput, _Plan]] = []
+    now = db.utc_now_iso()  # one clock reading for the batch (the commit is one moment)
+    for n, (raw, one) in enumerate(zip(inputs, ready, strict=True)):
+        if one.parsed.status is InputStatus.NOT_REPORT:
+            outcomes[n] = _not_report(raw, one.parsed)
+        else:
+            stored.append((n, raw, _plan(one)))
+    new_inputs = [
+        db.NewInput(
+            db.raw_input_values(
+                source=raw.source, data=raw.data, origin=raw.origin, status=plan.status,
+                error=plan.error, part_errors=plan.part_errors, parser_version=version,
+                digest=plan.ready.digest, compressed=plan.ready.compressed,
+                dkim=plan.dkim(raw), imported_at=now),
+            plan.dkim(raw), plan.storable if plan.status is not InputStatus.REJECTED else ())
+        for _, raw, plan in stored]
+    results = db.insert_inputs(store, new_inputs) if new_inputs else []
+    for (n, raw, plan), (input_pk, new) in zip(stored, results, strict=True):
+        outcomes[n] = plan.outcome(raw, input_pk, new)
+    return outcomes  # type: ignore[return-value]  # every one set above
+
+
+class _Plan(NamedTuple):
+    """What storing one input writes, decided from its prepared parse (no store access)."""
+
+    ready: Prepared
+    status: InputStatus
+    error: str | None
+    part_errors: list[str]
+    #: (index in the input, rows) of each report the store can hold
+    storable: tuple[tuple[int, db.ReportRows], ...]
+
+    def dkim(self, raw: RawInput) -> DkimVerdict | None:
+        return self.ready.dkim if self.ready.dkim is not None else raw.dkim
+
+    def outcome(self, raw: RawInput, input_pk: int, new: int) -> IngestOutcome:
+        """The input's outcome once stored as ``input_pk`` with ``new`` of its reports new."""
+        if self.status is InputStatus.REJECTED:
+            return IngestOutcome(raw.source, OutcomeKind.REJECTED, error=self.error or "unreadable",
+                                 part_errors=tuple(self.part_errors), input_pk=input_pk)
         return IngestOutcome(
-            raw.source, OutcomeKind.NOT_REPORT, error=parsed.error or "not a TLS-RPT report"
-        )
+            raw.source, OutcomeKind.NEW if new else OutcomeKind.DUPLICATE, new_reports=new,
+            duplicate_reports=len(self.storable) - new, part_errors=tuple(self.part_errors),
+            input_pk=input_pk)
+
+
+def _plan(ready: Prepared) -> _Plan:
+    """The status, error and reports to store for an input that is a report (or rejected)."""
+    parsed = ready.parsed
     status, error = parsed.status, parsed.error
     part_errors = list(parsed.part_errors)
     storable: list[tuple[int, db.ReportRows]] = []
@@ -288,6 +361,20 @@ def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) ->
     if status is InputStatus.REPORT and not storable:
         status = InputStatus.REJECTED
         error = part_errors.pop() if part_errors else "no report found"
+    return _Plan(ready, status, error, part_errors, tuple(storable))
+
+
+def _not_report(raw: RawInput, parsed: ParsedInput) -> IngestOutcome:
+    return IngestOutcome(raw.source, OutcomeKind.NOT_REPORT,
+                         error=parsed.error or "not a TLS-RPT report")
+
+
+def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) -> IngestOutcome:
+    parsed = ready.parsed
+    if parsed.status is InputStatus.NOT_REPORT:
+        return _not_report(raw, parsed)
+    plan = _plan(ready)
+    status, error, part_errors = plan.status, plan.error, plan.part_errors
     input_pk, _created = db.store_raw_input(
         store,
         source=raw.source,
@@ -299,30 +386,14 @@ def _store_parsed(store: Store, raw: RawInput, ready: Prepared, version: str) ->
         parser_version=version,
         digest=ready.digest,
         compressed=ready.compressed,
-        dkim=ready.dkim if ready.dkim is not None else raw.dkim,
+        dkim=plan.dkim(raw),
     )
-    if status is InputStatus.REJECTED:
-        return IngestOutcome(
-            raw.source,
-            OutcomeKind.REJECTED,
-            error=error or "unreadable",
-            part_errors=tuple(part_errors),
-            input_pk=input_pk,
-        )
-    new = dup = 0
-    for index, one in storable:
-        if db.insert_report_rows(store, one, input_pk, index) is None:
-            dup += 1
-        else:
-            new += 1
-    return IngestOutcome(
-        raw.source,
-        OutcomeKind.NEW if new else OutcomeKind.DUPLICATE,
-        new_reports=new,
-        duplicate_reports=dup,
-        part_errors=tuple(part_errors),
-        input_pk=input_pk,
-    )
+    new = 0
+    if status is not InputStatus.REJECTED:
+        for index, one in plan.storable:
+            if db.insert_report_rows(store, one, input_pk, index) is not None:
+                new += 1
+    return plan.outcome(raw, input_pk, new)
 
 
 def rejected_outcome(parsed: ParsedInput) -> IngestOutcome:

@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from tlsrpt_tui.core.model import (
     DkimVerdict,
@@ -123,6 +124,21 @@ def set_input_dkim(store: Store, input_pk: int, verdict: DkimVerdict | None) -> 
     totals.add_stored(store, moved)
 
 
+def stored_input_keys(store: Store, digests: Sequence[bytes]) -> set[tuple[bytes, str]]:
+    """(sha256, origin_key) of each stored raw input whose SHA-256 is one of ``digests``."""
+    out: set[tuple[bytes, str]] = set()
+    for i in range(0, len(digests), 500):
+        chunk = digests[i:i + 500]
+        if store.dialect == "postgresql":
+            rows = store.conn.execute(
+                "SELECT sha256, origin_key FROM raw_inputs WHERE sha256 = ANY(?)", (list(chunk),))
+        else:
+            rows = store.conn.execute("SELECT sha256, origin_key FROM raw_inputs WHERE sha256 IN"
+                                      f" ({', '.join('?' * len(chunk))})", chunk)
+        out.update((bytes(sha), str(key)) for sha, key in rows)
+    return out
+
+
 def find_raw_input(store: Store, sha256: bytes, key: str) -> int | None:
     row = store.conn.execute(
         "SELECT id FROM raw_inputs WHERE sha256 = ? AND origin_key = ?", (sha256, key)
@@ -151,8 +167,10 @@ def raw_input_values(
     digest: bytes | None = None,
     compressed: bytes | None = None,
     dkim: DkimVerdict | None = None,
+    imported_at: str | None = None,
 ) -> tuple[object, ...]:
-    """The raw_inputs row of an input (``_RAW_INPUT_COLUMNS``); see store_raw_input."""
+    """The raw_inputs row of an input (``_RAW_INPUT_COLUMNS``); see store_raw_input.
+    ``imported_at``: now (``utc_now_iso``) unless given (a batch reads the clock once)."""
     if digest is None:
         digest = hashlib.sha256(data).digest()
     if compressed is None:
@@ -165,7 +183,7 @@ def raw_input_values(
     return (
         storable_text(source) or "", origin.kind, origin.path, origin.account, origin.folder,
         origin.uidvalidity, origin.uid, origin_key(origin), digest, len(data), compressed,
-        received_at, utc_now_iso(), str(status), error,
+        received_at, imported_at or utc_now_iso(), str(status), error,
         "[]" if not errors else json.dumps(errors), parser_version, *dkim_values(dkim),
     )
 
@@ -197,23 +215,33 @@ def store_raw_input(
         source=source, data=data, origin=origin, status=status, error=error,
         part_errors=part_errors, parser_version=parser_version, received_at=received_at,
         digest=digest, compressed=compressed, dkim=dkim)
-    cur = store.conn.execute(
-        f"INSERT INTO raw_inputs ({_RAW_INPUT_COLUMNS}) VALUES ({_RAW_INPUT_MARKS})"
-        " ON CONFLICT (sha256, origin_key) DO NOTHING RETURNING id", values)
+    cur = store.conn.execute(_INSERT_RAW_INPUT + " RETURNING id", values)
     row = cur.fetchone()
     if row is not None:
         totals.note_forged(store, int(row[0]), dkim is not None and dkim.result == "fail")
         return int(row[0]), True
-    existing = find_raw_input(store, values[8], values[7])
+    return _refresh_raw_input(store, values, dkim), False
+
+
+_INSERT_RAW_INPUT = (f"INSERT INTO raw_inputs ({_RAW_INPUT_COLUMNS}) VALUES ({_RAW_INPUT_MARKS})"
+                     " ON CONFLICT (sha256, origin_key) DO NOTHING")
+
+
+def _refresh_raw_input(store: Store, values: tuple[object, ...],
+                       dkim: DkimVerdict | None) -> int:
+    """Identical bytes from the same origin are stored already (``values`` conflicted): that
+    row takes the new parse status, error, parser version and source, and ``dkim`` when one
+    is given. Returns its pk."""
+    existing = find_raw_input(store, values[8], values[7])  # type: ignore[arg-type]
     assert existing is not None  # the conflict says it exists
     store.conn.execute(
         "UPDATE raw_inputs SET status = ?, error = ?, part_errors = ?, parser_version = ?,"
         " source = ? WHERE id = ?",
-        (str(status), error, values[15], parser_version, values[0], existing),
+        (values[13], values[14], values[15], values[16], values[0], existing),
     )
     if dkim is not None:
         set_input_dkim(store, existing, dkim)
-    return existing, False
+    return existing
 
 
 def update_input_status(
@@ -443,14 +471,7 @@ def insert_report_rows(store: Store, rows: ReportRows, input_pk: int,
                        input_index: int = 0) -> int | None:
     """``insert_report`` from the rows ``report_rows`` computed (perhaps in another process)."""
     values, policies, shape = rows
-    cur = store.conn.execute(
-        "INSERT INTO reports (organization, contact, report_id, subject_report_id, report_domain,"
-        ' submitter, dedup_who, start, "end", generated_at, notes, successful, failed,'
-        " policy_domains, policy_types, search, input_id, input_index)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ' ON CONFLICT (dedup_who, report_id, start, "end") DO NOTHING RETURNING id',
-        (*values, input_pk, input_index),
-    )
+    cur = store.conn.execute(_INSERT_REPORT + " RETURNING id", (*values, input_pk, input_index))
     row = cur.fetchone()
     if row is None:
         return None
@@ -459,6 +480,149 @@ def insert_report_rows(store: Store, rows: ReportRows, input_pk: int,
     totals.add(store, totals.ReportShape(*shape), input_pk=input_pk)
     store.conn.execute(PENDING_ALERT, (pk,))
     return pk
+
+
+_INSERT_REPORT = (
+    "INSERT INTO reports (organization, contact, report_id, subject_report_id, report_domain,"
+    ' submitter, dedup_who, start, "end", generated_at, notes, successful, failed,'
+    " policy_domains, policy_types, search, input_id, input_index)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ' ON CONFLICT (dedup_who, report_id, start, "end") DO NOTHING')
+
+
+class NewInput(NamedTuple):
+    """An input for ``insert_inputs``: its raw_inputs row and the reports to store with it."""
+
+    values: tuple[object, ...]  # raw_input_values()
+    #: the verdict decided at arrival (None: keep a stored row's verdict)
+    dkim: DkimVerdict | None
+    #: (index in the input, rows) of each report the store can hold
+    reports: tuple[tuple[int, ReportRows], ...]
+
+
+#: Ids from here on are not handed out by ``insert_inputs`` (SQLite then picks rowids at
+#: random instead of max + 1, and "the rows above the old max" would not be the new ones).
+_MAX_BATCH_ID = 2**62
+
+
+class BatchUnsupported(Exception):
+    """``insert_inputs`` cannot take this batch (nothing was written): store it per input."""
+
+
+def insert_inputs(store: Store, inputs: Sequence[NewInput]) -> list[tuple[int, int]]:
+    """SQLite: what ``store_raw_input`` then ``insert_report_rows`` for each report do for
+    each input in turn, written with one ``executemany`` per table for the whole batch.
+    Returns per input (its raw input's pk, how many of its reports were new).
+
+    Why: one mail cost four statements (the input, the report, its policies, its row for the
+    alert engine), each a trip through the sqlite3 module and SQLite's statement machinery;
+    the batch now costs a handful per table. The result is the same, row for row and id for
+    id: the inputs go in first, in order, with ``ON CONFLICT DO NOTHING`` (ids max + 1 in
+    order, as one by one); those that landed are read back by their unique key, the others
+    are identical bytes from the same origin stored before (refreshed as ``store_raw_input``
+    does); then every report in input order (the first of two with the same dedup key is the
+    new one, as one by one), read back by (input, index); then the policies with their ids
+    counted from the table's max (the transaction holds the write lock: nobody else inserts),
+    their failure details, the alert engine's rows and the day totals. Two inputs with the
+    same bytes from the same origin (the second refreshes the first) split the batch in two
+    parts written one after the other. Raises the store's errors as the statements do (the
+    caller rolls back and stores input by input); ``BatchUnsupported`` before writing
+    anything when ids are near the 64-bit limit."""
+    for table in ("raw_inputs", "reports", "policies"):
+        if _max_id(store, table) >= _MAX_BATCH_ID:
+            raise BatchUnsupported(f"{table} ids near the 64-bit limit")
+    out: list[tuple[int, int]] = []
+    part: list[NewInput] = []
+    keys: set[tuple[object, object]] = set()
+    for one in inputs:
+        key = (one.values[8], one.values[7])  # sha256, origin_key
+        if key in keys:
+            out += _insert_part(store, part)
+            part, keys = [], set()
+        keys.add(key)
+        part.append(one)
+    out += _insert_part(store, part)
+    return out
+
+
+def _max_id(store: Store, table: str) -> int:
+    return int(store.conn.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0)
+
+
+def _insert_part(store: Store, inputs: Sequence[NewInput]) -> list[tuple[int, int]]:
+    """``insert_inputs`` for inputs with distinct (sha256, origin_key)."""
+    if not inputs:
+        return []
+    input_pks, forged = _insert_raw_inputs(store, inputs)
+    reports = [(*rows[0], pk, index)
+               for one, pk in zip(inputs, input_pks, strict=True) for index, rows in one.reports]
+    if not reports:
+        return [(pk, 0) for pk in input_pks]
+    conn = store.conn
+    before = _max_id(store, "reports")
+    landed = conn.executemany(_INSERT_REPORT, reports).rowcount
+    report_pks: Iterator[int | None]
+    if landed == len(reports):  # none was a duplicate: max + 1, max + 2, ... in order
+        report_pks = iter(range(before + 1, before + 1 + landed))
+    else:
+        new_pks = {(int(input_pk), int(index)): int(pk) for pk, input_pk, index in conn.execute(
+            "SELECT id, input_id, input_index FROM reports WHERE id > ?", (before,))}
+        report_pks = (new_pks.get((row[16], row[17])) for row in reports)  # type: ignore[misc]
+    policy_pk = _max_id(store, "policies")
+    policy_rows: list[tuple[object, ...]] = []
+    detail_rows: list[tuple[object, ...]] = []
+    pending: list[tuple[int]] = []
+    shapes: list[tuple[totals.ShapeRow, bool]] = []
+    out: list[tuple[int, int]] = []
+    for one, input_pk, is_forged in zip(inputs, input_pks, forged, strict=True):
+        new = 0
+        for _, (_, policies, shape) in one.reports:
+            report_pk = next(report_pks)
+            if report_pk is None:
+                continue
+            new += 1
+            pending.append((report_pk,))
+            for policy, details in policies:
+                policy_pk += 1
+                policy_rows.append((policy_pk, report_pk, *policy))
+                if details:
+                    detail_rows += [(policy_pk, *d) for d in details]
+            shapes.append((shape, is_forged))
+        out.append((input_pk, new))
+    if policy_rows:
+        conn.executemany(_INSERT_POLICY_WITH_ID, policy_rows)
+    if detail_rows:
+        conn.executemany(_INSERT_DETAIL, detail_rows)
+    if pending:
+        conn.executemany(PENDING_ALERT, pending)
+    totals.add_shapes(store, shapes)
+    return out
+
+
+def _insert_raw_inputs(store: Store,
+                       inputs: Sequence[NewInput]) -> tuple[list[int], list[bool]]:
+    """The raw inputs of ``_insert_part``: their pks and forged flags (their reports are
+    counted under it), in order."""
+    before = _max_id(store, "raw_inputs")
+    landed = store.conn.executemany(_INSERT_RAW_INPUT, [one.values for one in inputs]).rowcount
+    forged = [one.dkim is not None and one.dkim.result == "fail" for one in inputs]
+    if landed == len(inputs):  # all new: SQLite gave them max + 1, max + 2, ... in order
+        input_pks = list(range(before + 1, before + 1 + landed))
+        totals.note_forged_many(store, zip(input_pks, forged, strict=True))
+        return input_pks, forged
+    # some are stored already: which landed, by their unique key
+    new_pks = {(bytes(sha), key): int(pk) for pk, sha, key in store.conn.execute(
+        "SELECT id, sha256, origin_key FROM raw_inputs WHERE id > ?", (before,))}
+    input_pks = []
+    for n, one in enumerate(inputs):
+        pk = new_pks.get((one.values[8], one.values[7]))  # type: ignore[arg-type]
+        if pk is None:
+            pk = _refresh_raw_input(store, one.values, one.dkim)
+            forged[n] = totals.forged_of(store, pk)  # the stored verdict unless a new one
+        else:
+            totals.note_forged(store, pk, forged[n])
+        input_pks.append(pk)
+    return input_pks, forged
 
 
 #: PostgreSQL: a new input with its one report, the report's policies and their failure
@@ -637,6 +801,10 @@ _INSERT_POLICY = (
     "INSERT INTO policies (report_pk, ordinal, policy_type, policy_type_raw,"
     " policy_domain, start, policy_strings, mx_hosts, successful, failed, detail_failed)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_POLICY_WITH_ID = (
+    "INSERT INTO policies (id, report_pk, ordinal, policy_type, policy_type_raw,"
+    " policy_domain, start, policy_strings, mx_hosts, successful, failed, detail_failed)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_DETAIL = (
     "INSERT INTO failure_details (policy_pk, ordinal, result_type,"
     " failed_session_count, sending_mta_ip, receiving_mx_hostname,"

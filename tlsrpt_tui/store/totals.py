@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tlsrpt_tui.store.database import Store
@@ -96,6 +96,13 @@ def note_forged(store: Store, input_pk: int, forged: bool) -> None:
         pending.forged_inputs[input_pk] = forged
 
 
+def note_forged_many(store: Store, flags: Iterable[tuple[int, bool]]) -> None:
+    """``note_forged`` for (input pk, forged) pairs."""
+    pending = _pending(store)
+    if pending is not None:
+        pending.forged_inputs.update(flags)
+
+
 def forged_of(store: Store, input_pk: int) -> bool:
     """The input's forged flag: as written in this transaction, else read from the store."""
     pending = _pending(store)
@@ -157,6 +164,44 @@ def add(store: Store, shape: ReportShape, forged: bool | None = None, sign: int 
           (sign, sign * shape.successful, sign * shape.failed))
     for domain, ok, bad in shape.policies:
         _bump(target.policy_days, (shape.day, domain, flag), (sign, sign * ok, sign * bad))
+    if pending is None:
+        write(store, target)
+
+
+#: ``ReportRows``' shape: (day, successful, failed, ((policy domain, successful, failed), ...))
+ShapeRow = tuple[str, int, int, tuple[tuple[str, int, int], ...]]
+
+
+def add_shapes(store: Store, shapes: Sequence[tuple[ShapeRow, bool]]) -> None:
+    """``add`` (sign 1) for many new reports, given as (shape row, forged): what a batch of
+    mail stores, without a ReportShape per report."""
+    pending = _pending(store)
+    target = pending if pending is not None else Pending()
+    report_days, policy_days, members_of = target.report_days, target.policy_days, target.members
+    for (day, ok, bad, policies), forged in shapes:
+        flag = 1 if forged else 0
+        if len(policies) == 1:
+            members: tuple[str, ...] = (policies[0][0],)
+        else:
+            members = tuple(sorted({domain for domain, _, _ in policies}))
+        key = _key(members)
+        if key not in members_of:
+            members_of[key] = members
+        found = report_days.get((day, key, flag))
+        if found is None:
+            report_days[(day, key, flag)] = [1, ok, bad]
+        else:
+            found[0] += 1
+            found[1] += ok
+            found[2] += bad
+        for domain, p_ok, p_bad in policies:
+            found = policy_days.get((day, domain, flag))
+            if found is None:
+                policy_days[(day, domain, flag)] = [1, p_ok, p_bad]
+            else:
+                found[0] += 1
+                found[1] += p_ok
+                found[2] += p_bad
     if pending is None:
         write(store, target)
 

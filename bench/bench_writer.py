@@ -1,0 +1,108 @@
+"""Benchmark: CPU of the SQLite writer per ingested mail (the store half of ``import``).
+
+Run from the repo root with the bench venv:
+
+    bench/.venv/bin/python bench/bench_writer.py [--messages 10000] [--tree DIR ...]
+
+It generates bench_import.py's report mails (or reads ``--mails DIR``), reads them with
+``service.sources.iter_inputs`` and prepares them ONCE with ``prepare_all`` (parse, DKIM
+verdict against an empty key set, SHA-256, zlib, report rows: the parser process's work),
+then times only what the writer thread does for them, as ``import`` does it: ``with
+store.transaction(): ingest_batch(store, raws, limits, prepared)`` per batch of 1,000 into a
+fresh SQLite store on disk. CPU (``os.times()`` user + sys of the process), best of
+``--rounds``; the figure is ms of CPU per mail. No peer tool writes a store, so the figure is
+absolute; give several ``--tree`` (checkouts of other commits) for a before/after in one run,
+each timed in its own interpreter with that tree's package.
+
+Not part of the test suite's pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: What runs in the child interpreter (the tree's package on its path): argv = mails dir,
+#: store dir, batch size, rounds. Prints "user sys mails" of the best round.
+CHILD = r"""
+import os, sys
+from pathlib import Path
+from tlsrpt_tui.core.model import RawInput
+from tlsrpt_tui.core.parse import DEFAULT_LIMITS
+from tlsrpt_tui.service.dkim import DkimKeys
+from tlsrpt_tui.service.ingest import ingest_batch, prepare_all
+from tlsrpt_tui.service.sources import iter_inputs
+from tlsrpt_tui.store.database import Store
+
+mails, work, batch, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+raws = [item for item in iter_inputs([mails]) if isinstance(item, RawInput)]
+prepared = prepare_all(raws, DEFAULT_LIMITS, DkimKeys({}))
+best = None
+for n in range(rounds):
+    store = Store(work / f"round{n}.sqlite3")
+    t0 = os.times()
+    for i in range(0, len(raws), batch):
+        with store.transaction():
+            ingest_batch(store, raws[i:i + batch], DEFAULT_LIMITS, prepared[i:i + batch])
+    t1 = os.times()
+    store.close()
+    user, system = t1.user - t0.user, t1.system - t0.system
+    if best is None or user + system < sum(best):
+        best = (user, system)
+    for f in work.glob(f"round{n}.sqlite3*"):
+        f.unlink()
+print(best[0], best[1], len(raws))
+"""
+
+
+def time_tree(tree: Path, mails: Path, batch: int, rounds: int) -> tuple[float, float, int]:
+    """(user s, sys s, mails) of the best round with ``tree``'s package."""
+    with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-writer-") as work:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        res = subprocess.run([sys.executable, "-c", CHILD, str(mails), work, str(batch),
+                              str(rounds)], capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        sys.exit(f"{tree}: writer bench failed: {res.stderr[-2000:]}")
+    user, system, n = res.stdout.split()
+    return float(user), float(system), int(n)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--messages", type=int, default=10_000)
+    ap.add_argument("--mails", type=Path, help="a directory of mails (default: generate)")
+    ap.add_argument("--batch", type=int, default=1000, help="inputs per transaction")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--tree", type=Path, action="append",
+                    help="a checkout whose package is timed (repeatable; default this one)")
+    args = ap.parse_args()
+    trees = args.tree or [REPO]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from installed import compile_package
+
+    for tree in trees:
+        compile_package(tree)
+    with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-mails-") as tmp:
+        mails = args.mails
+        if mails is None:
+            import bench_import
+
+            mails = Path(tmp) / "mails"
+            bench_import.generate(mails, args.messages)
+        print(f"load {os.getloadavg()[0]:.1f}; batch {args.batch}, best of {args.rounds}")
+        for tree in trees:
+            user, system, n = time_tree(tree, mails, args.batch, args.rounds)
+            print(f"{tree}: {n} mails, writer CPU {(user + system) / n * 1e3:.3f} ms a mail"
+                  f" (user {user:.2f} s, sys {system:.2f} s)")
+        print(f"load {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
