@@ -40,7 +40,8 @@ from tlsrpt_tui.service.ingest import ingest_batch, prepare_all
 from tlsrpt_tui.service.sources import iter_inputs
 from tlsrpt_tui.store.database import Store
 
-mails, work, batch, rounds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+mails, work = Path(sys.argv[1]), Path(sys.argv[2])
+batch, rounds = int(sys.argv[3]), int(sys.argv[4])
 raws = [item for item in iter_inputs([mails]) if isinstance(item, RawInput)]
 prepared = prepare_all(raws, DEFAULT_LIMITS, DkimKeys({}))
 best = None
