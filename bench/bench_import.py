@@ -163,7 +163,9 @@ def measured_import(directory: Path, db: Path, tree: Path = REPO) -> tuple[float
     res = subprocess.run(
         [sys.executable, "-c", helper, sys.executable, "-m", "tlsrpt_tui", "import",
          str(directory), "--db", str(db)],
-        capture_output=True, text=True, env=env,
+        # in ``tree``: ``python -m`` puts the current directory first on sys.path, before
+        # PYTHONPATH, so from the repo root ``--tree`` timed this checkout's package
+        capture_output=True, text=True, env=env, cwd=tree,
     )
     rc, elapsed, rss, cpu, line = res.stdout.strip().split("|", 4)
     if rc != "0":

@@ -58,7 +58,8 @@ for n in range(rounds):
         best = (user, system)
     for f in work.glob(f"round{n}.sqlite3*"):
         f.unlink()
-print(best[0], best[1], len(raws))
+import tlsrpt_tui
+print(best[0], best[1], len(raws), tlsrpt_tui.__file__)
 """
 
 
@@ -66,11 +67,14 @@ def time_tree(tree: Path, mails: Path, batch: int, rounds: int) -> tuple[float, 
     """(user s, sys s, mails) of the best round with ``tree``'s package."""
     with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-writer-") as work:
         env = {**os.environ, "PYTHONPATH": str(tree)}
+        # cwd: ``python -c`` puts the current directory first on sys.path, before PYTHONPATH
         res = subprocess.run([sys.executable, "-c", CHILD, str(mails), work, str(batch),
-                              str(rounds)], capture_output=True, text=True, env=env)
+                              str(rounds)], capture_output=True, text=True, env=env, cwd=tree)
     if res.returncode != 0:
         sys.exit(f"{tree}: writer bench failed: {res.stderr[-2000:]}")
-    user, system, n = res.stdout.split()
+    user, system, n, package = res.stdout.split()
+    if not Path(package).is_relative_to(tree.resolve()):
+        sys.exit(f"{tree}: the child imported {package}")
     return float(user), float(system), int(n)
 
 
