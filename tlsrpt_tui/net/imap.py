@@ -189,9 +189,10 @@ class _FastFetch:
     literal with one slice, and files lines and literals into the command exactly as the
     library would (``n FETCH (...`` lines without the ``* ``, literals as ``bytearray``), so
     ``parse_fetch_bodies`` reads either. It handles only the shape a FETCH response has;
-    the command's tagged completion, and any other line (an untagged EXISTS, EXPUNGE or
-    alert in the middle of it), are handed back to the library with everything after them,
-    at a line boundary, in the state the library would be in there.
+    a tagged status line (wherever it comes, as the library checks it first on every line)
+    and any other response between FETCH responses (an untagged EXISTS, EXPUNGE or alert)
+    are handed back to the library with everything after them, at a line start, where the
+    library reads them as it would have.
     """
 
     __slots__ = ("buf", "cmd", "need")
@@ -227,6 +228,10 @@ class _FastFetch:
                     ):
                         return bytes(buf[pos:])  # the tagged end, or another response
                     line = bytes(buf[pos + 2 : eol])
+                elif _aio.tagged_status_response_re.match(buf, pos, eol):
+                    # a tagged status inside a response: the library ends the command (or
+                    # fails on a stranger's tag) rather than wait for the parentheses to close
+                    return bytes(buf[pos:])
                 else:
                     line = bytes(buf[pos:eol])
                 pos = eol + 2
