@@ -45,6 +45,15 @@ MIN_BATCH_FOR_WORKERS = 20
 #: Batches between the network and a finished commit (fetched, being parsed, being written).
 DEPTH = 2
 
+#: The writer connection's page cache (KiB). Why: with SQLite's default (2,000 KiB) a batch's
+#: inserts into the input and report indices evicted pages that the next statements of the
+#: same batch needed again, each read back with a system call: 10,000 of bench_import.py's
+#: mails read 181 MB (44,000 reads) into a 30 MB store; with 8 MiB 72 MB (17,500), with 16
+#: or 64 MiB 63 MB (15,400: the checkpoints' copying of the WAL, whatever the cache). Not
+#: more: the cache fills with every page a sync or import touches and lives as long as its
+#: pipeline, and 16 MiB made the import's peak RSS 15 MiB higher (48 -> 64 MiB).
+WRITER_CACHE_KIB = 8 * 1024
+
 #: handle() -> prepared results in input order, or None when they must be computed while
 #: storing (called on the writer thread; it may block there, never on the loop).
 PreparedHandle = Callable[[], list[Prepared] | None]
@@ -128,6 +137,8 @@ class IngestPipeline:
             self._conn = self.store if memory else self.store.reopen()
             if self._conn.dialect == "sqlite":
                 self._conn.set_busy_timeout(self._busy_ms)
+                if not memory:
+                    self._conn.set_cache_kib(WRITER_CACHE_KIB)
         return self._conn
 
     def write(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:

@@ -155,6 +155,10 @@ class Store:
         self.conn.execute(f"PRAGMA busy_timeout={int(ms)}")
         self.busy_ms = int(ms)
 
+    def set_cache_kib(self, kib: int) -> None:
+        """Let this connection's page cache grow to ``kib`` KiB (SQLite's default is 2,000)."""
+        self.conn.execute(f"PRAGMA cache_size={-int(kib)}")
+
     @property
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
