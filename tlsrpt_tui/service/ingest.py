@@ -351,9 +351,12 @@ def _plan(ready: Prepared) -> _Plan:
     """The status, error and reports to store for an input that is a report (or rejected)."""
     parsed = ready.parsed
     status, error = parsed.status, parsed.error
+    rows = _ready_rows(ready)
+    if len(rows) == 1 and not isinstance(rows[0], str) and not parsed.part_errors:
+        return _Plan(ready, status, error, [], ((0, rows[0]),))  # the common case
     part_errors = list(parsed.part_errors)
     storable: list[tuple[int, db.ReportRows]] = []
-    for index, one in enumerate(_ready_rows(ready)):
+    for index, one in enumerate(rows):
         if isinstance(one, str):
             part_errors.append(one)
         else:

@@ -39,8 +39,8 @@ ZLIB_LEVEL = 1
 def storable_text(value: str | None) -> str | None:
     """Text the store can bind: lone surrogates (a non-UTF-8 file name decoded by the OS layer
     with surrogateescape) become backslash escapes instead of making the insert raise."""
-    if value is None:
-        return None
+    if value is None or value.isascii():  # isascii: no copy made to find out
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -228,13 +228,23 @@ def write(store: Store, pending: Pending) -> None:
                for key in sorted({key for _, key, _ in report_days})}
     rows = sorted(((day, set_ids[key], forged), sums)
                   for (day, key, forged), sums in report_days.items())
-    conn.executemany(UPSERT_REPORT_DAY,
-                     [(*k, *piece) for k, sums in rows for piece in _pieces(sums)])
+    conn.executemany(UPSERT_REPORT_DAY, _params(rows))
     conn.executemany(DROP_EMPTY_REPORT_DAY, [k for k, sums in rows if sums[0] < 0])
     policies = sorted(policy_days.items())
-    conn.executemany(UPSERT_POLICY_DAY,
-                     [(*k, *piece) for k, sums in policies for piece in _pieces(sums)])
+    conn.executemany(UPSERT_POLICY_DAY, _params(policies))
     conn.executemany(DROP_EMPTY_POLICY_DAY, [k for k, sums in policies if sums[0] < 0])
+
+
+def _params(rows: Sequence[tuple[tuple[object, ...], list[int]]]) -> list[tuple[object, ...]]:
+    """The upserts' parameters: key + sums, a sum beyond 64 bits in pieces (``_pieces``)."""
+    out: list[tuple[object, ...]] = []
+    top, bottom = _MAX_PARAM, -_MAX_PARAM
+    for key, (n, ok, bad) in rows:
+        if bottom <= n <= top and bottom <= ok <= top and bottom <= bad <= top:
+            out.append((*key, n, ok, bad))  # the common case, two rows a mail
+        else:
+            out += [(*key, *piece) for piece in _pieces([n, ok, bad])]
+    return out
 
 
 def _set_id(store: Store, key: str, members: tuple[str, ...]) -> int:
@@ -254,7 +264,7 @@ def _pieces(sums: list[int]) -> Iterator[tuple[int, ...]]:
     """The sums as parameters that can be bound: a sum beyond 64 bits (only hostile reports
     make one, several in a batch) is added in several steps (the row's sum then overflows
     as it did when each report was added alone: SQLite keeps it as a REAL)."""
-    if all(-_MAX_PARAM <= v <= _MAX_PARAM for v in sums):  # the common case, two rows a mail
+    if all(-_MAX_PARAM <= v <= _MAX_PARAM for v in sums):
         yield tuple(sums)
         return
     rest = list(sums)
