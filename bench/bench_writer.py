@@ -2,7 +2,7 @@
 
 Run from the repo root with the bench venv:
 
-    bench/.venv/bin/python bench/bench_writer.py [--messages 10000] [--tree DIR ...]
+    bench/.venv/bin/python bench/bench_writer.py [--messages 10000] [--whole N] [--tree DIR ...]
 
 It generates bench_import.py's report mails (or reads ``--mails DIR``), reads them with
 ``service.sources.iter_inputs`` and prepares them ONCE with ``prepare_all`` (parse, DKIM
@@ -13,7 +13,9 @@ fresh SQLite store on disk, its connection set as the pipeline sets the writer's
 (``os.times()`` user + sys of the process), best of ``--rounds``; the figure is ms of CPU per
 mail. No peer tool writes a store, so the figure is absolute; give several ``--tree``
 (checkouts of other commits) for a before/after in one run, each timed in its own
-interpreter with that tree's package.
+interpreter with that tree's package. ``--whole N`` also runs the real ``import`` of the
+same mails N times per tree and prints its main process's CPU (file reads, the writer
+thread) apart from its parser processes'.
 
 Not part of the test suite's pass/fail.
 """
@@ -67,6 +69,34 @@ print(best[0], best[1], len(raws), tlsrpt_tui.__file__)
 """
 
 
+#: ``tlsrpt-tui import DIR --db DB`` in the child, then its own CPU (the main process: file
+#: reads, the writer thread) and its parser processes' (waited for: RUSAGE_CHILDREN).
+WHOLE = r"""
+import resource, sys
+import tlsrpt_tui
+from tlsrpt_tui.cli import main
+
+rc = main(["import", sys.argv[1], "--db", sys.argv[2]])
+me = resource.getrusage(resource.RUSAGE_SELF)
+parsers = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(rc, me.ru_utime, me.ru_stime, parsers.ru_utime + parsers.ru_stime, me.ru_maxrss,
+      tlsrpt_tui.__file__)
+"""
+
+
+def whole_import(tree: Path, mails: Path) -> tuple[float, float, float, int]:
+    """(main user s, main sys s, parsers s, main peak RSS KiB) of one ``import`` of ``mails``
+    into a fresh store with ``tree``'s package."""
+    with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-writer-") as work:
+        res = subprocess.run([sys.executable, "-c", WHOLE, str(mails), f"{work}/s.sqlite3"],
+                             capture_output=True, text=True, cwd=tree,
+                             env={**os.environ, "PYTHONPATH": str(tree)})
+    rc, user, system, parsers, rss, package = res.stdout.split()[-6:]
+    if res.returncode != 0 or rc != "0" or not Path(package).is_relative_to(tree.resolve()):
+        sys.exit(f"{tree}: import failed ({rc}, {package}): {res.stderr[-2000:]}")
+    return float(user), float(system), float(parsers), int(rss)
+
+
 def time_tree(tree: Path, mails: Path, batch: int, rounds: int) -> tuple[float, float, int]:
     """(user s, sys s, mails) of the best round with ``tree``'s package."""
     with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-writer-") as work:
@@ -88,6 +118,9 @@ def main() -> int:
     ap.add_argument("--mails", type=Path, help="a directory of mails (default: generate)")
     ap.add_argument("--batch", type=int, default=1000, help="inputs per transaction")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--whole", type=int, default=0, metavar="N",
+                    help="also run the whole import N times per tree (alternating) and print"
+                         " its main process's CPU apart from its parser processes'")
     ap.add_argument("--tree", type=Path, action="append",
                     help="a checkout whose package is timed (repeatable; default this one)")
     args = ap.parse_args()
@@ -109,6 +142,13 @@ def main() -> int:
             user, system, n = time_tree(tree, mails, args.batch, args.rounds)
             print(f"{tree}: {n} mails, writer CPU {(user + system) / n * 1e3:.3f} ms a mail"
                   f" (user {user:.2f} s, sys {system:.2f} s)")
+        for _ in range(args.whole):
+            for tree in trees:
+                load = os.getloadavg()[0]
+                user, system, parsers, rss = whole_import(tree, mails)
+                print(f"{tree}: import, main process CPU {user + system:.2f} s (user {user:.2f},"
+                      f" sys {system:.2f}), parser processes {parsers:.2f} s, main peak RSS"
+                      f" {rss / 1024:.1f} MiB; load {load:.1f}")
         print(f"load {os.getloadavg()[0]:.1f}")
     return 0
 
