@@ -108,8 +108,20 @@ def looks_like_message(data: bytes) -> bool:
 
 
 def _header_regex(names: frozenset[bytes]) -> re.Pattern[bytes]:
+    """A field of one of ``names`` at a line start, with its value and continuation lines.
+
+    The pattern starts with a line feed (the scan for it is fast) and a look-ahead for the
+    names' first letters, so that of a real mail's ~180 header lines only the few that may
+    match are tried against every name. The continuation lines are taken possessively
+    (``*+``): a plain ``*`` keeps a backtracking frame per line, 800 MB for a header of five
+    million folded lines.
+    """
     alternatives = b"|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-    return re.compile(b"\\n(" + alternatives + b")[ \\t]*:", re.IGNORECASE)
+    firsts = b"".join(re.escape(bytes([c])) for c in sorted({n[0] for n in names}))
+    return re.compile(
+        b"\\n(?=[" + firsts + b"])(" + alternatives + b")[ \\t]*:([^\\n]*(?:\\n[ \\t][^\\n]*)*+)",
+        re.IGNORECASE,
+    )
 
 
 def _headers(
@@ -120,28 +132,13 @@ def _headers(
     Report mail carries kilobytes of Received/ARC/DKIM headers folded over a hundred lines;
     a Python loop over every line costs more than the rest of the parse. Instead one regex
     pass finds the wanted names at line starts (continuation lines start with white space, so
-    they never match), and only those headers' own continuation lines are walked.
+    they never match) and takes their values with their own continuation lines.
     """
-    src = b"\n" + head
     out: dict[bytes, list[bytes]] = {}
-    size = len(src)
-    for m in (pattern or _header_regex(wanted)).finditer(src):
-        name = m.group(1).lower()
+    for name, value in (pattern or _header_regex(wanted)).findall(b"\n" + head):
+        name = name.lower()
         if name in out:
             continue
-        start = end = m.end()
-        while True:
-            nl = src.find(b"\n", end)
-            if nl < 0:
-                end = size
-                break
-            follow = src[nl + 1 : nl + 2]
-            if follow == b" " or follow == b"\t":
-                end = nl + 1
-                continue
-            end = nl
-            break
-        value = src[start:end]
         if b"\n" in value:  # unfold: the line break goes, the white space stays
             value = value.replace(b"\n", b"")
         out[name] = [value.strip()]
@@ -207,13 +204,16 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
     if not rest:
         return ctype, params
     pieces: dict[str, list[tuple[int, str, bool]]] = {}
-    for m in _PARAM.finditer(";" + rest):
-        name, raw = m.group(1).lower(), m.group(2)
-        if raw.startswith('"'):
+    for name, raw in _PARAM.findall(";" + rest):  # tuples: no match object per parameter
+        name = name.lower()
+        if raw[:1] == '"':
             raw = raw[1:-1]
             if "\\" in raw:
                 raw = re.sub(r"\\(.)", r"\1", raw)
-        cm = _CONTINUATION.match(name) if "*" in name else None
+        if "*" not in name:
+            params.setdefault(name, raw)
+            continue
+        cm = _CONTINUATION.match(name)
         if cm:
             pieces.setdefault(cm.group(1), []).append((int(cm.group(2)), raw, bool(cm.group(3))))
         elif name.endswith("*"):

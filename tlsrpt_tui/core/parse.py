@@ -15,7 +15,6 @@ names are only used as labels, never as paths).
 from __future__ import annotations
 
 import binascii
-import dataclasses
 import io
 import re
 import zipfile
@@ -40,6 +39,7 @@ from tlsrpt_tui.core.report_json import (
     looks_like_tlsrpt,
     report_from_json,
     typed_report,
+    with_notes,
 )
 
 __all__ = ["DEFAULT_LIMITS", "Limits", "parse_bytes", "sniff"]
@@ -501,7 +501,7 @@ def _add_envelope_notes(msg: MailMessage, reports: list[Report], first: int) -> 
     for i in range(first, len(reports)):
         notes = envelope_notes(msg, reports[i])
         if notes:
-            reports[i] = dataclasses.replace(reports[i], notes=reports[i].notes + tuple(notes))
+            reports[i] = with_notes(reports[i], notes)
 
 
 def envelope_notes(msg: MailMessage, report: Report) -> list[str]:

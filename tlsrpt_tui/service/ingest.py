@@ -13,7 +13,6 @@ import gc
 import hashlib
 import os
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -134,7 +133,7 @@ class Prepared(NamedTuple):
 
     parsed: ParsedInput
     digest: bytes | None = None  # SHA-256 of the raw bytes (None: not to be stored)
-    compressed: bytes | None = None  # zlib of the raw bytes at the store's level
+    compressed: bytes | None = None  # the raw bytes as the store keeps them
     #: The DKIM verdict decided here (None: not mail, or no keys were given to verify with).
     dkim: DkimVerdict | None = None
     #: Per report of ``parsed``, in order: its rows ready to insert (``db.report_rows``), or
@@ -159,7 +158,7 @@ def prepare(raw: RawInput, limits: Limits, keys: DkimKeys | None = None) -> Prep
     else:  # the reports travel as rows (not dataclasses.replace: ~3 µs less per mail)
         parsed = ParsedInput(parsed.source, parsed.status, (), parsed.error, parsed.part_errors)
     return Prepared(
-        parsed, hashlib.sha256(raw.data).digest(), zlib.compress(raw.data, db.ZLIB_LEVEL),
+        parsed, hashlib.sha256(raw.data).digest(), db.compress(raw.data),
         keys.verdict(raw.data) if keys is not None else None, rows,
     )
 
