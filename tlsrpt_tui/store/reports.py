@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _json_quote
 from typing import NamedTuple
 
 from tlsrpt_tui.core.model import (
@@ -420,7 +421,7 @@ def _report_values(report: Report) -> tuple:  # type: ignore[type-arg]
         iso_utc(report.start),
         iso_utc(report.end),
         iso_utc(report.generated_at) if report.generated_at else None,
-        json.dumps(list(report.notes)) if report.notes else "[]",
+        json_strings(report.notes),
         report.successful_sessions,
         report.failed_sessions,
         domains,
@@ -793,11 +794,21 @@ def _insert_policies(store: Store, report_pk: int, report: Report) -> None:
     _insert_policy_rows(store, report_pk, _policy_rows(report, iso_utc(report.start)))
 
 
+def json_strings(items: Sequence[str]) -> str:
+    """``json.dumps(list(items))`` for strings, the same text for a third of its cost: three
+    lists a report (its notes, each policy's strings and MX hosts) in every parser process.
+    Each string is quoted by the C function ``json.dumps`` itself quotes with."""
+    try:
+        return "[" + ", ".join(map(_json_quote, items)) + "]"
+    except TypeError:  # not all strings: json.dumps says how it spells them
+        return json.dumps(list(items))
+
+
 def _policy_rows(report: Report, start: str) -> PolicyRows:
     return tuple(
         (
             (ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain, start,
-             json.dumps(list(p.policy_strings)), json.dumps(list(p.mx_hosts)),
+             json_strings(p.policy_strings), json_strings(p.mx_hosts),
              p.successful_sessions, p.failed_sessions, p.detail_failed_sum),
             tuple(
                 (i, d.result_type, d.failed_session_count, d.sending_mta_ip,
