@@ -21,6 +21,7 @@ from tlsrpt_tui.core import dkim as core_dkim
 from tlsrpt_tui.core.mime import read_message
 from tlsrpt_tui.core.parse import parse_bytes
 from tlsrpt_tui.core.report_json import with_notes
+from tlsrpt_tui.service.dkim import DkimKeys, verdict_of
 from tlsrpt_tui.store import reports as db
 
 GONE = "gone._domainkey.sender.example"
@@ -72,17 +73,17 @@ HEADERS = [
 
 @pytest.mark.parametrize("lf", [False, True], ids=["crlf", "lf"])
 @pytest.mark.parametrize("header", HEADERS, ids=range(len(HEADERS)))
-def test_keyless_verdict_is_the_full_verdict(header: bytes, lf: bool) -> None:
+def testkeyless_verdict_is_the_full_verdict(header: bytes, lf: bool) -> None:
     data = header + _mail()
     if lf:
         data = data.replace(b"\r\n", b"\n")
     assert core_dkim.verify(data, KEYS) == _full_path(data)
 
 
-def test_keyless_verdict_decides_a_missing_key_alone() -> None:
-    verdict = core_dkim._keyless_verdict(_signature("gone") + _mail(), KEYS)
+def testkeyless_verdict_decides_a_missing_key_alone() -> None:
+    verdict = core_dkim.keyless_verdict(_signature("gone") + _mail(), KEYS)
     assert verdict == core_dkim.DkimVerdict("permerror", "sender.example", "gone", True)
-    assert core_dkim._keyless_verdict(_signature("real") + _mail(), KEYS) is None
+    assert core_dkim.keyless_verdict(_signature("real") + _mail(), KEYS) is None
 
 
 _line = st.sampled_from([
@@ -95,7 +96,7 @@ _line = st.sampled_from([
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=st.lists(_line, max_size=6), lf=st.booleans())
-def test_keyless_verdict_on_any_header(lines: list[bytes], lf: bool) -> None:
+def testkeyless_verdict_on_any_header(lines: list[bytes], lf: bool) -> None:
     data = b"".join(line + b"\r\n" for line in lines) + _mail()
     if lf:
         data = data.replace(b"\r\n", b"\n")
@@ -121,3 +122,16 @@ def test_stored_bytes_are_a_zlib_stream_any_reader_inflates() -> None:
     data = _mail() * 50
     assert zlib.decompress(db.compress(data)) == data
     assert zlib.decompressobj().decompress(db.compress(b"")) == b""
+
+
+@pytest.mark.parametrize("trusted", [None, "mx.example"])
+@pytest.mark.parametrize("header", HEADERS[:4], ids=range(4))
+def test_batch_verdict_is_verdict_of(header: bytes, trusted: str | None) -> None:
+    """The parser process's verdict (``DkimKeys.verdict``) with its shortcut, the account's
+    own MTA's word included where the key is gone."""
+    vouch = b"Authentication-Results: mx.example; dkim=pass header.d=sender.example\r\n"
+    data = vouch + header + _mail()
+    verdict = DkimKeys(KEYS, trusted).verdict(data)
+    assert verdict == verdict_of(data, KEYS, trusted)
+    if trusted and header:
+        assert verdict is not None and verdict.authserv_id == trusted

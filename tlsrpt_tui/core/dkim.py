@@ -197,7 +197,9 @@ def _ascii(value: bytes | None) -> str:
 _HEADER_END = re.compile(rb"\n\r?\n")
 #: A DKIM-Signature field with its folded continuation lines (the name as rfc822_parse reads it:
 #: no space before the colon).
-_DKIM_FIELD = re.compile(rb"^dkim-signature:([^\n]*(?:\n[ \t][^\n]*)*)", re.I | re.M)
+#: Searched after a line feed put before the header block: ``^`` with MULTILINE tries the
+#: pattern at every byte, a leading line feed is found by a fast scan first.
+_DKIM_FIELD = re.compile(rb"\n(?=[dD])dkim-signature:([^\n]*(?:\n[ \t][^\n]*)*+)", re.I)
 
 
 def key_names(data: bytes) -> list[str]:
@@ -222,7 +224,7 @@ def _signature_fields(data: bytes) -> list[bytes]:
         return []  # an empty first line: no header at all
     end = _HEADER_END.search(data)
     head = data if end is None else data[: end.start() + 1]
-    return [m.group(1) for m in _DKIM_FIELD.finditer(head)]
+    return _DKIM_FIELD.findall(b"\n" + head)
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,7 +284,7 @@ def verify(data: bytes | SignedMail, keys: Mapping[str, KeyRecord]) -> DkimVerdi
     ``data`` may be the message already split by :func:`read` (the sync splits it once).
     """
     if isinstance(data, bytes):
-        keyless = _keyless_verdict(data, keys)
+        keyless = keyless_verdict(data, keys)
         if keyless is not None:
             return keyless
     mail = read(data) if isinstance(data, bytes) else data
@@ -308,7 +310,7 @@ _FIELD_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 _ODD_LINE = re.compile(rb"\n(?![ \t]|[\x21-\x39\x3b-\x7e]+:|\Z)")
 
 
-def _keyless_verdict(data: bytes, keys: Mapping[str, KeyRecord]) -> DkimVerdict | None:
+def keyless_verdict(data: bytes, keys: Mapping[str, KeyRecord]) -> DkimVerdict | None:
     """``verify``'s verdict when no signature has a key to check (each names a key DNS says is
     not published, or cannot name one): decided from three kinds of header field, without
     splitting the message or importing dkimpy. None when some signature needs the full check.

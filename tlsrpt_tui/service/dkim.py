@@ -44,6 +44,11 @@ def verdict_of(data: bytes, keys: Mapping[str, core_dkim.KeyRecord],
         verdict = core_dkim.verify(data, keys)
     except Exception:  # a verifier bug must not stop a sync: undecided, and says so
         verdict = DkimVerdict("permerror")
+    return _vouched(data, verdict, trusted_authserv_id)
+
+
+def _vouched(data: bytes, verdict: DkimVerdict, trusted_authserv_id: str | None) -> DkimVerdict:
+    """The verdict, or where it is undecided, what the account's own MTA wrote at arrival."""
     if trusted_authserv_id and verdict.result in ("temperror", "permerror"):
         vouched = core_dkim.authentication_results(data, trusted_authserv_id)
         if vouched is not None and vouched.result in ("pass", "fail"):
@@ -63,6 +68,12 @@ class DkimKeys:
         """The verdict for these bytes; None when they are not mail (nothing to verify)."""
         if sniff(data) != "mail":
             return None
+        try:  # most signatures of an import name a key that is gone: decided without dkimpy
+            keyless = core_dkim.keyless_verdict(data, self.records)
+        except Exception:  # as in verdict_of: the full check below decides (and says so)
+            keyless = None
+        if keyless is not None:
+            return _vouched(data, keyless, self.trusted_authserv_id)
         if not core_dkim.is_signed(data):
             return DkimVerdict("none")  # what verify says, without parsing the whole mail
         return verdict_of(data, self.records, self.trusted_authserv_id)
