@@ -154,27 +154,17 @@ def add(store: Store, shape: ReportShape, forged: bool | None = None, sign: int 
     if forged is None:
         assert input_pk is not None, "give forged or input_pk"
         forged = forged_of(store, input_pk)
-    pending = _pending(store)
-    target = pending if pending is not None else Pending()
-    flag = int(bool(forged))
-    members = tuple(sorted({domain for domain, _, _ in shape.policies}))
-    key = _key(members)
-    target.members.setdefault(key, members)
-    _bump(target.report_days, (shape.day, key, flag),
-          (sign, sign * shape.successful, sign * shape.failed))
-    for domain, ok, bad in shape.policies:
-        _bump(target.policy_days, (shape.day, domain, flag), (sign, sign * ok, sign * bad))
-    if pending is None:
-        write(store, target)
+    add_shapes(store, [((shape.day, shape.successful, shape.failed, shape.policies), forged)],
+               sign)
 
 
 #: ``ReportRows``' shape: (day, successful, failed, ((policy domain, successful, failed), ...))
 ShapeRow = tuple[str, int, int, tuple[tuple[str, int, int], ...]]
 
 
-def add_shapes(store: Store, shapes: Sequence[tuple[ShapeRow, bool]]) -> None:
-    """``add`` (sign 1) for many new reports, given as (shape row, forged): what a batch of
-    mail stores, without a ReportShape per report."""
+def add_shapes(store: Store, shapes: Sequence[tuple[ShapeRow, bool]], sign: int = 1) -> None:
+    """``add`` for many reports, given as (shape row, forged): what a batch of mail stores,
+    without a ReportShape per report."""
     pending = _pending(store)
     target = pending if pending is not None else Pending()
     report_days, policy_days, members_of = target.report_days, target.policy_days, target.members
@@ -187,21 +177,9 @@ def add_shapes(store: Store, shapes: Sequence[tuple[ShapeRow, bool]]) -> None:
         key = _key(members)
         if key not in members_of:
             members_of[key] = members
-        found = report_days.get((day, key, flag))
-        if found is None:
-            report_days[(day, key, flag)] = [1, ok, bad]
-        else:
-            found[0] += 1
-            found[1] += ok
-            found[2] += bad
+        _bump(report_days, (day, key, flag), (sign, sign * ok, sign * bad))
         for domain, p_ok, p_bad in policies:
-            found = policy_days.get((day, domain, flag))
-            if found is None:
-                policy_days[(day, domain, flag)] = [1, p_ok, p_bad]
-            else:
-                found[0] += 1
-                found[1] += p_ok
-                found[2] += p_bad
+            _bump(policy_days, (day, domain, flag), (sign, sign * p_ok, sign * p_bad))
     if pending is None:
         write(store, target)
 
