@@ -19,6 +19,7 @@ from report_factory import DMARC_MAIL, failure, report, sts_policy, tlsa_policy,
 from tlsrpt_tui.core.model import DkimVerdict, Origin, RawInput
 from tlsrpt_tui.service import ingest
 from tlsrpt_tui.service.ingest import OutcomeKind, ingest_batch
+from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
 
 TABLES = ("raw_inputs", "reports", "policies", "failure_details", "alert_pending_reports",
@@ -160,3 +161,15 @@ def test_ids_near_the_64_bit_limit_are_stored_input_by_input(tmp_path):
             outcomes = ingest_batch(store, [OLD, BATCH[1]])
         assert [o.kind for o in outcomes] == [OutcomeKind.NEW, OutcomeKind.DUPLICATE]
         assert outcomes[0].input_pk == 2**62 + 6
+
+
+def test_stored_input_keys_names_the_stored_inputs_among_digests(new_db):
+    """PostgreSQL's batch path asks which of its inputs are stored (a query for both)."""
+    with Store(new_db("s")) as store:
+        with store.transaction():
+            ingest_batch(store, [OLD, SIGNED])
+        limits = ingest.default_limits()
+        digests = [ingest.prepare(raw, limits).digest for raw in (OLD, SIGNED, NEW)]
+        assert db.stored_input_keys(store, digests) == {
+            (digests[0], db.origin_key(OLD.origin)), (digests[1], db.origin_key(SIGNED.origin))}
+        assert db.stored_input_keys(store, []) == set()
