@@ -28,6 +28,7 @@ show memory stays flat as the mailbox grows. Not part of the test suite's pass/f
 
 ``--no-parsedmarc`` leaves parsedmarc out (a minute a run) to iterate on ours vs the wire limit;
 ``--wire-batch`` (repeatable) times the wire run at other FETCH sizes, the best one counting;
+``--wire-o1`` times them also with aioimaplib's quadratic FETCH check patched out (shown apart);
 ``--profile FILE`` runs our second sync's event loop under cProfile. Our CPU is printed as the
 sync process's own (the loop, TLS, the writer thread, the pool's feeder and result threads)
 and its parser processes' (rusage of the children it waited for).
@@ -157,11 +158,28 @@ def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BAT
     return OursRun(wall, cpu, rss, int(reports), cpus["main"], cpus["parsers"])
 
 
+#: The wire run. With a 7th argument "o1", aioimaplib's ``FetchCommand.wait_data`` is
+#: replaced by one that looks back to the current response's start only: the library's own
+#: joins and rescans every line of the FETCH so far for each line received, which makes its
+#: CPU grow with the FETCH size (its "200 twice as fast as 500").
 WIRE_CHILD = r"""
 import asyncio, ssl, sys, time
 import aioimaplib
+import aioimaplib.aioimaplib as _lib
 
-async def main(host, port, user, password, ca, batch):
+def wait_data_o1(self):
+    balance = 0
+    for line in reversed(self._resp_lines):
+        if isinstance(line, bytes):
+            balance += line.count(b"(") - line.count(b")")
+            if self.FETCH_MESSAGE_DATA_RE.match(line):
+                break
+    return balance > 0
+
+if sys.argv[7:] == ["o1"]:
+    _lib.FetchCommand.wait_data = wait_data_o1
+
+async def main(host, port, user, password, ca, batch, *_):
     ctx = ssl.create_default_context(cafile=ca)
     client = aioimaplib.IMAP4_SSL(host=host, port=int(port), ssl_context=ctx, timeout=120)
     await client.wait_hello_from_server()
@@ -181,10 +199,12 @@ asyncio.run(main(*sys.argv[1:]))
 """
 
 
-def wire_run(dc: Dovecot, work: Path, batch: int = DEFAULT_BATCH) -> tuple[float, float, float]:
-    """aioimaplib fetching every body in batches, nothing else: the wire limit."""
+def wire_run(dc: Dovecot, work: Path, batch: int = DEFAULT_BATCH,
+             o1: bool = False) -> tuple[float, float, float]:
+    """aioimaplib fetching every body in batches, nothing else: the wire limit (``o1``:
+    without the library's quadratic FETCH check, see WIRE_CHILD)."""
     argv = [sys.executable, "-c", WIRE_CHILD, dc.host, str(dc.imaps_port), dc.user,
-            dc.password, str(dc.ca_file), str(batch)]
+            dc.password, str(dc.ca_file), str(batch), *(["o1"] if o1 else [])]
     wall, cpu, rss, rc, err = run_measured(argv, dict(os.environ), work)
     if rc != 0:
         sys.exit(f"aioimaplib wire run failed ({rc}): {err}")
@@ -230,6 +250,9 @@ def main() -> None:
     ap.add_argument("--wire-batch", type=int, action="append", default=None,
                     help="messages per FETCH of the wire run (repeatable; default --batch; "
                          "the best one counts as the wire limit)")
+    ap.add_argument("--wire-o1", action="store_true",
+                    help="also time each wire run without aioimaplib's quadratic FETCH check "
+                         "(shown apart; the ratio stays against aioimaplib as it is)")
     ap.add_argument("--no-parsedmarc", action="store_true",
                     help="skip parsedmarc (a minute a run): ours twice vs the wire limit only")
     ap.add_argument("--profile", type=Path, default=None,
@@ -287,6 +310,15 @@ def main() -> None:
                     f"{w_cpu:6.2f} s CPU  peak RSS {w_rss:6.1f} MiB  (FETCHes of {wire_batch}, "
                     f"fetch only)"
                 )
+            o1_walls = []
+            for wire_batch in (args.wire_batch or [args.batch]) if args.wire_o1 else []:
+                w_wall, w_cpu, w_rss = wire_run(dc, work, wire_batch, o1=True)
+                o1_walls.append(w_wall)
+                print(
+                    f"  aioimaplib O(1)  {args.messages:>6} msgs: {w_wall:6.2f} s wall "
+                    f"{w_cpu:6.2f} s CPU  peak RSS {w_rss:6.1f} MiB  (FETCHes of {wire_batch}, "
+                    f"its FETCH check patched to O(1) a line)"
+                )
             w_wall = min(wires)
             best = o1 if o1.wall <= o2.wall else o2
             pm = ""
@@ -300,6 +332,9 @@ def main() -> None:
                 + f"; peak RSS ours {o1.rss:.0f} MiB"
                 + (f" vs {p_rss:.0f} MiB" if p_rss else "")
             )
+            if o1_walls:
+                print(f"  ours / aioimaplib without its quadratic check: "
+                      f"{best.wall / min(o1_walls):.2f}x")
             print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         dc.stop()
