@@ -453,3 +453,48 @@ async def test_a_missing_folder_is_reported_and_the_others_still_sync(
         assert summary.errors[0].startswith(
             f"account test: 127.0.0.1:{dovecot.imaps_port}: cannot open folder 'No/Such': NO"
         )
+
+
+@pytest.mark.parametrize("archive", [None, "Archive"])
+async def test_sizes_are_asked_a_window_at_a_time_and_every_message_arrives(
+    dovecot: Dovecot,  # noqa: F811
+    account_for: Callable[..., AccountSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    new_db,
+    archive: str | None,
+) -> None:
+    """The first FETCH waits only for one batch's sizes; later windows are sized as the sync
+    reaches them, an oversized message in a later window is still kept as its header, and
+    (archiving or not) every message is stored once, with the position at the end."""
+    from tlsrpt_tui.net.imap import ImapClient
+    from tlsrpt_tui.service import sync
+
+    monkeypatch.setattr(sync, "SIZE_WINDOW", 7)
+    monkeypatch.setattr(sync, "_max_message_bytes", lambda: 20_000)
+    asked: list[list[int]] = []
+    real_sizes = ImapClient.sizes
+
+    async def sizes(self: ImapClient, uids: list[int]) -> dict[int, int]:
+        asked.append(list(uids))
+        return await real_sizes(self, uids)
+
+    monkeypatch.setattr(ImapClient, "sizes", sizes)
+    big = google_report(20).replace(b"\r\n\r\n", b"\r\nX-Pad: " + b"p" * 30_000 + b"\r\n\r\n", 1)
+    mails = [google_report(i) if i % 2 else microsoft_report(i) for i in range(1, 26)]
+    mails[19] = big  # UID 20, in the third window
+    dovecot.append(mails)
+    with open_store(new_db("s")) as store:
+        summary = await sync_account(store, account_for(batch_size=3, archive_folder=archive))
+        assert asked == [[1, 2, 3], list(range(4, 11)), list(range(11, 18)),
+                         list(range(18, 25)), [25]]
+        assert (summary.total("seen"), summary.total("new"), summary.total("rejected")) == (
+            25, 24, 1)
+        assert "UID=20: message is " in summary.folders[0].problems[0]
+        uids = [r[0] for r in store.conn.execute(
+            "SELECT origin_uid FROM raw_inputs ORDER BY id")]
+        assert sorted(uids) == list(range(1, 26))  # each once
+        state = imap_state.get(store, "test", "INBOX")
+        assert state is not None and state.last_uid == 25 and state.messages_seen == 25
+        if archive:
+            assert len(dovecot.uids("Archive")) == 25 and dovecot.uids() == []
+        assert (await sync_account(store, account_for(batch_size=3))).total("seen") == 0
