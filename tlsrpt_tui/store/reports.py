@@ -520,7 +520,8 @@ _MAX_BATCH_ID = 2**62
 
 
 class BatchUnsupported(Exception):
-    """``insert_inputs`` cannot take this batch (nothing was written): store it per input."""
+    """A batch path cannot take this batch: the caller rolls back to its SAVEPOINT and
+    stores it input by input (``insert_inputs`` raises it before writing anything)."""
 
 
 def insert_inputs(store: Store, inputs: Sequence[NewInput]) -> list[tuple[int, int]]:
