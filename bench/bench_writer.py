@@ -13,7 +13,9 @@ fresh SQLite store on disk, its connection set as the pipeline sets the writer's
 (``os.times()`` user + sys of the process), best of ``--rounds``; the figure is ms of CPU per
 mail. No peer tool writes a store, so the figure is absolute; give several ``--tree``
 (checkouts of other commits) for a before/after in one run, each timed in its own
-interpreter with that tree's package. ``--whole N`` also runs the real ``import`` of the
+interpreter with that tree's package. ``--statements`` adds one round per tree that sums
+the CPU of each SQL statement (thread time; the rest is the Python around them). ``--whole N``
+also runs the real ``import`` of the
 same mails N times per tree and prints its main process's CPU (file reads, the writer
 thread) apart from its parser processes'.
 
@@ -32,9 +34,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: What runs in the child interpreter (the tree's package on its path): argv = mails dir,
-#: store dir, batch size, rounds. Prints "user sys mails" of the best round.
+#: store dir, batch size, rounds, statements (1: one more round with each statement's CPU
+#: summed by its first words, printed as "stmt<TAB>seconds<TAB>calls<TAB>sql" lines). Its
+#: last line: "user sys mails package" of the best round.
 CHILD = r"""
-import os, sys
+import collections, os, sys, time
 from pathlib import Path
 from tlsrpt_tui.core.model import RawInput
 from tlsrpt_tui.core.parse import DEFAULT_LIMITS
@@ -64,6 +68,45 @@ for n in range(rounds):
         best = (user, system)
     for f in work.glob(f"round{n}.sqlite3*"):
         f.unlink()
+if sys.argv[5] == "1":
+    spent, calls = collections.Counter(), collections.Counter()
+
+    class Timed:  # the connection, with each statement's thread CPU summed by its start
+
+        def __init__(self, conn):
+            self.conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+        def _timed(self, how, sql, *args):
+            t = time.thread_time()
+            try:
+                return getattr(self.conn, how)(sql, *args)
+            finally:
+                key = ("many " if how == "executemany" else "") + " ".join(sql.split()[:4])
+                spent[key] += time.thread_time() - t
+                calls[key] += 1
+
+        def execute(self, sql, *args):
+            return self._timed("execute", sql, *args)
+
+        def executemany(self, sql, *args):
+            return self._timed("executemany", sql, *args)
+
+    store = Store(work / "statements.sqlite3")
+    if hasattr(pipeline, "WRITER_CACHE_KIB"):
+        store.set_cache_kib(pipeline.WRITER_CACHE_KIB)
+    store.conn = Timed(store.conn)
+    t = time.thread_time()
+    for i in range(0, len(raws), batch):
+        with store.transaction():
+            ingest_batch(store, raws[i:i + batch], DEFAULT_LIMITS, prepared[i:i + batch])
+    total = time.thread_time() - t
+    store.close()
+    for key, sec in spent.most_common():
+        print("stmt", sec, calls[key], key, sep="\t")
+    print("stmt", total - sum(spent.values()), 0, "(Python around the statements)", sep="\t")
 import tlsrpt_tui
 print(best[0], best[1], len(raws), tlsrpt_tui.__file__)
 """
@@ -97,16 +140,23 @@ def whole_import(tree: Path, mails: Path) -> tuple[float, float, float, int]:
     return float(user), float(system), float(parsers), int(rss)
 
 
-def time_tree(tree: Path, mails: Path, batch: int, rounds: int) -> tuple[float, float, int]:
-    """(user s, sys s, mails) of the best round with ``tree``'s package."""
+def time_tree(tree: Path, mails: Path, batch: int, rounds: int,
+              statements: bool = False) -> tuple[float, float, int]:
+    """(user s, sys s, mails) of the best round with ``tree``'s package; ``statements``:
+    print each statement's share too."""
     with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-writer-") as work:
         env = {**os.environ, "PYTHONPATH": str(tree)}
         # cwd: ``python -c`` puts the current directory first on sys.path, before PYTHONPATH
         res = subprocess.run([sys.executable, "-c", CHILD, str(mails), work, str(batch),
-                              str(rounds)], capture_output=True, text=True, env=env, cwd=tree)
+                              str(rounds), str(int(statements))],
+                             capture_output=True, text=True, env=env, cwd=tree)
     if res.returncode != 0:
         sys.exit(f"{tree}: writer bench failed: {res.stderr[-2000:]}")
-    user, system, n, package = res.stdout.split()
+    *lines, last = res.stdout.splitlines()
+    user, system, n, package = last.split()
+    for line in lines:
+        _, sec, count, sql = line.split("\t")
+        print(f"  {float(sec) / int(n) * 1e3:.4f} ms a mail  {int(count):6d} calls  {sql}")
     if not Path(package).is_relative_to(tree.resolve()):
         sys.exit(f"{tree}: the child imported {package}")
     return float(user), float(system), int(n)
@@ -118,6 +168,8 @@ def main() -> int:
     ap.add_argument("--mails", type=Path, help="a directory of mails (default: generate)")
     ap.add_argument("--batch", type=int, default=1000, help="inputs per transaction")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--statements", action="store_true",
+                    help="one more round per tree, printing each statement's CPU a mail")
     ap.add_argument("--whole", type=int, default=0, metavar="N",
                     help="also run the whole import N times per tree (alternating) and print"
                          " its main process's CPU apart from its parser processes'")
@@ -139,7 +191,7 @@ def main() -> int:
             bench_import.generate(mails, args.messages)
         print(f"load {os.getloadavg()[0]:.1f}; batch {args.batch}, best of {args.rounds}")
         for tree in trees:
-            user, system, n = time_tree(tree, mails, args.batch, args.rounds)
+            user, system, n = time_tree(tree, mails, args.batch, args.rounds, args.statements)
             print(f"{tree}: {n} mails, writer CPU {(user + system) / n * 1e3:.3f} ms a mail"
                   f" (user {user:.2f} s, sys {system:.2f} s)")
         for _ in range(args.whole):
