@@ -10,6 +10,7 @@ result of the way it replaced, on odd headers as well as plain ones.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import zlib
 
 import pytest
@@ -135,3 +136,12 @@ def test_batch_verdict_is_verdict_of(header: bytes, trusted: str | None) -> None
     assert verdict == verdict_of(data, KEYS, trusted)
     if trusted and header:
         assert verdict is not None and verdict.authserv_id == trusted
+
+
+def test_parsed_input_and_verdict_pickle_as_their_fields() -> None:
+    """What a parser process sends back comes out equal, every field kept."""
+    parsed = parse_bytes(_mail(), "m")
+    verdict = core_dkim.DkimVerdict("pass", "sender.example", "sel", True, "mx.example")
+    again = pickle.loads(pickle.dumps((parsed, verdict), pickle.HIGHEST_PROTOCOL))
+    assert again == (parsed, verdict)
+    assert again[0].reports and again[0].status is parsed.status

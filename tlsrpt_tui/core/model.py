@@ -122,6 +122,12 @@ class ParsedInput:
     #: Per-part errors that did not stop other parts from parsing (e.g. one bad zip member).
     part_errors: tuple[str, ...] = field(default_factory=tuple)
 
+    def __reduce__(self) -> tuple[type[ParsedInput], tuple[object, ...]]:
+        """Pickled as its fields (see ``Origin.__reduce__``): one comes back from a parser
+        process for every input, to the process that also writes the store."""
+        return ParsedInput, (self.source, self.status, self.reports, self.error,
+                             self.part_errors)
+
 
 @dataclass(frozen=True, slots=True)
 class Origin:
@@ -159,6 +165,12 @@ class DkimVerdict:
     selector: str | None = None  # s=
     aligned: bool = False  # the signer is the reporting organization (or a parent domain)
     authserv_id: str | None = None
+
+    def __reduce__(self) -> tuple[type[DkimVerdict], tuple[object, ...]]:
+        """Pickled as its fields (see ``Origin.__reduce__``): one comes back from a parser
+        process with nearly every mail."""
+        return DkimVerdict, (self.result, self.domain, self.selector, self.aligned,
+                             self.authserv_id)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
