@@ -69,6 +69,7 @@ HEADERS = [
     b"no colon here\r\n" + _signature("gone"),
     _signature("gone") + b"From: Someone <x@tlsrpt.sender.example>\r\n",
     _signature("gone") + b"TLS-Report-Submitter: evil.example\r\n",
+    _signature("gone") * core_dkim.MAX_SIGNATURES + _signature("real"),  # the fifth unread
 ]
 
 

@@ -326,22 +326,29 @@ def keyless_verdict(data: bytes, keys: Mapping[str, KeyRecord]) -> DkimVerdict |
     head = data[: end + 2]
     if head.count(b"\n") != head.count(b"\r\n") or _ODD_LINE.search(head):
         return None
-    signed: list[tuple[bytes, bytes]] = []
+    signed: list[tuple[str, str]] = []  # (domain, selector) of each signature, in order
     reporting: list[tuple[bytes, bytes]] = []
     for name, value in _KEYLESS_FIELD.findall(b"\n" + head):
-        (signed if len(name) == 14 else reporting).append((name, value))  # dkim-signature
-    signatures = _signatures(signed)
-    if not signatures:
+        if len(name) != 14:  # From, TLS-Report-Submitter
+            reporting.append((name, value))
+            continue
+        if len(signed) == MAX_SIGNATURES:
+            continue
+        # d= and s= as _signatures reads them when the tags do not parse; when they do, the
+        # same text (a tag runs from its ``;`` to the next; _ascii drops the white space)
+        domain = _ascii(_tag(value, b"d")).rstrip(".").lower()
+        selector = _ascii(_tag(value, b"s")).lower()
+        if domain and selector:
+            record = keys.get(f"{selector}._domainkey.{domain}")
+            if record is None or record.failure is not None or (
+                    record.text and not record.missing):
+                return None  # a key to check with, or a lookup to retry: _verify_one decides
+        signed.append((domain, selector))
+    if not signed:
         return DkimVerdict("none")
-    for sig in signatures:
-        record = keys.get(sig.key_name) if sig.key_name and sig.fields is not None else None
-        if sig.key_name and sig.fields is not None and (
-                record is None or record.failure is not None
-                or not (record.missing or not record.text)):
-            return None  # a key to check with, or a lookup to retry: _verify_one decides
     domains = reporting_domains(reporting)
-    verdicts = [DkimVerdict("permerror", sig.domain or None, sig.selector or None,
-                            is_aligned(sig.domain, domains)) for sig in signatures]
+    verdicts = [DkimVerdict("permerror", domain or None, selector or None,
+                            is_aligned(domain, domains)) for domain, selector in signed]
     return min(verdicts, key=lambda v: not v.aligned)
 
 
