@@ -355,6 +355,12 @@ def test_cli_usage_errors(tmp_path: Path, dovecot: Dovecot) -> None:  # noqa: F8
     )
     assert res.returncode == 2
     assert "no account named x (known: reports)" in res.stderr
+    res = subprocess.run(
+        _cli("sync", "--config", str(cfg), "--db", str(tmp_path / "d.sqlite3"), "--jobs", "0"),
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+    assert res.returncode == 2
+    assert "--jobs must be between 1 and 64" in res.stderr
     # Password variable unset: one clear line, exit 1.
     env = {k: v for k, v in os.environ.items() if k != PASSWORD_ENV}
     res = subprocess.run(

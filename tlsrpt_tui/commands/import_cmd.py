@@ -8,7 +8,6 @@ duplicate), 1 when any was rejected or not a report, 2 on usage errors or an unu
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 
@@ -29,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument(
         "--jobs", type=int, default=None, metavar="N",
         help="processes parsing and DKIM-verifying ahead of the store writer "
-             "(default: CPUs - 1; 0: none)",
+             "(default: one per CPU, at most 4; 0: none)",
     )
     parser.add_argument(
         "--no-dkim", action="store_true",
@@ -57,6 +56,7 @@ def open_store_arg(args: argparse.Namespace) -> Store | None:
 def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.service.import_paths import BATCH_SIZE, import_paths
     from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, source_line
+    from tlsrpt_tui.service.pipeline import one_shot_workers
 
     if args.batch_size is None:  # the default lives with the pipeline (the help names it)
         args.batch_size = BATCH_SIZE
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and not 0 <= args.jobs <= 64:
         print("tlsrpt-tui import: --jobs must be between 0 and 64", file=sys.stderr)
         return 2
-    jobs = args.jobs if args.jobs is not None else min(4, max(0, (os.cpu_count() or 1) - 1))
+    jobs = args.jobs if args.jobs is not None else one_shot_workers()
     dkim = None
     if not args.no_dkim:
         from tlsrpt_tui.service.config import ConfigError, load_config

@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser, name: str) -> None:
         "--timeout", type=float, default=30.0, metavar="SECONDS",
         help="network timeout per IMAP command (default 30)",
     )
+    parser.add_argument(
+        "--jobs", type=int, default=None, metavar="N",
+        help="processes parsing and DKIM-verifying ahead of the store writer "
+             "(default: one per CPU, at most 4)",
+    )
 
 
 def _clean(text: str) -> str:
@@ -46,7 +51,7 @@ def _clean(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.commands.import_cmd import open_store_arg
     from tlsrpt_tui.service.dkim import checker_for
-    from tlsrpt_tui.service.pipeline import preforked_workers
+    from tlsrpt_tui.service.pipeline import one_shot_workers, preforked_workers
     from tlsrpt_tui.service.sync import SyncEvent, sync_all, watch
 
     try:
@@ -54,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"tlsrpt-tui sync: {exc}", file=sys.stderr)
         return 2
+    if args.jobs is not None and not 1 <= args.jobs <= 64:
+        print("tlsrpt-tui sync: --jobs must be between 1 and 64", file=sys.stderr)
+        return 2
+    jobs = args.jobs if args.jobs is not None else max(1, one_shot_workers())
     accounts = list(config.accounts)
     if not accounts:
         print(f"tlsrpt-tui sync: {config.path}: no [[accounts]] configured", file=sys.stderr)
@@ -107,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         print("tlsrpt-tui sync: no DNS resolver: DKIM signatures are not verified",
               file=sys.stderr)
     with store:
-        with preforked_workers():  # forked before the loop starts any thread: see there
+        with preforked_workers(jobs):  # forked before the loop starts any thread: see there
             summary = asyncio.run(
                 sync_all(store, accounts, on_progress=on_progress, timeout=args.timeout,
                          dkim=dkim)

@@ -64,6 +64,19 @@ def default_workers() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+def one_shot_workers() -> int:
+    """Parser processes of a one-shot ``import`` or ``sync``: one per CPU, at most 4; none on
+    a single CPU (a process there only adds the pickling).
+
+    Why not ``default_workers``: there is no screen to keep a core for, and the main process
+    needs far less than one: its writer stores a mail in ~0.15 ms of CPU while parsing it
+    takes ~0.4, so with one parser per CPU but one the writer spent most of a run waiting
+    for parsed batches and a core sat half idle (bench/README.md, Import and Sync). The TUI
+    and ``watch`` keep ``default_workers``."""
+    cpus = os.cpu_count() or 1
+    return min(4, cpus) if cpus > 1 else 0
+
+
 class IngestPipeline:
     """Parser processes and the writer thread of one sync (use as an async context manager).
 
