@@ -353,8 +353,16 @@ def test_metrics_endpoint_serves_worker_alert_and_session_figures(
         dovecot.append([fresh_report(21)])
         wait_for(lambda: len(alert_peers.webhook.posts) == 1, "the webhook", service)
         wait_for(lambda: len(alert_peers.smtp.received.messages) == 1, "the mail", service)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as reply:
-            text = reply.read().decode()
+
+        def scrape() -> str:
+            url = f"http://127.0.0.1:{port}/metrics"
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                return reply.read().decode()
+
+        # The SMTP server has the mail before watch has recorded its delivery: wait for that.
+        wait_for(lambda: "tlsrpt_alert_pending{channel=" not in scrape(),
+                 "both deliveries recorded", service)
+        text = scrape()
     finally:
         assert service.stop() == 0
     assert 'tlsrpt_worker_state{state="running",worker="imap reports/INBOX"} 1.0' in text
