@@ -56,7 +56,7 @@ def open_store_arg(args: argparse.Namespace) -> Store | None:
 def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.service.import_paths import BATCH_SIZE, import_paths
     from tlsrpt_tui.service.ingest import IngestOutcome, OutcomeKind, source_line
-    from tlsrpt_tui.service.pipeline import one_shot_workers
+    from tlsrpt_tui.service.pipeline import one_shot_workers, tune_gc_for_bulk_ingest
 
     if args.batch_size is None:  # the default lives with the pipeline (the help names it)
         args.batch_size = BATCH_SIZE
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         for err in outcome.part_errors:
             print(source_line(outcome.source, err), file=sys.stderr)
 
+    tune_gc_for_bulk_ingest()
     with store:
         summary = import_paths(
             store, args.paths, on_outcome=show, batch_size=args.batch_size, workers=jobs,

@@ -51,7 +51,11 @@ def _clean(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from tlsrpt_tui.commands.import_cmd import open_store_arg
     from tlsrpt_tui.service.dkim import checker_for
-    from tlsrpt_tui.service.pipeline import one_shot_workers, preforked_workers
+    from tlsrpt_tui.service.pipeline import (
+        one_shot_workers,
+        preforked_workers,
+        tune_gc_for_bulk_ingest,
+    )
     from tlsrpt_tui.service.sync import SyncEvent, sync_all, watch
 
     try:
@@ -116,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         print("tlsrpt-tui sync: no DNS resolver: DKIM signatures are not verified",
               file=sys.stderr)
     with store:
+        if not args.watch:
+            tune_gc_for_bulk_ingest()
         with preforked_workers(jobs):  # forked before the loop starts any thread: see there
             summary = asyncio.run(
                 sync_all(store, accounts, on_progress=on_progress, timeout=args.timeout,

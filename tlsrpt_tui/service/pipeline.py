@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -57,6 +58,20 @@ WRITER_CACHE_KIB = 8 * 1024
 #: handle() -> prepared results in input order, or None when they must be computed while
 #: storing (called on the writer thread; it may block there, never on the loop).
 PreparedHandle = Callable[[], list[Prepared] | None]
+
+
+def tune_gc_for_bulk_ingest() -> None:
+    """For a one-shot ``import`` or ``sync``, before its parser processes are forked (they
+    inherit it): the modules' objects move out of the collector's sight, and its youngest
+    generation is collected every 20,000 allocations instead of 700.
+
+    Why: a batch allocates rows, tuples and results by the ten thousand, nearly all freed by
+    their reference counts, yet each 700 allocations started a collection, and each full one
+    walked every object of the ~60 loaded modules again: ~0.3 s of the main process's ~3 s
+    for 10,000 mails. Cycles are still collected, just in fewer, larger passes. Not for the
+    TUI or ``watch``, which live for days."""
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def default_workers() -> int:
