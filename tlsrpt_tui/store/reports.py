@@ -712,12 +712,19 @@ def insert_new_mails(store: Store, mails: Sequence[NewMail]) -> list[tuple[int |
     Why: stored one statement at a time (the input, the report, each policy, its details),
     a mail cost four or five round trips to the server, each a wait of the writer and the
     server for each other; a batch of 200 mails now costs one."""
-    conn = store.conn
-    with conn.raw.pipeline():  # type: ignore[attr-defined]
-        cursors = [conn.execute(PG_NEW_MAIL, _new_mail_params(m)) for m in mails]
+    from tlsrpt_tui.store.postgres import storable, translate
+
+    cur = store.conn.raw.cursor()  # type: ignore[attr-defined]
+    # One executemany: psycopg pipelines it itself, without a cursor and a wait per mail
+    # (those were ~40% of the writer's CPU per mail on PostgreSQL).
+    cur.executemany(translate(PG_NEW_MAIL),
+                    [storable(_new_mail_params(m)) for m in mails], returning=True)
+    results = []
+    for _ in mails:
+        results.append(cur.fetchone())
+        cur.nextset()
     out: list[tuple[int | None, int | None]] = []
-    for mail, cur in zip(mails, cursors, strict=True):
-        input_pk, report_pk = cur.fetchone()
+    for mail, (input_pk, report_pk) in zip(mails, results, strict=True):
         if input_pk is not None:
             totals.note_forged(store, int(input_pk), mail.forged)
         if report_pk is not None:
