@@ -68,12 +68,6 @@ class DkimKeys:
         """The verdict for these bytes; None when they are not mail (nothing to verify)."""
         if sniff(data) != "mail":
             return None
-        try:  # most signatures of an import name a key that is gone: decided without dkimpy
-            keyless = core_dkim.keyless_verdict(data, self.records)
-        except Exception:  # as in verdict_of: the full check below decides (and says so)
-            keyless = None
-        if keyless is not None:
-            return _vouched(data, keyless, self.trusted_authserv_id)
         if not core_dkim.is_signed(data):
             return DkimVerdict("none")  # what verify says, without parsing the whole mail
         return verdict_of(data, self.records, self.trusted_authserv_id)
