@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -109,8 +110,8 @@ def report():
 
 atexit.register(report)
 if prof:
-    import cProfile
-    profiler = cProfile.Profile()
+    import cProfile, time
+    profiler = cProfile.Profile(time.thread_time)  # the loop thread's own CPU
     atexit.register(lambda: profiler.dump_stats(prof))
     profiler.enable()
 runpy.run_module("tlsrpt_tui", run_name="__main__", alter_sys=True)
@@ -132,7 +133,7 @@ class OursRun:
 
 
 def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BATCH,
-         tree: Path = REPO, profile: Path | None = None) -> OursRun:
+         tree: Path = REPO, profile: Path | None = None, spy: Path | None = None) -> OursRun:
     cfg = work / "tlsrpt.toml"
     cfg.write_text(
         "[[accounts]]\n"
@@ -144,9 +145,13 @@ def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BAT
     db = work / f"bench-{n}-{run}.sqlite3"
     split = work / f"cpu-{n}-{run}.json"
     env = {**os.environ, PASSWORD_ENV: dc.password, "PYTHONPATH": str(tree)}
+    command = [sys.executable, "-c", OURS_CHILD, str(split), str(profile or ""),
+               "sync", "--config", str(cfg), "--db", str(db)]
+    if spy is not None:  # py-spy samples every thread and parser process (CPU only)
+        command = [shutil.which("py-spy") or "py-spy", "record", "--subprocesses", "--nonblocking",
+                   "--rate", "250", "--format", "raw", "--output", str(spy), "--", *command]
     wall, cpu, rss, rc, err = run_measured(
-        [sys.executable, "-c", OURS_CHILD, str(split), str(profile or ""),
-         "sync", "--config", str(cfg), "--db", str(db)],
+        command,
         env,
         tree,
     )
@@ -257,6 +262,10 @@ def main() -> None:
                     help="skip parsedmarc (a minute a run): ours twice vs the wire limit only")
     ap.add_argument("--profile", type=Path, default=None,
                     help="cProfile the event loop of our second run into this file (pstats)")
+    ap.add_argument("--spy", type=Path, default=None,
+                    help="sample our second run with py-spy (on PATH) into this file (collapsed "
+                         "stacks: every thread and parser process, CPU only); its CPU figures "
+                         "then include py-spy's")
     ap.add_argument("--tree", type=Path, default=REPO,
                     help="the checkout whose package is timed (default this one; another "
                          "checkout of an earlier commit gives a before/after)")
@@ -295,7 +304,7 @@ def main() -> None:
             # Ours once more (after parsedmarc), so a load spike from other jobs on a shared
             # machine does not decide the ratio alone; the better of the two runs counts.
             o2 = ours(dc, work, args.messages, run=1, batch=args.batch, tree=args.tree,
-                      profile=args.profile)
+                      profile=args.profile, spy=args.spy)
             print(
                 f"  tlsrpt-tui sync  {args.messages:>6} msgs: {o2.wall:6.2f} s wall "
                 f"{o2.cpu_line()}  (second run{', profiled' if args.profile else ''})  "
