@@ -64,12 +64,52 @@ DEFAULT_BATCH = AccountSettings.__dataclass_fields__["batch_size"].default  # a 
 PASSWORD_ENV = "TLSRPT_BENCH_IMAP_PASSWORD"
 
 
+#: The Dovecot master's pid (set once it runs): its processes' CPU is shown beside each run.
+SERVER: list[int] = []
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of ``root``'s processes: the live ones and those it has waited for."""
+    total, parents = 0.0, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = (int(fields[1]), fields)
+    for pid, (_ppid, fields) in parents.items():
+        up = pid
+        while up not in (0, 1, root) and up in parents:
+            up = parents[up][0]
+        if up == root:
+            utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+            total += utime + stime + (cutime + cstime if pid == root else 0)
+    return total / _TICK
+
+
+def _machine_busy() -> float:
+    """CPU seconds every CPU of the machine spent not idle, since boot (/proc/stat)."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / _TICK
+
+
+#: What the last run_measured saw beside its child: (Dovecot's CPU, the machine's busy CPU)
+AROUND: list[tuple[float, float]] = [(0.0, 0.0)]
+
+
 def run_measured(
     argv: list[str], env: dict[str, str], cwd: Path
 ) -> tuple[float, float, float, int, str]:
     """Wall seconds, CPU seconds and peak RSS (MiB) of the child, exit status, stderr tail.
 
-    The CPU is the whole child tree's (the child and every process it waited for)."""
+    The CPU is the whole child tree's (the child and every process it waited for). Beside
+    it, ``AROUND`` gets Dovecot's CPU and the whole machine's busy CPU over the run: their sum
+    against 2 x wall says whether the machine was the limit."""
+    server0 = _tree_cpu(SERVER[0]) if SERVER else 0.0
+    busy0 = _machine_busy()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -81,6 +121,8 @@ def run_measured(
     proc.returncode = os.waitstatus_to_exitcode(status)
     tail = err.decode(errors="replace").strip().splitlines()[-3:]
     cpu = usage.ru_utime + usage.ru_stime
+    time.sleep(0.2)  # Dovecot's session processes end after our LOGOUT
+    AROUND[0] = ((_tree_cpu(SERVER[0]) if SERVER else 0.0) - server0, _machine_busy() - busy0)
     return wall, cpu, usage.ru_maxrss / 1024, proc.returncode, " | ".join(tail)
 
 
@@ -126,10 +168,13 @@ class OursRun:
     reports: int
     main_cpu: float  # the sync process alone (loop + writer thread)
     parser_cpu: float  # its parser processes
+    server_cpu: float = 0.0  # Dovecot's processes meanwhile
+    busy: float = 0.0  # the machine's busy CPU seconds meanwhile (anything running)
 
     def cpu_line(self) -> str:
         return (f"{self.cpu:6.2f} s CPU (main {self.main_cpu:.2f} + parsers "
-                f"{self.parser_cpu:.2f})")
+                f"{self.parser_cpu:.2f}; Dovecot {self.server_cpu:.2f}; machine busy "
+                f"{self.busy:.1f} of {(os.cpu_count() or 1) * self.wall:.1f} CPU-s)")
 
 
 def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BATCH,
@@ -160,7 +205,7 @@ def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BAT
     with sqlite3.connect(db) as conn:
         reports = conn.execute("SELECT count(*) FROM reports").fetchone()[0]
     cpus = json.loads(split.read_text())
-    return OursRun(wall, cpu, rss, int(reports), cpus["main"], cpus["parsers"])
+    return OursRun(wall, cpu, rss, int(reports), cpus["main"], cpus["parsers"], *AROUND[0])
 
 
 #: The wire run. With a 7th argument "o1", aioimaplib's ``FetchCommand.wait_data`` is
@@ -273,6 +318,8 @@ def main() -> None:
     compile_package(args.tree)  # our modules start compiled, as installed (bench/installed.py)
     print(f"load before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     dc = start_dovecot()
+    if dc.process is not None:
+        SERVER.append(dc.process.pid)
     try:
         with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-sync-") as tmp:
             work = Path(tmp)
@@ -317,7 +364,7 @@ def main() -> None:
                 print(
                     f"  aioimaplib wire  {args.messages:>6} msgs: {w_wall:6.2f} s wall "
                     f"{w_cpu:6.2f} s CPU  peak RSS {w_rss:6.1f} MiB  (FETCHes of {wire_batch}, "
-                    f"fetch only)"
+                    f"fetch only; Dovecot {AROUND[0][0]:.2f} s CPU)"
                 )
             o1_walls = []
             for wire_batch in (args.wire_batch or [args.batch]) if args.wire_o1 else []:
