@@ -53,7 +53,9 @@ from tlsrpt_tui.store.database import Store
 log = logging.getLogger(__name__)
 
 #: At most this many bytes of mail in one FETCH (a single larger message still goes alone).
-BATCH_BYTES = 32 * 1024 * 1024
+#: With ``pipeline.DEPTH`` batches waiting for their commit and one more being fetched, a
+#: sync holds at most 4 x 24 MiB of fetched mail at once (it was 3 x 32 MiB with 2 waiting).
+BATCH_BYTES = 24 * 1024 * 1024
 
 #: Backoff between reconnects in watch mode: 1 s doubling to 5 minutes, with jitter.
 BACKOFF_FIRST = 1.0
