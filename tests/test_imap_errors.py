@@ -19,6 +19,7 @@ from peers.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401
 from peers.tlsrpt_mail import google_report, mixed
 from test_imap_sync import PASSWORD_ENV, account_for, count, dump  # noqa: F401
 
+from tlsrpt_tui.net import imap
 from tlsrpt_tui.net.imap import (
     ImapAuthError,
     ImapClient,
@@ -109,6 +110,34 @@ async def test_untrusted_certificate_and_refused_connection(
         await ImapClient.connect(
             "127.0.0.1", port, security="tls", ca_file=str(dovecot.root / "missing.pem")
         )
+
+
+async def test_tls_context_is_shared_within_its_ttl_and_a_bad_ca_file_is_not_kept(
+    dovecot: Dovecot,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Connections share one context per CA file for SSL_CONTEXT_TTL (loading the system
+    trust store is ~55 ms a connection); a CA file that failed to load is read again at the
+    next connection, and after the TTL a changed CA file is read again."""
+    monkeypatch.setattr(imap, "_SSL_CONTEXTS", {})
+    ca = tmp_path / "ca.pem"
+    with pytest.raises(ImapTLSError, match="cannot load"):  # not there yet
+        await ImapClient.connect(dovecot.host, dovecot.imaps_port, ca_file=str(ca))
+    ca.write_bytes(Path(dovecot.ca_file).read_bytes())
+    first = await ImapClient.connect(dovecot.host, dovecot.imaps_port, ca_file=str(ca))
+    second = await ImapClient.connect(dovecot.host, dovecot.imaps_port, ca_file=str(ca))
+    for client in (first, second):
+        await client.logout()
+    assert imap.ssl_context_for(str(ca)) is imap.ssl_context_for(str(ca))
+    assert imap.ssl_context_for(str(ca)) is not imap.ssl_context_for(None)
+    # within the TTL a broken CA file goes unnoticed; after it, the file is read again
+    ca.write_text("")
+    kept = await ImapClient.connect(dovecot.host, dovecot.imaps_port, ca_file=str(ca))
+    await kept.logout()
+    monkeypatch.setattr(imap, "SSL_CONTEXT_TTL", 0.0)
+    with pytest.raises(ImapTLSError, match="cannot load"):
+        await ImapClient.connect(dovecot.host, dovecot.imaps_port, ca_file=str(ca))
 
 
 def _closed_port() -> int:

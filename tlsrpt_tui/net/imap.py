@@ -20,6 +20,7 @@ import logging
 import re
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -134,6 +135,30 @@ def uid_set(uids: Iterable[int]) -> str:
     if run_start is not None:
         out.append(f"{run_start}" if run_start == prev else f"{run_start}:{prev}")
     return ",".join(out)
+
+
+#: How long a TLS context is reused for new connections (``ssl_context_for``).
+SSL_CONTEXT_TTL = 600.0
+
+#: ca_file -> (monotonic time made, context)
+_SSL_CONTEXTS: dict[str | None, tuple[float, ssl.SSLContext]] = {}
+
+
+def ssl_context_for(ca_file: str | None = None) -> ssl.SSLContext:
+    """``make_ssl_context(ca_file)``, made once and shared by the connections of the next
+    ``SSL_CONTEXT_TTL`` seconds.
+
+    Why: loading the system trust store costs ~55 ms of CPU (OpenSSL parses every CA of the
+    bundle), once per connection: per account of a ``sync``, per reconnect of ``watch``. A
+    context is made to be shared by connections; after the TTL a new one is made, so a
+    long-running watcher picks up a changed trust store or CA file within minutes."""
+    now = time.monotonic()
+    made = _SSL_CONTEXTS.get(ca_file)
+    if made is not None and now - made[0] < SSL_CONTEXT_TTL:
+        return made[1]
+    ctx = make_ssl_context(ca_file)
+    _SSL_CONTEXTS[ca_file] = (now, ctx)
+    return ctx
 
 
 def make_ssl_context(ca_file: str | None = None) -> ssl.SSLContext:
@@ -366,7 +391,9 @@ class ImapClient:
         where = f"{host}:{port}"
         if security not in ("tls", "starttls", "plain"):
             raise ImapError(f"{where}: unknown security mode {security!r}")
-        ctx = make_ssl_context(ca_file) if security != "plain" else None
+        # off the loop: OpenSSL reads the trust store without holding the GIL
+        ctx = (await asyncio.to_thread(ssl_context_for, ca_file)
+               if security != "plain" else None)
         if security == "plain":
             log.warning(
                 "%s: security = plain: the password and the reports travel unencrypted", where
