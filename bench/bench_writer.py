@@ -1,8 +1,9 @@
-"""Benchmark: CPU of the SQLite writer per ingested mail (the store half of ``import``).
+"""Benchmark: CPU of the store's writer per ingested mail (the store half of ``import``).
 
 Run from the repo root with the bench venv:
 
-    bench/.venv/bin/python bench/bench_writer.py [--messages 10000] [--whole N] [--tree DIR ...]
+    bench/.venv/bin/python bench/bench_writer.py [--messages 10000] [--whole N] [--postgres]
+        [--tree DIR ...]
 
 It generates bench_import.py's report mails (or reads ``--mails DIR``), reads them with
 ``service.sources.iter_inputs`` and prepares them ONCE with ``prepare_all`` (parse, DKIM
@@ -19,19 +20,28 @@ also runs the real ``import`` of the
 same mails N times per tree and prints its main process's CPU (file reads, the writer
 thread) apart from its parser processes'.
 
+``--postgres`` writes into a private PostgreSQL cluster instead (started like the tests', set
+like bench_workers.py's: fsync on, ``synchronous_commit = off``), a fresh database a round, and
+prints beside the writer's CPU its server backend's (from ``/proc``, so run it as root on the
+cluster's host) and the wall time a mail: the writer waits for its server, so the three
+together say where a PostgreSQL batch's time goes.
+
 Not part of the test suite's pass/fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+DB_ENV = "TLSRPT_BENCH_DB_PASSWORD"
 
 #: What runs in the child interpreter (the tree's package on its path): argv = mails dir,
 #: store dir, batch size, rounds, statements (1: one more round with each statement's CPU
@@ -50,22 +60,44 @@ from tlsrpt_tui.store.database import Store
 
 mails, work = Path(sys.argv[1]), Path(sys.argv[2])
 batch, rounds = int(sys.argv[3]), int(sys.argv[4])
+urls = sys.argv[6].split() if len(sys.argv) > 6 else []  # PostgreSQL: a fresh database a round
 raws = [item for item in iter_inputs([mails]) if isinstance(item, RawInput)]
 prepared = prepare_all(raws, DEFAULT_LIMITS, DkimKeys({}))
+
+
+def backend_cpu(store):  # the PostgreSQL backend's CPU seconds so far (/proc), 0 for SQLite
+    if store.dialect != "postgresql":
+        return 0.0
+    pid = store.conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+
+
+def open_store(n, name):
+    if not urls:
+        return Store(work / name)
+    from tlsrpt_tui.store.location import parse_location
+    return Store(parse_location(urls[n]).with_password(os.environ["TLSRPT_BENCH_DB_PASSWORD"]))
+
+
 best = None
 for n in range(rounds):
-    store = Store(work / f"round{n}.sqlite3")
-    if hasattr(pipeline, "WRITER_CACHE_KIB"):  # the writer's connection as the pipeline sets it
+    store = open_store(n, f"round{n}.sqlite3")
+    if hasattr(pipeline, "WRITER_CACHE_KIB") and not urls:  # as the pipeline sets the writer's
         store.set_cache_kib(pipeline.WRITER_CACHE_KIB)
-    t0 = os.times()
+    server0 = backend_cpu(store)
+    t0, w0 = os.times(), time.perf_counter()
     for i in range(0, len(raws), batch):
         with store.transaction():
             ingest_batch(store, raws[i:i + batch], DEFAULT_LIMITS, prepared[i:i + batch])
+    server = backend_cpu(store) - server0
     store.close()  # the last checkpoint (WAL into the database file) is the writer's too
-    t1 = os.times()
+    t1, wall = os.times(), time.perf_counter() - w0
     user, system = t1.user - t0.user, t1.system - t0.system
-    if best is None or user + system < sum(best):
-        best = (user, system)
+    if best is None or user + system < best[0] + best[1]:
+        best = (user, system, server, wall)
     for f in work.glob(f"round{n}.sqlite3*"):
         f.unlink()
 if sys.argv[5] == "1":
@@ -94,8 +126,8 @@ if sys.argv[5] == "1":
         def executemany(self, sql, *args):
             return self._timed("executemany", sql, *args)
 
-    store = Store(work / "statements.sqlite3")
-    if hasattr(pipeline, "WRITER_CACHE_KIB"):
+    store = open_store(-1, "statements.sqlite3")
+    if hasattr(pipeline, "WRITER_CACHE_KIB") and not urls:
         store.set_cache_kib(pipeline.WRITER_CACHE_KIB)
     store.conn = Timed(store.conn)
     t = time.thread_time()
@@ -108,7 +140,7 @@ if sys.argv[5] == "1":
         print("stmt", sec, calls[key], key, sep="\t")
     print("stmt", total - sum(spent.values()), 0, "(Python around the statements)", sep="\t")
 import tlsrpt_tui
-print(best[0], best[1], len(raws), tlsrpt_tui.__file__)
+print(*best, len(raws), tlsrpt_tui.__file__)
 """
 
 
@@ -140,26 +172,54 @@ def whole_import(tree: Path, mails: Path) -> tuple[float, float, float, int]:
     return float(user), float(system), float(parsers), int(rss)
 
 
-def time_tree(tree: Path, mails: Path, batch: int, rounds: int,
-              statements: bool = False) -> tuple[float, float, int]:
-    """(user s, sys s, mails) of the best round with ``tree``'s package; ``statements``:
-    print each statement's share too."""
+def time_tree(tree: Path, mails: Path, batch: int, rounds: int, statements: bool = False,
+              urls: list[str] | None = None) -> tuple[float, float, float, float, int]:
+    """(user s, sys s, server s, wall s, mails) of the best round with ``tree``'s package
+    (server: the PostgreSQL backend's CPU, with ``urls``, a fresh database per round and one
+    more for ``statements``); ``statements``: print each statement's share too."""
     with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-writer-") as work:
         env = {**os.environ, "PYTHONPATH": str(tree)}
         # cwd: ``python -c`` puts the current directory first on sys.path, before PYTHONPATH
         res = subprocess.run([sys.executable, "-c", CHILD, str(mails), work, str(batch),
-                              str(rounds), str(int(statements))],
+                              str(rounds), str(int(statements)), *([" ".join(urls)] if urls
+                                                                   else [])],
                              capture_output=True, text=True, env=env, cwd=tree)
     if res.returncode != 0:
         sys.exit(f"{tree}: writer bench failed: {res.stderr[-2000:]}")
     *lines, last = res.stdout.splitlines()
-    user, system, n, package = last.split()
+    user, system, server, wall, n, package = last.split()
     for line in lines:
         _, sec, count, sql = line.split("\t")
         print(f"  {float(sec) / int(n) * 1e3:.4f} ms a mail  {int(count):6d} calls  {sql}")
     if not Path(package).is_relative_to(tree.resolve()):
         sys.exit(f"{tree}: the child imported {package}")
-    return float(user), float(system), int(n)
+    return float(user), float(system), float(server), float(wall), int(n)
+
+
+@contextlib.contextmanager
+def postgres_databases(use: bool) -> Iterator[Callable[[int], list[str]]]:
+    """``--postgres``: a private cluster set as bench_workers.py sets it (fsync on,
+    ``synchronous_commit = off``) and a maker of N fresh databases' URLs (the password in the
+    child's environment, ``DB_ENV``)."""
+    if not use:
+        yield lambda n: []
+        return
+    sys.path.insert(0, str(REPO / "tests"))
+    from bench_workers import production_like
+    from peers.postgres import start_postgres
+
+    server = start_postgres()
+    try:
+        production_like(server)
+
+        def make(n: int) -> list[str]:
+            os.environ[DB_ENV] = server.password  # the children's, never their argv
+            return [server.url(server.create_database(template=None)) for _ in range(n)]
+
+        yield make
+    finally:
+        server.stop()
+        subprocess.run(["rm", "-rf", str(server.root)], check=False)
 
 
 def main() -> int:
@@ -173,6 +233,9 @@ def main() -> int:
     ap.add_argument("--whole", type=int, default=0, metavar="N",
                     help="also run the whole import N times per tree (alternating) and print"
                          " its main process's CPU apart from its parser processes'")
+    ap.add_argument("--postgres", action="store_true",
+                    help="write into a private PostgreSQL cluster (fresh database a round) and"
+                         " print its backend's CPU too")
     ap.add_argument("--tree", type=Path, action="append",
                     help="a checkout whose package is timed (repeatable; default this one)")
     args = ap.parse_args()
@@ -182,7 +245,8 @@ def main() -> int:
 
     for tree in trees:
         compile_package(tree)
-    with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-mails-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tlsrpt-bench-mails-") as tmp, \
+            postgres_databases(args.postgres) as databases:
         mails = args.mails
         if mails is None:
             import bench_import
@@ -191,9 +255,13 @@ def main() -> int:
             bench_import.generate(mails, args.messages)
         print(f"load {os.getloadavg()[0]:.1f}; batch {args.batch}, best of {args.rounds}")
         for tree in trees:
-            user, system, n = time_tree(tree, mails, args.batch, args.rounds, args.statements)
+            urls = databases(args.rounds + args.statements)
+            user, system, server, wall, n = time_tree(tree, mails, args.batch, args.rounds,
+                                                      args.statements, urls)
             print(f"{tree}: {n} mails, writer CPU {(user + system) / n * 1e3:.3f} ms a mail"
-                  f" (user {user:.2f} s, sys {system:.2f} s)")
+                  f" (user {user:.2f} s, sys {system:.2f} s)"
+                  + (f", PostgreSQL backend CPU {server / n * 1e3:.3f} ms a mail, wall"
+                     f" {wall / n * 1e3:.3f} ms a mail" if urls else ""))
         for _ in range(args.whole):
             for tree in trees:
                 load = os.getloadavg()[0]
