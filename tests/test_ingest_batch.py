@@ -79,6 +79,11 @@ BATCH = [
     _mail(9, _one("forged", "2026-05-01", "a.example", 3),  # refused
           dkim=DkimVerdict("fail", "evil.example", "s2")),  # new, forged
     _file("last.json", to_json(_one("last", "2026-05-06"))),
+    # two new inputs holding the same report (other counts): the first one's is the new one,
+    # also when both go to PostgreSQL in one statement (its reports sorted by dedup key)
+    _file("twin-a.json", to_json(_one("twin", "2026-05-07", "e.example", 4))),
+    _file("twin-b.json", to_json(_one("twin", "2026-05-07", "e.example", 5))),
+    _file("after-twin.json", to_json(_one("a-twin", "2026-05-07", "e.example", 6))),
 ]
 
 
@@ -129,7 +134,8 @@ def test_a_mixed_batch_stores_what_input_by_input_stores(new_db, monkeypatch):
     assert kinds == [OutcomeKind.NEW, OutcomeKind.DUPLICATE, OutcomeKind.DUPLICATE,
                      OutcomeKind.DUPLICATE, OutcomeKind.NOT_REPORT, OutcomeKind.REJECTED,
                      OutcomeKind.REJECTED, OutcomeKind.NEW, OutcomeKind.DUPLICATE,
-                     OutcomeKind.DUPLICATE, OutcomeKind.NEW, OutcomeKind.NEW, OutcomeKind.NEW]
+                     OutcomeKind.DUPLICATE, OutcomeKind.NEW, OutcomeKind.NEW, OutcomeKind.NEW,
+                     OutcomeKind.NEW, OutcomeKind.DUPLICATE, OutcomeKind.NEW]
     assert batched[7].new_reports == batched[7].duplicate_reports == 1
     if new_db("batch").__class__.__name__ != "StoreLocation":  # SQLite: a path
         assert batched[9].input_pk == batched[0].input_pk  # the same bytes: one row

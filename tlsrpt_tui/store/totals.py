@@ -117,18 +117,33 @@ FIND_SET = "SELECT id FROM domain_sets WHERE domains = ?"
 NEW_SET = ("INSERT INTO domain_sets (domains) VALUES (?) ON CONFLICT (domains) DO NOTHING"
            " RETURNING id")
 NEW_SET_MEMBER = "INSERT INTO domain_set_members (set_id, domain) VALUES (?, ?)"
-UPSERT_REPORT_DAY = (
-    "INSERT INTO report_days (day, set_id, forged, reports, successful, failed)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, set_id, forged) DO UPDATE SET"
+_REPORT_DAY_SUMS = (
+    " ON CONFLICT (day, set_id, forged) DO UPDATE SET"
     " reports = report_days.reports + excluded.reports,"
     " successful = report_days.successful + excluded.successful,"
     " failed = report_days.failed + excluded.failed")
-UPSERT_POLICY_DAY = (
-    "INSERT INTO policy_days (day, policy_domain, forged, policies, successful, failed)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, policy_domain, forged) DO UPDATE SET"
+_POLICY_DAY_SUMS = (
+    " ON CONFLICT (day, policy_domain, forged) DO UPDATE SET"
     " policies = policy_days.policies + excluded.policies,"
     " successful = policy_days.successful + excluded.successful,"
     " failed = policy_days.failed + excluded.failed")
+UPSERT_REPORT_DAY = ("INSERT INTO report_days (day, set_id, forged, reports, successful, failed)"
+                     " VALUES (?, ?, ?, ?, ?, ?)" + _REPORT_DAY_SUMS)
+UPSERT_POLICY_DAY = (
+    "INSERT INTO policy_days (day, policy_domain, forged, policies, successful, failed)"
+    " VALUES (?, ?, ?, ?, ?, ?)" + _POLICY_DAY_SUMS)
+#: PostgreSQL: a table's changed rows in ONE upsert fed by arrays, one per column (sent in
+#: binary, in the rows' order: the same locks in the same order as a row at a time, for a
+#: batch's hundreds of day rows a statement instead of one each). Its sums are numeric:
+#: no value needs cutting in pieces (``_pieces``).
+PG_UPSERT_REPORT_DAYS = (
+    "INSERT INTO report_days (day, set_id, forged, reports, successful, failed)"
+    " SELECT * FROM unnest(%b::text[], %b::bigint[], %b::integer[], %b::bigint[],"
+    " %b::numeric[], %b::numeric[])" + _REPORT_DAY_SUMS)
+PG_UPSERT_POLICY_DAYS = (
+    "INSERT INTO policy_days (day, policy_domain, forged, policies, successful, failed)"
+    " SELECT * FROM unnest(%b::text[], %b::text[], %b::integer[], %b::bigint[],"
+    " %b::numeric[], %b::numeric[])" + _POLICY_DAY_SUMS)
 DROP_EMPTY_REPORT_DAY = (
     "DELETE FROM report_days WHERE day = ? AND set_id = ? AND forged = ? AND reports = 0")
 DROP_EMPTY_POLICY_DAY = (
@@ -206,11 +221,24 @@ def write(store: Store, pending: Pending) -> None:
                for key in sorted({key for _, key, _ in report_days})}
     rows = sorted(((day, set_ids[key], forged), sums)
                   for (day, key, forged), sums in report_days.items())
-    conn.executemany(UPSERT_REPORT_DAY, _params(rows))
+    _upsert(store, UPSERT_REPORT_DAY, PG_UPSERT_REPORT_DAYS, rows)
     conn.executemany(DROP_EMPTY_REPORT_DAY, [k for k, sums in rows if sums[0] < 0])
     policies = sorted(policy_days.items())
-    conn.executemany(UPSERT_POLICY_DAY, _params(policies))
+    _upsert(store, UPSERT_POLICY_DAY, PG_UPSERT_POLICY_DAYS, policies)
     conn.executemany(DROP_EMPTY_POLICY_DAY, [k for k, sums in policies if sums[0] < 0])
+
+
+def _upsert(store: Store, upsert: str, pg_upsert: str,
+            rows: Sequence[tuple[tuple[object, ...], list[int]]]) -> None:
+    """Add the sums to their rows (each key once, in order): ``upsert`` row by row, or on
+    PostgreSQL ``pg_upsert`` once for them all."""
+    if store.dialect != "postgresql":
+        store.conn.executemany(upsert, _params(rows))
+    elif rows:
+        from tlsrpt_tui.store.postgres import storable
+
+        columns = [list(c) for c in zip(*[(*key, *sums) for key, sums in rows], strict=True)]
+        store.conn.raw.execute(pg_upsert, storable(columns))  # type: ignore[attr-defined]
 
 
 def _params(rows: Sequence[tuple[tuple[object, ...], list[int]]]) -> list[tuple[object, ...]]:
