@@ -127,10 +127,33 @@ class WaitSampler:
             print(f"  {n / max(self.samples, 1):6.2f}  {key}")
 
 
+def server_cpu(server: PostgresServer) -> float:
+    """CPU seconds the PostgreSQL server has used so far: the postmaster's, its ended
+    children's (the backends of closed connections) and its running children's (from /proc:
+    the bench runs as root on the cluster's host)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    master = int((server.root / "data" / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        if pid == master:
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif int(fields[1]) == master:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def run(label: str, db: str, location: object, cfg: Path, workers: int, env: dict[str, str],
-        expected: int, sampler: WaitSampler | None = None) -> float:
-    """Start ``workers`` syncs together; wall seconds until the last one ends."""
+        expected: int, sampler: WaitSampler | None = None,
+        server: PostgresServer | None = None) -> float:
+    """Start ``workers`` syncs together; wall seconds until the last one ends. ``server``:
+    print its CPU during the run too."""
     argv = [sys.executable, "-m", "tlsrpt_tui", "sync", "--config", str(cfg), "--db", db]
+    server_before = server_cpu(server) if server is not None else 0.0
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [subprocess.Popen(argv, env=env, cwd=env["PYTHONPATH"], stdout=subprocess.DEVNULL,
@@ -139,6 +162,7 @@ def run(label: str, db: str, location: object, cfg: Path, workers: int, env: dic
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    served = server_cpu(server) - server_before if server is not None else None
     if sampler is not None:
         sampler.report()
     for p, err in zip(procs, errors, strict=True):
@@ -153,7 +177,9 @@ def run(label: str, db: str, location: object, cfg: Path, workers: int, env: dic
     print(f"{label:<34} {wall:7.1f} s  {expected / wall:8.0f} mails/s  reports {reports}"
           f"  fetched into the store {seen} {'ok' if ok else 'WRONG'}\n{'':34} the syncs'"
           f" own CPU (parsers included; not the servers'): {cpu:.1f} s = {cpu / wall:.2f}"
-          f" of the {os.cpu_count()} CPUs", flush=True)
+          f" of the {os.cpu_count()} CPUs"
+          + (f"\n{'':34} PostgreSQL's CPU (all its processes): {served:.1f} s" if served is not None
+             else ""), flush=True)
     if not ok:
         sys.exit(f"{label}: expected {expected} reports, each once")
     return wall
@@ -200,11 +226,12 @@ def main() -> None:
         pg_cfg = config(work, mailboxes, True, args.batch)
         one = server.create_database(template=None)
         pg_wall = run("1 worker, PostgreSQL", server.url(one), server.location(one), pg_cfg,
-                      1, env, expected, WaitSampler(server, one) if args.waits else None)
+                      1, env, expected, WaitSampler(server, one) if args.waits else None,
+                      server)
         many = server.create_database(template=None)
         many_wall = run(f"{args.workers} workers, one PostgreSQL", server.url(many),
                         server.location(many), pg_cfg, args.workers, env, expected,
-                        WaitSampler(server, many) if args.waits else None)
+                        WaitSampler(server, many) if args.waits else None, server)
         speedup = pg_wall / many_wall
         slower = pg_wall / sqlite_wall
         print(f"\n{args.workers} workers vs 1 on PostgreSQL: {speedup:.2f}x the throughput "
