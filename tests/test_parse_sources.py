@@ -125,6 +125,23 @@ def test_directory_tree_is_walked_sorted(tmp_path: Path) -> None:
     assert got[1].source.endswith("box.mbox[1]")
 
 
+@pytest.mark.parametrize("given", [".", "./", "sub/..", "tree", "tree/"])
+def test_walked_files_are_named_as_pathlib_joins_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """Sources (error lines, the stored origin) read as ``str(Path(given) / ...)``, whatever
+    way the directory was written on the command line."""
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "sub" / "r.json").write_bytes(REPORT)
+    (tmp_path / "tree" / "m.eml").write_bytes(MAIL)
+    monkeypatch.chdir(tmp_path if given.startswith("tree") else tmp_path / "tree")
+    root = Path(given)
+    want = [str(root / "m.eml"), str(root / "sub" / "r.json")]
+    got = raws(list(iter_inputs([given])))
+    assert [g.source for g in got] == want
+    assert [g.origin.path for g in got] == want
+
+
 def test_missing_path_not_a_directory_and_not_a_regular_file(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

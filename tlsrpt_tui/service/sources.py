@@ -110,20 +110,33 @@ def _iter_dir(
             if name.startswith(".") and child.is_dir() and _is_maildir(child):
                 yield from _iter_path(child, limits, seen, depth + 1)
         return
+    prefix = _child_prefix(path)
     for name in entries:
         if name.startswith("."):
             # Hidden entries of a plain directory (.git, .DS_Store, editor swap files) are not
             # inputs; a hidden file named on the command line still is.
             continue
-        child = path / name
+        child = prefix + name
         size = _regular_size(child)
         if size is None:  # a directory, a link to one, an error: the general path says what
-            yield from _iter_path(child, limits, seen, depth + 1)
+            yield from _iter_path(Path(child), limits, seen, depth + 1)
         else:
             yield from _iter_file(child, size, limits)
 
 
-def _regular_size(path: Path) -> int | None:
+def _child_prefix(path: Path) -> str:
+    """What ``str(path / name)`` puts before a directory entry's ``name``.
+
+    Why strings: a directory of 10,000 report files made 10,000 ``Path`` objects, joined and
+    turned back into text (~8 µs a file, a fifth of the walk) in the process that also runs
+    the SQLite writer."""
+    base = str(path)
+    if base == ".":
+        return ""  # Path(".") / "a" is "a"
+    return base if base.endswith("/") else base + "/"
+
+
+def _regular_size(path: str) -> int | None:
     """The size of a regular file (links followed), None for anything else or an error.
 
     Why: a directory of 10,000 report files went through three generator levels and a
@@ -157,7 +170,8 @@ def _iter_dir_files(path: Path, limits: Limits) -> Iterator[RawInput | ParsedInp
 _ONE_READ = 256 * 1024
 
 
-def _iter_file(path: Path, size: int, limits: Limits) -> Iterator[RawInput | ParsedInput]:
+def _iter_file(path: Path | str, size: int, limits: Limits
+               ) -> Iterator[RawInput | ParsedInput]:
     source = str(path)
     if size < _ONE_READ and size < limits.max_message_bytes:
         data = _read_small(source, size)
@@ -177,7 +191,10 @@ def _read_small(source: str, size: int) -> bytes | ParsedInput | None:
     try:
         with open(source, "rb", buffering=0) as fh:
             data = fh.read(size + 1)
-            while len(data) <= size:  # a short read: read on to the end
+            # A short read: read on to the end. Not once more when all ``size`` bytes came: a
+            # file that grew before the read gave size + 1 bytes, one growing after it is
+            # read as it was, as by any read (that extra read was a system call per file).
+            while len(data) < size:
                 more = fh.read(size + 1 - len(data))
                 if not more:
                     break
@@ -187,7 +204,7 @@ def _read_small(source: str, size: int) -> bytes | ParsedInput | None:
     return None if len(data) > size else data
 
 
-def _iter_file_streamed(path: Path, source: str, size: int,
+def _iter_file_streamed(path: Path | str, source: str, size: int,
                         limits: Limits) -> Iterator[RawInput | ParsedInput]:
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below, also on early generator exit
