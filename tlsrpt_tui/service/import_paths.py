@@ -24,7 +24,7 @@ from tlsrpt_tui.service.ingest import (
     ingest_batch,
     rejected_outcome,
 )
-from tlsrpt_tui.service.pipeline import MIN_BATCH_FOR_WORKERS, IngestPipeline, PreparedHandle
+from tlsrpt_tui.service.pipeline import MIN_BATCH_FOR_WORKERS, IngestPipeline, PreparedParts
 from tlsrpt_tui.service.sources import iter_inputs
 from tlsrpt_tui.store.database import Store
 
@@ -111,8 +111,8 @@ async def _import(
                 keys = None
                 if dkim is not None and raws:
                     keys = await dkim.keys_for([r.data for r in raws])
-                handle = pipeline.prepare(raws, keys)
-                in_flight.append(pipeline.write(_store_batch, batch, handle, limits, keys))
+                parts = pipeline.prepare_parts(raws, keys)
+                in_flight.append(pipeline.write(_store_batch, batch, parts, limits, keys))
                 if len(in_flight) >= IMPORT_DEPTH:
                     await finish_oldest()
             while in_flight:
@@ -125,18 +125,20 @@ async def _import(
     return summary
 
 
-def _store_batch(store: Store, items: list[Item], handle: PreparedHandle, limits: Limits,
+def _store_batch(store: Store, items: list[Item], parts: PreparedParts, limits: Limits,
                  keys: DkimKeys | None) -> list[IngestOutcome]:
     """One batch in one transaction (on the writer thread); outcomes in input order.
 
-    Unreadable paths (ParsedInput) wait in the batch too, so outcomes keep the input order."""
-    raws = [item for item in items if isinstance(item, RawInput)]
-    prepared = handle()  # waits for the parsers here, on the writer thread
-    stored: Iterator[IngestOutcome] = iter(())
-    if raws:
+    Each chunk is stored as soon as the parsers have it (waiting for them here, on the writer
+    thread), in input order. Unreadable paths (ParsedInput) wait in the batch too, so
+    outcomes keep the input order."""
+    stored: list[IngestOutcome] = []
+    if any(isinstance(item, RawInput) for item in items):
         with store.transaction():
-            stored = iter(ingest_batch(store, raws, limits, prepared, keys))
-    return [next(stored) if isinstance(item, RawInput) else rejected_outcome(item)
+            for raws, prepared in parts():
+                stored += ingest_batch(store, raws, limits, prepared, keys)
+    done = iter(stored)
+    return [next(done) if isinstance(item, RawInput) else rejected_outcome(item)
             for item in items]
 
 

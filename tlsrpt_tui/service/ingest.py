@@ -25,6 +25,8 @@ from tlsrpt_tui.store import reports as db
 from tlsrpt_tui.store.database import Store
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from tlsrpt_tui.core.model import DkimVerdict, Report
     from tlsrpt_tui.core.parse import Limits
     from tlsrpt_tui.service.dkim import DkimKeys
@@ -500,8 +502,7 @@ class _PreparePool:
             self.close()
             raise
 
-    def submit(self, raws: list[RawInput],
-               keys: DkimKeys | None = None) -> Callable[[], list[Prepared] | None]:
+    def submit(self, raws: list[RawInput], keys: DkimKeys | None = None) -> PreparedParts:
         chunks = [raws[i : i + self.CHUNK] for i in range(0, len(raws), self.CHUNK)]
         futures = []
         for chunk in chunks:
@@ -509,20 +510,7 @@ class _PreparePool:
                 futures.append(self.executor.submit(prepare_all, chunk, self.limits, keys))
             except Exception:  # the pool broke earlier: this chunk is prepared here
                 futures.append(None)
-
-        def result() -> list[Prepared] | None:
-            out: list[Prepared] = []
-            for chunk, future in zip(chunks, futures, strict=True):
-                try:
-                    if future is None:
-                        raise RuntimeError("no worker")
-                    out.extend(future.result())
-                except Exception:  # BrokenProcessPool and the like: do it here
-                    self.fallbacks += 1
-                    out.extend(prepare_all(chunk, self.limits, keys))
-            return out
-
-        return result
+        return PreparedParts(self, chunks, futures, keys)
 
     def close(self) -> None:
         """Stop the workers; the last pool to close also stops multiprocessing's helpers."""
@@ -533,6 +521,47 @@ class _PreparePool:
         if self._helpers:
             self._helpers = False
             _helper_users(-1)
+
+
+class PreparedParts:
+    """A batch handed to a ``_PreparePool``: its prepared results, chunk by chunk as the
+    workers finish them (``parts``), or all at once (calling it).
+
+    A chunk whose worker died (killed, out of memory) is prepared in this process instead,
+    so the batch is never lost."""
+
+    def __init__(self, pool: _PreparePool, chunks: list[list[RawInput]],
+                 futures: list[Future[list[Prepared]] | None], keys: DkimKeys | None) -> None:
+        self._pool = pool
+        self._chunks = chunks
+        self._futures = futures
+        self._keys = keys
+
+    def parts(self) -> Iterator[tuple[list[RawInput], list[Prepared] | None]]:
+        """Each chunk with its results, in input order, as soon as each is ready (None: the
+        preparing raised here too, a parser bug; the caller prepares input by input)."""
+        for chunk, future in zip(self._chunks, self._futures, strict=True):
+            ready: list[Prepared] | None
+            try:
+                if future is None:
+                    raise RuntimeError("no worker")
+                ready = future.result()
+            except Exception:  # BrokenProcessPool and the like: do it here
+                self._pool.fallbacks += 1
+                try:
+                    ready = prepare_all(chunk, self._pool.limits, self._keys)
+                except Exception:
+                    ready = None
+            yield chunk, ready
+
+    def __call__(self) -> list[Prepared] | None:
+        """Every result in input order; None when a chunk's preparing raised (see parts)."""
+        out: list[Prepared] = []
+        for _, ready in self.parts():
+            if ready is None:
+                return None
+            out += ready
+        return out
 
 
 #: Pools open in this process whose start method runs helper processes, and a lock for it.

@@ -64,6 +64,10 @@ WRITER_CACHE_KIB = 8 * 1024
 #: storing (called on the writer thread; it may block there, never on the loop).
 PreparedHandle = Callable[[], list[Prepared] | None]
 
+#: parts() -> each chunk of a batch with its prepared results (None: to be computed while
+#: storing), in input order, each as soon as it is ready (on the writer thread, as above).
+PreparedParts = Callable[[], Iterator[tuple[list[RawInput], list[Prepared] | None]]]
+
 
 def tune_gc_for_bulk_ingest() -> None:
     """For a one-shot ``import`` or ``sync``, before its parser processes are forked (they
@@ -141,6 +145,27 @@ class IngestPipeline:
                 return None
 
         return result
+
+    def prepare_parts(self, raws: list[RawInput],
+                      keys: DkimKeys | None = None) -> PreparedParts:
+        """``prepare``, its results handed over chunk by chunk as the workers finish them.
+
+        Why: ``import`` stores each chunk as soon as it is parsed (inside its batch's one
+        transaction) instead of waiting for the batch's last chunk: the writer starts sooner
+        and the run's last batch is written while its last chunks are still being parsed,
+        not all after them on one core."""
+        def unparsed() -> Iterator[tuple[list[RawInput], list[Prepared] | None]]:
+            yield raws, None
+
+        if self.workers <= 0 or len(raws) < MIN_BATCH_FOR_WORKERS:
+            return unparsed
+        try:
+            if self._pool is None:
+                self.start_workers()
+            assert self._pool is not None
+            return self._pool.submit(raws, keys).parts
+        except Exception:  # no processes on this system: the writer parses
+            return unparsed
 
     def start_workers(self) -> None:
         """Start the parser processes now (``prepare`` does it at the first big batch).
