@@ -126,3 +126,27 @@ def test_import_batches_close_at_a_count_or_at_a_byte_budget() -> None:
     # unreadable paths ride along without bytes; at most 4x the count per batch
     paths = [ParsedInput(f"p{i}", ingest.InputStatus.REJECTED, error="gone") for i in range(9)]
     assert [len(b) for b in _batches(paths, 2, max_bytes=1000)] == [8, 1]
+
+
+def test_the_writer_takes_parsed_chunks_in_groups_in_input_order() -> None:
+    """Chunks come back from the parsers 50 at a time; the writer stores them in groups of
+    at least ``size`` (one ``ingest_batch`` call each), and a chunk the parsers could not
+    prepare (None) alone, in its place."""
+    from tlsrpt_tui.service.import_paths import _grouped
+
+    def raw(i: int) -> RawInput:
+        return RawInput(f"in-{i}", b"x", Origin("file", f"in-{i}"))
+
+    chunks = [[raw(i) for i in range(k * 3, k * 3 + 3)] for k in range(5)]
+    ready = [[ingest.Prepared(ParsedInput(r.source, ingest.InputStatus.REJECTED)) for r in c]
+             for c in chunks]
+    parts = [(chunks[0], ready[0]), (chunks[1], ready[1]), (chunks[2], None),
+             (chunks[3], ready[3]), (chunks[4], ready[4])]
+    got = list(_grouped(iter(parts), 5))
+    assert [([r.source for r in rs], p is None) for rs, p in got] == [
+        ([r.source for r in chunks[0] + chunks[1]], False),
+        ([r.source for r in chunks[2]], True),
+        ([r.source for r in chunks[3] + chunks[4]], False),
+    ]
+    assert got[0][1] == ready[0] + ready[1]
+    assert list(_grouped(iter(parts[3:4]), 5)) == [(chunks[3], ready[3])]  # a short last group
