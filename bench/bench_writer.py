@@ -82,11 +82,19 @@ def open_store(n, name):
     return Store(parse_location(urls[n]).with_password(os.environ["TLSRPT_BENCH_DB_PASSWORD"]))
 
 
+def as_writer(store):  # SQLite: the connection as the pipeline sets its writer's
+    if store.dialect != "sqlite":
+        return store
+    if hasattr(pipeline, "tune_writer"):
+        pipeline.tune_writer(store)
+    elif hasattr(pipeline, "WRITER_CACHE_KIB"):  # a tree of before tune_writer
+        store.set_cache_kib(pipeline.WRITER_CACHE_KIB)
+    return store
+
+
 best = None
 for n in range(rounds):
-    store = open_store(n, f"round{n}.sqlite3")
-    if hasattr(pipeline, "WRITER_CACHE_KIB") and not urls:  # as the pipeline sets the writer's
-        store.set_cache_kib(pipeline.WRITER_CACHE_KIB)
+    store = as_writer(open_store(n, f"round{n}.sqlite3"))
     server0 = backend_cpu(store)
     t0, w0 = os.times(), time.perf_counter()
     for i in range(0, len(raws), batch):
@@ -126,9 +134,7 @@ if sys.argv[5] == "1":
         def executemany(self, sql, *args):
             return self._timed("executemany", sql, *args)
 
-    store = open_store(-1, "statements.sqlite3")
-    if hasattr(pipeline, "WRITER_CACHE_KIB") and not urls:
-        store.set_cache_kib(pipeline.WRITER_CACHE_KIB)
+    store = as_writer(open_store(-1, "statements.sqlite3"))
     store.conn = Timed(store.conn)
     t = time.thread_time()
     for i in range(0, len(raws), batch):
