@@ -159,12 +159,6 @@ class Store:
         """Let this connection's page cache grow to ``kib`` KiB (SQLite's default is 2,000)."""
         self.conn.execute(f"PRAGMA cache_size={-int(kib)}")
 
-    def set_wal_checkpoint_pages(self, pages: int) -> None:
-        """Let this connection's commits checkpoint the WAL once it holds ``pages`` pages
-        (SQLite's default is 1,000), and truncate it to that size after a checkpoint."""
-        self.conn.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
-        self.conn.execute(f"PRAGMA journal_size_limit={int(pages) * 4096}")
-
     @property
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
