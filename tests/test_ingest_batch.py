@@ -84,6 +84,10 @@ BATCH = [
     _file("twin-a.json", to_json(_one("twin", "2026-05-07", "e.example", 4))),
     _file("twin-b.json", to_json(_one("twin", "2026-05-07", "e.example", 5))),
     _file("after-twin.json", to_json(_one("a-twin", "2026-05-07", "e.example", 6))),
+    # NUL in its texts (PostgreSQL stores U+FFFD there, whichever path writes it)
+    _file("nul.json", to_json(report("Sender\u0000 Inc.", "nul\u0000", "2026-05-08", [
+        sts_policy("a.example", 1, 2, details=[failure("validation-failure", 2,
+                                                       mx="mx\u0000.a.example")])]))),
 ]
 
 
@@ -135,13 +139,24 @@ def test_a_mixed_batch_stores_what_input_by_input_stores(new_db, monkeypatch):
                      OutcomeKind.DUPLICATE, OutcomeKind.NOT_REPORT, OutcomeKind.REJECTED,
                      OutcomeKind.REJECTED, OutcomeKind.NEW, OutcomeKind.DUPLICATE,
                      OutcomeKind.DUPLICATE, OutcomeKind.NEW, OutcomeKind.NEW, OutcomeKind.NEW,
-                     OutcomeKind.NEW, OutcomeKind.DUPLICATE, OutcomeKind.NEW]
+                     OutcomeKind.NEW, OutcomeKind.DUPLICATE, OutcomeKind.NEW, OutcomeKind.NEW]
     assert batched[7].new_reports == batched[7].duplicate_reports == 1
     if new_db("batch").__class__.__name__ != "StoreLocation":  # SQLite: a path
         assert batched[9].input_pk == batched[0].input_pk  # the same bytes: one row
     assert len(batched[10].part_errors) == 1
+    nul = "\ufffd" if new_db("batch").__class__.__name__ == "StoreLocation" else "\x00"
+    assert (f"Sender{nul} Inc.", f"nul{nul}", f"mx{nul}.a.example") in {
+        (org, rid, mx) for org, rid, mx in _texts(new_db("batch"))}
     forged = {(day, forged) for day, _, forged, *_ in rows["policy_days"] if forged}
     assert forged == {("2026-05-03", 1), ("2026-05-01", 1)}  # moved, and the new forged one
+
+
+def _texts(location: object) -> list[tuple[str, str, str]]:
+    with Store(location) as store:  # type: ignore[arg-type]
+        return store.conn.execute(
+            "SELECT r.organization, r.report_id, d.receiving_mx_hostname FROM reports r"
+            " JOIN policies p ON p.report_pk = r.id"
+            " JOIN failure_details d ON d.policy_pk = p.id").fetchall()
 
 
 def test_a_batch_of_only_known_inputs_stores_what_input_by_input_stores(new_db, monkeypatch):

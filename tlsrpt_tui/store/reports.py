@@ -678,6 +678,9 @@ def _names(columns: Sequence[str], alias: str = "") -> str:
     return ", ".join(alias + c.split()[0] for c in columns)
 
 
+#: each parameter's element type, in order
+_PG_COLUMN_TYPES = tuple(c.split()[1] for c in (
+    *_PG_MAIL_COLUMNS, *_PG_POLICY_COLUMNS, *_PG_DETAIL_COLUMNS))
 _PG_REPORT_NAMES = _names(_PG_MAIL_COLUMNS[22:38])  # the first 22 are _RAW_INPUT_COLUMNS
 
 #: PostgreSQL: new inputs, each with its one report, the reports' policies and their failure
@@ -731,9 +734,12 @@ def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object
     return [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-def _new_mails_params(mails: Sequence[NewMail]) -> list[object]:
+def _new_mails_params(mails: Sequence[NewMail]) -> list[list[object]]:
     """``PG_NEW_MAILS``' parameters: one array per column of the inputs and their reports,
-    of the policies (each with its mail's number) and of the failure details."""
+    of the policies (each with its mail's number) and of the failure details; text without
+    NUL (``storable_texts``)."""
+    from tlsrpt_tui.store.postgres import storable_texts
+
     policies: list[tuple[object, ...]] = []
     details: list[tuple[object, ...]] = []
     for n, mail in enumerate(mails, 1):
@@ -742,10 +748,12 @@ def _new_mails_params(mails: Sequence[NewMail]) -> list[object]:
             if detail_rows:
                 ordinal = policy[0]
                 details += [(n, ordinal, *d) for d in detail_rows]
-    return [*_columns([(*m.raw_values, *m.rows[0], m.input_index) for m in mails],
-                      len(_PG_MAIL_COLUMNS)),
-            *_columns(policies, len(_PG_POLICY_COLUMNS)),
-            *_columns(details, len(_PG_DETAIL_COLUMNS))]
+    columns = [*_columns([(*m.raw_values, *m.rows[0], m.input_index) for m in mails],
+                         len(_PG_MAIL_COLUMNS)),
+               *_columns(policies, len(_PG_POLICY_COLUMNS)),
+               *_columns(details, len(_PG_DETAIL_COLUMNS))]
+    return [storable_texts(values) if kind == "text" else values
+            for values, kind in zip(columns, _PG_COLUMN_TYPES, strict=True)]
 
 
 def insert_new_mails(store: Store, mails: Sequence[NewMail]) -> list[tuple[int | None, int | None]]:
@@ -757,12 +765,10 @@ def insert_new_mails(store: Store, mails: Sequence[NewMail]) -> list[tuple[int |
     Why: a statement per mail (even pipelined) cost the server five inserts' start-up, a
     plan, two change-feed triggers and JSON parsing per mail, and the writer waited for it;
     per batch the server's work is the rows themselves."""
-    from tlsrpt_tui.store.postgres import storable
-
     if not mails:
         return []
     rows = store.conn.raw.execute(  # type: ignore[attr-defined]
-        PG_NEW_MAILS, storable(_new_mails_params(mails))).fetchall()
+        PG_NEW_MAILS, _new_mails_params(mails)).fetchall()
     found = {int(n): (int(input_pk), None if report_pk is None else int(report_pk))
              for n, input_pk, report_pk in rows}
     out: list[tuple[int | None, int | None]] = []

@@ -235,10 +235,11 @@ def _upsert(store: Store, upsert: str, pg_upsert: str,
     if store.dialect != "postgresql":
         store.conn.executemany(upsert, _params(rows))
     elif rows:
-        from tlsrpt_tui.store.postgres import storable
+        from tlsrpt_tui.store.postgres import storable_texts
 
         columns = [list(c) for c in zip(*[(*key, *sums) for key, sums in rows], strict=True)]
-        store.conn.raw.execute(pg_upsert, storable(columns))  # type: ignore[attr-defined]
+        store.conn.raw.execute(pg_upsert, [  # type: ignore[attr-defined]
+            storable_texts(c) if isinstance(c[0], str) else c for c in columns])
 
 
 def _params(rows: Sequence[tuple[tuple[object, ...], list[int]]]) -> list[tuple[object, ...]]:
