@@ -145,8 +145,9 @@ def stored_input_keys(store: Store, digests: Sequence[bytes]) -> set[tuple[bytes
     for i in range(0, len(digests), 500):
         chunk = digests[i:i + 500]
         if store.dialect == "postgresql":
-            rows = store.conn.execute(
-                "SELECT sha256, origin_key FROM raw_inputs WHERE sha256 = ANY(?)", (list(chunk),))
+            # the array in binary (%b): as text, psycopg escapes every byte (~30 ms for 500)
+            rows = store.conn.raw.execute(  # type: ignore[attr-defined]
+                "SELECT sha256, origin_key FROM raw_inputs WHERE sha256 = ANY(%b)", (list(chunk),))
         else:
             rows = store.conn.execute("SELECT sha256, origin_key FROM raw_inputs WHERE sha256 IN"
                                       f" ({', '.join('?' * len(chunk))})", chunk)
