@@ -194,3 +194,23 @@ def test_stored_input_keys_names_the_stored_inputs_among_digests(new_db):
         assert db.stored_input_keys(store, digests) == {
             (digests[0], db.origin_key(OLD.origin)), (digests[1], db.origin_key(SIGNED.origin))}
         assert db.stored_input_keys(store, []) == set()
+
+
+def test_postgresql_inserts_a_batchs_reports_in_dedup_key_order(pg_location):
+    """Two PostgreSQL writers storing the same reports (two accounts receiving them in
+    different orders) must lock them in one order, or each can wait for the other (a
+    deadlock, which PostgreSQL breaks by failing one batch). The batch statement inserts its
+    reports by dedup key, whatever the inputs' order: their ids (taken as rows are inserted)
+    rise with the key; of two inputs with one report the first still owns it."""
+    reports = [_one(f"key-{n:02d}", "2026-06-01") for n in range(12)]
+    batch = [_mail(100 + n, rep) for n, rep in enumerate(reversed(reports))]
+    batch.append(_mail(200, reports[0]))  # the same report as batch[-2] (other bytes): later
+    with Store(pg_location) as store:
+        with store.transaction():
+            outcomes = ingest_batch(store, batch)
+        rows = store.conn.execute(
+            "SELECT r.report_id, i.origin_uid FROM reports r"
+            " JOIN raw_inputs i ON i.id = r.input_id ORDER BY r.id").fetchall()
+    assert [o.kind for o in outcomes] == [OutcomeKind.NEW] * 12 + [OutcomeKind.DUPLICATE]
+    assert [rid for rid, _ in rows] == [f"key-{n:02d}" for n in range(12)]
+    assert rows[0][1] == 111  # key-00's owner: its first input (uid 111), not uid 200
