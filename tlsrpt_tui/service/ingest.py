@@ -248,6 +248,7 @@ def _store_batch_pipelined(store: Store, inputs: Sequence[RawInput], ready: Sequ
     outcomes: list[IngestOutcome | None] = [None] * len(inputs)
     fast: list[tuple[int, db.NewMail, tuple[str, ...]]] = []
     candidates: dict[int, tuple[db.NewMail, tuple[str, ...]]] = {}
+    now = db.utc_now_iso()  # one clock reading for the batch (the commit is one moment)
     for n, (raw, one) in enumerate(zip(inputs, ready, strict=True)):
         parsed = one.parsed
         if parsed.status is not InputStatus.REPORT:
@@ -258,7 +259,7 @@ def _store_batch_pipelined(store: Store, inputs: Sequence[RawInput], ready: Sequ
             values = db.raw_input_values(
                 source=raw.source, data=raw.data, origin=raw.origin, status=parsed.status,
                 error=parsed.error, part_errors=parsed.part_errors, parser_version=version,
-                digest=one.digest, compressed=one.compressed, dkim=dkim)
+                digest=one.digest, compressed=one.compressed, dkim=dkim, imported_at=now)
             candidates[n] = (db.NewMail(values, rows[0], 0,
                                         dkim is not None and dkim.result == "fail"),
                              tuple(parsed.part_errors))
