@@ -189,3 +189,22 @@ def test_tag_text_is_what_the_regex_spelling_gave(value: bytes) -> None:
 
     text = re.sub(rb"\s+", b"", value).decode("ascii", "replace")
     assert core_dkim._ascii(value) == "".join(c for c in text if c.isprintable())
+
+
+_TAG_TEXT = st.sampled_from([b"d", b"s", b"v", b"a", b"D", b" d", b"d ", b"1d", b"", b"s\t"])
+_VALUE_TEXT = st.sampled_from([b"example.com", b"Sel", b" ex ample.COM. ", b"", b"a=b", b"\r\n x",
+                               b"\x1bbad", b"tlsrpt"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.tuples(_TAG_TEXT, _VALUE_TEXT), max_size=5), max_size=6))
+def test_key_names_are_what_the_signatures_name(signatures: list[list[tuple[bytes, bytes]]]
+                                               ) -> None:
+    """key_names reads d= and s= without parsing every tag: the same names as the
+    signatures the verifier reads (tags valid or not, duplicated, folded, odd)."""
+    head = b"".join(b"DKIM-Signature: " + b"; ".join(t + b"=" + v for t, v in sig) + b"\r\n"
+                    for sig in signatures)
+    data = head + b"From: a@example.com\r\n\r\nbody\r\n"
+    fields = [(b"DKIM-Signature", v) for v in core_dkim._signature_fields(data)]
+    want = sorted({s.key_name for s in core_dkim._signatures(fields) if s.key_name})
+    assert core_dkim.key_names(data) == want

@@ -209,8 +209,15 @@ def key_names(data: bytes) -> list[str]:
     only the DKIM-Signature fields of the header block are read: a real report mail has ~180
     header lines and a body, and splitting them all (dkimpy's parser) cost ~0.3 ms a message.
     """
-    fields = [(b"DKIM-Signature", value) for value in _signature_fields(data)]
-    return sorted({s.key_name for s in _signatures(fields) if s.key_name})
+    names = set()
+    for value in _signature_fields(data)[:MAX_SIGNATURES]:
+        # d= and s= as _signatures reads them (see keyless_verdict): without splitting every
+        # tag and making a _Sig per signature, ~40% of this function's time
+        domain = _ascii(_tag(value, b"d")).rstrip(".").lower()
+        selector = _ascii(_tag(value, b"s")).lower()
+        if domain and selector:
+            names.add(f"{selector}._domainkey.{domain}")
+    return sorted(names)
 
 
 def is_signed(data: bytes) -> bool:
