@@ -2,9 +2,9 @@
 
 Enumeration (service/sources.py) and ingestion are both streams, so an import of a 2 GB mbox
 holds a few batches of messages in memory at a time. The import runs the sync's ingest
-pipeline (service/pipeline.py): files are read and the DKIM keys fetched here, each batch is
-parsed and verified in the worker processes and committed by the one writer thread, in the
-order read, one transaction per batch.
+pipeline (service/pipeline.py): files are read here, each batch is parsed and DKIM-verified
+in the worker processes (which ask DNS for the keys they need: ``KeysLookedUpHere``) and
+committed by the one writer thread, in the order read, one transaction per batch.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def import_paths(
     ``workers`` parser processes prepare each batch while the writer stores the one before
     (0: the writer parses). With ``dkim``, mail is DKIM-verified and the verdict stored with
     it. ``on_outcome`` sees each input's outcome in input order, after its batch committed.
-    Runs its own event loop (the key lookups are asynchronous): not for use inside one."""
+    Runs its own event loop (the writer thread is awaited on it): not for use inside one."""
     return ingest_items(store, iter_inputs(paths, limits), limits, on_progress,
                         batch_size=batch_size, on_outcome=on_outcome, workers=workers, dkim=dkim)
 
@@ -109,15 +109,15 @@ async def _import(
         if on_progress is not None:
             on_progress(summary)
 
+    # The keys are looked up where each mail is verified, not scanned for here: see there.
+    lookup = dkim.looked_up_where_verified() if dkim is not None else None
     async with IngestPipeline(store, workers=workers, limits=limits) as pipeline:
         try:
             for batch in _batches(items, batch_size):
                 raws = [item for item in batch if isinstance(item, RawInput)]
                 if len(raws) >= MIN_BATCH_FOR_WORKERS:
                     pipeline.start_workers()  # before any thread runs: see there
-                keys = None
-                if dkim is not None and raws:
-                    keys = await dkim.keys_for([r.data for r in raws])
+                keys = lookup if raws else None
                 parts = pipeline.prepare_parts(raws, keys)
                 in_flight.append(pipeline.write(_store_batch, batch, parts, limits, keys))
                 if len(in_flight) >= IMPORT_DEPTH:
