@@ -209,8 +209,19 @@ def key_names(data: bytes) -> list[str]:
     only the DKIM-Signature fields of the header block are read: a real report mail has ~180
     header lines and a body, and splitting them all (dkimpy's parser) cost ~0.3 ms a message.
     """
+    return _names(_signature_fields(data))
+
+
+def signed_key_names(data: bytes) -> list[str] | None:
+    """``key_names``, or None when the header block has no DKIM-Signature field at all
+    (``is_signed`` and ``key_names`` in one scan of the header)."""
+    fields = _signature_fields(data)
+    return _names(fields) if fields else None
+
+
+def _names(fields: list[bytes]) -> list[str]:
     names = set()
-    for value in _signature_fields(data)[:MAX_SIGNATURES]:
+    for value in fields[:MAX_SIGNATURES]:
         # d= and s= as _signatures reads them (see keyless_verdict): without splitting every
         # tag and making a _Sig per signature, ~40% of this function's time
         domain = _ascii(_tag(value, b"d")).rstrip(".").lower()

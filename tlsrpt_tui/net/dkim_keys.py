@@ -44,6 +44,21 @@ class KeyCache:
         records = await asyncio.gather(*(self.get(name) for name in wanted))
         return dict(zip(wanted, records, strict=True))
 
+    def cached(self, names: Iterable[str]) -> dict[str, KeyRecord] | None:
+        """Every named key from the cache, without waiting for anything; None when any is
+        not cached or has expired (``get_many`` then looks it up).
+
+        Why: a process verifying thousands of mails signed with a few keys would otherwise run
+        an event loop turn per mail just to find them cached."""
+        now = self.clock()
+        out: dict[str, KeyRecord] = {}
+        for name in names:
+            hit = self._cache.get(name)
+            if hit is None or hit[0] <= now:
+                return None
+            out[name] = hit[1]
+        return out
+
     async def get(self, name: str) -> KeyRecord:
         now = self.clock()
         hit = self._cache.get(name)

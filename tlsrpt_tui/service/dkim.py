@@ -94,9 +94,9 @@ class KeysLookedUpHere(DkimKeys):
     def verdict(self, data: bytes) -> DkimVerdict | None:
         if sniff(data) != "mail":
             return None
-        if not core_dkim.is_signed(data):
-            return DkimVerdict("none")
-        names = core_dkim.key_names(data)
+        names = core_dkim.signed_key_names(data)
+        if names is None:
+            return DkimVerdict("none")  # what verify says, without parsing the whole mail
         records = _local_records((self.host, self.port, self.timeout), names) if names else {}
         return verdict_of(data, records, self.trusted_authserv_id)
 
@@ -111,6 +111,9 @@ class _LocalKeys:
         self.cache = KeyCache(Resolver(server, timeout=timeout), timeout=timeout)
 
     def get(self, names: Sequence[str]) -> dict[str, core_dkim.KeyRecord]:
+        hit = self.cache.cached(names)
+        if hit is not None:
+            return hit
         return self.loop.run_until_complete(self.cache.get_many(names))
 
 
