@@ -38,6 +38,14 @@ IMPORT_DEPTH = 3
 #: the writer's CPU between 500 and 1,000 (bench/README.md, Import).
 BATCH_SIZE = 1000
 
+#: How much nicer than the import's own process its parser processes run. Why: on two CPUs
+#: the three processes are all runnable most of the run, and at one priority the parsers,
+#: getting two thirds of the CPU time, ran up to two batches ahead of the process that
+#: writes (it also walks and reads): when they were done, it was left with ~0.8 s of
+#: writing alone on one CPU (10,000 of bench_import.py's mails, sampled every 5 ms). Niced,
+#: the parsers take what the writing process leaves and it keeps up: ~0.3-0.5 s left.
+IMPORT_WORKER_NICENESS = 5
+
 #: Inputs the writer stores at a time inside a batch's transaction, as the parsers return
 #: them. Why not each chunk of 50 as it comes: every ``ingest_batch`` call has a fixed cost
 #: (its savepoint, id look-ups, a statement per table, the day totals' upserts), and at 50 a
@@ -111,7 +119,8 @@ async def _import(
 
     # The keys are looked up where each mail is verified, not scanned for here: see there.
     lookup = dkim.looked_up_where_verified() if dkim is not None else None
-    async with IngestPipeline(store, workers=workers, limits=limits) as pipeline:
+    async with IngestPipeline(store, workers=workers, limits=limits,
+                              worker_niceness=IMPORT_WORKER_NICENESS) as pipeline:
         try:
             for batch in _batches(items, batch_size):
                 raws = [item for item in batch if isinstance(item, RawInput)]

@@ -120,9 +120,12 @@ class IngestPipeline:
     """
 
     def __init__(self, store: Store, *, workers: int | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, worker_niceness: int = 0) -> None:
+        """``worker_niceness``: how much nicer than this process its parser processes run
+        (for a one-shot ``import``: see ``IMPORT_WORKER_NICENESS``)."""
         self.store = store
         self.workers = default_workers() if workers is None else workers
+        self.worker_niceness = worker_niceness
         self.limits = limits if limits is not None else default_limits()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="tlsrpt-writer")
         self._conn: Store | None = None
@@ -192,7 +195,8 @@ class IngestPipeline:
             self._pool, self._shared = shared, True  # forked by ``preforked_workers``
             return
         method = "fork" if threading.active_count() == 1 else "forkserver"
-        self._pool = _PreparePool(self.workers, self.limits, method=method)
+        self._pool = _PreparePool(self.workers, self.limits, method=method,
+                                  niceness=self.worker_niceness)
         if method == "fork":
             self._pool.executor.submit(int)  # forks the workers now, while no thread runs
 
