@@ -132,7 +132,7 @@ def test_the_writer_takes_parsed_chunks_in_groups_in_input_order() -> None:
     """Chunks come back from the parsers 50 at a time; the writer stores them in groups of
     at least ``size`` (one ``ingest_batch`` call each), and a chunk the parsers could not
     prepare (None) alone, in its place."""
-    from tlsrpt_tui.service.pipeline import grouped_parts as _grouped
+    from tlsrpt_tui.service.import_paths import _grouped
 
     def raw(i: int) -> RawInput:
         return RawInput(f"in-{i}", b"x", Origin("file", f"in-{i}"))

@@ -37,9 +37,9 @@ class Watched(IngestPipeline):
         self.most = 0
         self.handles = 0
 
-    def prepare_parts(self, raws, keys=None):  # type: ignore[no-untyped-def]
+    def prepare(self, raws, keys=None):  # type: ignore[no-untyped-def]
         self.handles += 1
-        return super().prepare_parts(raws, keys)
+        return super().prepare(raws, keys)
 
     def write(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         self.outstanding += 1

@@ -20,17 +20,12 @@ from tlsrpt_tui.service.dkim import DkimChecker, DkimKeys
 from tlsrpt_tui.service.ingest import (
     IngestOutcome,
     IngestSummary,
+    Prepared,
     ProgressCallback,
     ingest_batch,
     rejected_outcome,
 )
-from tlsrpt_tui.service.pipeline import (
-    MIN_BATCH_FOR_WORKERS,
-    WRITE_PART,
-    IngestPipeline,
-    PreparedParts,
-    grouped_parts,
-)
+from tlsrpt_tui.service.pipeline import MIN_BATCH_FOR_WORKERS, IngestPipeline, PreparedParts
 from tlsrpt_tui.service.sources import iter_inputs
 from tlsrpt_tui.store.database import Store
 
@@ -50,6 +45,12 @@ BATCH_SIZE = 1000
 #: writing alone on one CPU (10,000 of bench_import.py's mails, sampled every 5 ms). Niced,
 #: the parsers take what the writing process leaves and it keeps up: ~0.3-0.5 s left.
 IMPORT_WORKER_NICENESS = 5
+
+#: Inputs the writer stores at a time inside a batch's transaction, as the parsers return
+#: them. Why not each chunk of 50 as it comes: every ``ingest_batch`` call has a fixed cost
+#: (its savepoint, id look-ups, a statement per table, the day totals' upserts), and at 50 a
+#: mail cost the writer ~25% more CPU; at 200 the same as at 1,000 (bench_writer.py's mails).
+WRITE_PART = 200
 
 #: A batch also closes at this many bytes read, so big mail (real reports carry ~10 KB of
 #: headers, some a multi-MB zip) keeps the IMPORT_DEPTH batches in memory bounded.
@@ -150,11 +151,33 @@ def _store_batch(store: Store, items: list[Item], parts: PreparedParts, limits: 
     stored: list[IngestOutcome] = []
     if any(isinstance(item, RawInput) for item in items):
         with store.transaction():
-            for raws, prepared in grouped_parts(parts(), WRITE_PART):
+            for raws, prepared in _grouped(parts(), WRITE_PART):
                 stored += ingest_batch(store, raws, limits, prepared, keys)
     done = iter(stored)
     return [next(done) if isinstance(item, RawInput) else rejected_outcome(item)
             for item in items]
+
+
+def _grouped(parts: Iterator[tuple[list[RawInput], list[Prepared] | None]], size: int
+             ) -> Iterator[tuple[list[RawInput], list[Prepared] | None]]:
+    """The parsers' chunks joined into groups of at least ``size`` inputs (the last may be
+    smaller); a chunk they could not prepare (None) stays a group of its own."""
+    raws: list[RawInput] = []
+    ready: list[Prepared] = []
+    for chunk, prepared in parts:
+        if prepared is None:
+            if raws:
+                yield raws, ready
+                raws, ready = [], []
+            yield chunk, None
+            continue
+        raws += chunk
+        ready += prepared
+        if len(raws) >= size:
+            yield raws, ready
+            raws, ready = [], []
+    if raws:
+        yield raws, ready
 
 
 def _batches(items: Iterable[Item], size: int,

@@ -111,36 +111,6 @@ def one_shot_workers() -> int:
     return min(4, cpus) if cpus > 1 else 0
 
 
-#: Inputs the writer stores at a time inside a batch's transaction, as the parsers return
-#: them. Why not each chunk of 50 as it comes: every ``ingest_batch`` call has a fixed cost
-#: (its savepoint, id look-ups, a statement per table, the day totals' upserts), and at 50 a
-#: mail cost the writer ~25% more CPU; at 200 the same as at 1,000 (bench_writer.py's
-#: mails). ``import`` and ``sync`` both store their batches so.
-WRITE_PART = 200
-
-
-def grouped_parts(parts: Iterator[tuple[list[RawInput], list[Prepared] | None]], size: int
-                  ) -> Iterator[tuple[list[RawInput], list[Prepared] | None]]:
-    """The parsers' chunks joined into groups of at least ``size`` inputs (the last may be
-    smaller); a chunk they could not prepare (None) stays a group of its own."""
-    raws: list[RawInput] = []
-    ready: list[Prepared] = []
-    for chunk, prepared in parts:
-        if prepared is None:
-            if raws:
-                yield raws, ready
-                raws, ready = [], []
-            yield chunk, None
-            continue
-        raws += chunk
-        ready += prepared
-        if len(raws) >= size:
-            yield raws, ready
-            raws, ready = [], []
-    if raws:
-        yield raws, ready
-
-
 class IngestPipeline:
     """Parser processes and the writer thread of one sync (use as an async context manager).
 
