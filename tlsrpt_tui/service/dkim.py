@@ -163,16 +163,6 @@ class DkimChecker:
         return KeysLookedUpHere({}, trusted_authserv_id, resolver.host, resolver.port,
                                 self.keys.timeout)
 
-    async def keys_for(
-        self, datas: Sequence[bytes], *, trusted_authserv_id: str | None = None
-    ) -> DkimKeys:
-        """Steps 1 and 2 for a batch: the key records its mail needs, for verifying elsewhere
-        (``DkimKeys.verdict``, in the pipeline's parser processes)."""
-        names = await asyncio.to_thread(_key_names, datas) if datas else []
-        wanted = {n for group in names if group for n in group}
-        keys = await self.keys.get_many(wanted) if wanted else {}
-        return DkimKeys(keys, trusted_authserv_id)
-
     async def verdicts(
         self, datas: Sequence[bytes], *, trusted_authserv_id: str | None = None
     ) -> list[DkimVerdict | None]:
