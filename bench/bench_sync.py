@@ -193,7 +193,9 @@ def ours(dc: Dovecot, work: Path, n: int, run: int = 0, batch: int = DEFAULT_BAT
     command = [sys.executable, "-c", OURS_CHILD, str(split), str(profile or ""),
                "sync", "--config", str(cfg), "--db", str(db)]
     if spy is not None:  # py-spy samples every thread and parser process (CPU only)
-        command = [shutil.which("py-spy") or "py-spy", "record", "--subprocesses", "--nonblocking",
+        beside = Path(sys.executable).with_name("py-spy")  # the bench venv's
+        command = [str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy",
+                   "record", "--subprocesses", "--nonblocking",
                    "--rate", "250", "--format", "raw", "--output", str(spy), "--", *command]
     wall, cpu, rss, rc, err = run_measured(
         command,
@@ -308,9 +310,9 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, default=None,
                     help="cProfile the event loop of our second run into this file (pstats)")
     ap.add_argument("--spy", type=Path, default=None,
-                    help="sample our second run with py-spy (on PATH) into this file (collapsed "
-                         "stacks: every thread and parser process, CPU only); its CPU figures "
-                         "then include py-spy's")
+                    help="sample our second run with py-spy (the bench extra) into this file "
+                         "(collapsed stacks: every thread and parser process, CPU only); its "
+                         "CPU figures then include py-spy's")
     ap.add_argument("--tree", type=Path, default=REPO,
                     help="the checkout whose package is timed (default this one; another "
                          "checkout of an earlier commit gives a before/after)")
