@@ -153,7 +153,7 @@ def test_four_syncs_on_one_folder_store_each_of_2000_mails_once(
 def test_kill_9_of_the_folder_holder_mid_batch_another_sync_finishes(
     dovecot: Dovecot, shared: Shared, tmp_path: Path,  # noqa: F811
 ) -> None:
-    n = 800
+    n = 1200
     dovecot.append_maildir(fresh_report(i) for i in range(n))
     cfg = write(tmp_path, shared, account_toml(dovecot, batch_size=20))
     workers = [Worker(tmp_path, i, shared, "sync", cfg) for i in range(2)]
@@ -166,8 +166,14 @@ def test_kill_9_of_the_folder_holder_mid_batch_another_sync_finishes(
         rows = shared.query("SELECT last_uid FROM imap_folders")
         return bool(rows) and 60 <= rows[0][0] < n - 200
 
-    wait_for(lambda: mid_folder() and holder_pid() is not None, "a few batches committed",
-             limit=120)
+    def other_waits() -> bool:
+        """The worker not holding the folder has found it busy (the kill must come while it
+        waits: a fast holder could otherwise be killed before the other even started)."""
+        holder = holder_pid()
+        return any(w.pid != holder and "waiting for it" in w.text() for w in workers)
+
+    wait_for(lambda: holder_pid() is not None and other_waits() and mid_folder(),
+             "a few batches committed while the other worker waits", limit=120)
     victim = next(w for w in workers if w.pid == holder_pid())
     survivor = next(w for w in workers if w is not victim)
     os.kill(victim.pid, signal.SIGKILL)
@@ -177,6 +183,7 @@ def test_kill_9_of_the_folder_holder_mid_batch_another_sync_finishes(
     # the killed worker's last batch was fetched again by the survivor, and stored once
     assert shared.folder_counts() == (n, n, 0)
     assert "waiting for it" in survivor.text()
+    assert "waiting for it" not in victim.text()  # the one killed held the folder
 
 
 DOMAINS = [f"d{i:02d}.workers.test" for i in range(30)]
