@@ -78,8 +78,8 @@ class DkimKeys:
 @dataclass(frozen=True, slots=True)
 class KeysLookedUpHere(DkimKeys):
     """``DkimKeys`` for a process that asks DNS itself for the keys its mail needs (a parser
-    process of ``import``), through the same resolver, each key cached in that process for its
-    TTL as ``KeyCache`` does; ``records`` stays empty.
+    process of ``import`` or ``sync``), through the same resolver, each key cached in that
+    process for its TTL as ``KeyCache`` does; ``records`` stays empty.
 
     Why: otherwise the import's main process, which also walks the directories, reads the
     files and runs the SQLite writer, scanned every mail's DKIM-Signature fields for the key

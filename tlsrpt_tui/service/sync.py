@@ -130,8 +130,9 @@ async def sync_folder(
     Bodies are read here, on the loop; each batch is parsed by ``pipeline``'s worker
     processes and committed with the folder's new position by its writer thread (one is
     made for this call when none is given), at most ``pipeline.DEPTH`` batches ahead of the
-    last finished commit. With ``dkim``, each batch's mail is DKIM-verified first (keys
-    fetched concurrently, verification off the loop) and the verdict is stored with it.
+    last finished commit. With ``dkim``, each mail is DKIM-verified where it is parsed (the
+    parser processes look the keys up themselves: ``KeysLookedUpHere``) and the verdict is
+    stored with it.
     ``fence`` runs inside each commit's transaction (the folder's lease: it raises when
     another worker took the folder over, and nothing of that batch is committed);
     ``in_commit`` too, after the batch's inputs are stored (``CommitHook``)."""
