@@ -503,7 +503,7 @@ class _PreparePool:
             self.close()
             raise
 
-    def submit(self, raws: list[RawInput], keys: DkimKeys | None = None) -> PreparedParts:
+    def submit(self, raws: list[RawInput], keys: DkimKeys | None = None) -> SubmittedBatch:
         chunks = [raws[i : i + self.CHUNK] for i in range(0, len(raws), self.CHUNK)]
         futures = []
         for chunk in chunks:
@@ -511,7 +511,7 @@ class _PreparePool:
                 futures.append(self.executor.submit(prepare_all, chunk, self.limits, keys))
             except Exception:  # the pool broke earlier: this chunk is prepared here
                 futures.append(None)
-        return PreparedParts(self, chunks, futures, keys)
+        return SubmittedBatch(self, chunks, futures, keys)
 
     def close(self) -> None:
         """Stop the workers; the last pool to close also stops multiprocessing's helpers."""
@@ -524,7 +524,7 @@ class _PreparePool:
             _helper_users(-1)
 
 
-class PreparedParts:
+class SubmittedBatch:
     """A batch handed to a ``_PreparePool``: its prepared results, chunk by chunk as the
     workers finish them (``parts``), or all at once (calling it).
 

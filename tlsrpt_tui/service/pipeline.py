@@ -60,6 +60,7 @@ DEPTH = 3
 #: pipeline, and 16 MiB made the import's peak RSS 15 MiB higher (48 -> 64 MiB).
 WRITER_CACHE_KIB = 8 * 1024
 
+
 def tune_writer(store: Store) -> None:
     """The writer connection's settings (the pipeline's, and bench_writer.py's).
 
