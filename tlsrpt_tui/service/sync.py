@@ -209,8 +209,8 @@ async def sync_folder(
             if dkim is not None and raws:
                 # The parsers ask DNS for the keys as they verify (each caches them for their
                 # TTL), as import's do: scanning every mail for its key names here cost this
-                # process, whose loop, writer and pools share one GIL and bound the sync,
-                # ~15-20 us a mail.
+                # process ~15-20 us a mail, in the GIL its loop and writer share (in the TUI,
+                # the process that draws the screen).
                 keys = dkim.looked_up_where_verified(
                     trusted_authserv_id=account.trusted_authserv_id)
             prepared = pipeline.prepare(list(raws.values()), keys)
