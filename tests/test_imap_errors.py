@@ -483,3 +483,66 @@ async def test_slow_but_steady_fetch_is_not_cut_by_the_inactivity_timeout() -> N
         client.abort()
     finally:
         server.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# A server that never stops sending: the client stops reading at a bound, with a clear error.
+
+
+async def _flooding_server(command: bytes, start: bytes, sent: list[int]) -> asyncio.Server:
+    """Answers ``command`` with ``start`` and then ``x``s without end (up to 256 MiB), counting
+    in ``sent`` what it managed to send before the client closed."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK fake ready\r\n")
+        with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
+            while line := await reader.readline():
+                tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+                if rest.startswith(command):
+                    writer.write(start)
+                    chunk = b"x" * 65536
+                    while sent[0] < 256 * 1024 * 1024:
+                        writer.write(chunk)
+                        await writer.drain()
+                        sent[0] += len(chunk)
+                    return
+                if rest.startswith(b"UID SEARCH"):
+                    reply = b"* SEARCH 1\r\n" + tag + b" OK done\r\n"
+                elif rest.startswith(b"EXAMINE"):
+                    reply = b"* OK [UIDVALIDITY 1] ok\r\n" + tag + b" OK done\r\n"
+                elif rest.startswith(b"CAPABILITY"):
+                    reply = b"* CAPABILITY IMAP4rev1\r\n" + tag + b" OK done\r\n"
+                else:
+                    reply = tag + b" OK done\r\n"
+                writer.write(reply)
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+@pytest.mark.parametrize(("command", "start", "match", "most"), [
+    # A literal announced far over any message the sync fetches whole: refused at once.
+    (b"UID FETCH", b"* 1 FETCH (UID 1 BODY[] {99999999999}\r\n",
+     "sent a literal of 99999999999 bytes, over the 67108864-byte limit", 8),
+    # A response line that never ends.
+    (b"UID FETCH", b"* 1 FETCH (UID 1 BODY[] ", "sent a line of over 1048576 bytes", 8),
+    # The same in a response the library reads (no FETCH pending): its own, smaller bound.
+    (b"UID SEARCH", b"* SEARCH 1 2 3 ", "sent a response of over 4194304 bytes", 12),
+])
+async def test_a_server_flooding_one_response_is_cut_off_at_a_bound(
+    command: bytes, start: bytes, match: str, most: int
+) -> None:
+    sent = [0]
+    server = await _flooding_server(command, start, sent)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = await ImapClient.connect("127.0.0.1", port, security="plain", timeout=10)
+        await client.login("u", "p")
+        await client.select("INBOX")
+        with pytest.raises(ImapProtocolError, match=match):
+            await client.fetch_bodies(await client.uids_from(1))
+        client.abort()
+        # it stopped reading there: the server got no further than the socket buffers allow
+        assert sent[0] < most * 1024 * 1024
+    finally:
+        server.close()

@@ -36,6 +36,17 @@ IDLE_MAX_SECONDS = 25 * 60
 #: aioimaplib parses a received chunk recursively, one frame per line; feeding it small slices
 #: keeps the recursion shallow whatever the server sends.
 _FEED_SLICE = 8192
+#: The most one literal of a response may hold: above the largest message a sync fetches
+#: whole (it asks RFC822.SIZE first and keeps the parser's 50 MiB limit), so only a broken or
+#: hostile server sends more, and reading on would only fill this process's memory.
+MAX_LITERAL_BYTES = 64 * 1024 * 1024
+#: The most one response line may hold (a FETCH line names a UID, a size and a literal).
+MAX_LINE_BYTES = 1024 * 1024
+#: The most aioimaplib may hold of a response it reads while no FETCH is pending (FETCH bodies
+#: are read by ``_FastFetch``): it joins its held part to every new slice of data, so what it
+#: holds costs its square in copying, and no other response (SEARCH, EXAMINE, a LIST with a
+#: folder name, an IDLE update) comes near this size.
+MAX_LIBRARY_BYTES = 4 * MAX_LINE_BYTES
 
 _UIDVALIDITY_RE = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT_RE = re.compile(rb"\[UIDNEXT (\d+)\]")
@@ -203,6 +214,11 @@ class _FetchCommand(_aio.FetchCommand):
         return self._balance > 0
 
 
+class _ResponseTooLarge(Exception):
+    """A line or literal over ``MAX_LINE_BYTES`` / ``MAX_LITERAL_BYTES``: the connection is
+    closed with this text (what the server sent, never what we sent)."""
+
+
 class _FastFetch:
     """Reads the response to one ``_FetchCommand`` straight from the received bytes.
 
@@ -246,6 +262,8 @@ class _FastFetch:
                     self.need = None
                 eol = buf.find(b"\r\n", pos)
                 if eol < 0:
+                    if end - pos > MAX_LINE_BYTES:
+                        raise _ResponseTooLarge(f"a line of over {MAX_LINE_BYTES} bytes")
                     return None
                 if cmd._balance <= 0:  # between responses: only "* n FETCH (" is ours
                     if not buf.startswith(b"* ", pos) or not _FETCH_START_RE.match(
@@ -263,9 +281,19 @@ class _FastFetch:
                 lines.append(line)
                 cmd.count(line)
                 if line.endswith(b"}") and (m := _LITERAL_END_RE.search(line)):
-                    self.need = int(m.group(1))
+                    self.need = _literal_size(m.group(1))
         finally:
             del buf[:pos]
+
+
+def _literal_size(digits: bytes) -> int:
+    """A literal's announced size, unless it is over ``MAX_LITERAL_BYTES``."""
+    if len(digits) > 12 or int(digits) > MAX_LITERAL_BYTES:
+        raise _ResponseTooLarge(f"a literal of {digits[:20].decode()} bytes, over the "
+                                f"{MAX_LITERAL_BYTES}-byte limit")
+    return int(digits)
+
+
 class _Protocol(_aio.IMAP4ClientProtocol):
     """aioimaplib's protocol, hardened: shallow parsing, no crash and no secret in asyncio logs."""
 
@@ -282,6 +310,12 @@ class _Protocol(_aio.IMAP4ClientProtocol):
 
     def _on_lost(self, exc: Exception | None) -> None:
         self._lost.set()
+
+    def _held_limit(self) -> int:
+        """What the library may hold of one response (see ``MAX_LIBRARY_BYTES``)."""
+        if "FETCH" in self.pending_async_commands:
+            return MAX_LITERAL_BYTES + MAX_LINE_BYTES
+        return MAX_LIBRARY_BYTES
 
     def _fast_fetch(self) -> _FastFetch | None:
         """The reader of the FETCH response being received, when ``_FastFetch`` can read it:
@@ -345,6 +379,13 @@ class _Protocol(_aio.IMAP4ClientProtocol):
                 d = rest
             for i in range(0, len(d), _FEED_SLICE):
                 super().data_received(d[i : i + _FEED_SLICE])
+                if len(self.incomplete_line) > self._held_limit():
+                    raise _ResponseTooLarge(f"a response of over {self._held_limit()} bytes")
+        except _ResponseTooLarge as exc:
+            self.failure = f"the server sent {exc}; the connection was closed"
+            self._lost.set()
+            if self.transport is not None:
+                self.transport.close()
         except Exception as exc:
             # A response aioimaplib cannot handle. Its exception text may quote the pending
             # command (a LOGIN's arguments), so only the type is kept; the connection is closed.
