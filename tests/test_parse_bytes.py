@@ -528,3 +528,46 @@ def test_json_array_of_reports_reads_each_element() -> None:
     assert parse_bytes(b"[1, 2, 3]", "nums.json").status is InputStatus.NOT_REPORT
     assert rejected(parse_bytes(b'[{"organization-name": "x", "policies": [], "date-range": 1}]',
                                 "bad.json")).startswith("no element of the JSON array")
+
+
+def _gunzip_outcome(data: bytes, limits: Limits, inflated: int) -> tuple[object, int]:
+    from tlsrpt_tui.core import parse as core_parse
+
+    found = core_parse._Found([], [], inflated=inflated)
+    try:
+        result: object = core_parse._gunzip(data, limits, found)
+    except core_parse._Reject as e:
+        result = f"rejected: {e}"
+    return result, found.inflated
+
+
+_GZ = gzip.compress(b'{"a": "' + b"x" * 300 + b'"}')
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "inflated"),
+    [
+        (_GZ, DEFAULT_LIMITS, 0),
+        (_GZ + _GZ, DEFAULT_LIMITS, 0),  # a second member: the loop reads it
+        (_GZ + b"\0\0\0", DEFAULT_LIMITS, 0),  # padding after the member
+        (_GZ + b"junk", DEFAULT_LIMITS, 0),
+        (_GZ[:-9], DEFAULT_LIMITS, 0),  # truncated
+        (_GZ[:12] + b"\xff" * 20 + _GZ[32:], DEFAULT_LIMITS, 0),  # corrupt
+        (_GZ, Limits(max_report_bytes=310), 0),  # at the report limit
+        (_GZ, Limits(max_report_bytes=300), 0),  # over it
+        (_GZ, Limits(max_inflated_bytes=1000), 700),  # over the input's inflation budget
+        (_GZ, Limits(max_inflated_bytes=1000), 691),  # exactly at it
+        (b"\x1f\x8b", DEFAULT_LIMITS, 0),
+    ],
+    ids=["one", "two", "padding", "junk", "truncated", "corrupt", "at-limit", "over-limit",
+         "over-budget", "at-budget", "magic-only"],
+)
+def test_one_call_gunzip_is_the_loop(
+    data: bytes, limits: Limits, inflated: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-call inflate of a small gzip gives the windowed loop's answer, odd shapes too."""
+    from tlsrpt_tui.core import parse as core_parse
+
+    fast = _gunzip_outcome(data, limits, inflated)
+    monkeypatch.setattr(core_parse, "_GZIP_ONE_CALL", -1)
+    assert fast == _gunzip_outcome(data, limits, inflated)

@@ -8,7 +8,10 @@ import email.policy
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tlsrpt_tui.core import mime
 from tlsrpt_tui.core.mime import (
     MimeError,
     decode_rfc2047,
@@ -184,3 +187,92 @@ def test_looks_like_message() -> None:
     assert looks_like_message(b"\r\nFrom a@b Sat Jan  1 00:00:00 2000\n")
     assert not looks_like_message(b'{"a": 1}')
     assert not looks_like_message(b"H4sIAAAAAAAA")
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast paths against the general readers they stand in for: same result on any input
+# (the fast path may decline, never differ).
+
+_HEADER_LINE = st.sampled_from([
+    b"Subject: Report-ID: <a>", b"subject :x", b"SUBJECT\t: y", b"Subject-Extra: no",
+    b"Content-Type: text/plain", b"content-type:application/tlsrpt+gzip; name=a",
+    b"Content-Transfer-Encoding: base64", b"Content-Disposition: attachment; filename=r.gz",
+    b"DKIM-Signature: v=1; d=a.example", b"TLS-Report-Domain: b.example", b"From: x@y",
+    b"Received: from mx", b" folded", b"\tfolded tab", b"no colon", b"", b" ", b"X:\r", b":",
+    b"Date : Mon", b"Message-ID:<id>", b"From x@y", b"Subject\r: cr",
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(_HEADER_LINE | st.binary(max_size=12), max_size=10))
+def test_header_line_loop_reads_what_the_regex_reads(lines: list[bytes]) -> None:
+    head = b"\n".join(lines)
+    for wanted in (mime._WANTED_TOP, mime._WANTED_PART):
+        assert mime._headers(head, wanted) == mime._headers_by_regex(head, wanted)
+
+
+def test_a_header_block_over_the_line_loop_limit_is_read_alike() -> None:
+    filler = b"Received: from mx.example by mx.example\n\tfolded\n" * 2000
+    head = filler + b"Subject: big\n folded\nContent-Type: text/plain"
+    assert len(head) > mime._LINE_LOOP_MAX
+    expected = {b"subject": b"big folded", b"content-type": b"text/plain"}
+    assert mime._headers(head, mime._WANTED_TOP) == expected
+    assert mime._headers(head[-200:], mime._WANTED_TOP) == expected
+
+
+_PARAM_TEXT = st.text(alphabet=' \t;="\\*\'abcN-\x1c\u00e9\u2028', max_size=30)
+
+
+@settings(max_examples=600, deadline=None)
+@given(rest=_PARAM_TEXT | st.lists(st.sampled_from(
+    [" a=b", ' name="x y"', " c = d ", ' q="a;b"', " e", ' f="g"h', " n*=utf-8''x", ' "k"=v',
+     " =v", " a b=c", " u=v w", ' w=""', " x=", ' y="\\"', " z=\u00e9"]), max_size=4
+).map(";".join))
+def test_simple_params_decline_or_agree_with_the_regex(rest: str) -> None:
+    simple = mime._simple_params(rest)
+    assert simple is None or simple == mime._regex_params(rest)
+
+
+def test_simple_params_take_the_common_shape() -> None:
+    rest = ' boundary="0000"; report-type="tlsrpt"'
+    assert mime._simple_params(rest) == {"boundary": "0000", "report-type": "tlsrpt"}
+    assert mime._simple_params(' charset="UTF-8"; format=flowed; delsp=yes') is not None
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["x REPORT-ID: <a> Report-ID: <b>", "Report-ID:   ", "Report-ID:    \t", "re: report-id:x",
+     "Report-ID: <a", "\u00e9 Report-ID: <x>", "Report-\u0131D: <x>", "a Report-ID:<>  b"],
+)
+def test_subject_report_id_fast_path_is_the_regex(subject: str) -> None:
+    m = mime._SUBJECT_ID.search(subject)
+    expected = None if m is None else (m.group(1) if m.group(1) is not None else m.group(2))
+    expected = expected or None
+    assert subject_report_id(subject) == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(subject=st.lists(st.sampled_from(
+    ["Report-ID:", "report-id:", "REPORT-ID: ", "<", ">", " ", "\t", "\x1c", "a", "<x>", "id@x",
+     "\u00e9", "\u0131"]), max_size=8).map("".join))
+def test_subject_report_id_agrees_with_the_regex(subject: str) -> None:
+    m = mime._SUBJECT_ID.search(subject)
+    expected = None if m is None else (m.group(1) if m.group(1) is not None else m.group(2))
+    assert subject_report_id(subject) == (expected or None)
+
+
+def test_part_filename_from_content_type_name_and_params_on_demand() -> None:
+    """A leaf part's parameters are read only when asked for, except that a ``name`` one
+    (any case, RFC 2231 too) still names the part when no Content-Disposition does."""
+    data = (
+        b"Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+        b"Content-Type: text/plain; Charset=UTF-8; format=flowed\n\nhello\n--b\n"
+        b'Content-Type: application/gzip; NAME="r.gz"\n\nx\n--b\n'
+        b"Content-Type: application/gzip; name*0=a; name*1=b.gz\n\nx\n--b\n"
+        b"Content-Type: application/gzip\nContent-Disposition: attachment; filename=d.gz\n\nx\n"
+        b"--b--\n"
+    )
+    text, upper, continued, disposed = read_message(data).parts
+    assert text.filename is None and text.params == {"charset": "UTF-8", "format": "flowed"}
+    assert (upper.filename, continued.filename, disposed.filename) == ("r.gz", "ab.gz", "d.gz")
+    assert upper.params == {"name": "r.gz"} and disposed.params == {}
