@@ -191,7 +191,8 @@ def test_tag_text_is_what_the_regex_spelling_gave(value: bytes) -> None:
     assert core_dkim._ascii(value) == "".join(c for c in text if c.isprintable())
 
 
-_TAG_TEXT = st.sampled_from([b"d", b"s", b"v", b"a", b"D", b" d", b"d ", b"1d", b"", b"s\t"])
+_TAG_TEXT = st.sampled_from([b"d", b"s", b"v", b"a", b"D", b" d", b"d ", b"1d", b"", b"s\t",
+                             b"d d", b"\x0bs", b"sd", b";d"])
 _VALUE_TEXT = st.sampled_from([b"example.com", b"Sel", b" ex ample.COM. ", b"", b"a=b", b"\r\n x",
                                b"\x1bbad", b"tlsrpt"])
 
@@ -200,11 +201,14 @@ _VALUE_TEXT = st.sampled_from([b"example.com", b"Sel", b" ex ample.COM. ", b"", 
 @given(st.lists(st.lists(st.tuples(_TAG_TEXT, _VALUE_TEXT), max_size=5), max_size=6))
 def test_key_names_are_what_the_signatures_name(signatures: list[list[tuple[bytes, bytes]]]
                                                ) -> None:
-    """key_names reads d= and s= without parsing every tag: the same names as the
-    signatures the verifier reads (tags valid or not, duplicated, folded, odd)."""
+    """key_names reads d= and s= without parsing every tag: the same signers and names as
+    the signatures the verifier reads (tags valid or not, duplicated, folded, odd)."""
     head = b"".join(b"DKIM-Signature: " + b"; ".join(t + b"=" + v for t, v in sig) + b"\r\n"
                     for sig in signatures)
     data = head + b"From: a@example.com\r\n\r\nbody\r\n"
-    fields = [(b"DKIM-Signature", v) for v in core_dkim._signature_fields(data)]
-    want = sorted({s.key_name for s in core_dkim._signatures(fields) if s.key_name})
+    mail = core_dkim.read(data)
+    assert mail is not None
+    want = sorted({s.key_name for s in mail.signatures if s.key_name})
     assert core_dkim.key_names(data) == want
+    assert core_dkim.read_header(data).signatures == [
+        (s.domain, s.selector, s.key_name) for s in mail.signatures]

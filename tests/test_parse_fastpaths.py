@@ -20,7 +20,7 @@ from report_factory import report, sts_policy, to_mail
 
 from tlsrpt_tui.core import dkim as core_dkim
 from tlsrpt_tui.core.mime import read_message
-from tlsrpt_tui.core.parse import parse_bytes
+from tlsrpt_tui.core.parse import parse_bytes, sniff
 from tlsrpt_tui.core.report_json import with_notes
 from tlsrpt_tui.service.dkim import DkimKeys, verdict_of
 from tlsrpt_tui.store import reports as db
@@ -52,6 +52,27 @@ def _full_path(data: bytes) -> core_dkim.DkimVerdict:
         "permerror")
 
 
+def _batch_path_agrees(data: bytes) -> None:
+    """The parser process's one read of the header block (``read_header``: the key names,
+    then the verdict when no key is published) gives what the long way gives: ``none``
+    where the header block has no DKIM-Signature field, else the full verdict."""
+    header = core_dkim.read_header(data)
+    lines = []
+    if not data.startswith((b"\n", b"\r\n")):
+        for line in data.split(b"\n"):
+            if line in (b"", b"\r"):
+                break
+            lines.append(line)
+    signed = any(line.lower().startswith(b"dkim-signature:") for line in lines)
+    assert bool(header.signatures) == signed
+    assert core_dkim.verify(data, KEYS, header) == _full_path(data)
+    if sniff(data) != "mail":
+        assert DkimKeys(KEYS).verdict(data) is None  # not mail: nothing to verify
+    else:
+        assert DkimKeys(KEYS).verdict(data) == (_full_path(data) if signed
+                                               else core_dkim.DkimVerdict("none"))
+
+
 HEADERS = [
     b"",
     _signature("gone"),
@@ -70,6 +91,11 @@ HEADERS = [
     _signature("gone") + b"From: Someone <x@tlsrpt.sender.example>\r\n",
     _signature("gone") + b"TLS-Report-Submitter: evil.example\r\n",
     _signature("gone") * core_dkim.MAX_SIGNATURES + _signature("real"),  # the fifth unread
+    _signature("gone", extra=" s=twice;") + _signature("gone", "other.example"),
+    b"DKIM-Signature: v=1; s=gone\r\n" + _signature("gone", "other.example"),  # no d=
+    b"DKIM-Signature: v=1; d=sender.example\r\n",  # no s=
+    b"DKIM-Signature: v=1; d = Sender.Example. ;\r\n\ts = g\r\n one; b=x\r\n",  # folded
+    b"From: A <a@x.example>, b@sender.example\r\n" + _signature("gone"),
 ]
 
 
@@ -80,12 +106,13 @@ def testkeyless_verdict_is_the_full_verdict(header: bytes, lf: bool) -> None:
     if lf:
         data = data.replace(b"\r\n", b"\n")
     assert core_dkim.verify(data, KEYS) == _full_path(data)
+    _batch_path_agrees(data)
 
 
-def testkeyless_verdict_decides_a_missing_key_alone() -> None:
-    verdict = core_dkim.keyless_verdict(_signature("gone") + _mail(), KEYS)
+def test_keyless_verdict_decides_a_missing_key_alone() -> None:
+    verdict = core_dkim.read_header(_signature("gone") + _mail()).keyless_verdict(KEYS)
     assert verdict == core_dkim.DkimVerdict("permerror", "sender.example", "gone", True)
-    assert core_dkim.keyless_verdict(_signature("real") + _mail(), KEYS) is None
+    assert core_dkim.read_header(_signature("real") + _mail()).keyless_verdict(KEYS) is None
 
 
 _line = st.sampled_from([
@@ -93,6 +120,8 @@ _line = st.sampled_from([
     b"From: a@sender.example", b"TLS-Report-Submitter: other.example", b" continued",
     b"\tcontinued", b"X-Odd Name: z", b"From mbox", b"Subject:", b"from:b@c.d",
     b"DKIM-Signature: v=1; d=sender.example;\r\n s=empty", b"no colon", b"\r",
+    b"", b"DKIM-SIGNATURE:s=gone;d=Sender.Example.", b"DKIM-Signature: v=1; s=gone",
+    b"From: Someone <x@sender.example>", b"Subject: a\rb", b"X-Bare: lf\nDKIM-Signature: d",
 ])
 
 
@@ -103,6 +132,7 @@ def testkeyless_verdict_on_any_header(lines: list[bytes], lf: bool) -> None:
     if lf:
         data = data.replace(b"\r\n", b"\n")
     assert core_dkim.verify(data, KEYS) == _full_path(data)
+    _batch_path_agrees(data)
 
 
 def test_envelope_notes_keep_every_field_of_the_report() -> None:

@@ -5,10 +5,12 @@ DKIM-signed by the reporting organization; a forged ``DKIM-Signature: d=google.c
 good as a real one until the signature is checked against the key in DNS. Verification is
 split in two so the event loop never waits on CPU and the CPU part never waits on DNS:
 
-1. :func:`key_names` lists the keys a message needs (``selector._domainkey.domain``);
-   the caller fetches them (net/dkim_keys.py, through the configured resolver, cached);
+1. :func:`read_header` reads the few header fields that name the keys a message needs
+   (``selector._domainkey.domain``); the caller fetches them (net/dkim_keys.py, through the
+   configured resolver, cached);
 2. :func:`verify` checks the signatures with dkimpy against those records (pure CPU) and
-   returns a :class:`~tlsrpt_tui.core.model.DkimVerdict`.
+   returns a :class:`~tlsrpt_tui.core.model.DkimVerdict`; when no signature has a published
+   key it decides from what step 1 read, without splitting the message or loading dkimpy.
 
 dkimpy's ``tlsrpt`` option is used: keys of service type ``tlsrpt`` (RFC 8460 §3) are accepted
 as well as ordinary ones, and an ``l=`` body length is ignored (the whole body must match).
@@ -188,61 +190,159 @@ def _ascii(value: bytes | None) -> str:
     if not value:
         return ""
     # = re.sub(rb"\s+", b"", value): a translate, not a regex, as this runs for every
-    # signature of every mail (twice: the key scan, then the verification)
+    # signature of every mail (read_header, and again on the full path)
     text = value.translate(None, _BYTES_WS).decode("ascii", "replace")
     return text if text.isprintable() else "".join(c for c in text if c.isprintable())
 
 
 #: The end of a message's header block: the first empty line (as dkimpy's rfc822_parse reads).
 _HEADER_END = re.compile(rb"\n\r?\n")
-#: A DKIM-Signature field with its folded continuation lines (the name as rfc822_parse reads it:
-#: no space before the colon).
-#: Searched after a line feed put before the header block: ``^`` with MULTILINE tries the
-#: pattern at every byte, a leading line feed is found by a fast scan first.
-_DKIM_FIELD = re.compile(rb"\n(?=[dD])dkim-signature:([^\n]*(?:\n[ \t][^\n]*)*+)", re.I)
+#: The fields the key names and a verdict without a key read (DKIM-Signature, From,
+#: TLS-Report-Submitter), with their folded continuation lines (the name as rfc822_parse reads
+#: it: no space before the colon). Searched in the header block after a line feed put before
+#: it: a pattern that starts with a line feed is looked for by a fast scan, where ``^`` with
+#: MULTILINE tries every byte. (The value lacks its last line feed: it is only read for tags
+#: and domains, stripped.)
+_HEADER_FIELD = re.compile(
+    rb"\n(?=[dDfFtT])(dkim-signature|from|tls-report-submitter):([^\n]*(?:\n[ \t][^\n]*)*+)",
+    re.I)
+#: A header block of CRLF lines, each a field (its name as _FIELD reads it) or a continuation
+#: of one, the first a field (any bare CR stays inside its line, as _FIELD reads it). One
+#: pattern, not a count of the line ends and a search for an odd line: a call of a pattern
+#: costs more than the scan. Possessive, so it keeps no backtracking state per line.
+_PLAIN_HEAD = re.compile(
+    rb"(?:[\x21-\x39\x3b-\x7e]+:[^\n]*\r\n(?:[ \t][^\n]*\r\n)*+)*+")
+
+
+@dataclass(slots=True)
+class SignedHeader:
+    """What the key lookup and a verdict without a key need from a message's header block,
+    read by :func:`read_header` in one scan: each DKIM-Signature's signer and key name, and
+    the From and TLS-Report-Submitter fields (for alignment).
+
+    Why one read: a parser process of ``import`` or ``sync`` needs, per mail, whether it is
+    signed, the keys to look up, and, when none of them is published (the common case of an
+    import: rotated keys), the verdict. It was read twice, the same tags parsed twice; one
+    read (with the cheaper steps around it) took the step from ~150k to ~85k instructions a
+    mail (bench/README.md, Import)."""
+
+    #: (domain, selector, key name) of the first MAX_SIGNATURES DKIM-Signature fields, in
+    #: order; the key name is "" when d= or s= is missing
+    signatures: list[tuple[str, str, str]]
+    #: the From and TLS-Report-Submitter fields (name as written, value), in order
+    reporting: list[tuple[bytes, bytes]]
+    #: the header block (with its last line's CRLF) and the message it came from
+    head: bytes
+    data: bytes
+
+    def key_names(self) -> list[str]:
+        """The DNS names of the keys the signatures need, sorted, each once (may be empty)."""
+        return sorted({key for _, _, key in self.signatures if key})
+
+    def keyless_verdict(self, keys: Mapping[str, KeyRecord]) -> DkimVerdict | None:
+        """``verify``'s verdict when no signature has a key to check (each names a key DNS
+        says is not published, or cannot name one), without splitting the message or
+        importing dkimpy; None when some signature needs the full check (a key to check
+        with, a lookup to retry) or the header block is not one :func:`read` splits into
+        these same fields (see ``_plain``).
+
+        Why: most signed mail of an import may name a key that is gone (rotated away, or a
+        forged signature), and splitting the whole header for it was ~40 µs a mail in the
+        parser process."""
+        if not self._plain():
+            return None
+        if not self.signatures:
+            return DkimVerdict("none")
+        for _, _, key in self.signatures:
+            if key:
+                record = keys.get(key)
+                if record is None or record.failure is not None or (
+                        record.text and not record.missing):
+                    return None  # a key to check with, or a lookup to retry: _verify_one decides
+        decide = _without_keys if len(self.head) <= _CACHED_HEAD else _without_keys.__wrapped__
+        return decide(tuple(self.signatures), tuple(self.reporting))
+
+    def _plain(self) -> bool:
+        """Whether the header block is CRLF lines, each a field or a continuation of one, and
+        ends in an empty CRLF line: ``read`` splits any such block into these same fields
+        (anything else, an mbox ``From `` line, bare line feeds or an unreadable header, takes
+        the full path)."""
+        head = self.head
+        end = len(head)
+        return (head[-2:] == b"\r\n" and self.data[end:end + 2] == b"\r\n"
+                and _PLAIN_HEAD.fullmatch(head) is not None)
+
+
+#: The largest header block whose fields ``_without_keys`` keeps (256 of them at most: a few
+#: MB however hostile the mail); a bigger one is decided without the cache.
+_CACHED_HEAD = 16384
+
+
+@functools.lru_cache(maxsize=256)
+def _without_keys(signatures: tuple[tuple[str, str, str], ...],
+                  reporting: tuple[tuple[bytes, bytes], ...]) -> DkimVerdict:
+    """The verdict when every signature is a permerror (no key): the first aligned one
+    counts, else the first (``verify``'s order). Cached: an import's mail comes from a few
+    senders, and the alignment (decoding the From fields) and the verdict cost more than
+    the rest of the shortcut."""
+    domains = reporting_domains(list(reporting))
+    for domain, selector, _ in signatures:
+        if is_aligned(domain, domains):
+            return DkimVerdict("permerror", domain or None, selector or None, True)
+    domain, selector, _ = signatures[0]
+    return DkimVerdict("permerror", domain or None, selector or None, False)
+
+
+def read_header(data: bytes) -> SignedHeader:
+    """The DKIM-Signature, From and TLS-Report-Submitter fields of the message's header block
+    (up to its first empty line; none when the first line is empty), read in one scan.
+
+    Only these fields are looked at: a real report mail has ~180 header lines and a body, and
+    splitting them all (dkimpy's parser) cost ~0.3 ms a message. d= and s= are read as
+    ``_signatures`` reads them (see ``_signer``)."""
+    if data[:1] == b"\n" or data[:2] == b"\r\n":
+        return SignedHeader([], [], b"", data)  # an empty first line: no header at all
+    end = _HEADER_END.search(data)
+    head = data if end is None else data[: end.start() + 1]
+    signatures: list[tuple[str, str, str]] = []
+    reporting: list[tuple[bytes, bytes]] = []
+    for name, value in _HEADER_FIELD.findall(b"\n" + head):
+        if len(name) != 14:  # From, TLS-Report-Submitter
+            reporting.append((name, value))
+        elif len(signatures) < MAX_SIGNATURES:
+            domain, selector = _signer(value)
+            key = f"{selector}._domainkey.{domain}" if domain and selector else ""
+            signatures.append((domain, selector, key))
+    return SignedHeader(signatures, reporting, head, data)
+
+
+def _signer(value: bytes) -> tuple[str, str]:
+    """A DKIM-Signature's d= (without a trailing dot) and s=, lower case, white space dropped.
+
+    The same text ``_signatures`` reads, whether or not the tags parse: the first tag of that
+    name, from its ``=`` to the next ``;`` (``(?:^|;)\\s*d\\s*=\\s*([^;]*)`` as a pattern), white
+    space dropped by ``_ascii``. Here the white space goes first: a tag is then named ``d``
+    exactly when ``;d=`` follows its ``;``, a search for a fixed string. A pattern per tag, or
+    splitting the tags in Python, cost two to four times as much."""
+    tags = b";" + value.translate(None, _BYTES_WS)
+    return _tag_text(tags, b";d=").rstrip(".").lower(), _tag_text(tags, b";s=").lower()
+
+
+def _tag_text(tags: bytes, start: bytes) -> str:
+    """The value of the first tag beginning with ``start`` in tags without white space, as
+    ``_ascii`` gives it ("" when there is none)."""
+    at = tags.find(start)
+    if at < 0:
+        return ""
+    at += 3
+    end = tags.find(b";", at)
+    text = (tags[at:end] if end >= 0 else tags[at:]).decode("ascii", "replace")
+    return text if text.isprintable() else "".join(c for c in text if c.isprintable())
 
 
 def key_names(data: bytes) -> list[str]:
-    """The DNS names of the keys this message's DKIM signatures need (may be empty).
-
-    Runs where mail arrives (the event loop's side of a sync or import) for every message, so
-    only the DKIM-Signature fields of the header block are read: a real report mail has ~180
-    header lines and a body, and splitting them all (dkimpy's parser) cost ~0.3 ms a message.
-    """
-    return _names(_signature_fields(data))
-
-
-def signed_key_names(data: bytes) -> list[str] | None:
-    """``key_names``, or None when the header block has no DKIM-Signature field at all
-    (``is_signed`` and ``key_names`` in one scan of the header)."""
-    fields = _signature_fields(data)
-    return _names(fields) if fields else None
-
-
-def _names(fields: list[bytes]) -> list[str]:
-    names = set()
-    for value in fields[:MAX_SIGNATURES]:
-        # d= and s= as _signatures reads them (see keyless_verdict): without splitting every
-        # tag and making a _Sig per signature, ~40% of this function's time
-        domain = _ascii(_tag(value, b"d")).rstrip(".").lower()
-        selector = _ascii(_tag(value, b"s")).lower()
-        if domain and selector:
-            names.add(f"{selector}._domainkey.{domain}")
-    return sorted(names)
-
-
-def is_signed(data: bytes) -> bool:
-    """Whether the header block has a DKIM-Signature field at all (else the verdict is
-    ``none`` without parsing the message: most mail of a sync may be unsigned)."""
-    return bool(_signature_fields(data))
-
-
-def _signature_fields(data: bytes) -> list[bytes]:
-    if data[:1] == b"\n" or data[:2] == b"\r\n":
-        return []  # an empty first line: no header at all
-    end = _HEADER_END.search(data)
-    head = data if end is None else data[: end.start() + 1]
-    return _DKIM_FIELD.findall(b"\n" + head)
+    """The DNS names of the keys this message's DKIM signatures need (may be empty)."""
+    return read_header(data).key_names()
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +356,7 @@ def _domain_of(address: str | None) -> str:
     """The domain of a From-style address (``Name <a@b.example>`` or ``a@b.example``)."""
     if not address:
         return ""
-    m = _ANGLE.search(address)
+    m = _ANGLE.search(address) if "<" in address else None  # most From fields have none
     addr = m.group(1) if m else address
     return addr.rpartition("@")[2].strip().rstrip(".").lower() if "@" in addr else ""
 
@@ -267,12 +367,13 @@ def reporting_domains(headers: list[tuple[bytes, bytes]],
     ``names``: the fields' names in lower case, when the caller has them."""
     lower = names if names is not None else [n.lower() for n, _ in headers]
     found: list[str] = []
-    for i in [i for i, n in enumerate(lower) if n in (b"tls-report-submitter", b"from")]:
-        lname, value = lower[i], headers[i][1]
-        text = value.decode("utf-8", "replace").strip()
-        domain = text.strip().rstrip(".").lower() if lname == b"tls-report-submitter" else (
-            _domain_of(text)
-        )
+    for lname, (_, value) in zip(lower, headers, strict=True):
+        if lname == b"from":
+            domain = _domain_of(value.decode("utf-8", "replace").strip())
+        elif lname == b"tls-report-submitter":
+            domain = value.decode("utf-8", "replace").strip().rstrip(".").lower()
+        else:
+            continue
         if domain and domain not in found:
             found.append(domain)
     return found
@@ -293,18 +394,21 @@ def is_aligned(signer: str, domains: list[str]) -> bool:
 _ORDER = {"pass": 0, "fail": 1, "temperror": 2, "permerror": 3}
 
 
-def verify(data: bytes | SignedMail, keys: Mapping[str, KeyRecord]) -> DkimVerdict:
+def verify(data: bytes | SignedMail, keys: Mapping[str, KeyRecord],
+           header: SignedHeader | None = None) -> DkimVerdict:
     """The verdict for one message given the key records its signatures need.
 
     With several signatures the best one counts: an aligned pass, else any pass, else a fail
     (something was forged or altered), else temperror, else permerror. A key name absent from
     ``keys`` counts as a failed lookup (temperror): the caller did not manage to fetch it.
-    ``data`` may be the message already split by :func:`read` (the sync splits it once).
+    ``data`` may be the message already split by :func:`read` (the sync splits it once);
+    ``header``, the bytes' header block already read by :func:`read_header` (a parser process
+    read it for the key names).
     """
     if isinstance(data, bytes):
         # Most signatures of an import name a key that is gone: decided without dkimpy.
         try:
-            keyless = keyless_verdict(data, keys)
+            keyless = (header if header is not None else read_header(data)).keyless_verdict(keys)
         except Exception:  # a bug of the shortcut: the full check below decides
             keyless = None
         if keyless is not None:
@@ -317,61 +421,6 @@ def verify(data: bytes | SignedMail, keys: Mapping[str, KeyRecord]) -> DkimVerdi
     domains = reporting_domains(mail.headers, mail.names)
     verdicts = [_verify_one(mail, sig, keys, domains) for sig in mail.signatures]
     return min(verdicts, key=lambda v: (_ORDER[v.result], not v.aligned))
-
-
-#: The fields a verdict without a key reads, with their folded continuation lines (as _FIELD).
-#: Searched in the header block after a line feed put before it: a pattern that starts with a
-#: line feed is looked for by a fast scan, where ``^`` with MULTILINE tries every byte.
-#: (The value lacks its last line feed: it is only read for tags and domains, stripped.)
-_KEYLESS_FIELD = re.compile(
-    rb"\n(?=[dDfFtT])(dkim-signature|from|tls-report-submitter):([^\n]*(?:\n[ \t][^\n]*)*+)",
-    re.I)
-#: A header line that begins a field (its name as _FIELD reads it).
-_FIELD_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
-#: A line after the first that is neither a field nor a continuation.
-_ODD_LINE = re.compile(rb"\n(?![ \t]|[\x21-\x39\x3b-\x7e]+:|\Z)")
-
-
-def keyless_verdict(data: bytes, keys: Mapping[str, KeyRecord]) -> DkimVerdict | None:
-    """``verify``'s verdict when no signature has a key to check (each names a key DNS says is
-    not published, or cannot name one): decided from three kinds of header field, without
-    splitting the message or importing dkimpy. None when some signature needs the full check.
-
-    Why: most signed mail of an import may name a key that is gone (rotated away, or a forged
-    signature), and splitting the whole header for it was ~40 µs a mail in the parser process.
-    Only a header block of CRLF lines, each a field or a continuation of one, is read here:
-    ``read`` splits any such block into these same fields (anything else, an mbox ``From ``
-    line or an unreadable header, takes the full path)."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0 or not _FIELD_START.match(data):
-        return None
-    head = data[: end + 2]
-    if head.count(b"\n") != head.count(b"\r\n") or _ODD_LINE.search(head):
-        return None
-    signed: list[tuple[str, str]] = []  # (domain, selector) of each signature, in order
-    reporting: list[tuple[bytes, bytes]] = []
-    for name, value in _KEYLESS_FIELD.findall(b"\n" + head):
-        if len(name) != 14:  # From, TLS-Report-Submitter
-            reporting.append((name, value))
-            continue
-        if len(signed) == MAX_SIGNATURES:
-            continue
-        # d= and s= as _signatures reads them when the tags do not parse; when they do, the
-        # same text (a tag runs from its ``;`` to the next; _ascii drops the white space)
-        domain = _ascii(_tag(value, b"d")).rstrip(".").lower()
-        selector = _ascii(_tag(value, b"s")).lower()
-        if domain and selector:
-            record = keys.get(f"{selector}._domainkey.{domain}")
-            if record is None or record.failure is not None or (
-                    record.text and not record.missing):
-                return None  # a key to check with, or a lookup to retry: _verify_one decides
-        signed.append((domain, selector))
-    if not signed:
-        return DkimVerdict("none")
-    domains = reporting_domains(reporting)
-    verdicts = [DkimVerdict("permerror", domain or None, selector or None,
-                            is_aligned(domain, domains)) for domain, selector in signed]
-    return min(verdicts, key=lambda v: not v.aligned)
 
 
 _HEADER_LIST = re.compile(rb"\s*:\s*")

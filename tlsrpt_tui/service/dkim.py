@@ -4,7 +4,7 @@ Called once per batch, before the batch is stored, so the verdict is written wit
 (the store keeps it because keys rotate; ``reparse`` leaves it alone unless ``--reverify``):
 
 1. which inputs are mail and which keys their signatures need (a quick scan of the header
-   block's DKIM-Signature fields, off the loop);
+   block's DKIM-Signature fields, off the loop: ``core_dkim.read_header``);
 2. the keys, fetched concurrently through the configured resolver and cached per key name with
    the record's TTL (net/dkim_keys.py; DNS waits on the event loop, never blocks it);
 3. the verification itself (CPU), and, for an account with ``trusted_authserv_id``, its own
@@ -34,19 +34,24 @@ from tlsrpt_tui.net.dns import Resolver
 #: Seconds for one key lookup: a report mail must not wait on a dead resolver for long.
 KEY_TIMEOUT = 5.0
 
+#: The verdict of unsigned mail (immutable: one for all).
+_UNSIGNED = DkimVerdict("none")
+
 
 def _key_names(datas: Sequence[bytes]) -> list[list[str] | None]:
     return [core_dkim.key_names(d) if sniff(d) == "mail" else None for d in datas]
 
 
 def verdict_of(data: bytes, keys: Mapping[str, core_dkim.KeyRecord],
-               trusted_authserv_id: str | None = None) -> DkimVerdict:
-    """The verdict for one mail given the key records it needs (pure CPU: any process)."""
+               trusted_authserv_id: str | None = None,
+               header: core_dkim.SignedHeader | None = None) -> DkimVerdict:
+    """The verdict for one mail given the key records it needs (pure CPU: any process);
+    ``header``: its header block as ``core_dkim.read_header`` read it, when the caller has it."""
     try:
-        verdict = core_dkim.verify(data, keys)
+        verdict = core_dkim.verify(data, keys, header)
     except Exception:  # a verifier bug must not stop a sync: undecided, and says so
         verdict = DkimVerdict("permerror")
-    return _vouched(data, verdict, trusted_authserv_id)
+    return _vouched(data, verdict, trusted_authserv_id) if trusted_authserv_id else verdict
 
 
 def _vouched(data: bytes, verdict: DkimVerdict, trusted_authserv_id: str | None) -> DkimVerdict:
@@ -70,9 +75,14 @@ class DkimKeys:
         """The verdict for these bytes; None when they are not mail (nothing to verify)."""
         if sniff(data) != "mail":
             return None
-        if not core_dkim.is_signed(data):
-            return DkimVerdict("none")  # what verify says, without parsing the whole mail
-        return verdict_of(data, self.records, self.trusted_authserv_id)
+        header = core_dkim.read_header(data)
+        if not header.signatures:
+            return _UNSIGNED  # what verify says, without parsing the whole mail
+        return verdict_of(data, self._records_for(header), self.trusted_authserv_id, header)
+
+    def _records_for(self, header: core_dkim.SignedHeader) -> Mapping[str, core_dkim.KeyRecord]:
+        """The key records to verify with: those fetched beforehand."""
+        return self.records
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +95,17 @@ class KeysLookedUpHere(DkimKeys):
     files and runs the SQLite writer, scanned every mail's DKIM-Signature fields for the key
     names before handing the batch over (~25 µs a mail of the stage everything waits for).
     A parser process finds the names while verifying; a batch of a thousand mails from one
-    signer costs each parser process one query."""
+    signer costs each parser process one query. The header block is read once per mail
+    (``core_dkim.read_header``) for the names and, when no key is published, the verdict."""
 
     host: str = ""
     port: int = 53
     timeout: float = KEY_TIMEOUT
 
-    def verdict(self, data: bytes) -> DkimVerdict | None:
-        if sniff(data) != "mail":
-            return None
-        names = core_dkim.signed_key_names(data)
-        if names is None:
-            return DkimVerdict("none")  # what verify says, without parsing the whole mail
-        records = _local_records((self.host, self.port, self.timeout), names) if names else {}
-        return verdict_of(data, records, self.trusted_authserv_id)
+    def _records_for(self, header: core_dkim.SignedHeader) -> Mapping[str, core_dkim.KeyRecord]:
+        """The key records the signatures name, looked up (or cached) in this process."""
+        names = header.key_names()
+        return _local_records((self.host, self.port, self.timeout), names) if names else {}
 
 
 class _LocalKeys:
@@ -118,13 +125,31 @@ class _LocalKeys:
 
 
 #: This process's ``_LocalKeys`` per resolver (made anew in a forked child: an event loop
-#: must not be shared across a fork), and the lock keeping one thread at a time on one.
+#: must not be shared across a fork), and the lock keeping one thread at a time on a lookup.
 _LOCAL: dict[tuple[str, int, float], _LocalKeys] = {}
 _LOCAL_LOCK = threading.Lock()
 
 
+def _forget_parents_keys() -> None:
+    """In a forked child: the parent's loops and lock are not this process's."""
+    global _LOCAL_LOCK
+    _LOCAL.clear()
+    _LOCAL_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_parents_keys)
+
+
 def _local_records(key: tuple[str, int, float], names: Sequence[str]
                    ) -> dict[str, core_dkim.KeyRecord]:
+    local = _LOCAL.get(key)
+    if local is not None:
+        # Keys cached (nearly every mail of a batch): no lock, as reading the cache changes
+        # nothing (each dict read is atomic), and no os.getpid() (a system call) per mail:
+        # a forked child starts with an empty _LOCAL instead.
+        hit = local.cache.cached(names)
+        if hit is not None:
+            return hit
     with _LOCAL_LOCK:
         local = _LOCAL.get(key)
         if local is None or local.pid != os.getpid():
