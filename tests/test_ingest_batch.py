@@ -119,7 +119,7 @@ def _ingest(location: object, batch: list[RawInput], monkeypatch: pytest.MonkeyP
                 raise ValueError("per input, please")
 
             monkeypatch.setattr(ingest, "_store_batch_sqlite", refuse)
-            monkeypatch.setattr(ingest, "_store_batch_pipelined", refuse)
+            monkeypatch.setattr(ingest, "_store_batch_postgres", refuse)
         with store.transaction():
             outcomes = ingest_batch(store, batch)
         if monkeypatch is not None:
@@ -214,3 +214,22 @@ def test_postgresql_inserts_a_batchs_reports_in_dedup_key_order(pg_location):
     assert [o.kind for o in outcomes] == [OutcomeKind.NEW] * 12 + [OutcomeKind.DUPLICATE]
     assert [rid for rid, _ in rows] == [f"key-{n:02d}" for n in range(12)]
     assert rows[0][1] == 111  # key-00's owner: its first input (uid 111), not uid 200
+
+
+def test_postgresql_plans_each_batch_for_its_arrays(pg_location):
+    """The batch statement is never prepared: from psycopg's fifth call a prepared statement
+    got PostgreSQL's generic plan at the tenth, planned for arrays of unknown length, and a
+    long sync's server spent twice the CPU a mail from then on. Nor does its setting outlive
+    it (nested loops stay allowed for the rest of the transaction)."""
+    with Store(pg_location) as store:
+        for batch in range(12):
+            with store.transaction():
+                outcomes = ingest_batch(store, [_mail(1000 + 3 * batch + n, _one(
+                    f"plan-{batch}-{n}", "2026-06-02")) for n in range(3)])
+                assert [o.kind for o in outcomes] == [OutcomeKind.NEW] * 3
+                assert store.conn.execute("SHOW enable_nestloop").fetchone()[0] == "on"
+        prepared = store.conn.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE ?",
+            (db.PG_NEW_MAILS[:40] + "%",)).fetchone()[0]
+        assert store.conn.execute("SELECT count(*) FROM reports").fetchone()[0] == 36
+    assert prepared == 0

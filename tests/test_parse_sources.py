@@ -163,11 +163,19 @@ def test_unreadable_file_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyP
     secret.write_bytes(MAIL)
     secret.chmod(0)
     if os.geteuid() == 0:
-        # root reads any file: make open() fail the way it does for an ordinary user
+        # root reads any file: make opening it fail the way it does for an ordinary user
         def denied(path: object, *args: object, **kwargs: object) -> None:
             raise PermissionError(13, "Permission denied", str(path))
 
+        os_open = os.open
+
+        def os_denied(path: object, *args: object, **kwargs: object) -> int:
+            if str(path) == str(secret):
+                denied(path)
+            return os_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
         monkeypatch.setattr(sources, "open", denied, raising=False)
+        monkeypatch.setattr(os, "open", os_denied)
     (got,) = list(iter_inputs([secret]))
     assert isinstance(got, ParsedInput)
     assert (got.source, got.status, got.error) == (

@@ -294,3 +294,39 @@ def test_a_nul_character_in_report_text_does_not_make_it_unstorable(db_location)
     assert (summary.new, again.duplicate) == (1, 1)
     nul = "\ufffd" if store.dialect == "postgresql" else "\x00"
     assert (org, rid) == (f"Evil{nul}Org", f"nul{nul}id")
+
+
+def _parsed_report(rep: dict):
+    parsed = parse_bytes(to_json(rep), "r.json")
+    assert parsed.status is InputStatus.REPORT
+    return parsed.reports[0]
+
+
+def test_report_rows_are_the_columns_the_store_reads_back(tmp_path):
+    """The one-pass rows (computed in the parser processes) hold what each column means."""
+    rep = _parsed_report(_rep())
+    values, policies, shape = db.report_rows(rep)
+    columns = dict(zip(db._REPORT_VALUE_COLUMNS.replace('"', "").split(", "), values, strict=True))
+    assert (columns["successful"], columns["failed"]) == (20, 3)
+    assert columns["policy_domains"] == "example.org"  # once, though two policies name it
+    assert columns["policy_types"] == "STS, TLSA"
+    assert columns["search"] == db.search_text(rep)
+    assert columns["search"].split("\n")[-2:] == ["certificate-expired", "starttls-not-supported"]
+    assert [row[0][0] for row in policies] == [0, 1]  # ordinals
+    assert policies[0][0][-1] == 3 and len(policies[0][1]) == 2  # detail sum, detail rows
+    assert policies[1][1] == ()
+    assert shape == ("2026-05-01", 20, 3, (("example.org", 10, 3), ("example.org", 10, 0)))
+
+
+def test_a_report_beyond_64_bits_is_unstorable_and_says_why():
+    """Each count the parser accepts fits in 64 bits; their sums may not."""
+    big = 2**63 - 1
+    rep = _rep()
+    rep["policies"][1]["summary"]["total-successful-session-count"] = big
+    with pytest.raises(db.Unstorable, match=r"^sum of the session counts is too large to store$"):
+        db.report_rows(_parsed_report(rep))
+    rep = report("Sender Inc.", "rid-2", "2026-05-01", [
+        sts_policy("example.org", 1, 1, details=[failure("certificate-expired", big),
+                                                  failure("validation-failure", 2)])])
+    with pytest.raises(db.Unstorable, match=rf"^policies\[0\] failure-details sum {big + 2} is"):
+        db.report_rows(_parsed_report(rep))

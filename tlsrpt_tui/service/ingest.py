@@ -169,9 +169,10 @@ def _rows_of(reports: Sequence[Report]) -> tuple[db.ReportRows | str, ...]:
     """Each report's rows, or why the store cannot hold it."""
     out: list[db.ReportRows | str] = []
     for report in reports:
-        problem = db.unstorable(report)
-        out.append(db.report_rows(report) if problem is None
-                   else f"report {report.report_id!r}: {problem}")
+        try:
+            out.append(db.report_rows(report))
+        except db.Unstorable as exc:
+            out.append(f"report {report.report_id!r}: {exc}")
     return tuple(out)
 
 
@@ -209,7 +210,7 @@ def ingest_batch(
     try:
         with store.savepoint("ingest_batch"):
             if store.dialect == "postgresql":
-                return _store_batch_pipelined(store, inputs, ready, version)
+                return _store_batch_postgres(store, inputs, ready, version)
             return _store_batch_sqlite(store, inputs, ready, version)
     except _STORE_ERRORS + store.data_errors + (db.BatchUnsupported,):
         pass
@@ -238,8 +239,8 @@ def _store_failed(store: Store, raw: RawInput, version: str, exc: Exception) -> 
     return IngestOutcome(raw.source, OutcomeKind.REJECTED, error=error, input_pk=pk)
 
 
-def _store_batch_pipelined(store: Store, inputs: Sequence[RawInput], ready: Sequence[Prepared],
-                           version: str) -> list[IngestOutcome]:
+def _store_batch_postgres(store: Store, inputs: Sequence[RawInput], ready: Sequence[Prepared],
+                          version: str) -> list[IngestOutcome]:
     """PostgreSQL: what _store_parsed does for each input, with the common case (a new input
     holding one report) sent in one round trip for each run of them (db.insert_new_mails);
     the rest, and an input whose bytes are stored already, take the ordinary path in their

@@ -189,16 +189,21 @@ def _read_small(source: str, size: int) -> bytes | ParsedInput | None:
     """A small file's bytes in one read (no buffer copy); None when it grew past ``size``
     since it was looked at (the general path then reads it again, up to the limit)."""
     try:
-        with open(source, "rb", buffering=0) as fh:
-            data = fh.read(size + 1)
+        # os.open/os.read, not open(): no file object, and no fstat of its own (the caller
+        # has just looked at the file) in the process that also runs the writer
+        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, size + 1)
             # A short read: read on to the end. Not once more when all ``size`` bytes came: a
             # file that grew before the read gave size + 1 bytes, one growing after it is
             # read as it was, as by any read (that extra read was a system call per file).
             while len(data) < size:
-                more = fh.read(size + 1 - len(data))
+                more = os.read(fd, size + 1 - len(data))
                 if not more:
                     break
                 data += more
+        finally:
+            os.close(fd)
     except OSError as e:
         return _rejected(source, _os_reason(e).lower())
     return None if len(data) > size else data

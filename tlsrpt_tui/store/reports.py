@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _json_quote
 from typing import NamedTuple
 
-from deflate import zlib_compress as _zlib_compress
+from isal.isal_zlib import compress as _zlib_compress
 
 from tlsrpt_tui.core.model import (
     DkimVerdict,
@@ -30,8 +30,8 @@ from tlsrpt_tui.core.model import (
 from tlsrpt_tui.store import totals
 from tlsrpt_tui.store.database import Store
 
-#: Compression level of stored raw bytes (libdeflate's). Report mail is mostly base64 of
-#: gzip: level 1 gets ~60% of the size like zlib's level 6 does, at a fraction of the time.
+#: Compression level of stored raw bytes (ISA-L's, 0-3). Report mail is mostly base64 of gzip:
+#: level 1 gets ~60% of the size like zlib's level 6 does, at a fraction of the time.
 ZLIB_LEVEL = 1
 
 
@@ -39,11 +39,11 @@ def compress(data: bytes) -> bytes:
     """The raw bytes as the store keeps them (``data_zlib``): a zlib stream (RFC 1950), which
     any ``zlib.decompress`` reads.
 
-    Written by libdeflate, not the zlib module. Why: every stored input is compressed in the
-    parser processes, and zlib's level 1 took ~40 µs for a 1.6 KB report mail (~25 ns a
-    byte, most of it its per-stream set-up and block coding), a tenth of the parser's CPU
-    a mail; libdeflate's level 1 takes ~20 µs for the same size of output (bench_import.py's
-    mails 0.602 vs 0.601 of the input, the shared samples 0.465 vs 0.477)."""
+    Written by ISA-L (``isal``), not the zlib module. Why: every stored input is compressed in
+    the parser processes, and zlib's level 1 took ~43 µs for a 1.6 KB report mail (most of it
+    its per-stream set-up and block coding), libdeflate's level 1 ~25 µs (a tenth of the
+    parser's CPU a mail), ISA-L's ~13-18 µs for the same size of output (bench_import.py's
+    mails: 0.605 of the input, libdeflate 0.602, zlib 0.601)."""
     return _zlib_compress(data, ZLIB_LEVEL)
 
 
@@ -369,11 +369,6 @@ def policy_domains_text(report: Report) -> str:
     return ", ".join(seen)
 
 
-def policy_types_text(report: Report) -> str:
-    """Policy types upper-case in report order, comma-joined: ``STS, TLSA`` (seed's rule)."""
-    return ", ".join(policy_type_label(p) for p in report.policies)
-
-
 def policy_type_label(policy: Policy) -> str:
     if policy.policy_type is PolicyType.OTHER:
         return (policy.policy_type_raw or "other").upper()
@@ -385,13 +380,18 @@ def search_text(report: Report, domains: str | None = None) -> str:
     the failures' result types (``/expired``: the certificate-expired reports), so that a
     filter keystroke reads the start index alone, not the failure details (migration 011).
     ``domains``: ``policy_domains_text(report)`` when the caller has it already."""
-    parts = [report.organization,
-             policy_domains_text(report) if domains is None else domains, report.report_id]
+    return _search_text(report, policy_domains_text(report) if domains is None else domains,
+                        {d.result_type.lower() for p in report.policies
+                         for d in p.failure_details})
+
+
+def _search_text(report: Report, domains: str, result_types: set[str]) -> str:
+    parts = [report.organization, domains, report.report_id]
     for extra in (report.submitter, report.report_domain, report.contact):
         if extra:
             parts.append(extra)
-    parts += sorted({d.result_type.lower() for p in report.policies
-                     for d in p.failure_details})
+    if result_types:
+        parts += sorted(result_types)
     return "\n".join(parts).casefold()
 
 
@@ -410,45 +410,22 @@ def _stored_key(report: Report) -> tuple[str, str, str, str]:
     return (dedup_who(report), report.report_id, iso_utc(report.start), iso_utc(report.end))
 
 
-def _report_values(report: Report) -> tuple:  # type: ignore[type-arg]
-    domains = policy_domains_text(report)  # once: the search text holds it too
-    return (
-        report.organization,
-        report.contact,
-        report.report_id,
-        report.subject_report_id,
-        report.report_domain,
-        report.submitter,
-        report.dedup_who,
-        iso_utc(report.start),
-        iso_utc(report.end),
-        iso_utc(report.generated_at) if report.generated_at else None,
-        json_strings(report.notes),
-        report.successful_sessions,
-        report.failed_sessions,
-        domains,
-        policy_types_text(report),
-        search_text(report, domains),
-    )
-
-
 #: SQLite INTEGER is a signed 64-bit value; counts beyond it cannot be stored (or summed).
 MAX_COUNT = 2**63 - 1
 
 
-def unstorable(report: Report) -> str | None:
-    """Why the store cannot hold this report (a session count or sum beyond 64 bits), or None."""
-    for i, p in enumerate(report.policies):
-        for name, value in (
-            ("total-successful-session-count", p.successful_sessions),
-            ("total-failure-session-count", p.failed_sessions),
-            ("failure-details sum", p.detail_failed_sum),
-        ):
-            if not 0 <= value <= MAX_COUNT:
-                return f"policies[{i}] {name} {value} is too large to store"
-    if report.successful_sessions > MAX_COUNT or report.failed_sessions > MAX_COUNT:
-        return "sum of the session counts is too large to store"
-    return None
+class Unstorable(ValueError):
+    """The store cannot hold this report: a session count or sum beyond 64 bits (the message
+    says which)."""
+
+
+def _too_large(ordinal: int, successful: int, failed: int, detail_sum: int) -> str:
+    for name, value in (("total-successful-session-count", successful),
+                        ("total-failure-session-count", failed),
+                        ("failure-details sum", detail_sum)):
+        if not 0 <= value <= MAX_COUNT:
+            return f"policies[{ordinal}] {name} {value} is too large to store"
+    raise AssertionError("no count of this policy is too large")
 
 
 #: A report ready to insert: its column values, per policy its row (without the report's pk)
@@ -462,14 +439,68 @@ ReportRows = tuple[tuple[object, ...], PolicyRows,
 
 
 def report_rows(report: Report) -> ReportRows:
-    """What ``insert_report_rows`` writes for ``report`` (pure: any process)."""
-    values = _report_values(report)
-    start = values[7]
-    assert isinstance(start, str)
-    shape = (start[:10], values[11], values[12],
-             tuple((p.policy_domain, p.successful_sessions, p.failed_sessions)
-                   for p in report.policies))
-    return values, _policy_rows(report, start), shape
+    """What ``insert_report_rows`` writes for ``report`` (pure: any process); Unstorable when
+    a count or sum is beyond what the store can hold.
+
+    One pass over the policies for every column (session sums, domains, types, the search
+    text's result types, the policies' rows, the day totals' shape). Why: it runs for every
+    report in the parser processes, and a function and a generator per column walked the
+    policies six times (bench_import.py's mails: ~106k -> ~98k instructions a report by
+    callgrind; timed alone, 30-58 -> 24-36 µs, on a noisy machine)."""
+    start = iso_utc(report.start)
+    successful = failed = 0
+    domains: dict[str, None] = {}
+    types: list[str] = []
+    result_types: set[str] = set()
+    policies: list[tuple[tuple[object, ...], tuple[tuple[object, ...], ...]]] = []
+    shapes: list[tuple[str, int, int]] = []
+    for ordinal, p in enumerate(report.policies):
+        ok, fail = p.successful_sessions, p.failed_sessions
+        details: tuple[tuple[object, ...], ...] = ()
+        detail_sum = 0
+        if p.failure_details:
+            rows = []
+            for i, d in enumerate(p.failure_details):
+                detail_sum += d.failed_session_count
+                result_types.add(d.result_type.lower())
+                rows.append((i, d.result_type, d.failed_session_count, d.sending_mta_ip,
+                             d.receiving_mx_hostname, d.receiving_mx_helo, d.receiving_ip,
+                             d.additional_information, d.failure_reason_code))
+            details = tuple(rows)
+        if not (0 <= ok <= MAX_COUNT and 0 <= fail <= MAX_COUNT
+                and 0 <= detail_sum <= MAX_COUNT):
+            raise Unstorable(_too_large(ordinal, ok, fail, detail_sum))
+        successful += ok
+        failed += fail
+        if p.policy_domain:
+            domains[p.policy_domain] = None
+        types.append(policy_type_label(p))
+        policies.append(((ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain,
+                          start, json_strings(p.policy_strings), json_strings(p.mx_hosts),
+                          ok, fail, detail_sum), details))
+        shapes.append((p.policy_domain, ok, fail))
+    if successful > MAX_COUNT or failed > MAX_COUNT:
+        raise Unstorable("sum of the session counts is too large to store")
+    domain_text = ", ".join(domains)
+    values = (
+        report.organization,
+        report.contact,
+        report.report_id,
+        report.subject_report_id,
+        report.report_domain,
+        report.submitter,
+        report.dedup_who,
+        start,
+        iso_utc(report.end),
+        iso_utc(report.generated_at) if report.generated_at else None,
+        json_strings(report.notes),
+        successful,
+        failed,
+        domain_text,
+        ", ".join(types),  # upper-case in report order: ``STS, TLSA`` (seed's rule)
+        _search_text(report, domain_text, result_types),
+    )
+    return values, tuple(policies), (start[:10], successful, failed, tuple(shapes))
 
 
 #: Every new report waits for the alert engine in a row written by the transaction that stores
@@ -765,11 +796,22 @@ def insert_new_mails(store: Store, mails: Sequence[NewMail]) -> list[tuple[int |
 
     Why: a statement per mail (even pipelined) cost the server five inserts' start-up, a
     plan, two change-feed triggers and JSON parsing per mail, and the writer waited for it;
-    per batch the server's work is the rows themselves."""
+    per batch the server's work is the rows themselves.
+
+    The statement is planned afresh each time (never prepared) and without nested loops:
+    prepared, psycopg's fifth call on and PostgreSQL's generic plan from the tenth, it was
+    planned for arrays of unknown length and joined the CTEs by nested loops, which doubled
+    the server's CPU a mail from a sync's eleventh batch on (0.12 → 0.26 ms); the joins of
+    the CTEs are estimated at one row whatever the arrays hold, so even planned afresh a
+    batch of 200 (``import``'s parts) took nested loops (0.17–0.21 ms a mail, 0.14 without).
+    ``SET LOCAL`` keeps the setting to this statement: a failed one is rolled back with its
+    savepoint or transaction, setting included."""
     if not mails:
         return []
-    rows = store.conn.raw.execute(  # type: ignore[attr-defined]
-        PG_NEW_MAILS, _new_mails_params(mails)).fetchall()
+    raw = store.conn.raw  # type: ignore[attr-defined]
+    raw.execute("SET LOCAL enable_nestloop = off")
+    rows = raw.execute(PG_NEW_MAILS, _new_mails_params(mails), prepare=False).fetchall()
+    raw.execute("SET LOCAL enable_nestloop TO DEFAULT")
     found = {int(n): (int(input_pk), None if report_pk is None else int(report_pk))
              for n, input_pk, report_pk in rows}
     out: list[tuple[int | None, int | None]] = []
@@ -793,12 +835,14 @@ _REPORT_VALUE_COLUMNS = (
 )
 
 
-def report_is_current(store: Store, report_pk: int, report: Report, input_index: int = 0) -> bool:
-    """True when the stored rows are exactly what ``report`` would write (nothing to redo)."""
+def _is_current(store: Store, report_pk: int, report: Report, values: tuple[object, ...],
+                input_index: int) -> bool:
+    """True when the stored rows are exactly what ``report`` would write (nothing to redo);
+    ``values``: its report row (``report_rows(report)[0]``)."""
     row = store.conn.execute(
         f"SELECT {_REPORT_VALUE_COLUMNS}, input_index FROM reports WHERE id = ?", (report_pk,)
     ).fetchone()
-    if row is None or tuple(row) != (*_report_values(report), input_index):
+    if row is None or tuple(row) != (*values, input_index):
         return False
     loaded = load_report(store, report_pk)
     return loaded is not None and loaded[0] == report and _policy_extras_current(
@@ -821,7 +865,8 @@ def replace_report(store: Store, report_pk: int, report: Report, input_index: in
 
     Returns False (and writes nothing) when the stored rows already match, so a re-parse with
     an unchanged parser keeps every pk, policies' included."""
-    if report_is_current(store, report_pk, report, input_index):
+    values, policies, _ = report_rows(report)  # once for the comparison and the writes
+    if _is_current(store, report_pk, report, values, input_index):
         return False
     totals.remove_stored(store, [report_pk])
     store.conn.execute(
@@ -829,10 +874,10 @@ def replace_report(store: Store, report_pk: int, report: Report, input_index: in
         ' report_domain = ?, submitter = ?, dedup_who = ?, start = ?, "end" = ?,'
         " generated_at = ?, notes = ?, successful = ?, failed = ?, policy_domains = ?,"
         " policy_types = ?, search = ?, input_index = ? WHERE id = ?",
-        (*_report_values(report), input_index, report_pk),
+        (*values, input_index, report_pk),
     )
     store.conn.execute("DELETE FROM policies WHERE report_pk = ?", (report_pk,))
-    _insert_policies(store, report_pk, report)
+    _insert_policy_rows(store, report_pk, policies)
     totals.add_stored(store, [report_pk])
     return True
 
@@ -852,10 +897,6 @@ def report_pks_of_input(store: Store, input_pk: int) -> list[int]:
     ]
 
 
-def _insert_policies(store: Store, report_pk: int, report: Report) -> None:
-    _insert_policy_rows(store, report_pk, _policy_rows(report, iso_utc(report.start)))
-
-
 def json_strings(items: Sequence[str]) -> str:
     """``json.dumps(list(items))`` for strings, the same text for a third of its cost: three
     lists a report (its notes, each policy's strings and MX hosts) in every parser process.
@@ -864,23 +905,6 @@ def json_strings(items: Sequence[str]) -> str:
         return "[" + ", ".join(map(_json_quote, items)) + "]"
     except TypeError:  # not all strings: json.dumps says how it spells them
         return json.dumps(list(items))
-
-
-def _policy_rows(report: Report, start: str) -> PolicyRows:
-    return tuple(
-        (
-            (ordinal, str(p.policy_type), p.policy_type_raw, p.policy_domain, start,
-             json_strings(p.policy_strings), json_strings(p.mx_hosts),
-             p.successful_sessions, p.failed_sessions, p.detail_failed_sum),
-            tuple(
-                (i, d.result_type, d.failed_session_count, d.sending_mta_ip,
-                 d.receiving_mx_hostname, d.receiving_mx_helo, d.receiving_ip,
-                 d.additional_information, d.failure_reason_code)
-                for i, d in enumerate(p.failure_details)
-            ),
-        )
-        for ordinal, p in enumerate(report.policies)
-    )
 
 
 _INSERT_POLICY = (
