@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -155,6 +158,29 @@ def test_four_workers_opening_a_new_sqlite_store_at_once_all_get_it(tmp_path: Pa
     assert [p.returncode for p in procs] == [0] * 4, [err for _, err in results]
     with Store(db) as store:
         assert {int(out) for out, _ in results} == {store.schema_version}
+
+
+def test_opening_a_new_sqlite_store_waits_while_another_connection_holds_its_write_lock(
+        tmp_path: Path) -> None:
+    """The race behind the test above, made certain: another connection (a process of its own
+    in real use) holds the write lock of a store not yet in WAL. Switching to WAL upgrades a
+    read lock, where SQLite does not call the busy handler, so opening it failed at once with
+    "database is locked"."""
+    db = tmp_path / "new.sqlite3"
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (a)")
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, other.execute, ("COMMIT",))
+    release.start()
+    started = time.monotonic()
+    try:
+        with Store(db) as store:
+            assert time.monotonic() - started >= 0.4
+            assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert store.schema_version > 0
+    finally:
+        release.join()
+        other.close()
 
 
 def test_postgresql_fence_stops_a_takeover_but_never_the_holders_renewal(pg_location) -> None:  # type: ignore[no-untyped-def]

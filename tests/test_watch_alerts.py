@@ -320,10 +320,11 @@ def test_a_store_locked_when_the_service_starts_is_waited_for_not_an_exit(
     tmp_path: Path,
 ) -> None:
     """A fresh store whose migrations are due while another process holds the write lock
-    longer than the busy timeout: the service waits and then runs, it does not exit 2."""
+    longer than the busy timeout: the service waits and then runs, it does not exit 2. The
+    lock outlasts the service's start and one whole busy timeout (10 s), so the wait is told."""
     cfg = write_config(tmp_path, dovecot, alert_peers)
     db = tmp_path / "s.sqlite3"
-    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db), "13"],
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db), "20"],
                               stdout=subprocess.PIPE)
     assert locker.stdout is not None and locker.stdout.readline().strip() == b"locked"
     done = run_once(cfg, db, dovecot)

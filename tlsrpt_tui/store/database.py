@@ -21,6 +21,7 @@ import importlib
 import os
 import pkgutil
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,11 +143,32 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.set_busy_timeout(self.busy_ms)
+        self._enter_wal()
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
-        self.set_busy_timeout(self.busy_ms)
         self.migrate()
+
+    def _enter_wal(self) -> None:
+        """Switch a new store to WAL, retrying while another process switches it.
+
+        The switch reads the header and then upgrades to a write lock. SQLite skips the busy
+        handler on that upgrade (waiting there could deadlock two readers), so a second worker
+        opening a brand-new store in the same instant got "database is locked" at once instead
+        of waiting ``busy_ms``, and died at start-up. Past ``busy_ms`` the error is the one any
+        statement gives when the lock stays taken, which ``watch`` waits out.
+        """
+        deadline = time.monotonic() + self.busy_ms / 1000
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    self.conn.close()
+                    raise
+            time.sleep(0.01)
 
     def set_busy_timeout(self, ms: int) -> None:
         """Wait up to ``ms`` for a lock held elsewhere. Kept in ``busy_ms`` too, so the other
