@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tlsrpt_tui.service import queries as q
-from tlsrpt_tui.store import totals
+from tlsrpt_tui.store import imap_state, totals
 from tlsrpt_tui.store.database import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -181,6 +181,17 @@ def test_the_check_can_fail() -> None:
 # EXPLAIN's text differs, so PostgreSQL's plans are checked apart: the streamed tables as the
 # store runs them (a server-side cursor, planned for its first rows: DECLARE), the pages with
 # their LIMIT. "Sort" anywhere means every row is read before the first is returned.
+
+
+def test_the_syncs_digest_question_starts_from_the_digest(store: Store) -> None:
+    """Which of a batch's digests an account holds: each digest looked up in the unique
+    (sha256, origin_key) index, not every row of the account read and compared."""
+    digests = [bytes([n]) * 32 for n in range(3)]
+    got = plan(store, imap_state.known_statuses_sql(3), [*digests, "acct"])
+    assert "USING INDEX sqlite_autoindex_raw_inputs_1 (sha256=?)" in got, got
+    names = {r[0] for r in store.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "raw_inputs_imap_sha" not in names  # migration 012: read by nothing
 
 
 @pytest.fixture(scope="module")
