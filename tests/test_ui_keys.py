@@ -434,9 +434,36 @@ def test_every_offered_key_has_a_check() -> None:
             assert keys_of(row), row
 
 
-@pytest.mark.parametrize("name", list(SCREENS))
-async def test_every_key_of_the_screen(demo_store, name: str) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(demo_store)
+#: The screens whose every key test_ui_keys_<group>.py presses, one module per group. Why
+#: three modules: each screen takes 20-75 s, 8 min 40 s together, and the suite's workers
+#: take a module each (``--dist loadfile``), so in one module they were the last ~4 minutes
+#: of every run, on one worker while the others sat idle.
+KEY_GROUPS: dict[str, tuple[str, ...]] = {
+    "summaries": ("policies", "failures", "policy"),
+    "reports": ("overview", "report", "raw"),
+    "screens": ("dashboard", "card", "finding", "alerts", "readiness", "records", "help",
+                "export"),
+}
+
+
+def test_every_screen_is_in_a_key_group() -> None:
+    grouped = [name for names in KEY_GROUPS.values() for name in names]
+    assert sorted(grouped) == sorted(SCREENS)  # each screen once
+
+
+def key_test(group: str):  # type: ignore[no-untyped-def]
+    """The test of KEY_GROUPS[group]'s screens, for its module test_ui_keys_<group>.py."""
+
+    @pytest.mark.parametrize("name", KEY_GROUPS[group])
+    async def test_every_key_of_the_screen(demo_store, name: str) -> None:  # type: ignore[no-untyped-def]
+        await every_key_of_the_screen(demo_store, name)
+
+    return test_every_key_of_the_screen
+
+
+async def every_key_of_the_screen(store, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Press each key the screen offers, from a fresh visit each, and check what it did."""
+    app = make_app(store)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await settle(pilot)
         await goto(pilot, name)
