@@ -3,14 +3,17 @@
 Checks against the faulty DNS/SMTP peers, a check that cannot even start (a resolver given
 as a host name), a sync refused at login and a sync whose connection drops mid-FETCH: each
 becomes a card state or a notification, the app stays responsive (a key press is handled
-while the faulty steps are still waiting on their timeouts), and it never exits.
+while the faulty steps are still waiting on their timeouts, and the event loop never stalls
+for long while they run), and it never exits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,11 @@ PASSWORD_ENV = "TLSRPT_TUI_FAULT_PASSWORD"
 #: (2.8 s seen with 3 xdist workers on 2 cores, 6.7 s at load 9): a loop blocked on a faulty
 #: step would also be caught by the checks still running after the probe
 LIMIT = 4.0
+#: the longest stall of the event loop allowed while the faulty checks run. A step that waited
+#: on a faulty peer synchronously would hold the loop for its whole timeout (4T); the longest
+#: seen without one: 0.3 s alone, 0.9 s beside four CPU burners, 3.1 s in the whole suite on
+#: three workers beside two burners (load ~5 on 2 CPUs)
+STALL_LIMIT = 2 * T
 
 
 @pytest.fixture
@@ -71,6 +79,43 @@ async def round_trip_limit(pilot, app: TlsrptApp) -> float:  # type: ignore[no-u
     return max(LIMIT, 3 * await assert_responsive(pilot, app))
 
 
+async def fastest_round_trip(pilot, app: TlsrptApp, limit: float) -> float:  # type: ignore[no-untyped-def]
+    """The faster of two round trips, the second only when the first is over ``limit``.
+
+    One slow probe can be a burst of load on a shared machine (CI once saw 4.9 s against a
+    4 s limit after a 1.3 s round trip before the faults; a quiet machine takes 0.8-1.4 s under
+    the faults); a loop blocked on a faulty step makes both slow.
+    """
+    took = await assert_responsive(pilot, app)
+    if took >= limit:
+        took = min(took, await assert_responsive(pilot, app))
+    return took
+
+
+@contextlib.asynccontextmanager
+async def loop_stalls() -> AsyncIterator[list[float]]:
+    """Records the event loop's longest stall while the block runs (appended on exit).
+
+    A probe round trip only sees a stall that overlaps it; a tick every 20 ms sees one anywhere
+    in the block. A synchronous wait on a faulty peer holds the loop for a whole timeout.
+    """
+    longest = [0.0]
+
+    async def tick() -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.02)
+            longest[0] = max(longest[0], time.monotonic() - before - 0.02)
+
+    ticker = asyncio.create_task(tick())
+    result: list[float] = []
+    try:
+        yield result
+    finally:
+        ticker.cancel()
+        result.append(longest[0])
+
+
 async def test_faulty_checks_become_card_states_and_notifications(
     faulty_peers: FaultyPeers,  # noqa: F811
     tls_peers: TlsPeers,
@@ -86,7 +131,7 @@ async def test_faulty_checks_become_card_states_and_notifications(
     config = Config(
         domains=(healthy, dead_dns, dead_mx),
         checks=CheckSettings(
-            resolver=dns.resolver, ca_file=tls_peers.ca_file, timeout=3 * T,
+            resolver=dns.resolver, ca_file=tls_peers.ca_file, timeout=4 * T,
             allow_private_targets=True,
         ),
     )  # fmt: skip
@@ -95,17 +140,19 @@ async def test_faulty_checks_become_card_states_and_notifications(
         await pilot.pause()
         limit = await round_trip_limit(pilot, app)
         started = time.monotonic()
-        for domain in config.domains:
-            app.start_check(domain)
-        # The healthy domain's card is filled while the others still wait on their timeouts.
-        await wait_for(pilot, lambda: healthy in app.last_status, 3 * T)
-        assert time.monotonic() - started < 3 * T
-        assert dead_dns not in app.last_status and dead_mx not in app.last_status
-        assert app._checking  # the faulty steps are still waiting on their timeouts …
-        took = await assert_responsive(pilot, app)  # … and the keys still work
-        assert took < limit, f"a key press took {took:.2f} s while checks were running"
-        assert app._checking, "the checks finished before the responsiveness probe"
-        await wait_for(pilot, lambda: len(app.last_status) == 3, 30)
+        async with loop_stalls() as stall:
+            for domain in config.domains:
+                app.start_check(domain)
+            # The healthy domain's card is filled while the others still wait on their timeouts.
+            await wait_for(pilot, lambda: healthy in app.last_status, 3 * T)
+            assert time.monotonic() - started < 3 * T
+            assert dead_dns not in app.last_status and dead_mx not in app.last_status
+            assert app._checking  # the faulty steps are still waiting on their timeouts …
+            took = await fastest_round_trip(pilot, app, limit)  # … and the keys still work
+            assert took < limit, f"a key press took {took:.2f} s while checks were running"
+            assert app._checking, "the checks finished before the responsiveness probe"
+            await wait_for(pilot, lambda: len(app.last_status) == 3, 30)
+        assert stall[0] < STALL_LIMIT, f"the event loop stalled {stall[0]:.1f} s during the checks"
         got = {d: {f.code for f in s.findings} for d, s in app.last_status.items()}
         assert "tlsrpt.lookup-failed" in got[dead_dns] and "mx.lookup-failed" in got[dead_dns]
         assert "tls.handshake-failed" in got[dead_mx] and "tls.ok" in got[healthy]
@@ -134,7 +181,7 @@ async def test_a_check_that_cannot_start_is_a_notification(store: Store) -> None
         await wait_for(pilot, lambda: any("check failed" in m for m in messages(app)))
         note = next(m for m in messages(app) if "check failed" in m)
         assert "give an IP address" in note and "\n" not in note
-        assert await assert_responsive(pilot, app) < limit
+        assert await fastest_round_trip(pilot, app, limit) < limit
         assert app.is_running
 
 
@@ -178,7 +225,7 @@ async def test_failed_syncs_are_notifications_and_the_app_goes_on(
             await wait_for(pilot, lambda: any("login refused" in m for m in messages(app)))
             assert "not the password" not in screen_text(app)
             assert all("not the password" not in m for m in messages(app))
-            assert await assert_responsive(pilot, app) < limit
+            assert await fastest_round_trip(pilot, app, limit) < limit
             # 2. dropped in the middle of a FETCH (through the proxy, plaintext)
             monkeypatch.setenv(PASSWORD_ENV, dovecot.password)
             app.config = Config(accounts=(_account(
@@ -188,7 +235,7 @@ async def test_failed_syncs_are_notifications_and_the_app_goes_on(
             await pilot.press("s")
             await wait_for(pilot, lambda: any("connection lost" in m for m in messages(app)))
             assert proxy.fired == 1
-            assert await assert_responsive(pilot, app) < limit
+            assert await fastest_round_trip(pilot, app, limit) < limit
             # 3. the line is back: the next sync completes what the first one left
             proxy.set("pass")
             await wait_for(pilot, lambda: not app._syncing)

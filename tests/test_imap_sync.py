@@ -239,7 +239,9 @@ async def test_new_message_during_watch_is_ingested_and_drops_reconnect(
                 t0 = time.monotonic()
                 await asyncio.to_thread(dovecot.append, [microsoft_report(2)])
                 await wait_until(lambda: count(store, "reports") == 2, task)
-                assert time.monotonic() - t0 < 5  # within seconds, pushed by IDLE
+                # pushed by IDLE: within seconds, not at the end of the 25-minute IDLE (the
+                # bound is loose because a loaded 2-core CI box once took over 5 s)
+                assert time.monotonic() - t0 < 30
                 # The line drops while idling: watch reconnects and carries on.
                 idles = sum(e.kind == "idle" for e in events)
                 proxy.cut()
