@@ -168,7 +168,7 @@ def test_installed_app_on_demo_data(tmux_factory: Callable[..., Tmux], tmp_path:
         60,
         "the dashboard with the stored checks and the unreadable message",
     )
-    assert "Google Inc." in text and "Microsoft Co" in text  # 80 columns: names are cut
+    assert "Google Inc." in text and "Microsoft Co" in text, text  # 80 columns: names are cut
     # 80x24: every domain's state on one line each, the failing item named
     for card in ("i example.com ", "✗ example.net ", "i example.org "):
         assert card in text, text

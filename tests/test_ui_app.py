@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rich.style import Style
 from textual.widgets import DataTable, Input, Static
-from tui_helpers import settle
+from tui_helpers import settle, text_showing
 
 from tlsrpt_tui.core import tables
 from tlsrpt_tui.core.checks.catalogue import RESULT_TYPES, finding, worst
@@ -131,8 +131,8 @@ async def test_dashboard_inbox_newest_first_failed_and_unreadable(demo_store: St
             assert (str(row[1].style) == styles.FAILED) == bool(failed)
             assert bool(Style.parse(str(row[1].style)).bold) == bool(failed)
         assert forged == 1  # the demo's forged "Google" report
-        text = screen_text(app)
-        assert "example.net" in text and "STARTTLS mx2.example.net" in text
+        text = await text_showing(pilot, "example.net", "STARTTLS mx2.example.net")
+        assert "example.net" in text and "STARTTLS mx2.example.net" in text, text
 
 
 async def test_drill_down_report_policy_failure_and_back(demo_store: Store) -> None:
@@ -357,6 +357,32 @@ async def test_first_run_screen_names_the_config_file(tmp_path: Path) -> None:
         assert str(cfg.path) in text and "domains = [" in text and "[[accounts]]" in text
         await pilot.press("q")
     store.close()
+
+
+@pytest.mark.parametrize(("size", "narrow"), [((80, 24), True), ((120, 40), False)])
+async def test_the_inbox_is_laid_out_once_at_its_final_width(
+    demo_store: Store, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int], narrow: bool
+) -> None:
+    """The first layout is already the one for the terminal. Laid out first in the wide
+    arrangement at 80 columns, the inbox was drawn for a frame at full width with its columns
+    cut for the 48-column pane it had been; the tmux test read that frame once."""
+    widths: list[int] = []
+    on_resize = InboxTable.on_resize
+
+    def recording(self: InboxTable) -> None:
+        widths.append(self.size.width)
+        on_resize(self)
+
+    monkeypatch.setattr(InboxTable, "on_resize", recording)
+    app = make_app(demo_store)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        assert app.screen.has_class("-narrow") is narrow
+        assert app.screen.query_one(StatusPanel).compact is narrow
+        assert widths and set(widths) == {inbox(app).size.width}, widths
+        if narrow:
+            assert inbox(app).size.width == 80
+            assert "Microsoft Corporati…" in screen_text(app)
 
 
 async def test_help_opens_and_closes(demo_store: Store) -> None:

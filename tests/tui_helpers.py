@@ -8,8 +8,12 @@ ones (a domain's live check, IMAP watching) that a test drives itself.
 
 from __future__ import annotations
 
+import time
+
 from textual.app import App
 from textual.pilot import Pilot
+
+from tlsrpt_tui.ui.screen_text import screen_text
 
 LONG_LIVED = ("watch", "check:", "sync")
 
@@ -35,3 +39,15 @@ async def press(pilot: Pilot, *keys: str) -> None:  # type: ignore[type-arg]
     for key in keys:
         await pilot.press(key)
         await settle(pilot)
+
+
+async def text_showing(pilot: Pilot, *needles: str, timeout: float = 10.0) -> str:  # type: ignore[type-arg]
+    """The screen's text once it shows every one of ``needles``, or as it is at ``timeout``
+    (the caller asserts on it). Why: a repaint can still be under way after ``settle`` on a
+    loaded machine (CI once read the dashboard without a card's last finding)."""
+    deadline = time.monotonic() + timeout
+    text = screen_text(pilot.app)
+    while not all(n in text for n in needles) and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        text = screen_text(pilot.app)
+    return text

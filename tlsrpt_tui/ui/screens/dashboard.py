@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -69,11 +70,34 @@ class DashboardScreen(Screen):
     def _today(self) -> date:
         return self.clock().astimezone(UTC).date()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_status(event.size.width)
+
+    def on_screen_resume(self) -> None:
         self._fit_status()
 
-    def _fit_status(self) -> None:
-        compact = self.size.width < self.NARROW and not self.has_class("-zoom-left")
+    def _lay_out_for_terminal(self) -> None:
+        """The app's breakpoint class and the panel's compact lines from the first frame.
+        Textual sets the class on the screen's first Resize, after a first layout in the wide
+        arrangement: at 80 columns a frame then showed the full-width inbox with its columns
+        cut for the 48-column pane it had just been (a capture of that frame failed the tmux
+        test: "Microsoft Co" cut to "Microsoft C…")."""
+        width = self.app.size.width
+        classes = {name: False for _, name in self.app.HORIZONTAL_BREAKPOINTS}
+        for start, name in sorted(self.app.HORIZONTAL_BREAKPOINTS, reverse=True):
+            if width >= start:
+                classes[name] = True
+                break
+        self.update_classes(classes, animate=False)
+        self._fit_status(width)
+
+    def _fit_status(self, width: int | None = None) -> None:
+        """One line per domain below NARROW columns. Why the terminal's width, not the
+        screen's own size: a screen is laid out only once it is shown, so a Resize handled
+        before that could read a stale size and leave the panel compact on a wide terminal,
+        with no later Resize to mend it (not seen happen; the width is the certain value)."""
+        width = self.app.size.width if width is None else width
+        compact = width < self.NARROW and not self.has_class("-zoom-left")
         self.query_one(StatusPanel).set_compact(compact)
 
     def action_zoom(self) -> None:
@@ -88,6 +112,7 @@ class DashboardScreen(Screen):
         self._fit_status()
 
     def on_mount(self) -> None:
+        self._lay_out_for_terminal()
         self.sub_title = "Dashboard"
         self.query_one("#filter", Input).display = False
         self.query_one(InboxTable).focus()
