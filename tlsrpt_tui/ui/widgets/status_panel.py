@@ -15,7 +15,6 @@ from typing import ClassVar
 from rich.text import Text
 from textual.binding import BindingType
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from tlsrpt_tui.core.checks.catalogue import HOST_CODES
 from tlsrpt_tui.core.findings import Finding, Severity
@@ -24,6 +23,7 @@ from tlsrpt_tui.ui import keymap, styles
 from tlsrpt_tui.ui.live import CheckView, LiveState
 from tlsrpt_tui.ui.messages import OpenFindings, OpenReadiness
 from tlsrpt_tui.ui.text import clean
+from tlsrpt_tui.ui.widgets.fitted_static import FittedStatic
 
 GLYPH = {
     Severity.OK: "✓",
@@ -107,7 +107,7 @@ def _checked_at(status: object | None) -> datetime | None:
     return None
 
 
-class DomainCard(Static, can_focus=True):
+class DomainCard(FittedStatic, can_focus=True):
     """The status of one domain; updated in place when a check result arrives.
 
     Focusable (Tab, or a click) so the domain can be chosen: Enter opens its findings in full
@@ -270,7 +270,7 @@ class DomainCard(Static, can_focus=True):
         self.post_message(OpenFindings(self))
 
 
-class HostNotes(Static):
+class HostNotes(FittedStatic):
     """The top line of the panel: what about this host makes verdicts unknown, and the fix.
 
     Said once for all domains (a resolver that does not validate, a blocked port 25), not once
