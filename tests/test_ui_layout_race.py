@@ -8,22 +8,21 @@ snapshot of the dashboard at 120x40 once showed every domain card cut to three l
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
+import test_ui_app
+from test_ui_app import make_app
 from textual.app import App, ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 from tui_helpers import settle
 
-from tlsrpt_tui.demo.store import build_demo_store, demo_config
-from tlsrpt_tui.service.backend import StoreBackend
 from tlsrpt_tui.store.database import Store
-from tlsrpt_tui.ui.app import TlsrptApp
 from tlsrpt_tui.ui.live import CheckView
 from tlsrpt_tui.ui.widgets.fitted_static import FittedStatic
 from tlsrpt_tui.ui.widgets.status_panel import DomainCard
+
+demo_template = test_ui_app.demo_template
+demo_store = test_ui_app.demo_store
 
 
 def layout_between(sibling: Widget) -> None:
@@ -54,26 +53,18 @@ async def test_a_fitted_static_grows_to_its_last_content() -> None:
         assert fitted.size.height == 10
 
 
-async def test_a_domain_card_grows_to_its_stored_results(tmp_path: Path) -> None:
-    template = tmp_path / "template.sqlite3"
-    store, _ = build_demo_store(template)
-    store.close()
-    shutil.copyfile(template, tmp_path / "demo.sqlite3")
-    store = Store(tmp_path / "demo.sqlite3")
-    app = TlsrptApp(StoreBackend(store), demo_config(), demo=True)
-    try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot)
-            first, second = list(app.screen.query(DomainCard))[:2]
-            stored = app.state.check(first.domain)
-            assert stored.status is not None  # the demo's stored result
-            first.items = []  # as before its stored result came: "not checked yet", 3 lines
-            first.apply(CheckView(first.domain))
-            layout_between(second)
-            assert first.size.height == 3
-            first.apply(stored)
-            await settle(pilot)
-            lines = first.render_text().wrap(app.console, first.content_region.width)
-            assert first.content_region.height == len(lines) > 3
-    finally:
-        store.close()
+async def test_a_domain_card_grows_to_its_stored_results(demo_store: Store) -> None:
+    app = make_app(demo_store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        first, second = list(app.screen.query(DomainCard))[:2]
+        stored = app.state.check(first.domain)
+        assert stored.status is not None  # the demo's stored result
+        first.items = []  # as before its stored result came: "not checked yet", 3 lines
+        first.apply(CheckView(first.domain))
+        layout_between(second)
+        assert first.size.height == 3
+        first.apply(stored)
+        await settle(pilot)
+        lines = first.render_text().wrap(app.console, first.content_region.width)
+        assert first.content_region.height == len(lines) > 3
